@@ -1,0 +1,107 @@
+/*
+ * hash.c - key hashes and item checksums.
+ *
+ * djb33x and murmur2 follow the definitions uWSGI 2.0.21 uses under the same
+ * names (so a configuration keeps its meaning); xxh3 comes from libxxhash and
+ * is the fastest of the three on keys longer than a few bytes.  The index
+ * never uses the raw hash for bucket selection: see uc_hash_mix().
+ * Stateless and thread-safe.
+ */
+#include <errno.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "hash.h"
+
+uint32_t uc_hash_djb33x(const void *key, size_t len)
+{
+	const signed char *p = key; /* stock hashes `char`, signed on x86 */
+	uint32_t h = 5381;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = ((h << 5) + h) ^ (uint32_t)(int32_t)p[i];
+	return h;
+}
+
+uint32_t uc_hash_murmur2(const void *key, size_t len)
+{
+	const uint8_t *p = key;
+	const uint32_t m = 0x5bd1e995;
+	uint32_t h = (uint32_t)len;
+
+	for (; len >= 4; len -= 4, p += 4) {
+		uint32_t k = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+		k *= m;
+		k ^= k >> 24;
+		k *= m;
+		h *= m;
+		h ^= k;
+	}
+	switch (len) {
+	case 3:
+		h ^= (uint32_t)p[2] << 16;
+		/* fallthrough */
+	case 2:
+		h ^= (uint32_t)p[1] << 8;
+		/* fallthrough */
+	case 1:
+		h ^= p[0];
+		h *= m;
+	}
+	h ^= h >> 13;
+	h *= m;
+	h ^= h >> 15;
+	return h;
+}
+
+uint32_t uc_hash_xxh3(const void *key, size_t len)
+{
+	return (uint32_t)XXH3_64bits(key, len);
+}
+
+uc_hash_fn uc_hash_get(enum ucache_hash hash)
+{
+	switch (hash) {
+	case UCACHE_HASH_MURMUR2:
+		return uc_hash_murmur2;
+	case UCACHE_HASH_XXH3:
+		return uc_hash_xxh3;
+	case UCACHE_HASH_DJB33X:
+	default:
+		return uc_hash_djb33x;
+	}
+}
+
+uint32_t uc_item_csum(const void *key, size_t klen, const void *val, size_t vlen)
+{
+	uint64_t seed = XXH3_64bits(key, klen);
+
+	return (uint32_t)XXH3_64bits_withSeed(val, vlen, seed);
+}
+
+static const char *const hash_names[] = {
+	[UCACHE_HASH_DJB33X] = "djb33x",
+	[UCACHE_HASH_MURMUR2] = "murmur2",
+	[UCACHE_HASH_XXH3] = "xxh3",
+};
+
+int ucache_hash_parse(const char *name, enum ucache_hash *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(hash_names) / sizeof(hash_names[0]); i++) {
+		if (name && !strcmp(name, hash_names[i])) {
+			*out = (enum ucache_hash)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *ucache_hash_name(enum ucache_hash hash)
+{
+	if ((unsigned)hash < sizeof(hash_names) / sizeof(hash_names[0]))
+		return hash_names[hash];
+	return "unknown";
+}

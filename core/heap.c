@@ -1,0 +1,389 @@
+/*
+ * heap.c - slab allocator inside a shared region (values in single-block
+ * mode, and keys longer than a slot's inline room).
+ *
+ * Layout (all offsets, no pointers, so the region can be a file):
+ *
+ *   data:  | page 0 | page 1 | ... | page npages-1 |     page_size bytes each
+ *   pages: | desc 0 | desc 1 | ... |                      struct uc_heap_page
+ *
+ * A page serves one size class at a time; a chunk is found through the
+ * page's free list (linked through the first 4 bytes of each freed chunk) or
+ * carved from its bump pointer, so a fresh page is touched front to back and
+ * memory is committed only as it is used.  An emptied page goes back to a
+ * free-page stack and can serve any class.
+ *
+ * Capacity argument (why stock capacity rules still hold): the region has as
+ * many pages as the cache has slots, each page holds a whole largest value,
+ * and every page in use holds at least one live chunk.  So while a slot is
+ * free, at most items-1 pages are in use and one more page can always be
+ * had: a value that fits stock's single-block mode always fits here, while
+ * a 100-byte value costs 112 bytes instead of a whole block.
+ *
+ * Classes: multiples of 16 up to 128 bytes, then ~1/8 geometric steps, the
+ * last class being the whole page; at most 1/8 of a chunk is slack.
+ *
+ * Locking: none here; the caller holds the cache's allocator lock.  Readers
+ * may read a chunk while it is freed (a seqlock tells them to retry), so a
+ * free only ever writes the chunk's first 4 bytes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap.h"
+#include "util.h"
+
+static void build_classes(struct uc_heap_state *st)
+{
+	uint64_t size = UC_HEAP_UNIT;
+	uint32_t n = 0;
+
+	while (size < st->page_size && n < UC_HEAP_MAXCLASS - 1) {
+		st->class_size[n++] = (uint32_t)size;
+		if (size < 128)
+			size += UC_HEAP_UNIT;
+		else
+			size = uc_align_up(size + size / 8, UC_HEAP_UNIT);
+		/* a class holding a single chunk per page might as well be the page */
+		if (size > st->page_size / 2)
+			break;
+	}
+	st->class_size[n++] = (uint32_t)st->page_size;
+	st->nclass = n;
+}
+
+void uc_heap_format(struct uc_heap_state *st, uint64_t page_size, uint32_t npages)
+{
+	uint32_t i;
+
+	memset(st, 0, sizeof(*st));
+	st->page_size = uc_align_up(page_size ? page_size : UC_HEAP_UNIT, UC_HEAP_UNIT);
+	st->npages = npages;
+	st->free_head = UC_HEAP_NIL;
+	build_classes(st);
+	for (i = 0; i < UC_HEAP_MAXCLASS; i++)
+		st->partial[i] = UC_HEAP_NIL;
+}
+
+static int class_of(const struct uc_heap_state *st, uint64_t size)
+{
+	uint32_t lo = 0, hi = st->nclass;
+
+	if (size > st->page_size)
+		return -1;
+	while (lo < hi) { /* first class whose size >= size */
+		uint32_t mid = (lo + hi) / 2;
+		if (st->class_size[mid] < size)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (int)lo;
+}
+
+uint32_t uc_heap_chunk_size(const struct uc_heap_state *st, uint64_t size)
+{
+	int cls = class_of(st, size ? size : 1);
+
+	return cls < 0 ? 0 : st->class_size[cls];
+}
+
+static uint32_t per_page(const struct uc_heap_state *st, uint32_t cls)
+{
+	return (uint32_t)(st->page_size / st->class_size[cls]);
+}
+
+static void list_push(struct uc_heap *h, uint32_t *head, uint32_t p)
+{
+	h->pages[p].prev = UC_HEAP_NIL;
+	h->pages[p].next = *head;
+	if (*head != UC_HEAP_NIL)
+		h->pages[*head].prev = p;
+	*head = p;
+}
+
+static void list_remove(struct uc_heap *h, uint32_t *head, uint32_t p)
+{
+	struct uc_heap_page *pg = &h->pages[p];
+
+	if (pg->prev != UC_HEAP_NIL)
+		h->pages[pg->prev].next = pg->next;
+	else
+		*head = pg->next;
+	if (pg->next != UC_HEAP_NIL)
+		h->pages[pg->next].prev = pg->prev;
+	pg->next = pg->prev = UC_HEAP_NIL;
+}
+
+static uint32_t page_get(struct uc_heap *h, uint32_t cls)
+{
+	struct uc_heap_state *st = h->st;
+	uint32_t p;
+
+	if (st->free_head != UC_HEAP_NIL) {
+		p = st->free_head;
+		st->free_head = h->pages[p].next;
+	} else if (st->unused < st->npages) {
+		p = st->unused++;
+	} else {
+		return UC_HEAP_NIL;
+	}
+	h->pages[p] = (struct uc_heap_page){ .cls = cls + 1, .next = UC_HEAP_NIL, .prev = UC_HEAP_NIL };
+	st->pages_used++;
+	list_push(h, &st->partial[cls], p);
+	return p;
+}
+
+int64_t uc_heap_alloc(struct uc_heap *h, uint64_t size)
+{
+	struct uc_heap_state *st = h->st;
+	int cls = class_of(st, size ? size : 1);
+	uint32_t p, idx, csize;
+	struct uc_heap_page *pg;
+	uint8_t *chunk;
+
+	if (cls < 0)
+		return -1;
+	p = st->partial[cls];
+	if (p == UC_HEAP_NIL && (p = page_get(h, (uint32_t)cls)) == UC_HEAP_NIL)
+		return -1;
+	pg = &h->pages[p];
+	csize = st->class_size[cls];
+	if (pg->free_head) {
+		idx = pg->free_head - 1;
+		chunk = h->data + p * st->page_size + (uint64_t)idx * csize;
+		memcpy(&pg->free_head, chunk, sizeof(uint32_t));
+	} else {
+		idx = pg->carved++;
+	}
+	if (++pg->used == per_page(st, (uint32_t)cls))
+		list_remove(h, &st->partial[cls], p);
+	st->chunk_bytes += csize;
+	return (int64_t)(p * st->page_size + (uint64_t)idx * csize);
+}
+
+void uc_heap_free(struct uc_heap *h, uint64_t off, uint64_t size)
+{
+	struct uc_heap_state *st = h->st;
+	uint32_t p = (uint32_t)(off / st->page_size);
+	uint32_t cls = h->pages[p].cls - 1;
+	struct uc_heap_page *pg = &h->pages[p];
+	uint32_t idx = (uint32_t)((off % st->page_size) / st->class_size[cls]);
+
+	(void)size;
+	memcpy(h->data + off, &pg->free_head, sizeof(uint32_t));
+	pg->free_head = idx + 1;
+	if (pg->used-- == per_page(st, cls))
+		list_push(h, &st->partial[cls], p);
+	st->chunk_bytes -= st->class_size[cls];
+	if (pg->used == 0) {
+		list_remove(h, &st->partial[cls], p);
+		pg->cls = 0;
+		pg->next = st->free_head;
+		st->free_head = p;
+		st->pages_used--;
+	}
+}
+
+/* ------------------------------------------------------------- rebuild */
+
+int uc_heap_rebuild_begin(struct uc_heap *h, struct uc_heap_rebuild *rb)
+{
+	struct uc_heap_state *st = h->st;
+	uint32_t i;
+
+	rb->npages = st->unused <= st->npages ? st->unused : st->npages;
+	rb->marks = calloc(rb->npages ? rb->npages : 1, sizeof(*rb->marks));
+	if (!rb->marks)
+		return -1;
+	if (rb->verify)
+		return 0;
+	for (i = 0; i < rb->npages; i++)
+		h->pages[i] = (struct uc_heap_page){ .next = UC_HEAP_NIL, .prev = UC_HEAP_NIL };
+	st->free_head = UC_HEAP_NIL;
+	for (i = 0; i < UC_HEAP_MAXCLASS; i++)
+		st->partial[i] = UC_HEAP_NIL;
+	st->pages_used = st->chunk_bytes = 0;
+	return 0;
+}
+
+int uc_heap_claim(struct uc_heap *h, struct uc_heap_rebuild *rb, uint64_t off, uint64_t size)
+{
+	struct uc_heap_state *st = h->st;
+	int cls = class_of(st, size ? size : 1);
+	uint64_t p = off / st->page_size, within = off % st->page_size;
+	uint32_t idx;
+
+	if (cls < 0 || p >= rb->npages || within % st->class_size[cls])
+		return -1;
+	idx = (uint32_t)(within / st->class_size[cls]);
+	if (h->pages[p].cls == 0 && !rb->verify)
+		h->pages[p].cls = (uint32_t)cls + 1;
+	if (h->pages[p].cls != (uint32_t)cls + 1)
+		return -1;
+	if (!rb->marks[p]) {
+		rb->marks[p] = calloc(uc_div_ceil(per_page(st, (uint32_t)cls), 64), sizeof(uint64_t));
+		if (!rb->marks[p])
+			return -1;
+	}
+	if (rb->marks[p][idx / 64] & (1ull << (idx % 64)))
+		return -1;
+	rb->marks[p][idx / 64] |= 1ull << (idx % 64);
+	return 0;
+}
+
+void uc_heap_unclaim(struct uc_heap *h, struct uc_heap_rebuild *rb, uint64_t off, uint64_t size)
+{
+	struct uc_heap_state *st = h->st;
+	uint32_t csize = uc_heap_chunk_size(st, size);
+	uint64_t p = off / st->page_size;
+	uint32_t idx = (uint32_t)((off % st->page_size) / csize);
+
+	if (p < rb->npages && rb->marks[p])
+		rb->marks[p][idx / 64] &= ~(1ull << (idx % 64));
+}
+
+static int marked(const struct uc_heap_rebuild *rb, uint32_t p, uint32_t idx)
+{
+	return rb->marks[p] && (rb->marks[p][idx / 64] >> (idx % 64)) & 1;
+}
+
+/* Live chunks of page p per rb, and the highest live index + 1. */
+static uint32_t count_marks(const struct uc_heap_rebuild *rb, uint32_t p, uint32_t n, uint32_t *top)
+{
+	uint32_t i, used = 0;
+
+	*top = 0;
+	for (i = 0; i < n; i++) {
+		if (marked(rb, p, i)) {
+			used++;
+			*top = i + 1;
+		}
+	}
+	return used;
+}
+
+static void rebuild_page(struct uc_heap *h, struct uc_heap_rebuild *rb, uint32_t p)
+{
+	struct uc_heap_state *st = h->st;
+	struct uc_heap_page *pg = &h->pages[p];
+	uint32_t cls = pg->cls - 1, n = per_page(st, cls), i, top;
+
+	pg->used = count_marks(rb, p, n, &top);
+	pg->carved = top;
+	pg->free_head = 0;
+	for (i = top; i-- > 0;) {
+		if (marked(rb, p, i))
+			continue;
+		memcpy(h->data + p * st->page_size + (uint64_t)i * st->class_size[cls], &pg->free_head,
+		       sizeof(uint32_t));
+		pg->free_head = i + 1;
+	}
+	st->pages_used++;
+	st->chunk_bytes += (uint64_t)pg->used * st->class_size[cls];
+	if (pg->used < n)
+		list_push(h, &st->partial[cls], p);
+}
+
+void uc_heap_rebuild_end(struct uc_heap *h, struct uc_heap_rebuild *rb)
+{
+	struct uc_heap_state *st = h->st;
+	uint32_t p;
+
+	for (p = rb->npages; p-- > 0;) {
+		uint32_t top;
+		if (h->pages[p].cls && rb->marks[p] &&
+		    count_marks(rb, p, per_page(st, h->pages[p].cls - 1), &top)) {
+			rebuild_page(h, rb, p);
+		} else {
+			h->pages[p].cls = 0;
+			h->pages[p].next = st->free_head;
+			st->free_head = p;
+		}
+	}
+	st->unused = rb->npages;
+	uc_heap_rebuild_free(rb);
+}
+
+void uc_heap_rebuild_free(struct uc_heap_rebuild *rb)
+{
+	uint32_t i;
+
+	if (!rb->marks)
+		return;
+	for (i = 0; i < rb->npages; i++)
+		free(rb->marks[i]);
+	free(rb->marks);
+	rb->marks = NULL;
+}
+
+/* ------------------------------------------------------------- verify */
+
+static int verify_page(struct uc_heap *h, struct uc_heap_rebuild *rb, uint32_t p, char *err, size_t errlen)
+{
+	struct uc_heap_state *st = h->st;
+	struct uc_heap_page *pg = &h->pages[p];
+	uint32_t cls = pg->cls - 1, n, top, used, fi, steps = 0;
+
+	if (cls >= st->nclass) {
+		uc_err(err, errlen, "heap page %u has bad class %u", p, pg->cls);
+		return -1;
+	}
+	n = per_page(st, cls);
+	used = count_marks(rb, p, n, &top);
+	if (pg->used != used || pg->carved < top || pg->carved > n) {
+		uc_err(err, errlen, "heap page %u: used %u carved %u, but %u live chunks up to %u", p, pg->used,
+		       pg->carved, used, top);
+		return -1;
+	}
+	for (fi = pg->free_head; fi; steps++) {
+		if (fi > pg->carved || marked(rb, p, fi - 1) || steps > n) {
+			uc_err(err, errlen, "heap page %u: bad free list entry %u", p, fi);
+			return -1;
+		}
+		memcpy(&fi, h->data + p * st->page_size + (uint64_t)(fi - 1) * st->class_size[cls], sizeof(fi));
+	}
+	if (steps != pg->carved - pg->used) {
+		uc_err(err, errlen, "heap page %u: %u free chunks listed, %u expected", p, steps, pg->carved - pg->used);
+		return -1;
+	}
+	return 0;
+}
+
+static uint32_t list_len(struct uc_heap *h, uint32_t head, uint32_t limit)
+{
+	uint32_t n = 0;
+
+	for (; head != UC_HEAP_NIL && n <= limit; head = h->pages[head].next)
+		n++;
+	return n;
+}
+
+int uc_heap_verify(struct uc_heap *h, struct uc_heap_rebuild *rb, char *err, size_t errlen)
+{
+	struct uc_heap_state *st = h->st;
+	uint32_t p, free_pages = 0, partial = 0, c;
+
+	for (p = 0; p < rb->npages; p++) {
+		if (!h->pages[p].cls) {
+			free_pages++;
+			continue;
+		}
+		if (verify_page(h, rb, p, err, errlen))
+			return -1;
+		if (h->pages[p].used < per_page(st, h->pages[p].cls - 1))
+			partial++;
+	}
+	if (list_len(h, st->free_head, st->npages) != free_pages) {
+		uc_err(err, errlen, "heap: free-page stack holds %u pages, %u pages are free",
+		       list_len(h, st->free_head, st->npages), free_pages);
+		return -1;
+	}
+	for (c = 0; c < st->nclass; c++)
+		partial -= list_len(h, st->partial[c], st->npages);
+	if (partial) {
+		uc_err(err, errlen, "heap: partial lists disagree with page usage");
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,81 @@
+/*
+ * heap.h - slab allocator for variable-size chunks inside a shared region.
+ *
+ * Used for value bytes in single-block mode and for keys too long to live
+ * inline in their slot.  Not thread-safe: the caller holds the cache's
+ * allocator lock.  See heap.c for the layout and the capacity argument.
+ */
+#ifndef UCACHE_HEAP_H
+#define UCACHE_HEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UC_HEAP_UNIT 16u         /* chunk sizes are multiples of this */
+#define UC_HEAP_MAXCLASS 64
+#define UC_HEAP_NIL 0xffffffffu
+
+/* Lives in shared memory (inside the cache header). */
+struct uc_heap_state {
+	uint64_t page_size;                  /* bytes per page, multiple of UC_HEAP_UNIT */
+	uint32_t npages;                     /* pages in the region */
+	uint32_t nclass;                     /* size classes in use */
+	uint32_t unused;                     /* pages [unused, npages) never handed out */
+	uint32_t free_head;                  /* stack of emptied pages */
+	uint32_t partial[UC_HEAP_MAXCLASS];  /* per class: pages with a free chunk */
+	uint32_t class_size[UC_HEAP_MAXCLASS]; /* chunk bytes per class, ascending */
+	uint64_t pages_used;
+	uint64_t chunk_bytes;                /* bytes of chunks handed out */
+};
+
+/* One per page, in shared memory, in an array apart from the data. */
+struct uc_heap_page {
+	uint32_t next, prev;  /* partial list of its class, or free-page stack */
+	uint32_t cls;         /* class + 1; 0 = page not in use */
+	uint32_t used;        /* live chunks */
+	uint32_t carved;      /* chunks ever handed out (bump pointer) */
+	uint32_t free_head;   /* 1 + index of the first freed chunk; 0 = none */
+};
+
+/* Process-local view: pointers into this process's mapping. */
+struct uc_heap {
+	struct uc_heap_state *st;
+	struct uc_heap_page *pages;
+	uint8_t *data;
+};
+
+/* Format an empty heap of npages pages of page_size bytes (rounded up to
+ * UC_HEAP_UNIT).  Touches only the state struct. */
+void uc_heap_format(struct uc_heap_state *st, uint64_t page_size, uint32_t npages);
+
+/* Chunk size that holds size bytes (0 if size > page_size). */
+uint32_t uc_heap_chunk_size(const struct uc_heap_state *st, uint64_t size);
+
+/* Allocate a chunk for size bytes; returns its byte offset in data, or -1
+ * when no page can serve it. */
+int64_t uc_heap_alloc(struct uc_heap *h, uint64_t size);
+
+/* Free the chunk at off that was allocated for size bytes. */
+void uc_heap_free(struct uc_heap *h, uint64_t off, uint64_t size);
+
+/* Rebuild: uc_heap_rebuild_begin() forgets every allocation, then each live
+ * chunk is claimed with uc_heap_claim() (returns -1 if the claim conflicts
+ * with an earlier one or is malformed: the caller drops that item), then
+ * uc_heap_rebuild_end() rebuilds free lists.  rb is process-local scratch. */
+struct uc_heap_rebuild {
+	int verify;         /* claim without modifying page descriptors */
+	uint64_t **marks;   /* per page: bitmap of claimed chunks */
+	uint32_t npages;    /* pages that may hold claims (old unused mark) */
+};
+int uc_heap_rebuild_begin(struct uc_heap *h, struct uc_heap_rebuild *rb);
+int uc_heap_claim(struct uc_heap *h, struct uc_heap_rebuild *rb, uint64_t off, uint64_t size);
+/* Undo a successful uc_heap_claim (the item is dropped after all). */
+void uc_heap_unclaim(struct uc_heap *h, struct uc_heap_rebuild *rb, uint64_t off, uint64_t size);
+void uc_heap_rebuild_end(struct uc_heap *h, struct uc_heap_rebuild *rb);
+
+/* Verify page descriptors and lists against the chunks claimed in rb (built
+ * as for a rebuild, without modifying the heap).  0 or -1 with err filled. */
+int uc_heap_verify(struct uc_heap *h, struct uc_heap_rebuild *rb, char *err, size_t errlen);
+void uc_heap_rebuild_free(struct uc_heap_rebuild *rb);
+
+#endif

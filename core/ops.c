@@ -1,0 +1,373 @@
+/*
+ * ops.c - get / exists / set / update / del / math / num / iterate.
+ *
+ * Read path (get, exists, num, iterate): no lock, no shared write in the
+ * common case.
+ *   1. hash the key, pick its bucket and the bucket's stripe;
+ *   2. read the stripe's seq (acquire); if odd, a writer is inside: spin;
+ *   3. walk the chain and copy the value out, bounds-checking every offset
+ *      and length read (they may be torn), never more than `items` steps;
+ *   4. re-read seq: unchanged means the copy is a consistent snapshot.
+ * A reader killed anywhere holds nothing.  After UC_READ_SPINS failed
+ * attempts (a writer died inside its window, or a pathological write rate)
+ * the reader takes the stripe lock once, which also triggers repair.
+ *
+ * A hit then writes only (a) its CPU's counter line (per-cpu, so no
+ * ping-pong between processes on different cores), (b) the item's LRU stamp
+ * when the cache has purge_lru and the stamp changed (coarse 4 ms ticks; an
+ * exact shared clock on caches of <= 64 items), and (c) the item's hit
+ * counter, which is exact up to 1024 and then a probabilistic counter
+ * (increments of 2^k with probability 2^-k, k = log2(hits) - 9: unbiased,
+ * ~3% relative error) so that a hot key writes its line about once per
+ * hits/1024 reads instead of on every read.
+ *
+ * Write path: lock the key's stripe (cache.c), find the key, take the
+ * allocator lock only to allocate or free, fill new storage while it is
+ * still unreachable, and publish with pointer/length swaps inside the
+ * stripe's seqlock window.  Storage of an overwritten value is freed after
+ * the window, so a reader never sees freed bytes without retrying.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache_int.h"
+#include "util.h"
+
+#define UC_READ_SPINS 4096
+#define UC_FULL_RETRIES 64
+
+/* --------------------------------------------------------------- helpers */
+
+const uint8_t *uc_slot_key(const ucache_t *c, const struct uc_slot *s, uint32_t keylen)
+{
+	uint64_t off;
+
+	if (keylen <= UC_INLINE_KEY)
+		return s->ikey;
+	off = (uint64_t)s->key * UC_HEAP_UNIT;
+	if (keylen > c->hdr->keysize || off + keylen > c->hdr->size_kdata)
+		return NULL;
+	return c->kheap.data + off;
+}
+
+const uint8_t *uc_slot_val(const ucache_t *c, const struct uc_slot *s, uint64_t vallen)
+{
+	uint64_t off = c->hdr->bitmap ? s->val * c->hdr->blocksize : s->val;
+
+	if (vallen > c->max_value || off > c->hdr->size_vdata || vallen > c->hdr->size_vdata - off)
+		return NULL;
+	return c->blocks + off;
+}
+
+uint32_t uc_chain_find(const ucache_t *c, uint64_t bucket, uint32_t hash, const void *key, size_t klen,
+		       uint32_t *prev)
+{
+	uint32_t id = atomic_load_explicit(&c->buckets[bucket], memory_order_relaxed), before = 0, steps = 0;
+
+	while (id && id < c->items && steps++ < c->items) {
+		const struct uc_slot *s = &c->slots[id];
+		if (s->hash == hash && s->keylen == klen) {
+			const uint8_t *k = uc_slot_key(c, s, (uint32_t)klen);
+			if (k && !memcmp(k, key, klen)) {
+				if (prev)
+					*prev = before;
+				return id;
+			}
+		}
+		before = id;
+		id = s->next;
+	}
+	return 0;
+}
+
+static int key_ok(const ucache_t *c, const void *key, size_t klen)
+{
+	if (!key || !klen)
+		return -EINVAL;
+	return klen > c->hdr->keysize ? -E2BIG : 0;
+}
+
+static unsigned cpu_line(void)
+{
+	int cpu = sched_getcpu();
+
+	return (unsigned)(cpu < 0 ? 0 : cpu) % UC_CPU_LINES;
+}
+
+static uint32_t rand32(void)
+{
+	static __thread uint32_t x;
+
+	if (!x)
+		x = (uint32_t)(uintptr_t)&x ^ (uint32_t)time(NULL) ^ 0x9e3779b9u;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return x;
+}
+
+uint32_t uc_lru_stamp(ucache_t *c)
+{
+	struct timespec ts;
+
+	if (c->exact_lru)
+		return (uint32_t)atomic_fetch_add_explicit(&c->hdr->lru_clock, 1, memory_order_relaxed) + 1;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint32_t)(((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) >> 2);
+}
+
+/* Side effects of a hit on slot id (racy by design: statistics only). */
+static void touch(ucache_t *c, uint32_t id)
+{
+	struct uc_slot *s = &c->slots[id];
+	uint32_t h = atomic_load_explicit(&s->hits, memory_order_relaxed);
+
+	if (c->cfg.purge_lru) {
+		uint32_t now = uc_lru_stamp(c);
+		if (atomic_load_explicit(&s->atime, memory_order_relaxed) != now)
+			atomic_store_explicit(&s->atime, now, memory_order_relaxed);
+	}
+	if (h < 1024) {
+		atomic_store_explicit(&s->hits, h + 1, memory_order_relaxed);
+	} else if (h < 0x80000000u) {
+		uint32_t k = (uint32_t)(31 - __builtin_clz(h)) - 9;
+		if (!(rand32() & ((1u << k) - 1)))
+			atomic_store_explicit(&s->hits, h + (1u << k), memory_order_relaxed);
+	}
+	atomic_fetch_add_explicit(&c->hdr->cpu[cpu_line()].hits, 1, memory_order_relaxed);
+}
+
+static void count_miss(ucache_t *c)
+{
+	atomic_fetch_add_explicit(&c->hdr->cpu[cpu_line()].misses, 1, memory_order_relaxed);
+}
+
+static int expired(uint64_t expires, uint64_t now)
+{
+	return expires && expires <= now;
+}
+
+/* ------------------------------------------------------------- read path */
+
+struct uc_read {
+	const void *key;
+	size_t klen;
+	uint32_t hash;
+	uint64_t bucket;
+	void *buf;          /* NULL: existence check only */
+	size_t buflen;
+	/* results */
+	uint32_t id;
+	size_t vallen;
+	struct ucache_item_info info;
+	int expired;
+};
+
+/* One attempt: find and copy.  Returns 0, -ENOENT, -ENOBUFS, or -EAGAIN
+ * when what was read is impossible (torn): the caller retries. */
+static int read_once(ucache_t *c, struct uc_read *r, uint64_t now)
+{
+	const struct uc_slot *s;
+	const uint8_t *v;
+
+	r->id = uc_chain_find(c, r->bucket, r->hash, r->key, r->klen, NULL);
+	if (!r->id)
+		return -ENOENT;
+	s = &c->slots[r->id];
+	r->vallen = s->vallen;
+	r->info.expires = s->expires;
+	r->info.hits = atomic_load_explicit(&s->hits, memory_order_relaxed);
+	r->expired = expired(r->info.expires, now);
+	if (r->expired)
+		return -ENOENT;
+	if (!r->buf)
+		return 0;
+	if (r->vallen > r->buflen)
+		return -ENOBUFS;
+	v = uc_slot_val(c, s, r->vallen);
+	if (!v)
+		return -EAGAIN;
+	memcpy(r->buf, v, r->vallen);
+	return 0;
+}
+
+static int read_locked(ucache_t *c, struct uc_stripe *st, struct uc_read *r, uint64_t now)
+{
+	int rc;
+
+	uc_stripe_lock(c, st);
+	rc = read_once(c, r, now);
+	uc_stripe_unlock(st);
+	return rc == -EAGAIN ? -ENOENT : rc;
+}
+
+static int do_read(ucache_t *c, struct uc_read *r)
+{
+	uint64_t now = ucache_now();
+	struct uc_stripe *st;
+	unsigned tries;
+	int rc;
+
+	r->hash = c->hashfn(r->key, r->klen);
+	r->bucket = uc_bucket_of(c, r->hash);
+	st = uc_stripe_of(c, r->bucket);
+	for (tries = 0; tries < UC_READ_SPINS; tries++) {
+		uint32_t seq = atomic_load_explicit(&st->seq, memory_order_acquire);
+		if (seq & 1) {
+			sched_yield();
+			continue;
+		}
+		rc = read_once(c, r, now);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&st->seq, memory_order_relaxed) == seq && rc != -EAGAIN)
+			return rc;
+	}
+	return read_locked(c, st, r, now);
+}
+
+static void lazy_expire(ucache_t *c, struct uc_read *r)
+{
+	if (r->expired && c->cfg.lazy_expire)
+		uc_delete_slot(c, r->id, ucache_now() + 1);
+}
+
+int ucache_get_ex(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen, size_t *vallen,
+		  struct ucache_item_info *info)
+{
+	struct uc_read r = { .key = key, .klen = klen, .buf = buf ? buf : (void *)"", .buflen = buf ? buflen : 0 };
+	int rc = key_ok(c, key, klen);
+
+	if (rc)
+		return rc == -E2BIG ? -EINVAL : rc;
+	rc = do_read(c, &r);
+	if (rc == -ENOENT) {
+		count_miss(c);
+		lazy_expire(c, &r);
+		return rc;
+	}
+	if (vallen)
+		*vallen = r.vallen;
+	if (rc == 0) {
+		touch(c, r.id);
+		if (info) {
+			*info = r.info;
+			info->hits++;
+		}
+	}
+	return rc;
+}
+
+int ucache_get(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen, size_t *vallen)
+{
+	return ucache_get_ex(c, key, klen, buf, buflen, vallen, NULL);
+}
+
+void *ucache_get_alloc(ucache_t *c, const void *key, size_t klen, size_t *vallen, struct ucache_item_info *info)
+{
+	size_t cap = 256, len = 0;
+	void *buf = NULL;
+	int rc;
+
+	for (;;) {
+		void *nb = realloc(buf, cap);
+		if (!nb) {
+			free(buf);
+			errno = ENOMEM;
+			return NULL;
+		}
+		buf = nb;
+		rc = ucache_get_ex(c, key, klen, buf, cap, &len, info);
+		if (rc != -ENOBUFS)
+			break;
+		cap = len; /* the value changed size meanwhile: loop */
+	}
+	if (rc) {
+		free(buf);
+		errno = -rc;
+		return NULL;
+	}
+	if (vallen)
+		*vallen = len;
+	return buf;
+}
+
+int ucache_exists(ucache_t *c, const void *key, size_t klen)
+{
+	struct uc_read r = { .key = key, .klen = klen };
+	int rc = key_ok(c, key, klen);
+
+	if (rc)
+		return rc == -E2BIG ? -EINVAL : rc;
+	rc = do_read(c, &r);
+	if (rc == -ENOENT)
+		lazy_expire(c, &r);
+	return rc;
+}
+
+int ucache_num(ucache_t *c, const void *key, size_t klen, int64_t *out)
+{
+	int64_t v;
+	size_t len = 0;
+	int rc = ucache_get(c, key, klen, &v, sizeof(v), &len);
+
+	if (rc == -ENOBUFS || (rc == 0 && len != sizeof(v)))
+		return -EINVAL;
+	if (rc == 0 && out)
+		*out = v;
+	return rc;
+}
+
+/* --------------------------------------------------------------- iterate */
+
+/* Copy slot id's key if it is live and unexpired; 0, -ENOENT or -EAGAIN. */
+static int iter_slot(ucache_t *c, uint32_t id, void *buf, size_t *klen, uint64_t now)
+{
+	const struct uc_slot *s = &c->slots[id];
+	struct uc_stripe *st;
+	const uint8_t *k;
+	uint32_t seq, len;
+	int rc = -ENOENT;
+
+	if (s->state != UC_SLOT_LIVE)
+		return -ENOENT;
+	st = uc_stripe_of(c, uc_bucket_of(c, s->hash));
+	seq = atomic_load_explicit(&st->seq, memory_order_acquire);
+	if (seq & 1)
+		return -EAGAIN;
+	len = s->keylen;
+	if (s->state == UC_SLOT_LIVE && !expired(s->expires, now) && len &&
+	    (k = uc_slot_key(c, s, len)) != NULL) {
+		memcpy(buf, k, len);
+		*klen = len;
+		rc = 0;
+	}
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&st->seq, memory_order_relaxed) != seq ||
+	    uc_stripe_of(c, uc_bucket_of(c, s->hash)) != st)
+		return -EAGAIN;
+	return rc;
+}
+
+int ucache_iter(ucache_t *c, uint64_t *cursor, void *buf, size_t buflen, size_t *klen)
+{
+	uint64_t now = ucache_now();
+
+	if (buflen < c->hdr->keysize)
+		return -ENOBUFS;
+	if (*cursor == 0)
+		*cursor = 1;
+	for (; *cursor < c->hdr->slot_unused && *cursor < c->items; (*cursor)++) {
+		int rc, tries = 0;
+		do
+			rc = iter_slot(c, (uint32_t)*cursor, buf, klen, now);
+		while (rc == -EAGAIN && ++tries < 1000);
+		if (rc == 0) {
+			(*cursor)++;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}

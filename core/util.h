@@ -1,0 +1,37 @@
+/*
+ * util.h - engine-internal helpers: logging, clock, small maths.
+ * Used by every core/ module; no state beyond the logger and clock hooks.
+ */
+#ifndef UCACHE_UTIL_H
+#define UCACHE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ucache.h"
+
+#if defined(__GNUC__)
+#define UC_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define UC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define UC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define UC_PRINTF(a, b)
+#define UC_LIKELY(x) (x)
+#define UC_UNLIKELY(x) (x)
+#endif
+
+/* Emit one log line through the configured logger. */
+void uc_log(enum ucache_log_level level, const char *fmt, ...) UC_PRINTF(2, 3);
+
+/* snprintf into an error buffer that may be NULL / zero-sized. */
+void uc_err(char *err, size_t errlen, const char *fmt, ...) UC_PRINTF(3, 4);
+
+static inline uint64_t uc_div_ceil(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+static inline uint64_t uc_align_up(uint64_t a, uint64_t align) { return (a + align - 1) & ~(align - 1); }
+static inline uint64_t uc_pow2_ceil(uint64_t v) {
+	uint64_t p = 1;
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+#endif

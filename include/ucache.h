@@ -1,0 +1,225 @@
+/*
+ * ucache.h - the public API of libucache, a shared-memory key/value cache
+ * engine for pre-forked servers.
+ *
+ * The engine knows nothing of uWSGI: the plugin (plugins/ucache/) translates
+ * uWSGI's options, hooks and exported cache API into the calls below.
+ *
+ * Conventions
+ *   - Every function returns 0 (or a count >= 0) on success and -errno on
+ *     failure, or a pointer / NULL.  Each prototype says how it fails.
+ *   - A cache is created once, before the processes that share it fork;
+ *     every process then uses the same ucache_t handle it inherited.
+ *   - All operations are safe from any number of processes and threads.
+ *     Readers take no lock; writers take striped robust locks that recover
+ *     when their owner dies (see core/cache.c for the protocol).
+ *   - Keys and values are byte strings; an empty key or value is refused.
+ *   - Times are seconds since the Epoch (the engine's clock, see
+ *     ucache_set_clock()); an expiry of 0 means "never".
+ */
+#ifndef UCACHE_H
+#define UCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define UCACHE_VERSION "0.1.0"
+
+/* Largest key the engine accepts at all (stock: keysize < 65535). */
+#define UCACHE_KEYSIZE_MAX 65534
+
+typedef struct ucache ucache_t;
+
+/* ---------------------------------------------------------------- logging */
+
+enum ucache_log_level { UCACHE_LOG_ERROR, UCACHE_LOG_WARN, UCACHE_LOG_INFO };
+
+/* Receives every message the engine emits (one line, no trailing newline). */
+typedef void (*ucache_log_fn)(enum ucache_log_level level, const char *msg, void *ud);
+
+/* Route engine messages to fn (NULL restores the default: stderr). */
+void ucache_set_logger(ucache_log_fn fn, void *ud);
+
+/* Replace the engine's clock (seconds since the Epoch); NULL restores
+ * time(NULL).  Meant for tests; set it before creating caches. */
+void ucache_set_clock(uint64_t (*now)(void));
+uint64_t ucache_now(void);
+
+/* ---------------------------------------------------------- configuration */
+
+enum ucache_hash { UCACHE_HASH_DJB33X, UCACHE_HASH_MURMUR2, UCACHE_HASH_XXH3 };
+
+struct ucache_config {
+	char *name;               /* required; the first cache is the default one */
+	uint64_t items;           /* required; usable items = items - 1 */
+	uint64_t blocksize;       /* default 65536 */
+	uint64_t blocks;          /* default = items; must be >= items */
+	int bitmap;               /* bitmap mode: values take contiguous blocks */
+	enum ucache_hash hash;    /* default djb33x */
+	uint64_t hashsize;        /* floor of the index's bucket count (65536) */
+	uint64_t keysize;         /* max key length (2048), < 65535 */
+	char *store;              /* persistence file, or NULL */
+	uint64_t store_sync;      /* msync period in master cycles (0: never) */
+	int store_delete;         /* recreate a mismatching store */
+	int store_migrate;        /* import a mismatching store's valid items */
+	char *nodes;              /* ';'-separated UDP peers, or NULL */
+	char *udp;                /* ';'-separated UDP listen addresses, or NULL */
+	char *sync;               /* ';'-separated nodes to dump from, or NULL */
+	int lastmod;              /* keep last_modified_at */
+	int64_t math_initial;     /* start value of math on a missing key */
+	int ignore_full;          /* don't log "cache is FULL" */
+	int purge_lru;            /* evict the least recently used item when full */
+	int lazy_expire;          /* accepted; expired items are never served anyway */
+	uint64_t sweep_on_full;   /* when full, sweep at most every N s (0: off) */
+	int clear_on_full;        /* when full and a sweep freed nothing, clear */
+	int no_expire;            /* ignore expiry for this cache */
+};
+
+/* Fill cfg with the stock defaults (no name, no items).  Never fails. */
+void ucache_config_init(struct ucache_config *cfg);
+
+/* Release the strings a config owns; cfg is left initialised.  Never fails. */
+void ucache_config_free(struct ucache_config *cfg);
+
+/* Parse a --cache2 keyval string ("name=x,items=10,...", backslash escapes)
+ * into cfg (initialised by the call).  Unknown keys and "=0/false/no"
+ * booleans log a warning and parse.  On error returns -EINVAL and writes one
+ * line naming the cache, key and value into err. */
+int ucache_config_parse(struct ucache_config *cfg, const char *keyval, char *err, size_t errlen);
+
+/* Build the legacy --cache N configuration (cache "default").  store may be
+ * NULL.  Returns -EINVAL with a message in err for a bad value. */
+int ucache_config_legacy(struct ucache_config *cfg, uint64_t items, uint64_t blocksize,
+		const char *store, uint64_t store_sync, int lastmod, char *err, size_t errlen);
+
+/* Check a filled config (required keys, sizes, keysize, blocks >= items).
+ * Returns 0 or -EINVAL with the reason in err. */
+int ucache_config_validate(const struct ucache_config *cfg, char *err, size_t errlen);
+
+/* Parse a hash name ("djb33x", "murmur2", "xxh3"); -EINVAL if unknown. */
+int ucache_hash_parse(const char *name, enum ucache_hash *out);
+const char *ucache_hash_name(enum ucache_hash hash);
+
+/* ----------------------------------------------------------------- caches */
+
+/* Create a cache in a fresh shared anonymous mapping (call before fork).
+ * The config is copied.  NULL on failure, with the reason in err. */
+ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errlen);
+
+/* Unmap the cache in this process.  Never fails; NULL is ignored. */
+void ucache_destroy(ucache_t *c);
+
+/* The cache's configuration (read-only).  Never fails. */
+const struct ucache_config *ucache_config(const ucache_t *c);
+
+/* Largest value the cache accepts: blocksize, or blocksize * blocks in bitmap
+ * mode.  Never fails. */
+uint64_t ucache_max_value(const ucache_t *c);
+
+/* ------------------------------------------------------------- operations */
+
+struct ucache_item_info {
+	uint64_t expires;         /* absolute expiry, 0 = never */
+	uint64_t hits;            /* hits of this item, this one included (see cache.c) */
+};
+
+/* Copy the value of key into buf (buflen bytes); *vallen gets its length.
+ * Returns 0, -ENOENT (missing or expired), -ENOBUFS (buf too small: *vallen
+ * holds the size needed), -EINVAL (empty or oversized key). */
+int ucache_get(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen,
+		size_t *vallen);
+
+/* As ucache_get, and fills info (may be NULL) with expiry and item hits. */
+int ucache_get_ex(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen,
+		size_t *vallen, struct ucache_item_info *info);
+
+/* Return a malloc'd copy of the value (caller frees) and its length in
+ * *vallen; info may be NULL.  NULL with errno = ENOENT, EINVAL or ENOMEM. */
+void *ucache_get_alloc(ucache_t *c, const void *key, size_t klen, size_t *vallen,
+		struct ucache_item_info *info);
+
+/* 0 if key holds an unexpired value, -ENOENT if not, -EINVAL for a bad key. */
+int ucache_exists(ucache_t *c, const void *key, size_t klen);
+
+enum ucache_set_flags {
+	UCACHE_SET_UPDATE = 1 << 0,   /* overwrite an existing key (else -EEXIST) */
+	UCACHE_SET_ABSEXPIRE = 1 << 1 /* expires is absolute, not relative */
+};
+
+/* Store key -> value.  expires is relative seconds (0 = never) unless
+ * UCACHE_SET_ABSEXPIRE.  Returns 0, -EEXIST (exists, no UPDATE flag),
+ * -EINVAL (empty key or value), -E2BIG (key > keysize or value > max),
+ * -ENOSPC (full, after the configured full handling). */
+int ucache_set(ucache_t *c, const void *key, size_t klen, const void *val, size_t vlen,
+		uint64_t expires, unsigned flags);
+
+/* Delete key.  0, -ENOENT, -EINVAL (bad key). */
+int ucache_del(ucache_t *c, const void *key, size_t klen);
+
+/* Delete every item.  Returns the number of items deleted (>= 0). */
+int64_t ucache_clear(ucache_t *c);
+
+enum ucache_math_op { UCACHE_MATH_INC, UCACHE_MATH_DEC, UCACHE_MATH_MUL, UCACHE_MATH_DIV };
+
+/* Apply op with delta to the native int64 stored at key (division by zero
+ * gives 0).  A missing key starts from math_initial and gets expires
+ * (relative seconds); an existing key keeps its expiry.  *result (may be
+ * NULL) gets the new value.  0, -EINVAL (bad key, or the value is not 8
+ * bytes), -ENOSPC (full). */
+int ucache_math(ucache_t *c, const void *key, size_t klen, enum ucache_math_op op,
+		int64_t delta, uint64_t expires, int64_t *result);
+
+/* Read the native int64 at key into *out.  0, -ENOENT, -EINVAL (value is not
+ * 8 bytes, or bad key). */
+int ucache_num(ucache_t *c, const void *key, size_t klen, int64_t *out);
+
+/* Iterate keys: start with *cursor = 0; each call copies the next live key
+ * into buf (buflen bytes), sets *klen and advances *cursor.  Safe while other
+ * processes write: a key present for the whole iteration is returned once;
+ * keys added or deleted meanwhile may or may not be.  Returns 0, -ENOENT at
+ * the end, -ENOBUFS if buf is smaller than keysize. */
+int ucache_iter(ucache_t *c, uint64_t *cursor, void *buf, size_t buflen, size_t *klen);
+
+/* Free up to budget expired items, examining at most budget * 8 slots from
+ * a shared cursor, so the cost depends on budget and not on the cache size.
+ * Returns the number of items freed (>= 0). */
+int64_t ucache_sweep(ucache_t *c, uint64_t now, uint64_t budget);
+
+/* Number of live items. Never fails. */
+uint64_t ucache_items(const ucache_t *c);
+
+struct ucache_stats {
+	uint64_t items;            /* live items (expired-but-unswept included) */
+	uint64_t capacity;         /* usable items: items - 1 */
+	uint64_t hits, misses;
+	uint64_t full;             /* times a write found the cache full */
+	uint64_t evictions;        /* items removed by purge_lru or clear_on_full */
+	uint64_t expirations;      /* expired items removed (sweep or lazily) */
+	uint64_t bytes_used;       /* value bytes stored */
+	uint64_t blocks_used;      /* bitmap mode: blocks in use; else items */
+	uint64_t last_modified_at; /* with lastmod: time of the last write, else 0 */
+	uint64_t mapped_bytes;     /* size of the shared mapping (virtual) */
+	uint64_t metadata_bytes;   /* slot + index bytes per cache (virtual) */
+};
+
+/* Fill st with live counters (summed without locks).  Never fails. */
+void ucache_stats(ucache_t *c, struct ucache_stats *st);
+
+/* Verify every invariant (index <-> slots <-> key/value storage <-> free
+ * lists).  Takes every write lock.  0, or -EUCLEAN with the first violation
+ * described in err. */
+int ucache_check(ucache_t *c, char *err, size_t errlen);
+
+/* Rebuild index, free lists and allocators from the slot table (what lock
+ * recovery does after a writer died).  Returns the number of items kept. */
+int64_t ucache_repair(ucache_t *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UCACHE_H */
