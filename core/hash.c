@@ -1,9 +1,12 @@
 /*
  * hash.c - key hashes and item checksums.
  *
- * djb33x and murmur2 follow the definitions uWSGI 2.0.21 uses under the same
- * names (so a configuration keeps its meaning); xxh3 comes from libxxhash and
- * is the fastest of the three on keys longer than a few bytes.  The index
+ * djb33x is uWSGI 2.0.21's definition (bytes taken as signed char, as stock
+ * does on x86).  murmur2 is canonical MurmurHash2 as in nginx's
+ * ngx_murmur_hash2; stock's copy xors the key's first bytes where it means
+ * its last ones, which changes only bucket placement, never a result, so we
+ * don't copy it.  xxh3 comes from libxxhash and is the fastest of the three
+ * on keys longer than a few bytes.  Hash values never leave the process.  The index
  * never uses the raw hash for bucket selection: see uc_hash_mix().
  * Stateless and thread-safe.
  */

@@ -41,6 +41,21 @@
 
 /* --------------------------------------------------------------- helpers */
 
+/* Back off while a writer is inside its window: spin briefly (windows are a
+ * few pointer stores or one value copy), then give the CPU away. */
+static void uc_pause(unsigned tries)
+{
+	if (tries < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#elif defined(__aarch64__)
+		__asm__ __volatile__("yield");
+#endif
+		return;
+	}
+	sched_yield();
+}
+
 const uint8_t *uc_slot_key(const ucache_t *c, const struct uc_slot *s, uint32_t keylen)
 {
 	uint64_t off;
@@ -217,7 +232,7 @@ static int do_read(ucache_t *c, struct uc_read *r)
 	for (tries = 0; tries < UC_READ_SPINS; tries++) {
 		uint32_t seq = atomic_load_explicit(&st->seq, memory_order_acquire);
 		if (seq & 1) {
-			sched_yield();
+			uc_pause(tries);
 			continue;
 		}
 		rc = read_once(c, r, now);
