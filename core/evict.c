@@ -137,7 +137,9 @@ static int evict_lru(ucache_t *c)
 {
 	int tries;
 
-	for (tries = 0; tries < 4; tries++) {
+	/* a victim can vanish under us (another writer evicted or deleted it):
+	 * pick again rather than report a full cache that is being emptied */
+	for (tries = 0; tries < 16; tries++) {
 		uint32_t id = c->exact_lru ? pick_exact(c) : pick_sampled(c);
 		if (!id)
 			return 0;

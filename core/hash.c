@@ -20,10 +20,16 @@ uint32_t uc_hash_djb33x(const void *key, size_t len)
 {
 	const signed char *p = key; /* stock hashes `char`, signed on x86 */
 	uint32_t h = 5381;
-	size_t i;
+	size_t i = 0;
 
-	for (i = 0; i < len; i++)
-		h = ((h << 5) + h) ^ (uint32_t)(int32_t)p[i];
+	for (; i + 4 <= len; i += 4) { /* unrolled: the chain is serial anyway */
+		h = (h * 33) ^ (uint32_t)(int32_t)p[i];
+		h = (h * 33) ^ (uint32_t)(int32_t)p[i + 1];
+		h = (h * 33) ^ (uint32_t)(int32_t)p[i + 2];
+		h = (h * 33) ^ (uint32_t)(int32_t)p[i + 3];
+	}
+	for (; i < len; i++)
+		h = (h * 33) ^ (uint32_t)(int32_t)p[i];
 	return h;
 }
 

@@ -12,8 +12,8 @@
  * attempts (a writer died inside its window, or a pathological write rate)
  * the reader takes the stripe lock once, which also triggers repair.
  *
- * A hit then writes only (a) its CPU's counter line (per-cpu, so no
- * ping-pong between processes on different cores), (b) the item's LRU stamp
+ * A hit then writes only (a) its thread's counter line (one of 64, picked
+ * per thread/process, so no ping-pong between processes), (b) the item's LRU stamp
  * when the cache has purge_lru and the stamp changed (coarse 4 ms ticks; an
  * exact shared clock on caches of <= 64 items), and (c) the item's hit
  * counter, which is exact up to 1024 and then a probabilistic counter
@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cache_int.h"
 #include "util.h"
@@ -105,11 +106,34 @@ static int key_ok(const ucache_t *c, const void *key, size_t klen)
 	return klen > c->hdr->keysize ? -E2BIG : 0;
 }
 
+static void register_atfork(void);
+
+/* Counter line of the calling thread: chosen once per thread (from its
+ * CPU at first use, so processes pinned to different cores never share a
+ * line) and forgotten in a forked child, which would otherwise inherit its
+ * parent's line and share it with every sibling. */
+static __thread int my_line = -1;
+
+static void forget_line(void)
+{
+	my_line = -1;
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, forget_line);
+}
+
 static unsigned cpu_line(void)
 {
-	int cpu = sched_getcpu();
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	static _Atomic unsigned next;
 
-	return (unsigned)(cpu < 0 ? 0 : cpu) % UC_CPU_LINES;
+	if (UC_LIKELY(my_line >= 0))
+		return (unsigned)my_line;
+	pthread_once(&once, register_atfork);
+	my_line = (int)((atomic_fetch_add(&next, 1) + (unsigned)getpid()) % UC_CPU_LINES);
+	return (unsigned)my_line;
 }
 
 static uint32_t rand32(void)

@@ -29,9 +29,14 @@ void ucache_set_clock(uint64_t (*now)(void))
 
 uint64_t ucache_now(void)
 {
+	struct timespec ts;
+
 	if (clock_fn)
 		return clock_fn();
-	return (uint64_t)time(NULL);
+	/* the coarse clock is a vDSO memory read, never a syscall: expiry has
+	 * one-second resolution, so its few-ms granularity costs nothing */
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return (uint64_t)ts.tv_sec;
 }
 
 void uc_log(enum ucache_log_level level, const char *fmt, ...)

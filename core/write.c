@@ -158,7 +158,8 @@ static int replace_locked(ucache_t *c, struct uc_write *w, uint32_t id)
 	if (!c->hdr->bitmap && uc_heap_chunk_size(&c->hdr->vheap, w->vlen) == uc_heap_chunk_size(&c->hdr->vheap, oldlen)) {
 		uc_write_begin(w->st);
 		memcpy(val_ptr(c, old), w->val, w->vlen);
-		atomic_fetch_add(&c->hdr->value_bytes, w->vlen - oldlen);
+		if (w->vlen != oldlen) /* a shared line: don't write it for nothing */
+			atomic_fetch_add(&c->hdr->value_bytes, w->vlen - oldlen);
 		goto publish;
 	}
 	if (uc_alloc_lock(c))
