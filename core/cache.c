@@ -169,7 +169,7 @@ static uint64_t region(uint64_t *off, uint64_t size, uint64_t align)
 }
 
 /* Compute every offset of the layout into h from the configuration. */
-static int plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err, size_t errlen)
+int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err, size_t errlen)
 {
 	uint64_t off = 0, nkpages = cfg->keysize > UC_INLINE_KEY ? cfg->items : 0;
 	uint64_t kpage = uc_align_up(cfg->keysize, UC_HEAP_UNIT), vpages = cfg->bitmap ? 0 : cfg->items;
@@ -204,7 +204,7 @@ static int plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *
 }
 
 /* Point the handle's pointers into the mapping. */
-static void attach(ucache_t *c)
+void uc_attach(ucache_t *c)
 {
 	struct uc_hdr *h = (struct uc_hdr *)c->base;
 
@@ -224,11 +224,21 @@ static void attach(ucache_t *c)
 	c->exact_lru = h->items <= UC_EXACT_LRU_MAX;
 }
 
-static int format(ucache_t *c)
+int uc_init_locks(ucache_t *c)
+{
+	uint64_t i;
+	int rc = mutex_init(&c->hdr->alloc_lock);
+
+	for (i = 0; i < c->hdr->nstripes; i++) {
+		rc |= mutex_init(&c->stripes[i].lock);
+		atomic_store(&c->stripes[i].seq, 0);
+	}
+	return rc ? -EINVAL : 0;
+}
+
+int uc_format(ucache_t *c)
 {
 	struct uc_hdr *h = c->hdr;
-	uint64_t i;
-	int rc = 0;
 
 	memcpy(h->magic, UC_MAGIC, sizeof(h->magic));
 	h->version = UC_LAYOUT_VERSION;
@@ -238,10 +248,7 @@ static int format(ucache_t *c)
 	uc_heap_format(&h->kheap, uc_align_up(h->keysize, UC_HEAP_UNIT), h->off_vpages > h->off_kpages ? (uint32_t)h->items : 0);
 	uc_heap_format(&h->vheap, h->blocksize, h->bitmap ? 0 : (uint32_t)h->items);
 	uc_bitmap_format(&c->bm, h->bitmap ? h->blocks : 0);
-	rc |= mutex_init(&h->alloc_lock);
-	for (i = 0; i < h->nstripes; i++)
-		rc |= mutex_init(&c->stripes[i].lock);
-	return rc ? -EINVAL : 0;
+	return uc_init_locks(c);
 }
 
 static int config_copy(struct ucache_config *dst, const struct ucache_config *src)
@@ -260,15 +267,26 @@ static int config_copy(struct ucache_config *dst, const struct ucache_config *sr
 	return 0;
 }
 
+static int map_anonymous(ucache_t *c, char *err, size_t errlen)
+{
+	c->base = mmap(NULL, c->maplen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (c->base != MAP_FAILED)
+		return UC_STORE_FRESH;
+	uc_err(err, errlen, "cache \"%s\": mmap of %llu bytes failed: %s", c->cfg.name,
+	       (unsigned long long)c->maplen, strerror(errno));
+	return -ENOMEM;
+}
+
 ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errlen)
 {
 	struct uc_hdr plan;
 	ucache_t *c;
+	int rc;
 
 	if (ucache_config_validate(cfg, err, errlen))
 		return NULL;
 	memset(&plan, 0, sizeof(plan));
-	if (plan_layout(cfg, &plan, err, errlen))
+	if (uc_plan_layout(cfg, &plan, err, errlen))
 		return NULL;
 	c = calloc(1, sizeof(*c));
 	if (!c || config_copy(&c->cfg, cfg)) {
@@ -277,19 +295,23 @@ ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errle
 		return NULL;
 	}
 	c->maplen = plan.total;
-	c->base = mmap(NULL, c->maplen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (c->base == MAP_FAILED) {
-		uc_err(err, errlen, "cache \"%s\": mmap of %llu bytes failed: %s", cfg->name,
-		       (unsigned long long)c->maplen, strerror(errno));
+	rc = cfg->store ? uc_store_map(c, &plan, err, errlen) : map_anonymous(c, err, errlen);
+	if (rc < 0)
 		goto fail;
+	if (rc == UC_STORE_EXISTING) {
+		uc_attach(c);
+		uc_store_recover(c);
+		return c;
 	}
 	memcpy(c->base, &plan, sizeof(plan));
-	attach(c);
-	if (format(c)) {
+	uc_attach(c);
+	if (uc_format(c)) {
 		uc_err(err, errlen, "cache \"%s\": cannot initialise process-shared robust mutexes", cfg->name);
 		munmap(c->base, c->maplen);
 		goto fail;
 	}
+	if (cfg->store)
+		uc_store_import_pending(c);
 	return c;
 fail:
 	ucache_config_free(&c->cfg);

@@ -64,6 +64,8 @@ struct uc_hdr {
 	uint64_t off_stripes, off_buckets, off_slots, off_kpages, off_vpages, off_bitmap;
 	uint64_t off_kdata, off_vdata, size_kdata, size_vdata, total;
 	uint64_t created_at;
+	uint32_t clean;          /* store: 1 after a clean close, 0 while open */
+	uint32_t opens;          /* store: times the file was opened */
 
 	/* allocator state: only under alloc_lock */
 	pthread_mutex_t alloc_lock __attribute__((aligned(UC_CACHELINE)));
@@ -100,6 +102,10 @@ struct ucache {
 	uint32_t items;
 	uint64_t max_value;
 	int exact_lru;
+	/* store: pending store_migrate import (store.c) */
+	uint8_t *import_base;
+	size_t import_len;
+	char *import_tmp;       /* the new file, renamed over cfg.store when done */
 };
 
 /* ---- cache.c: locks */
@@ -156,5 +162,25 @@ int uc_handle_full(ucache_t *c);
 
 /* ---- check.c */
 int64_t uc_rebuild_locked(ucache_t *c);
+int uc_item_valid(const ucache_t *c, const struct uc_slot *s);
+
+/* ---- cache.c: layout, shared with store.c */
+int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err, size_t errlen);
+void uc_attach(ucache_t *c);
+int uc_format(ucache_t *c);
+int uc_init_locks(ucache_t *c);
+
+/* ---- store.c */
+#define UC_STORE_FRESH 0
+#define UC_STORE_EXISTING 1
+/* Open or create cfg.store and map it into c (c->base, c->maplen).
+ * UC_STORE_FRESH: an empty file to format; UC_STORE_EXISTING: a valid store
+ * of the same geometry (locks must be re-initialised and the content
+ * rebuilt); -errno with err filled otherwise. */
+int uc_store_map(ucache_t *c, const struct uc_hdr *plan, char *err, size_t errlen);
+/* After mapping an existing store: fresh locks, rebuild, log the result. */
+void uc_store_recover(ucache_t *c);
+/* Import what a mismatching store held (store_migrate), after formatting. */
+void uc_store_import_pending(ucache_t *c);
 
 #endif

@@ -25,7 +25,7 @@ struct uc_claims {
 };
 
 /* The item in s is self-consistent (bounds, hash, checksum). */
-static int item_valid(const ucache_t *c, const struct uc_slot *s)
+int uc_item_valid(const ucache_t *c, const struct uc_slot *s)
 {
 	const uint8_t *k, *v;
 
@@ -137,7 +137,7 @@ int64_t uc_rebuild_locked(ucache_t *c)
 	atomic_store(&h->value_bytes, 0);
 	for (id = h->slot_unused; id-- > 1;) {
 		struct uc_slot *s = &c->slots[id];
-		int ok = s->state == UC_SLOT_LIVE && item_valid(c, s) && !claim(c, &cl, s, 0);
+		int ok = s->state == UC_SLOT_LIVE && uc_item_valid(c, s) && !claim(c, &cl, s, 0);
 		if (ok && link_item(c, id)) {
 			drop_claim(c, &cl, s);
 			ok = 0;
@@ -198,7 +198,7 @@ static int check_slot(struct uc_checker *k, uint64_t b, uint32_t id)
 		       (unsigned long long)b, s->state, (unsigned long long)uc_bucket_of(c, s->hash));
 		return -1;
 	}
-	if (!item_valid(c, s)) {
+	if (!uc_item_valid(c, s)) {
 		uc_err(k->err, k->errlen, "slot %u: key/value out of bounds or checksum mismatch", id);
 		return -1;
 	}

@@ -154,7 +154,8 @@ uint32_t uc_lru_stamp(ucache_t *c)
 
 	if (c->exact_lru)
 		return (uint32_t)atomic_fetch_add_explicit(&c->hdr->lru_clock, 1, memory_order_relaxed) + 1;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	/* wall clock, not monotonic: stamps are kept in a store across reboots */
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
 	return (uint32_t)(((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) >> 2);
 }
 

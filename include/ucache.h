@@ -106,12 +106,24 @@ const char *ucache_hash_name(enum ucache_hash hash);
 
 /* ----------------------------------------------------------------- caches */
 
-/* Create a cache in a fresh shared anonymous mapping (call before fork).
- * The config is copied.  NULL on failure, with the reason in err. */
+/* Create a cache (call before fork): a shared anonymous mapping, or with
+ * cfg->store the file, created, or reopened and recovered: every item is
+ * validated and the index rebuilt ("restored N, dropped M" is logged).  A
+ * store of another geometry is refused unless store_delete (recreate) or
+ * store_migrate (import its items).  The config is copied.  NULL on
+ * failure, with the reason in err. */
 ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errlen);
 
 /* Unmap the cache in this process.  Never fails; NULL is ignored. */
 void ucache_destroy(ucache_t *c);
+
+/* Clean shutdown of the last user (the master): with a store, mark it
+ * cleanly closed and msync it; then unmap.  Never fails; NULL is ignored. */
+void ucache_close(ucache_t *c);
+
+/* Flush a store to disk (msync; wait = MS_SYNC, else MS_ASYNC).  0 without
+ * a store; -errno if msync fails. */
+int ucache_sync(ucache_t *c, int wait);
 
 /* The cache's configuration (read-only).  Never fails. */
 const struct ucache_config *ucache_config(const ucache_t *c);

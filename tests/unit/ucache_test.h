@@ -1,0 +1,258 @@
+/*
+ * ucache_test.h - helpers shared by the engine's cmocka unit tests.
+ *
+ * Include after <cmocka.h> (the helpers fail tests with fail_msg()).  Every
+ * helper is a static inline function and every symbol is prefixed ut_, so a
+ * test file may use any subset and define its own names freely.  State that
+ * a helper keeps (fake clock, captured log lines) lives in function-local
+ * statics: one copy per test program, copied into forked children.
+ *
+ *   ut_cache(keyval)          create a cache from a --cache2 keyval string
+ *   ut_clock_*                fake clock installed with ucache_set_clock()
+ *   ut_log_*                  capture engine log lines (ucache_set_logger())
+ *   ut_check(c)               ucache_check() must pass
+ *   ut_expect(c, k, v)        key k holds exactly the string v
+ *   ut_shared(n)              MAP_SHARED memory for parent/child reporting
+ *   ut_now_ns(), ut_rss_bytes(), ut_wait_exit(pid)
+ */
+#ifndef UCACHE_TEST_H
+#define UCACHE_TEST_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ucache.h"
+
+/* ------------------------------------------------------------ fake clock */
+
+static inline uint64_t *ut_clock_var(void)
+{
+	static uint64_t now = 1000000;
+
+	return &now;
+}
+
+static inline uint64_t ut_clock_fn(void)
+{
+	return __atomic_load_n(ut_clock_var(), __ATOMIC_RELAXED);
+}
+
+/* Install the fake clock, reading t from now on. */
+static inline void ut_clock_set(uint64_t t)
+{
+	__atomic_store_n(ut_clock_var(), t, __ATOMIC_RELAXED);
+	ucache_set_clock(ut_clock_fn);
+}
+
+static inline void ut_clock_advance(uint64_t seconds)
+{
+	__atomic_add_fetch(ut_clock_var(), seconds, __ATOMIC_RELAXED);
+}
+
+/* Back to time(NULL). */
+static inline void ut_clock_real(void)
+{
+	ucache_set_clock(NULL);
+}
+
+/* ----------------------------------------------------------- log capture */
+
+#define UT_LOG_MAX 64
+
+struct ut_logs {
+	int n;                                  /* lines seen (may exceed UT_LOG_MAX) */
+	enum ucache_log_level level[UT_LOG_MAX];
+	char msg[UT_LOG_MAX][256];
+};
+
+static inline struct ut_logs *ut_logs(void)
+{
+	static struct ut_logs logs;
+
+	return &logs;
+}
+
+static inline void ut_log_fn(enum ucache_log_level level, const char *msg, void *ud)
+{
+	struct ut_logs *l = ut_logs();
+
+	(void)ud;
+	if (l->n < UT_LOG_MAX) {
+		l->level[l->n] = level;
+		snprintf(l->msg[l->n], sizeof(l->msg[0]), "%s", msg);
+	}
+	l->n++;
+}
+
+/* Forget captured lines and route engine logs to the capture. */
+static inline void ut_log_capture(void)
+{
+	memset(ut_logs(), 0, sizeof(struct ut_logs));
+	ucache_set_logger(ut_log_fn, NULL);
+}
+
+static inline void ut_log_reset(void)
+{
+	memset(ut_logs(), 0, sizeof(struct ut_logs));
+}
+
+/* Number of captured lines containing sub. */
+static inline int ut_log_count(const char *sub)
+{
+	struct ut_logs *l = ut_logs();
+	int i, n = 0;
+
+	for (i = 0; i < l->n && i < UT_LOG_MAX; i++)
+		if (strstr(l->msg[i], sub))
+			n++;
+	return n;
+}
+
+/* ---------------------------------------------------------------- caches */
+
+/* Create a cache from a --cache2 keyval string; fails the test on error. */
+static inline ucache_t *ut_cache(const char *keyval)
+{
+	struct ucache_config cfg;
+	char err[256] = "";
+	ucache_t *c;
+
+	if (ucache_config_parse(&cfg, keyval, err, sizeof(err)))
+		fail_msg("parse \"%s\": %s", keyval, err);
+	c = ucache_create(&cfg, err, sizeof(err));
+	ucache_config_free(&cfg);
+	if (!c)
+		fail_msg("create \"%s\": %s", keyval, err);
+	return c;
+}
+
+/* ucache_check() must return 0. */
+static inline void ut_check(ucache_t *c)
+{
+	char err[512] = "";
+	int rc = ucache_check(c, err, sizeof(err));
+
+	if (rc)
+		fail_msg("ucache_check: rc %d: %s", rc, err);
+}
+
+/* String-keyed conveniences (the terminating NUL is not stored). */
+static inline int ut_set(ucache_t *c, const char *k, const char *v, uint64_t expires, unsigned flags)
+{
+	return ucache_set(c, k, strlen(k), v, strlen(v), expires, flags);
+}
+
+static inline int ut_get(ucache_t *c, const char *k, char *buf, size_t buflen, size_t *vallen)
+{
+	return ucache_get(c, k, strlen(k), buf, buflen, vallen);
+}
+
+/* Key k (klen bytes) must hold exactly v (vlen bytes). */
+static inline void ut_expect_mem(ucache_t *c, const void *k, size_t klen, const void *v, size_t vlen)
+{
+	size_t got = 0;
+	uint8_t *buf = malloc(vlen + 16);
+	int rc;
+
+	assert_non_null(buf);
+	memset(buf, 0xa5, vlen + 16);
+	rc = ucache_get(c, k, klen, buf, vlen + 16, &got);
+	if (rc) {
+		free(buf);
+		fail_msg("get of a %zu-byte key: rc %d, expected a %zu-byte value", klen, rc, vlen);
+	}
+	if (got != vlen || memcmp(buf, v, vlen)) {
+		free(buf);
+		fail_msg("get of a %zu-byte key: %zu bytes, expected %zu (or bytes differ)", klen, got, vlen);
+	}
+	free(buf);
+}
+
+static inline void ut_expect(ucache_t *c, const char *k, const char *v)
+{
+	ut_expect_mem(c, k, strlen(k), v, strlen(v));
+}
+
+/* Key k must be absent (get and exists say -ENOENT). */
+static inline void ut_expect_missing(ucache_t *c, const char *k)
+{
+	char buf[8];
+	size_t len = 0;
+
+	assert_int_equal(ucache_get(c, k, strlen(k), buf, sizeof(buf), &len), -ENOENT);
+	assert_int_equal(ucache_exists(c, k, strlen(k)), -ENOENT);
+}
+
+/* -------------------------------------------------------------- processes */
+
+/* Zeroed memory shared with forked children (freed with munmap). */
+static inline void *ut_shared(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		fail_msg("mmap of %zu shared bytes: %s", size, strerror(errno));
+	return p;
+}
+
+/* Wait for pid: its exit status, or 1000 + signal number if killed. */
+static inline int ut_wait_exit(pid_t pid)
+{
+	int st = 0;
+
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return WIFSIGNALED(st) ? 1000 + WTERMSIG(st) : -1;
+}
+
+static inline uint64_t ut_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Busy-wait (no sleep) for ns nanoseconds: a random delay, not a sync. */
+static inline void ut_spin_ns(uint64_t ns)
+{
+	uint64_t end = ut_now_ns() + ns;
+
+	while (ut_now_ns() < end)
+		;
+}
+
+/* Resident set size of this process, from /proc/self/statm. */
+static inline uint64_t ut_rss_bytes(void)
+{
+	unsigned long long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%llu %llu", &size, &resident), 2);
+	fclose(f);
+	return resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* xorshift64*: deterministic pseudo-random numbers for tests. */
+static inline uint64_t ut_rand(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dull;
+}
+
+#endif

@@ -1,0 +1,279 @@
+/*
+ * store.c - persistence: the cache region as a file (store=), its
+ * validation at open, recovery, migration and clean close.
+ *
+ * File format: the file IS the cache region of cache.c (header, stripes,
+ * buckets, slots, page descriptors or bitmap, key heap, values), mapped
+ * MAP_SHARED, so every write reaches the page cache at once and a process
+ * killed at any instant loses nothing the kernel already has; msync
+ * (store_sync / ucache_sync) only bounds what a machine crash can lose.
+ * The header holds magic "UCACHE\0\1", the layout version, the geometry
+ * (items, blocks, blocksize, keysize, hash, mode, buckets) with every
+ * region's offset, and a clean-shutdown flag.  Every item carries a
+ * checksum of its key and value.
+ *
+ * Open: the header must be ours, the same version, and describe exactly
+ * the layout the current configuration plans (geometry and offsets alike);
+ * a shorter file is extended (what was missing fails its checksum).  Then
+ * the locks are initialised afresh (their owners are gone, maybe with the
+ * machine) and everything but the slots is rebuilt from the slots that
+ * prove themselves (check.c), logging "restored N, dropped M".
+ *
+ * Mismatch: refuse, naming both geometries; store_delete recreates the
+ * file; store_migrate builds a new file beside it (FILE.migrate), imports
+ * every valid unexpired item that fits, then renames it over FILE, so a
+ * crash during migration leaves the old file intact.
+ *
+ * Called only from ucache_create()/ucache_close() in the creating process,
+ * before any fork: no locking here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache_int.h"
+#include "util.h"
+
+static void describe(const struct uc_hdr *h, char *out, size_t len)
+{
+	snprintf(out, len, "items=%llu blocks=%llu blocksize=%llu keysize=%llu hash=%s %s buckets=%llu",
+		 (unsigned long long)h->items, (unsigned long long)h->blocks, (unsigned long long)h->blocksize,
+		 (unsigned long long)h->keysize, ucache_hash_name((enum ucache_hash)h->hash),
+		 h->bitmap ? "bitmap" : "single-block", (unsigned long long)h->nbuckets);
+}
+
+/* 1 if the layout fields of a and b agree. */
+static int same_layout(const struct uc_hdr *a, const struct uc_hdr *b)
+{
+	return a->items == b->items && a->blocks == b->blocks && a->blocksize == b->blocksize &&
+	       a->keysize == b->keysize && a->nbuckets == b->nbuckets && a->nstripes == b->nstripes &&
+	       a->hash == b->hash && a->bitmap == b->bitmap && a->off_stripes == b->off_stripes &&
+	       a->off_buckets == b->off_buckets && a->off_slots == b->off_slots && a->off_kpages == b->off_kpages &&
+	       a->off_vpages == b->off_vpages && a->off_bitmap == b->off_bitmap && a->off_kdata == b->off_kdata &&
+	       a->off_vdata == b->off_vdata && a->size_kdata == b->size_kdata && a->size_vdata == b->size_vdata &&
+	       a->total == b->total;
+}
+
+/* The layout a stored header would have if its geometry were configured:
+ * a header whose offsets disagree with it is damaged. */
+static int header_consistent(const struct uc_hdr *h)
+{
+	struct ucache_config cfg;
+	struct uc_hdr plan;
+
+	ucache_config_init(&cfg);
+	cfg.name = (char *)"store";
+	cfg.items = h->items;
+	cfg.blocks = h->blocks;
+	cfg.blocksize = h->blocksize;
+	cfg.keysize = h->keysize;
+	cfg.hashsize = h->nbuckets;
+	cfg.hash = (enum ucache_hash)h->hash;
+	cfg.bitmap = (int)h->bitmap;
+	if (h->hash > UCACHE_HASH_XXH3 || ucache_config_validate(&cfg, NULL, 0))
+		return 0;
+	memset(&plan, 0, sizeof(plan));
+	return !uc_plan_layout(&cfg, &plan, NULL, 0) && same_layout(&plan, h);
+}
+
+enum verdict { V_EMPTY, V_OK, V_FOREIGN, V_MISMATCH };
+
+static enum verdict judge(int fd, const struct uc_hdr *plan, struct uc_hdr *old, off_t size, char *why, size_t len)
+{
+	ssize_t got;
+
+	if (size == 0)
+		return V_EMPTY;
+	got = pread(fd, old, sizeof(*old), 0);
+	if (got >= (ssize_t)sizeof(old->magic) && memcmp(old->magic, UC_MAGIC, sizeof(old->magic))) {
+		snprintf(why, len, "is not a ucache store (bad magic; a stock uWSGI cache file?)");
+		return V_FOREIGN;
+	}
+	if (got != (ssize_t)sizeof(*old)) {
+		snprintf(why, len, "is truncated (%lld bytes, not even a header)", (long long)size);
+		return V_FOREIGN;
+	}
+	if (old->version != UC_LAYOUT_VERSION || old->hdr_size != sizeof(*old)) {
+		snprintf(why, len, "has layout version %u, this ucache writes %u", old->version, UC_LAYOUT_VERSION);
+		return V_FOREIGN;
+	}
+	if (!header_consistent(old)) {
+		snprintf(why, len, "has a damaged header");
+		return V_FOREIGN;
+	}
+	if (!same_layout(old, plan)) {
+		char a[256], b[256];
+		describe(old, a, sizeof(a));
+		describe(plan, b, sizeof(b));
+		snprintf(why, len, "was written with geometry %s, but the configuration asks for %s", a, b);
+		return V_MISMATCH;
+	}
+	return V_OK;
+}
+
+static int map_file(ucache_t *c, int fd, char *err, size_t errlen)
+{
+	if (ftruncate(fd, (off_t)c->maplen)) {
+		uc_err(err, errlen, "cache \"%s\": cannot size store %s to %llu bytes: %s", c->cfg.name, c->cfg.store,
+		       (unsigned long long)c->maplen, strerror(errno));
+		return -errno;
+	}
+	c->base = mmap(NULL, c->maplen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (c->base == MAP_FAILED) {
+		uc_err(err, errlen, "cache \"%s\": cannot map store %s: %s", c->cfg.name, c->cfg.store, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* store_migrate: keep the old file mapped, build the new one beside it. */
+static int start_migration(ucache_t *c, int *fd, const struct uc_hdr *old, off_t size, char *err, size_t errlen)
+{
+	size_t n = strlen(c->cfg.store) + sizeof(".migrate");
+
+	if ((uint64_t)size < old->total) {
+		uc_err(err, errlen, "cache \"%s\": store %s is truncated (%lld of %llu bytes): cannot migrate it; "
+		       "use store_delete", c->cfg.name, c->cfg.store, (long long)size, (unsigned long long)old->total);
+		return -EINVAL;
+	}
+	c->import_base = mmap(NULL, old->total, PROT_READ, MAP_PRIVATE, *fd, 0);
+	c->import_tmp = malloc(n);
+	if (c->import_base == MAP_FAILED || !c->import_tmp) {
+		uc_err(err, errlen, "cache \"%s\": cannot map store %s for migration", c->cfg.name, c->cfg.store);
+		c->import_base = NULL;
+		return -ENOMEM;
+	}
+	c->import_len = old->total;
+	snprintf(c->import_tmp, n, "%s.migrate", c->cfg.store);
+	close(*fd);
+	*fd = open(c->import_tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (*fd < 0) {
+		uc_err(err, errlen, "cache \"%s\": cannot create %s: %s", c->cfg.name, c->import_tmp, strerror(errno));
+		return -errno;
+	}
+	return UC_STORE_FRESH;
+}
+
+/* Act on the verdict: map, recreate, migrate or refuse. */
+static int resolve(ucache_t *c, int *fd, enum verdict v, const struct uc_hdr *old, off_t size, const char *why,
+		   char *err, size_t errlen)
+{
+	if (v == V_OK) {
+		if ((uint64_t)size < c->maplen)
+			uc_log(UCACHE_LOG_WARN, "cache \"%s\": store %s is shorter than its geometry (%lld of %llu bytes); "
+			       "items in the missing part will be dropped", c->cfg.name, c->cfg.store, (long long)size,
+			       (unsigned long long)c->maplen);
+		return UC_STORE_EXISTING;
+	}
+	if (v == V_EMPTY)
+		return UC_STORE_FRESH;
+	if (c->cfg.store_delete) {
+		uc_log(UCACHE_LOG_WARN, "cache \"%s\": store %s %s; recreating it (store_delete)", c->cfg.name,
+		       c->cfg.store, why);
+		return ftruncate(*fd, 0) ? -errno : UC_STORE_FRESH;
+	}
+	if (v == V_MISMATCH && c->cfg.store_migrate) {
+		uc_log(UCACHE_LOG_INFO, "cache \"%s\": store %s %s; migrating its items (store_migrate)", c->cfg.name,
+		       c->cfg.store, why);
+		return start_migration(c, fd, old, size, err, errlen);
+	}
+	uc_err(err, errlen, "cache \"%s\": store %s %s; remove it, or add store_delete to recreate it%s", c->cfg.name,
+	       c->cfg.store, why, v == V_MISMATCH ? " or store_migrate to import its items" : "");
+	return -EINVAL;
+}
+
+int uc_store_map(ucache_t *c, const struct uc_hdr *plan, char *err, size_t errlen)
+{
+	struct uc_hdr old;
+	struct stat st;
+	char why[700];
+	int fd, rc;
+
+	fd = open(c->cfg.store, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || fstat(fd, &st)) {
+		uc_err(err, errlen, "cache \"%s\": cannot open store %s: %s", c->cfg.name, c->cfg.store, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	memset(&old, 0, sizeof(old));
+	rc = resolve(c, &fd, judge(fd, plan, &old, st.st_size, why, sizeof(why)), &old, st.st_size, why, err, errlen);
+	if (rc >= 0 && map_file(c, fd, err, errlen))
+		rc = -EIO;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+void uc_store_recover(ucache_t *c)
+{
+	struct uc_hdr *h = c->hdr;
+	uint64_t before = 0, id;
+	int64_t kept;
+
+	for (id = 1; id < h->slot_unused && id < h->items; id++)
+		before += c->slots[id].state == UC_SLOT_LIVE;
+	uc_init_locks(c);
+	atomic_store(&h->repair_needed, 0);
+	kept = uc_rebuild_locked(c);
+	uc_log(UCACHE_LOG_INFO, "cache \"%s\": store %s restored %lld items, dropped %llu (%s shutdown)", c->cfg.name,
+	       c->cfg.store, (long long)kept, (unsigned long long)(before - (uint64_t)kept),
+	       h->clean ? "clean" : "unclean");
+	h->clean = 0;
+	h->opens++;
+}
+
+void uc_store_import_pending(ucache_t *c)
+{
+	ucache_t old = { .base = c->import_base };
+	uint64_t id, imported = 0, skipped = 0, now = ucache_now();
+
+	if (!c->import_base)
+		return;
+	uc_attach(&old);
+	for (id = 1; id < old.hdr->slot_unused && id < old.hdr->items; id++) {
+		const struct uc_slot *s = &old.slots[id];
+		if (s->state != UC_SLOT_LIVE || !uc_item_valid(&old, s) || (s->expires && s->expires <= now))
+			continue;
+		if (ucache_set(c, uc_slot_key(&old, s, s->keylen), s->keylen, uc_slot_val(&old, s, s->vallen),
+			       s->vallen, s->expires, UCACHE_SET_UPDATE | UCACHE_SET_ABSEXPIRE))
+			skipped++;
+		else
+			imported++;
+	}
+	munmap(c->import_base, c->import_len);
+	c->import_base = NULL;
+	msync(c->base, c->maplen, MS_SYNC);
+	if (rename(c->import_tmp, c->cfg.store))
+		uc_log(UCACHE_LOG_ERROR, "cache \"%s\": rename %s -> %s: %s", c->cfg.name, c->import_tmp, c->cfg.store,
+		       strerror(errno));
+	uc_log(UCACHE_LOG_INFO, "cache \"%s\": store_migrate imported %llu items, %llu did not fit", c->cfg.name,
+	       (unsigned long long)imported, (unsigned long long)skipped);
+	free(c->import_tmp);
+	c->import_tmp = NULL;
+}
+
+int ucache_sync(ucache_t *c, int wait)
+{
+	if (!c->cfg.store)
+		return 0;
+	return msync(c->base, c->maplen, wait ? MS_SYNC : MS_ASYNC) ? -errno : 0;
+}
+
+void ucache_close(ucache_t *c)
+{
+	if (!c)
+		return;
+	if (c->cfg.store) {
+		uc_world_lock(c);
+		c->hdr->clean = 1;
+		msync(c->base, c->maplen, MS_SYNC);
+		uc_world_unlock(c);
+	}
+	ucache_destroy(c);
+}
