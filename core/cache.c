@@ -52,6 +52,7 @@
  *   - every live item's checksum matches its key and value.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -244,6 +245,7 @@ int uc_format(ucache_t *c)
 	h->version = UC_LAYOUT_VERSION;
 	h->hdr_size = sizeof(*h);
 	h->created_at = ucache_now();
+	snprintf(h->name, sizeof(h->name), "%s", c->cfg.name);
 	h->slot_unused = 1;
 	uc_heap_format(&h->kheap, uc_align_up(h->keysize, UC_HEAP_UNIT), h->off_vpages > h->off_kpages ? (uint32_t)h->items : 0);
 	uc_heap_format(&h->vheap, h->blocksize, h->bitmap ? 0 : (uint32_t)h->items);

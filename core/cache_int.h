@@ -64,6 +64,7 @@ struct uc_hdr {
 	uint64_t off_stripes, off_buckets, off_slots, off_kpages, off_vpages, off_bitmap;
 	uint64_t off_kdata, off_vdata, size_kdata, size_vdata, total;
 	uint64_t created_at;
+	char name[64];           /* cache name (informative, may be truncated) */
 	uint32_t clean;          /* store: 1 after a clean close, 0 while open */
 	uint32_t opens;          /* store: times the file was opened */
 

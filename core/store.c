@@ -39,6 +39,19 @@
 #include "cache_int.h"
 #include "util.h"
 
+/* min(limit, size of fd rounded up to a page) */
+static size_t uc_min_size(uint64_t limit, const char *file, int fd)
+{
+	struct stat st;
+	uint64_t size;
+
+	(void)file;
+	if (fstat(fd, &st))
+		return 0;
+	size = uc_align_up((uint64_t)st.st_size, 4096);
+	return (size_t)(size < limit ? size : limit);
+}
+
 static void describe(const struct uc_hdr *h, char *out, size_t len)
 {
 	snprintf(out, len, "items=%llu blocks=%llu blocksize=%llu keysize=%llu hash=%s %s buckets=%llu",
@@ -276,4 +289,68 @@ void ucache_close(ucache_t *c)
 		uc_world_unlock(c);
 	}
 	ucache_destroy(c);
+}
+
+/* Header of a store file, validated; fills cfg with its geometry. */
+static int read_geometry(int fd, const char *file, struct uc_hdr *h, struct ucache_config *cfg, char *err, size_t errlen)
+{
+	struct stat st;
+	char why[512];
+
+	if (fstat(fd, &st) || judge(fd, &(struct uc_hdr){ 0 }, h, st.st_size, why, sizeof(why)) == V_FOREIGN ||
+	    st.st_size == 0) {
+		uc_err(err, errlen, "%s %s", file, st.st_size ? why : "is empty");
+		return -EINVAL;
+	}
+	cfg->name = strndup(h->name, sizeof(h->name));
+	cfg->items = h->items;
+	cfg->blocks = h->blocks;
+	cfg->blocksize = h->blocksize;
+	cfg->keysize = h->keysize;
+	cfg->hashsize = h->nbuckets;
+	cfg->hash = (enum ucache_hash)h->hash;
+	cfg->bitmap = (int)h->bitmap;
+	return 0;
+}
+
+ucache_t *ucache_open_store_readonly(const char *file, struct ucache_store_info *info, char *err, size_t errlen)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	struct uc_hdr h;
+	ucache_t *c = calloc(1, sizeof(*c));
+
+	if (fd < 0 || !c) {
+		uc_err(err, errlen, "cannot open %s: %s", file, fd < 0 ? strerror(errno) : "out of memory");
+		goto fail;
+	}
+	ucache_config_init(&c->cfg);
+	if (read_geometry(fd, file, &h, &c->cfg, err, errlen))
+		goto fail;
+	c->maplen = h.total;
+	/* private copy-on-write mapping: locks can be reset, the file stays as is
+	 * (pages past the end of a truncated file read as zero via the anonymous
+	 * mapping underneath) */
+	c->base = mmap(NULL, c->maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (c->base == MAP_FAILED ||
+	    mmap(c->base, uc_min_size(c->maplen, file, fd), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED) {
+		uc_err(err, errlen, "cannot map %s: %s", file, strerror(errno));
+		goto fail;
+	}
+	uc_attach(c);
+	uc_init_locks(c);
+	if (info) {
+		info->clean = h.clean;
+		info->opens = h.opens;
+		info->created_at = h.created_at;
+		info->file_size = uc_min_size(~0ull, file, fd);
+	}
+	close(fd);
+	return c;
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (c)
+		ucache_config_free(&c->cfg);
+	free(c);
+	return NULL;
 }

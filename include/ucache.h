@@ -121,6 +121,19 @@ void ucache_destroy(ucache_t *c);
  * cleanly closed and msync it; then unmap.  Never fails; NULL is ignored. */
 void ucache_close(ucache_t *c);
 
+struct ucache_store_info {
+	int clean;                /* the last user closed it cleanly */
+	uint32_t opens;           /* times it was opened by a cache */
+	uint64_t created_at;      /* when it was formatted */
+	uint64_t file_size;       /* bytes on disk */
+};
+
+/* Open a store file for inspection (ucache-inspect): a private
+ * copy-on-write view of it, never written back; the handle supports every
+ * read, ucache_check() and ucache_stats().  info may be NULL.  NULL if the
+ * file is missing or not a valid ucache store, with the reason in err. */
+ucache_t *ucache_open_store_readonly(const char *file, struct ucache_store_info *info, char *err, size_t errlen);
+
 /* Flush a store to disk (msync; wait = MS_SYNC, else MS_ASYNC).  0 without
  * a store; -errno if msync fails. */
 int ucache_sync(ucache_t *c, int wait);
