@@ -88,13 +88,23 @@ static int64_t sweep_all(ucache_t *c, uint64_t now)
 	return freed;
 }
 
+/* Age of a stamp against now.  A stamp newer than our snapshot of the clock
+ * (touched by another process during the scan) is age 0, not 2^32 - 1:
+ * reading the difference unsigned made exact LRU evict the hottest key. */
+static uint32_t age_of(uint32_t now, uint32_t stamp)
+{
+	int32_t age = (int32_t)(now - stamp);
+
+	return age < 0 ? 0 : (uint32_t)age;
+}
+
 static uint32_t pick_exact(ucache_t *c)
 {
 	uint32_t id, best = 0, clock = (uint32_t)atomic_load(&c->hdr->lru_clock), best_age = 0;
 
 	for (id = 1; id < c->hdr->slot_unused; id++) {
 		const struct uc_slot *s = &c->slots[id];
-		uint32_t age = clock - atomic_load_explicit(&s->atime, memory_order_relaxed);
+		uint32_t age = age_of(clock, atomic_load_explicit(&s->atime, memory_order_relaxed));
 		if (s->state == UC_SLOT_LIVE && (!best || age > best_age)) {
 			best = id;
 			best_age = age;
@@ -121,7 +131,7 @@ static uint32_t pick_sampled(ucache_t *c)
 	for (probes = 0; limit > 1 && found < UC_LRU_SAMPLES && probes < UC_LRU_SAMPLES * 8; probes++) {
 		uint32_t id = 1 + rnd(&seed) % (limit - 1);
 		const struct uc_slot *s = &c->slots[id];
-		uint32_t age = now - atomic_load_explicit(&s->atime, memory_order_relaxed);
+		uint32_t age = age_of(now, atomic_load_explicit(&s->atime, memory_order_relaxed));
 		if (s->state != UC_SLOT_LIVE)
 			continue;
 		found++;

@@ -362,28 +362,40 @@ int ucache_num(ucache_t *c, const void *key, size_t klen, int64_t *out)
 
 /* --------------------------------------------------------------- iterate */
 
-/* Copy slot id's key if it is live and unexpired; 0, -ENOENT or -EAGAIN. */
-static int iter_slot(ucache_t *c, uint32_t id, void *buf, size_t *klen, uint64_t now)
+/* Copy slot id's key if it is live and unexpired; 0, -ENOENT, or -EAGAIN
+ * when a writer was inside the slot's stripe (lock-free attempt only). */
+static int iter_copy(ucache_t *c, const struct uc_slot *s, void *buf, size_t *klen, uint64_t now)
+{
+	uint32_t len = s->keylen;
+	const uint8_t *k;
+
+	if (s->state != UC_SLOT_LIVE || expired(s->expires, now) || !len || !(k = uc_slot_key(c, s, len)))
+		return -ENOENT;
+	memcpy(buf, k, len);
+	*klen = len;
+	return 0;
+}
+
+static int iter_slot(ucache_t *c, uint32_t id, void *buf, size_t *klen, uint64_t now, int locked)
 {
 	const struct uc_slot *s = &c->slots[id];
 	struct uc_stripe *st;
-	const uint8_t *k;
-	uint32_t seq, len;
-	int rc = -ENOENT;
+	uint32_t seq;
+	int rc;
 
 	if (s->state != UC_SLOT_LIVE)
 		return -ENOENT;
 	st = uc_stripe_of(c, uc_bucket_of(c, s->hash));
+	if (locked) { /* a writer sits in this stripe: wait for it like a writer */
+		uc_stripe_lock(c, st);
+		rc = uc_stripe_of(c, uc_bucket_of(c, s->hash)) == st ? iter_copy(c, s, buf, klen, now) : -EAGAIN;
+		uc_stripe_unlock(st);
+		return rc;
+	}
 	seq = atomic_load_explicit(&st->seq, memory_order_acquire);
 	if (seq & 1)
 		return -EAGAIN;
-	len = s->keylen;
-	if (s->state == UC_SLOT_LIVE && !expired(s->expires, now) && len &&
-	    (k = uc_slot_key(c, s, len)) != NULL) {
-		memcpy(buf, k, len);
-		*klen = len;
-		rc = 0;
-	}
+	rc = iter_copy(c, s, buf, klen, now);
 	atomic_thread_fence(memory_order_acquire);
 	if (atomic_load_explicit(&st->seq, memory_order_relaxed) != seq ||
 	    uc_stripe_of(c, uc_bucket_of(c, s->hash)) != st)
@@ -400,10 +412,11 @@ int ucache_iter(ucache_t *c, uint64_t *cursor, void *buf, size_t buflen, size_t 
 	if (*cursor == 0)
 		*cursor = 1;
 	for (; *cursor < c->hdr->slot_unused && *cursor < c->items; (*cursor)++) {
-		int rc, tries = 0;
-		do
-			rc = iter_slot(c, (uint32_t)*cursor, buf, klen, now);
-		while (rc == -EAGAIN && ++tries < 1000);
+		unsigned tries = 0;
+		int rc;
+		do /* lock-free first; then, once, behind the stripe lock */
+			rc = iter_slot(c, (uint32_t)*cursor, buf, klen, now, tries >= UC_READ_SPINS);
+		while (rc == -EAGAIN && tries++ < UC_READ_SPINS + 8 && (uc_pause(tries), 1));
 		if (rc == 0) {
 			(*cursor)++;
 			return 0;

@@ -36,11 +36,14 @@ struct uc_write {
 
 static uint64_t abs_expiry(ucache_t *c, uint64_t expires, unsigned flags)
 {
+	uint64_t now;
+
 	if (c->cfg.no_expire || !expires)
 		return 0;
 	if (flags & UCACHE_SET_ABSEXPIRE)
 		return expires;
-	return ucache_now() + expires;
+	now = ucache_now();
+	return expires > UINT64_MAX - now ? UINT64_MAX : now + expires; /* never wrap into the past */
 }
 
 static void touch_modified(ucache_t *c)

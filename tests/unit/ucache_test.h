@@ -7,13 +7,19 @@
  * a helper keeps (fake clock, captured log lines) lives in function-local
  * statics: one copy per test program, copied into forked children.
  *
- *   ut_cache(keyval)          create a cache from a --cache2 keyval string
+ *   ut_cache(keyval)          create a cache from a --cache2 keyval string;
+ *   ut_destroy(c)             destroy it (never ucache_destroy() on such a
+ *                             cache if the teardown calls ut_destroy_all(),
+ *                             which frees what a failed test left behind)
  *   ut_clock_*                fake clock installed with ucache_set_clock()
  *   ut_log_*                  capture engine log lines (ucache_set_logger())
  *   ut_check(c)               ucache_check() must pass
  *   ut_expect(c, k, v)        key k holds exactly the string v
  *   ut_shared(n)              MAP_SHARED memory for parent/child reporting
- *   ut_now_ns(), ut_rss_bytes(), ut_wait_exit(pid)
+ *   ut_fork(), ut_wait_exit(pid), ut_reap_children()
+ *                             children are recorded, so that a teardown can
+ *                             kill the ones a failed test left running
+ *   ut_now_ns(), ut_spin_ns(), ut_rss_bytes(), ut_rand()
  */
 #ifndef UCACHE_TEST_H
 #define UCACHE_TEST_H
@@ -119,9 +125,24 @@ static inline int ut_log_count(const char *sub)
 
 /* ---------------------------------------------------------------- caches */
 
+#define UT_CACHES_MAX 16
+
+struct ut_caches {
+	int n;
+	ucache_t *c[UT_CACHES_MAX];
+};
+
+static inline struct ut_caches *ut_caches(void)
+{
+	static struct ut_caches caches;
+
+	return &caches;
+}
+
 /* Create a cache from a --cache2 keyval string; fails the test on error. */
 static inline ucache_t *ut_cache(const char *keyval)
 {
+	struct ut_caches *all = ut_caches();
 	struct ucache_config cfg;
 	char err[256] = "";
 	ucache_t *c;
@@ -132,7 +153,30 @@ static inline ucache_t *ut_cache(const char *keyval)
 	ucache_config_free(&cfg);
 	if (!c)
 		fail_msg("create \"%s\": %s", keyval, err);
+	if (all->n < UT_CACHES_MAX) /* else: not freed if the test fails */
+		all->c[all->n++] = c;
 	return c;
+}
+
+/* Destroy a cache made by ut_cache(). */
+static inline void ut_destroy(ucache_t *c)
+{
+	struct ut_caches *all = ut_caches();
+	int i;
+
+	for (i = 0; i < all->n; i++)
+		if (all->c[i] == c)
+			all->c[i] = all->c[--all->n];
+	ucache_destroy(c);
+}
+
+/* Destroy every cache still alive (a failed test skipped its cleanup). */
+static inline void ut_destroy_all(void)
+{
+	struct ut_caches *all = ut_caches();
+
+	while (all->n > 0)
+		ucache_destroy(all->c[--all->n]);
 }
 
 /* ucache_check() must return 0. */
@@ -204,6 +248,58 @@ static inline void *ut_shared(size_t size)
 	return p;
 }
 
+#define UT_CHILDREN_MAX 64
+
+struct ut_children {
+	int n;
+	pid_t pid[UT_CHILDREN_MAX];
+};
+
+static inline struct ut_children *ut_children(void)
+{
+	static struct ut_children ch;
+
+	return &ch;
+}
+
+/* fork(), recording the child in the parent (the child's list is empty). */
+static inline pid_t ut_fork(void)
+{
+	struct ut_children *ch = ut_children();
+	pid_t pid;
+
+	assert_true(ch->n < UT_CHILDREN_MAX);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		ch->n = 0;
+	else
+		ch->pid[ch->n++] = pid;
+	return pid;
+}
+
+static inline void ut_forget_child(pid_t pid)
+{
+	struct ut_children *ch = ut_children();
+	int i;
+
+	for (i = 0; i < ch->n; i++)
+		if (ch->pid[i] == pid)
+			ch->pid[i] = ch->pid[--ch->n];
+}
+
+/* Kill and reap the children a (failed) test left behind. */
+static inline void ut_reap_children(void)
+{
+	struct ut_children *ch = ut_children();
+
+	while (ch->n > 0) {
+		pid_t pid = ch->pid[--ch->n];
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
 /* Wait for pid: its exit status, or 1000 + signal number if killed. */
 static inline int ut_wait_exit(pid_t pid)
 {
@@ -212,6 +308,7 @@ static inline int ut_wait_exit(pid_t pid)
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return -1;
+	ut_forget_child(pid);
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st);
 	return WIFSIGNALED(st) ? 1000 + WTERMSIG(st) : -1;
