@@ -208,7 +208,7 @@ struct uc_read {
 
 /* One attempt: find and copy.  Returns 0, -ENOENT, -ENOBUFS, or -EAGAIN
  * when what was read is impossible (torn): the caller retries. */
-static int read_once(ucache_t *c, struct uc_read *r, uint64_t now)
+static int read_once(ucache_t *c, struct uc_read *r, uint64_t *now)
 {
 	const struct uc_slot *s;
 	const uint8_t *v;
@@ -220,7 +220,9 @@ static int read_once(ucache_t *c, struct uc_read *r, uint64_t now)
 	r->vallen = s->vallen;
 	r->info.expires = s->expires;
 	r->info.hits = atomic_load_explicit(&s->hits, memory_order_relaxed);
-	r->expired = expired(r->info.expires, now);
+	if (r->info.expires && !*now) /* read the clock only for items that can expire */
+		*now = ucache_now();
+	r->expired = expired(r->info.expires, *now);
 	if (r->expired)
 		return -ENOENT;
 	if (!r->buf)
@@ -234,7 +236,7 @@ static int read_once(ucache_t *c, struct uc_read *r, uint64_t now)
 	return 0;
 }
 
-static int read_locked(ucache_t *c, struct uc_stripe *st, struct uc_read *r, uint64_t now)
+static int read_locked(ucache_t *c, struct uc_stripe *st, struct uc_read *r, uint64_t *now)
 {
 	int rc;
 
@@ -246,7 +248,7 @@ static int read_locked(ucache_t *c, struct uc_stripe *st, struct uc_read *r, uin
 
 static int do_read(ucache_t *c, struct uc_read *r)
 {
-	uint64_t now = ucache_now();
+	uint64_t now = 0;
 	struct uc_stripe *st;
 	unsigned tries;
 	int rc;
@@ -260,12 +262,12 @@ static int do_read(ucache_t *c, struct uc_read *r)
 			uc_pause(tries);
 			continue;
 		}
-		rc = read_once(c, r, now);
+		rc = read_once(c, r, &now);
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&st->seq, memory_order_relaxed) == seq && rc != -EAGAIN)
 			return rc;
 	}
-	return read_locked(c, st, r, now);
+	return read_locked(c, st, r, &now);
 }
 
 static void lazy_expire(ucache_t *c, struct uc_read *r)
