@@ -1,0 +1,175 @@
+/*
+ * glue.h - internal interface of the ucache uWSGI plugin (plugins/ucache/).
+ *
+ * The plugin is the thin layer between uWSGI and the engine (include/ucache.h):
+ *
+ *   plugin.c   struct uwsgi_plugin ucache_plugin, its options and hooks
+ *   options.c  claims the stock cache options and builds the caches
+ *   hook.c     redirects the binary's exported cache API to api.c/stats.c
+ *   api.c      the redirected uwsgi_cache_* functions and the shim structs
+ *   remote.c   the name@host:port client (modifier1 111, modifier2 17)
+ *   proto.c    bounds-checked encoding/decoding of uwsgi "vars" packets
+ *   server.c   the modifier1 111 request handler
+ *   sweeper.c  the master's expiry thread
+ *   stats.c    live counters and ucache's extra keys in the stats server
+ *
+ * Every cache is a struct ucp_cache: a struct uwsgi_cache (the "shim", which
+ * the core and the language plugins keep seeing) followed by the engine
+ * handle.  uwsgi.caches points to the first shim; shims are chained by
+ * uc.next like stock caches.  The list is built once in the master before
+ * fork and never changes afterwards, so it is read without a lock.
+ *
+ * Non-static glue symbols are prefixed ucp_ and hidden (-fvisibility=hidden);
+ * only ucache_plugin and ucache_asap are exported.
+ */
+#ifndef UCP_GLUE_H
+#define UCP_GLUE_H
+
+#include <uwsgi.h>
+#include "ucache.h"
+
+#define UCP_EXPORT __attribute__((visibility("default")))
+
+/* "ucac" - tells a shim apart from any other struct uwsgi_cache pointer. */
+#define UCP_MAGIC 0x75636163u
+
+struct ucp_cache {
+	struct uwsgi_cache uc;     /* must stay first: legacy callers get &uc */
+	uint32_t magic;            /* UCP_MAGIC */
+	ucache_t *cache;           /* the engine handle, inherited across fork */
+	struct uwsgi_hash_algo algo; /* what uc.hash points to (stats: "hash") */
+	struct ucache_stats snap;  /* last counters copied by ucp_stats_refresh */
+};
+
+extern struct uwsgi_server uwsgi;
+
+/* ------------------------------------------------------------ options.c */
+
+/* Build every configured cache (called once, from ucache_asap). Exits with
+ * a one-line message naming the option on a configuration error. */
+void ucp_caches_build(void);
+
+/* Create one cache from a --cache2 keyval string; exits on error. */
+struct ucp_cache *ucp_cache_add_keyval(const char *keyval);
+
+/* Give every shim its uWSGI lock (needs the core's lock ops, set up after
+ * the options are parsed; called from the redirected create_all). */
+void ucp_caches_init_locks(void);
+
+/* Number of caches, and the largest keysize among them. */
+uint64_t ucp_max_keysize(void);
+
+/* ---------------------------------------------------------------- api.c */
+
+/* The shim behind a struct uwsgi_cache pointer, or NULL if not ours. */
+struct ucp_cache *ucp_from_uc(struct uwsgi_cache *uc);
+
+/* Local cache by name (NULL or "" = the default cache), or NULL. */
+struct ucp_cache *ucp_lookup(const char *name, size_t len);
+
+/* The magic API with a resolved local cache (also used by server.c). */
+int ucp_local_set(struct ucp_cache *c, char *key, uint16_t klen, char *val, uint64_t vlen,
+		uint64_t expires, uint64_t flags);
+
+/* Redirect targets: same prototypes as the uwsgi.h functions they replace
+ * (hook.c has the list). */
+char *ucp_api_magic_get(char *key, uint16_t klen, uint64_t *vlen, uint64_t *expires, char *cache);
+int ucp_api_magic_set(char *key, uint16_t klen, char *val, uint64_t vlen, uint64_t expires,
+		uint64_t flags, char *cache);
+int ucp_api_magic_del(char *key, uint16_t klen, char *cache);
+int ucp_api_magic_exists(char *key, uint16_t klen, char *cache);
+int ucp_api_magic_clear(char *cache);
+void ucp_api_magic_context_hook(char *key, uint16_t klen, char *val, uint16_t vlen, void *data);
+struct uwsgi_buffer *ucp_api_prepare_exists(char *name, uint16_t name_len, char *key, uint16_t klen);
+struct uwsgi_buffer *ucp_api_prepare_del(char *name, uint16_t name_len, char *key, uint16_t klen);
+struct uwsgi_buffer *ucp_api_prepare_clear(char *name, uint16_t name_len);
+struct uwsgi_buffer *ucp_api_prepare_set(char *name, uint16_t name_len, char *key, uint16_t klen,
+		uint64_t len, uint64_t expires);
+struct uwsgi_buffer *ucp_api_prepare_update(char *name, uint16_t name_len, char *key, uint16_t klen,
+		uint64_t len, uint64_t expires);
+char *ucp_api_get2(struct uwsgi_cache *uc, char *key, uint16_t klen, uint64_t *vlen);
+char *ucp_api_get3(struct uwsgi_cache *uc, char *key, uint16_t klen, uint64_t *vlen, uint64_t *expires);
+char *ucp_api_get4(struct uwsgi_cache *uc, char *key, uint16_t klen, uint64_t *vlen, uint64_t *hits);
+int ucp_api_set2(struct uwsgi_cache *uc, char *key, uint16_t klen, char *val, uint64_t vlen,
+		uint64_t expires, uint64_t flags);
+int ucp_api_del2(struct uwsgi_cache *uc, char *key, uint16_t klen, uint64_t index, uint16_t flags);
+uint32_t ucp_api_exists2(struct uwsgi_cache *uc, char *key, uint16_t klen);
+int64_t ucp_api_num2(struct uwsgi_cache *uc, char *key, uint16_t klen);
+struct uwsgi_cache *ucp_api_by_name(char *name);
+struct uwsgi_cache *ucp_api_by_namelen(char *name, uint16_t len);
+struct uwsgi_cache_item *ucp_api_keys(struct uwsgi_cache *uc, uint64_t *pos, struct uwsgi_cache_item **uci);
+void ucp_api_rlock(struct uwsgi_cache *uc);
+void ucp_api_rwunlock(struct uwsgi_cache *uc);
+char *ucp_api_item_key(struct uwsgi_cache_item *uci);
+struct uwsgi_cache *ucp_api_create(char *arg);
+void ucp_api_create_all(void);
+void ucp_api_noop_uc(struct uwsgi_cache *uc);
+void ucp_api_noop(void);
+void *ucp_api_udp_loop(void *arg);
+
+/* ----------------------------------------------------------------- hook.c */
+
+/* Redirect the binary's cache API and prove it works; exits with a clear
+ * message when that is impossible on this platform/binary. */
+void ucp_hook_install(void);
+
+/* The self-test sentinel: uwsgi_cache_by_name(UCP_SELFTEST_NAME) returns
+ * &ucp_selftest_sentinel only when the redirect is in place. */
+#define UCP_SELFTEST_NAME "\x01ucache-selftest"
+extern struct ucp_cache ucp_selftest_sentinel;
+
+/* -------------------------------------------------------------- proto.c */
+
+/* One parsed modifier2 17 packet (pointers into the packet buffer). */
+struct ucp_magic {
+	const char *cmd, *key, *cache, *status;
+	uint16_t cmd_len, key_len, cache_len, status_len;
+	uint64_t size, expires;
+	int has_size;
+};
+
+/* Parse uwsgi vars into m.  Returns 0, or -1 if the packet is truncated or
+ * a numeric field is not a decimal number. */
+int ucp_magic_parse(const char *buf, size_t len, struct ucp_magic *m);
+
+/* Strict decimal (1-20 digits, no overflow) -> *out.  0 or -1. */
+int ucp_parse_u64(const char *s, size_t len, uint64_t *out);
+
+/* Does the counted string (s, len) equal the C string lit? */
+int ucp_streq(const char *s, size_t len, const char *lit);
+
+/* Build a modifier2 17 request: header + vars.  NULL on allocation failure. */
+struct uwsgi_buffer *ucp_magic_request(const char *cmd, const char *cache, uint16_t cache_len,
+		const char *key, uint16_t key_len, int with_size, uint64_t size, uint64_t expires);
+
+/* ------------------------------------------------------------- remote.c */
+
+/* Split "name@addr": *addr points after '@', *name_len = bytes before it.
+ * Returns 0 if cache names a remote cache, -1 otherwise. */
+int ucp_remote_split(const char *cache, const char **addr, uint16_t *name_len);
+
+char *ucp_remote_get(const char *cache, char *key, uint16_t klen, uint64_t *vlen, uint64_t *expires);
+int ucp_remote_set(const char *cache, char *key, uint16_t klen, char *val, uint64_t vlen,
+		uint64_t expires, uint64_t flags);
+int ucp_remote_simple(const char *cmd, const char *cache, char *key, uint16_t klen);
+
+/* ------------------------------------------------------------- server.c */
+
+int ucp_request(struct wsgi_request *wsgi_req);
+
+/* ------------------------------------------------------------ sweeper.c */
+
+extern uint64_t ucp_sweep_budget;  /* --ucache-sweep-budget */
+void ucp_sweepers_start(void);
+void ucp_sync_all(void);
+void ucp_caches_close(void);
+
+/* -------------------------------------------------------------- stats.c */
+
+int ucp_stats_key(struct uwsgi_stats *us, char *key);
+int ucp_stats_keylong(struct uwsgi_stats *us, char *key, unsigned long long num);
+
+/* Copy the engine's live counters into every shim. */
+void ucp_stats_refresh(void);
+
+#endif

@@ -1,0 +1,218 @@
+/*
+ * remote.c - the cache client for "name@addr" cache names.
+ *
+ * Speaks the stock magic protocol (modifier1 111, modifier2 17), so it talks
+ * to stock uWSGI cache servers and to ucache servers (server.c) alike:
+ *
+ *   request  header(111, n, 17) + vars cmd, key [, size] [, expires]
+ *            [, cache] [+ size bytes of value for set/update]
+ *   reply    header(111, n, 17) + vars status=ok [, size] [, expires]
+ *            [+ size bytes of value for get]; failure or miss: the server
+ *            closes the connection without a reply.
+ *
+ * One connection per operation, like the stock client.  Every wait is
+ * bounded by --socket-timeout and goes through uwsgi.wait_{read,write}_hook,
+ * so async/gevent workers yield instead of blocking.  Every path closes its
+ * socket (one cleanup label per function): no fd leaks on errors or
+ * timeouts.
+ *
+ * Math operations (cache_inc & co.) have no wire command: the stock client
+ * sends them as "update" with the 8-byte delta as the value, silently
+ * overwriting the number.  ucache refuses them instead (failure value).
+ */
+#include "glue.h"
+
+#include <poll.h>
+
+/* Largest value accepted from a remote server (its "size" var). */
+#define UCP_REMOTE_MAX_VALUE (UINT64_C(1) << 30)
+
+int ucp_remote_split(const char *cache, const char **addr, uint16_t *name_len)
+{
+	const char *at = cache ? strchr(cache, '@') : NULL;
+
+	if (!at || at - cache > UINT16_MAX || !at[1])
+		return -1;
+	*addr = at + 1;
+	*name_len = (uint16_t) (at - cache);
+	return 0;
+}
+
+/* Wait for fd to be readable/writable: > 0 ready, 0 timeout, < 0 error. */
+static int wait_fd(int fd, int for_write)
+{
+	int timeout = uwsgi.socket_timeout > 0 ? uwsgi.socket_timeout : 4;
+	struct pollfd p = { .fd = fd, .events = for_write ? POLLOUT : POLLIN };
+
+	if (for_write && uwsgi.wait_write_hook)
+		return uwsgi.wait_write_hook(fd, timeout);
+	if (!for_write && uwsgi.wait_read_hook)
+		return uwsgi.wait_read_hook(fd, timeout);
+	return poll(&p, 1, timeout * 1000);
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t) n;
+		} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			if (wait_fd(fd, 1) <= 0)
+				return -1;
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int read_all(int fd, char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = read(fd, buf, len);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t) n;
+		} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			if (wait_fd(fd, 0) <= 0)
+				return -1;
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Non-blocking connect, completed within the socket timeout. */
+static int connect_to(const char *addr)
+{
+	int fd = uwsgi_connect((char *) addr, 0, 1);
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	if (fd < 0)
+		return -1;
+	if (wait_fd(fd, 1) <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Read a reply's header and vars into *vars (malloc'd) and parse them. */
+static int read_reply(int fd, char **vars, struct ucp_magic *m)
+{
+	unsigned char uh[4];
+	size_t n;
+
+	if (read_all(fd, (char *) uh, 4) || uh[0] != 111)
+		return -1;
+	n = (size_t) uh[1] | ((size_t) uh[2] << 8);
+	*vars = uwsgi_malloc(n ? n : 1);
+	if (read_all(fd, *vars, n) || ucp_magic_parse(*vars, n, m))
+		return -1;
+	return ucp_streq(m->status, m->status_len, "ok") ? 0 : -1;
+}
+
+/* Send req (+ body) to the server named by cache and read the reply vars.
+ * Returns the socket (the caller reads any value, then closes it) or -1. */
+static int exchange(const char *cache, struct uwsgi_buffer *req, const char *body, uint64_t blen,
+		struct ucp_magic *m, char **vars)
+{
+	const char *addr;
+	uint16_t name_len;
+	int fd;
+
+	*vars = NULL;
+	if (!req || ucp_remote_split(cache, &addr, &name_len))
+		return -1;
+	if (body && uwsgi_buffer_append(req, (char *) body, blen))
+		return -1;
+	fd = connect_to(addr);
+	if (fd < 0)
+		return -1;
+	if (write_all(fd, req->buf, req->pos) || read_reply(fd, vars, m)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static struct uwsgi_buffer *request_for(const char *cmd, const char *cache, char *key, uint16_t klen,
+		int with_size, uint64_t size, uint64_t expires)
+{
+	const char *addr;
+	uint16_t name_len;
+
+	if (ucp_remote_split(cache, &addr, &name_len))
+		return NULL;
+	return ucp_magic_request(cmd, cache, name_len, key, klen, with_size, size, expires);
+}
+
+char *ucp_remote_get(const char *cache, char *key, uint16_t klen, uint64_t *vlen, uint64_t *expires)
+{
+	struct uwsgi_buffer *req = request_for("get", cache, key, klen, 0, 0, 0);
+	struct ucp_magic m;
+	char *vars = NULL, *value = NULL;
+	int fd = exchange(cache, req, NULL, 0, &m, &vars);
+
+	if (fd < 0)
+		goto end;
+	if (m.size > 0 && m.size <= UCP_REMOTE_MAX_VALUE) {
+		value = uwsgi_malloc(m.size);
+		if (read_all(fd, value, m.size)) {
+			free(value);
+			value = NULL;
+		}
+	}
+	close(fd);
+	if (value) {
+		*vlen = m.size;
+		if (expires)
+			*expires = m.expires;
+	}
+end:
+	free(vars);
+	if (req)
+		uwsgi_buffer_destroy(req);
+	return value;
+}
+
+int ucp_remote_set(const char *cache, char *key, uint16_t klen, char *val, uint64_t vlen,
+		uint64_t expires, uint64_t flags)
+{
+	const char *cmd = (flags & (UWSGI_CACHE_FLAG_UPDATE)) ? "update" : "set";
+	struct uwsgi_buffer *req;
+	struct ucp_magic m;
+	char *vars = NULL;
+	int fd;
+
+	if ((flags & (UWSGI_CACHE_FLAG_MATH)) || !klen || !vlen)
+		return -1;
+	req = request_for(cmd, cache, key, klen, 1, vlen, expires);
+	fd = exchange(cache, req, val, vlen, &m, &vars);
+	if (fd >= 0)
+		close(fd);
+	free(vars);
+	if (req)
+		uwsgi_buffer_destroy(req);
+	return fd >= 0 ? 0 : -1;
+}
+
+/* del, exists, clear: 0 if the server answered status=ok, else -1. */
+int ucp_remote_simple(const char *cmd, const char *cache, char *key, uint16_t klen)
+{
+	struct uwsgi_buffer *req = request_for(cmd, cache, key, klen, 0, 0, 0);
+	struct ucp_magic m;
+	char *vars = NULL;
+	int fd = exchange(cache, req, NULL, 0, &m, &vars);
+
+	if (fd >= 0)
+		close(fd);
+	free(vars);
+	if (req)
+		uwsgi_buffer_destroy(req);
+	return fd >= 0 ? 0 : -1;
+}

@@ -1,0 +1,118 @@
+/*
+ * stats.c - ucache caches in the uWSGI stats server.
+ *
+ * The core's stats generator (uwsgi_master_generate_stats) walks
+ * uwsgi.caches and prints, per cache, the stock keys read straight from the
+ * struct uwsgi_cache fields: name, hash, hashsize, keysize, max_items,
+ * blocks, blocksize, items, hits, miss, full, last_modified_at.  Our shims
+ * carry those fields, but the counters live in the engine.  So two of the
+ * generator's helpers are redirected (hook.c) to the reimplementations
+ * below, which produce byte-identical output plus:
+ *
+ *   uwsgi_stats_key(us, "caches")   first refreshes every shim's counters
+ *                                   from ucache_stats() (so they are live)
+ *                                   and points this thread's cursor at the
+ *                                   first cache;
+ *   uwsgi_stats_keylong(us, "last_modified_at", n)
+ *                                   the last stock key of a cache object:
+ *                                   after it, append "evictions", "expired"
+ *                                   and "bytes_used" of the cursor's cache
+ *                                   and advance the cursor.
+ *
+ * The generator runs in the master's main thread and in stats pushers'
+ * threads, hence a per-thread cursor.  Refreshing writes a few aligned
+ * uint64 fields of the shims; concurrent refreshes write the same values.
+ */
+#include "glue.h"
+
+#include <stdarg.h>
+
+int uwsgi_stats_apply_tabs(struct uwsgi_stats *us);
+
+static __thread struct uwsgi_cache *cursor;
+
+/* Append printf output to us, growing it by us->chunk as the core does. */
+static int stats_printf(struct uwsgi_stats *us, const char *fmt, ...)
+{
+	for (;;) {
+		size_t avail = us->size - (size_t) us->pos;
+		va_list ap;
+		char *grown;
+		int n;
+
+		va_start(ap, fmt);
+		n = vsnprintf(us->base + us->pos, avail, fmt, ap);
+		va_end(ap);
+		if (n <= 0)
+			return -1;
+		if ((size_t) n < avail) {
+			us->pos += n;
+			return 0;
+		}
+		grown = realloc(us->base, us->size + us->chunk);
+		if (!grown)
+			return -1;
+		us->base = grown;
+		us->size += us->chunk;
+	}
+}
+
+void ucp_stats_refresh(void)
+{
+	struct uwsgi_cache *uc;
+
+	for (uc = uwsgi.caches; uc; uc = uc->next) {
+		struct ucp_cache *c = ucp_from_uc(uc);
+
+		if (!c)
+			continue;
+		ucache_stats(c->cache, &c->snap);
+		uc->n_items = c->snap.items;
+		uc->hits = c->snap.hits;
+		uc->miss = c->snap.misses;
+		uc->full = c->snap.full;
+		uc->last_modified_at = (time_t) c->snap.last_modified_at;
+	}
+}
+
+int ucp_stats_key(struct uwsgi_stats *us, char *key)
+{
+	if (!strcmp(key, "caches")) {
+		ucp_stats_refresh();
+		cursor = uwsgi.caches;
+	}
+	if (uwsgi_stats_apply_tabs(us))
+		return -1;
+	return stats_printf(us, "\"%s\":", key);
+}
+
+static int keylong(struct uwsgi_stats *us, const char *key, unsigned long long num)
+{
+	if (uwsgi_stats_apply_tabs(us))
+		return -1;
+	return stats_printf(us, "\"%s\":%llu", key, num);
+}
+
+static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
+{
+	if (uwsgi_stats_comma(us) || keylong(us, "evictions", c->snap.evictions))
+		return -1;
+	if (uwsgi_stats_comma(us) || keylong(us, "expired", c->snap.expirations))
+		return -1;
+	if (uwsgi_stats_comma(us) || keylong(us, "bytes_used", c->snap.bytes_used))
+		return -1;
+	return 0;
+}
+
+int ucp_stats_keylong(struct uwsgi_stats *us, char *key, unsigned long long num)
+{
+	struct ucp_cache *c;
+
+	if (keylong(us, key, num))
+		return -1;
+	if (!cursor || strcmp(key, "last_modified_at"))
+		return 0;
+	c = ucp_from_uc(cursor);
+	cursor = cursor->next;
+	return c ? extras(us, c) : 0;
+}

@@ -1,0 +1,361 @@
+"""harness.py - start real uwsgi (and nginx) instances on loopback for the
+integration tests.
+
+Rules every test follows through this module:
+  - ports come from binding port 0 on 127.0.0.1 (free_port);
+  - readiness is polled (connect, or a request), never slept for;
+  - every process has a watchdog that kills it after WATCHDOG seconds;
+  - processes are started in their own session and stopped by PID
+    (SIGINT, then SIGKILL to the process group if it lingers).
+
+Environment: UCACHE_PLUGIN (path of ucache_plugin.so, default: the repo
+root's), UWSGI (the uwsgi binary, default "uwsgi"), NGINX (default nginx).
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+APPS = os.path.join(HERE, 'apps')
+PLUGIN = os.environ.get('UCACHE_PLUGIN', os.path.join(ROOT, 'ucache_plugin.so'))
+UWSGI = os.environ.get('UWSGI', 'uwsgi')
+NGINX = os.environ.get('NGINX', shutil.which('nginx') or '/usr/sbin/nginx')
+# UCACHE_TEST_STOCK=1 runs the instances without ucache, on the stock cache:
+# a way to check that an expectation is the stock behaviour.
+STOCK = os.environ.get('UCACHE_TEST_STOCK') == '1'
+WATCHDOG = float(os.environ.get('UCACHE_TEST_WATCHDOG', '60'))
+READY_TIMEOUT = 15.0
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def poll(predicate, timeout=10.0, interval=0.02, what='condition'):
+    """Call predicate until it returns a true value; return that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError('timed out waiting for %s' % what)
+        time.sleep(interval)
+
+
+def app(name):
+    return os.path.join(APPS, name)
+
+
+# ------------------------------------------------------------ wire helpers
+
+def uwsgi_vars(pairs):
+    """Encode uwsgi vars: (u16 LE len, key, u16 LE len, value)*."""
+    out = b''
+    for k, v in pairs:
+        k = k.encode() if isinstance(k, str) else k
+        v = v.encode() if isinstance(v, str) else v
+        out += struct.pack('<H', len(k)) + k + struct.pack('<H', len(v)) + v
+    return out
+
+
+def uwsgi_packet(modifier1, modifier2, payload):
+    return struct.pack('<BHB', modifier1, len(payload), modifier2) + payload
+
+
+def parse_vars(data):
+    out, pos = {}, 0
+    while pos < len(data):
+        (kl,) = struct.unpack_from('<H', data, pos)
+        k = data[pos + 2:pos + 2 + kl]
+        pos += 2 + kl
+        (vl,) = struct.unpack_from('<H', data, pos)
+        out[k.decode()] = data[pos + 2:pos + 2 + vl]
+        pos += 2 + vl
+    return out
+
+
+def raw_exchange(port, data, timeout=10.0):
+    """Send data to 127.0.0.1:port, return everything read until close."""
+    with socket.create_connection(('127.0.0.1', port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return b''.join(chunks)
+            chunks.append(chunk)
+
+
+def uwsgi_request(port, env, modifier1=0, body=b''):
+    """A uwsgi-protocol request (as nginx sends it); returns the raw reply."""
+    base = {'REQUEST_METHOD': 'GET', 'SERVER_PROTOCOL': 'HTTP/1.1',
+            'SERVER_NAME': 'localhost', 'SERVER_PORT': '80', 'QUERY_STRING': ''}
+    base.update(env)
+    if 'PATH_INFO' in base and 'REQUEST_URI' not in base:
+        base['REQUEST_URI'] = base['PATH_INFO']
+    if body:
+        base['CONTENT_LENGTH'] = str(len(body))
+    return raw_exchange(port, uwsgi_packet(modifier1, 0, uwsgi_vars(base.items())) + body)
+
+
+def http_body(raw):
+    """Split a raw HTTP response into (status line, body)."""
+    head, _, body = raw.partition(b'\r\n\r\n')
+    return head.split(b'\r\n')[0].decode(), body
+
+
+# ------------------------------------------------------- value encoding
+
+def enc(value):
+    """JSON-able form of a Python value (bytes as {"b": latin-1 text})."""
+    if isinstance(value, bytes):
+        return {'b': value.decode('latin-1')}
+    if isinstance(value, (list, tuple)):
+        return [enc(v) for v in value]
+    return value
+
+
+def dec(value):
+    if isinstance(value, dict) and set(value) == {'b'}:
+        return value['b'].encode('latin-1')
+    if isinstance(value, dict) and 'exc' in value:
+        return ('EXC', value['exc'])
+    if isinstance(value, list):
+        return [dec(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------- processes
+
+class Process:
+    """A child process in its own session, with a log file and a watchdog."""
+
+    def __init__(self, argv, workdir, env=None):
+        self.argv = argv
+        self.workdir = workdir
+        self.log_path = os.path.join(workdir, 'log.txt')
+        self.env = env
+        self.proc = None
+        self.watchdog = None
+
+    def start(self):
+        env = dict(os.environ)
+        env.update(self.env or {})
+        with open(self.log_path, 'wb') as log:
+            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=self.workdir,
+                                         env=env, start_new_session=True)
+        self.watchdog = threading.Timer(WATCHDOG, self.kill)
+        self.watchdog.daemon = True
+        self.watchdog.start()
+        return self
+
+    def log(self):
+        with open(self.log_path, 'rb') as f:
+            return f.read().decode('utf-8', 'replace')
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        if self.alive():
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def stop(self):
+        if self.watchdog:
+            self.watchdog.cancel()
+        if self.alive():
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        # whatever is left of the group (workers of a killed master)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait(5)
+
+
+class Uwsgi(Process):
+    """A uwsgi instance with ucache loaded and an HTTP socket on a free port.
+
+    args: extra uwsgi options.  plugins: loaded before ucache.
+    http: add --http-socket (self.port).  socket: add a uwsgi-protocol
+    --socket (self.uport) too.
+    """
+
+    def __init__(self, *args, plugins=('python3',), ucache=True, http=True, socket_=False,
+                 env=None):
+        self.workdir = tempfile.mkdtemp(prefix='ucache-it-')
+        self.port = free_port() if http else None
+        self.uport = free_port() if socket_ else None
+        argv = [UWSGI]
+        for p in plugins:
+            argv += ['--plugin', p]
+        if ucache and not STOCK:
+            argv += ['--plugin', PLUGIN]
+        if http:
+            argv += ['--http-socket', '127.0.0.1:%d' % self.port]
+        if socket_:
+            argv += ['--socket', '127.0.0.1:%d' % self.uport]
+        argv += ['--disable-logging'] + list(args)
+        super().__init__(argv, self.workdir, env)
+
+    def __enter__(self):
+        self.start()
+        try:
+            self.wait_ready()
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def wait_ready(self):
+        ports = [p for p in (self.port, self.uport) if p]
+
+        def ready():
+            if not self.alive():
+                raise AssertionError('uwsgi exited (%s):\n%s' % (self.proc.returncode, self.log()))
+            for port in ports:
+                try:
+                    socket.create_connection(('127.0.0.1', port), timeout=1).close()
+                except OSError:
+                    return False
+            return 'spawned uWSGI worker' in self.log()
+        poll(ready, READY_TIMEOUT, what='uwsgi to listen')
+
+    # -- HTTP
+    def request(self, path, method='GET', body=None, headers=None, timeout=15):
+        conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read()
+        finally:
+            conn.close()
+
+    def get(self, path):
+        status, _, body = self.request(path)
+        if status != 200:
+            raise AssertionError('GET %s -> %d %r\n%s' % (path, status, body, self.log()))
+        return body
+
+    def ops(self, *ops):
+        """Run uwsgi.* calls in a worker (apps/ops_app.py); exact results."""
+        status, _, body = self.request('/ops', 'POST', json.dumps(enc(list(ops))))
+        if status != 200:
+            raise AssertionError('ops -> %d %r\n%s' % (status, body, self.log()))
+        return dec(json.loads(body))
+
+    def op(self, *call):
+        return self.ops(list(call))[0]
+
+
+def run_to_exit(args, timeout=20, plugins=('python3',), ucache=True):
+    """Run uwsgi expected to exit by itself; returns (returncode, output)."""
+    argv = [UWSGI]
+    for p in plugins:
+        argv += ['--plugin', p]
+    if ucache:
+        argv += ['--plugin', PLUGIN]
+    argv += list(args)
+    res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, timeout=timeout, start_new_session=True)
+    return res.returncode, res.stdout.decode('utf-8', 'replace')
+
+
+class Nginx(Process):
+    """nginx in the foreground on a free port; server_conf goes in server {}."""
+
+    def __init__(self, server_conf):
+        workdir = tempfile.mkdtemp(prefix='ucache-nginx-')
+        self.port = free_port()
+        conf = os.path.join(workdir, 'nginx.conf')
+        with open(conf, 'w') as f:
+            f.write(NGINX_CONF % {'dir': workdir, 'port': self.port, 'server': server_conf})
+        super().__init__([NGINX, '-c', conf, '-p', workdir], workdir)
+
+    def __enter__(self):
+        self.start()
+
+        def ready():
+            if not self.alive():
+                raise AssertionError('nginx exited:\n%s' % self.log())
+            try:
+                socket.create_connection(('127.0.0.1', self.port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        poll(ready, READY_TIMEOUT, what='nginx to listen')
+        return self
+
+    def __exit__(self, *exc):
+        if self.watchdog:
+            self.watchdog.cancel()
+        if self.alive():
+            self.proc.terminate()
+            self.proc.wait(5)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def get(self, path):
+        conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=15)
+        try:
+            conn.request('GET', path)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+error_log %(dir)s/error.log;
+pid %(dir)s/nginx.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path %(dir)s/body;
+    uwsgi_temp_path %(dir)s/uwsgi;
+    proxy_temp_path %(dir)s/proxy;
+    fastcgi_temp_path %(dir)s/fastcgi;
+    scgi_temp_path %(dir)s/scgi;
+    server {
+        listen 127.0.0.1:%(port)d;
+        %(server)s
+    }
+}
+"""
+
+
+def need(path_or_cmd):
+    """Skip the test unless a binary/plugin file exists."""
+    ok = os.path.exists(path_or_cmd) or shutil.which(path_or_cmd)
+    return unittest.skipUnless(ok, '%s not installed' % path_or_cmd)
+
+
+def stock_plugin(name):
+    return os.path.join('/usr/lib/uwsgi/plugins', '%s_plugin.so' % name)

@@ -1,0 +1,58 @@
+"""The stats server's "caches" array: stock keys plus ucache's evictions,
+expired and bytes_used; the counters are live."""
+import json
+import unittest
+
+from harness import Uwsgi, app, free_port, poll, raw_exchange
+
+STOCK_KEYS = ['name', 'hash', 'hashsize', 'keysize', 'max_items', 'blocks', 'blocksize',
+              'items', 'hits', 'miss', 'full', 'last_modified_at']
+UCACHE_KEYS = ['evictions', 'expired', 'bytes_used']
+
+
+class Stats(unittest.TestCase):
+    def stats(self, port):
+        return json.loads(raw_exchange(port, b''))
+
+    def check(self, minified):
+        sport = free_port()
+        extra = ['--stats-minified'] if minified else []
+        with Uwsgi('--master', '--stats', '127.0.0.1:%d' % sport, *extra,
+                   '--cache-expire-freq', '1',
+                   '--cache2', 'name=a,items=11,blocksize=100,keysize=64,hash=murmur2,lastmod=1',
+                   '--cache2', 'name=b,items=3,blocks=12,blocksize=10,bitmap=1,purge_lru=1',
+                   '--wsgi-file', app('ops_app.py')) as u:
+            caches = self.stats(sport)['caches']
+            self.assertEqual([c['name'] for c in caches], ['a', 'b'])
+            for c in caches:
+                self.assertEqual(list(c), STOCK_KEYS + UCACHE_KEYS)
+            a, b = caches
+            self.assertEqual((a['hash'], a['hashsize'], a['keysize'], a['max_items'],
+                              a['blocks'], a['blocksize']), ('murmur2', 65536, 64, 11, 11, 100))
+            self.assertEqual((b['hash'], b['blocks'], b['blocksize']), ('djb33x', 12, 10))
+            self.assertEqual([a[k] for k in ('items', 'hits', 'miss', 'full', 'evictions',
+                                             'expired', 'bytes_used')], [0] * 7)
+            u.ops(['cache_set', 'k1', 'x' * 10, 0, 'a'], ['cache_set', 'k2', 'y' * 5, 0, 'a'],
+                  ['cache_get', 'k1', 'a'], ['cache_get', 'k1', 'a'], ['cache_get', 'k2', 'a'],
+                  ['cache_get', 'no', 'a'], ['cache_get', 'no2', 'a'],
+                  ['cache_set', 'e', 'v', 1, 'a'],
+                  ['cache_set', 'b1', 'v', 0, 'b'], ['cache_set', 'b2', 'v', 0, 'b'],
+                  ['cache_set', 'b3', 'v', 0, 'b'])
+            a, b = self.stats(sport)['caches']
+            self.assertEqual([a[k] for k in ('items', 'hits', 'miss', 'bytes_used')], [3, 3, 2, 16])
+            self.assertGreater(a['last_modified_at'], 0)
+            self.assertEqual((b['items'], b['evictions'], b['full']), (2, 1, 1))
+            # expiry is counted once the item is gone (lazily or swept)
+            poll(lambda: u.op('cache_get', 'e', 'a') is None, 5, 0.05, 'expiry')
+            poll(lambda: self.stats(sport)['caches'][0]['expired'] == 1, 6, 0.1, 'expired')
+            self.assertEqual(self.stats(sport)['caches'][0]['items'], 2)
+
+    def test_stats_json(self):
+        self.check(False)
+
+    def test_stats_json_minified(self):
+        self.check(True)
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -1,0 +1,28 @@
+# uwsgiplugin.py - lets `uwsgi --build-plugin .` (run from the repository
+# root) build ./ucache_plugin.so: the uWSGI glue (plugins/ucache/) and the
+# engine (core/) in one shared object, compiled with the running binary's
+# own cflags (which uWSGI's plugin builder adds) plus the flags below.
+import glob
+import os
+
+NAME = 'ucache'
+
+CFLAGS = [
+    '-Iinclude',
+    '-Icore',
+    '-Iplugins/ucache',
+    '-std=gnu11',
+    '-D_GNU_SOURCE',
+    '-fvisibility=hidden',
+    '-Wall',
+    '-Wextra',
+    '-Wshadow',
+    '-Werror',
+]
+if os.environ.get('UCACHE_PLUGIN_CFLAGS'):
+    CFLAGS += os.environ['UCACHE_PLUGIN_CFLAGS'].split()
+
+LDFLAGS = []
+LIBS = ['-lxxhash', '-lpthread']
+
+GCC_LIST = sorted(glob.glob('plugins/ucache/*.c')) + sorted(glob.glob('core/*.c'))
