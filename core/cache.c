@@ -366,3 +366,18 @@ void ucache_stats(ucache_t *c, struct ucache_stats *st)
 	st->mapped_bytes = h->total;
 	st->metadata_bytes = h->nbuckets * sizeof(uint32_t) + h->items * sizeof(struct uc_slot);
 }
+
+uint64_t ucache_resident_bytes(ucache_t *c)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), npages = (c->maplen + page - 1) / page, i;
+	unsigned char *vec = malloc(npages ? npages : 1);
+	uint64_t resident = 0;
+
+	if (!vec)
+		return 0;
+	if (!mincore(c->base, c->maplen, vec))
+		for (i = 0; i < npages; i++)
+			resident += vec[i] & 1;
+	free(vec);
+	return resident * page;
+}

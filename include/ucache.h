@@ -234,6 +234,11 @@ struct ucache_stats {
 /* Fill st with live counters (summed without locks).  Never fails. */
 void ucache_stats(ucache_t *c, struct ucache_stats *st);
 
+/* Bytes of the cache's mapping resident in memory now (mincore() over the
+ * mapping: costs a byte per 4 KiB page, call it at start-up or on demand,
+ * not per request).  0 if mincore fails. */
+uint64_t ucache_resident_bytes(ucache_t *c);
+
 /* Verify every invariant (index <-> slots <-> key/value storage <-> free
  * lists).  Takes every write lock.  0, or -EUCLEAN with the first violation
  * described in err. */

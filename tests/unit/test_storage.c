@@ -455,6 +455,30 @@ static void test_repair_keeps_all_items(void **state)
 
 /* ---------------------------------------------------------------- memory */
 
+/* 100-byte values cost their size class, not a block: resident memory per
+ * item stays near 64 (slot) + 112 (value) bytes, whatever the blocksize. */
+static void test_resident_bytes_track_use_per_item(void **state)
+{
+	ucache_t *c = ut_cache("name=res,items=100001");
+	uint64_t before = ucache_resident_bytes(c), after, per_item;
+	char k[32], v[100];
+	int i;
+
+	(void)state;
+	assert_true(before < (1u << 20));
+	memset(v, 'v', sizeof(v));
+	for (i = 0; i < 20000; i++) {
+		snprintf(k, sizeof(k), "key:%07d", i);
+		assert_int_equal(ucache_set(c, k, strlen(k), v, sizeof(v), 0, 0), 0);
+	}
+	after = ucache_resident_bytes(c);
+	per_item = (after - before) / 20000;
+	print_message("resident: %llu bytes per item\n", (unsigned long long)per_item);
+	assert_true(per_item >= 64 + 100);
+	assert_true(per_item < 400);
+	ut_destroy(c);
+}
+
 static void test_memory_mapping_is_virtual_rss_small(void **state)
 {
 	ucache_t *c;
@@ -499,6 +523,7 @@ int main(void)
 		T(test_single_block_max_values_after_small_churn),
 		T(test_repair_keeps_all_items),
 		T(test_memory_mapping_is_virtual_rss_small),
+		T(test_resident_bytes_track_use_per_item),
 	};
 
 	return cmocka_run_group_tests_name("storage", tests, NULL, NULL);
