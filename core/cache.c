@@ -12,7 +12,7 @@
  *   +------------------+ off_stripes
  *   | stripes[S]       |  S <= 256 x {robust mutex, seqlock}, a line each
  *   +------------------+ off_buckets
- *   | buckets[B]       |  u32 head slot per bucket; B = pow2 >= max(items, hashsize)
+ *   | buckets[B]       |  {head slot, value hint} per bucket; B = pow2 >= max(items, hashsize)
  *   +------------------+ off_slots
  *   | slots[items]     |  64-byte item headers; slot 0 is the null slot
  *   +------------------+ off_kpages / off_vpages / off_bitmap
@@ -26,7 +26,7 @@
  *
  * The mapping is MAP_NORESERVE and nothing is memset at creation: the kernel
  * hands out zero pages, so resident memory grows with what is used.  Per
- * item: 64 bytes of slot + 4 bytes of bucket, plus the key (when longer
+ * item: 64 bytes of slot + 8 bytes of bucket, plus the key (when longer
  * than 16 bytes) and the value rounded to its size class.
  *
  * Locking rules:
@@ -185,7 +185,7 @@ int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err,
 	h->bitmap = cfg->bitmap ? 1 : 0;
 	region(&off, sizeof(struct uc_hdr), 4096);
 	h->off_stripes = region(&off, h->nstripes * sizeof(struct uc_stripe), UC_CACHELINE);
-	h->off_buckets = region(&off, h->nbuckets * sizeof(uint32_t), UC_CACHELINE);
+	h->off_buckets = region(&off, h->nbuckets * sizeof(struct uc_bucket), UC_CACHELINE);
 	h->off_slots = region(&off, h->items * sizeof(struct uc_slot), 4096);
 	h->off_kpages = region(&off, nkpages * sizeof(struct uc_heap_page), 4096);
 	h->off_vpages = region(&off, vpages * sizeof(struct uc_heap_page), 4096);
@@ -211,7 +211,7 @@ void uc_attach(ucache_t *c)
 
 	c->hdr = h;
 	c->stripes = (struct uc_stripe *)(c->base + h->off_stripes);
-	c->buckets = (_Atomic uint32_t *)(c->base + h->off_buckets);
+	c->buckets = (struct uc_bucket *)(c->base + h->off_buckets);
 	c->slots = (struct uc_slot *)(c->base + h->off_slots);
 	c->kheap = (struct uc_heap){ &h->kheap, (struct uc_heap_page *)(c->base + h->off_kpages), c->base + h->off_kdata };
 	c->vheap = (struct uc_heap){ &h->vheap, (struct uc_heap_page *)(c->base + h->off_vpages), c->base + h->off_vdata };
@@ -364,7 +364,7 @@ void ucache_stats(ucache_t *c, struct ucache_stats *st)
 	st->blocks_used = h->bitmap ? h->bm.used : h->live;
 	st->last_modified_at = atomic_load(&h->last_modified_at);
 	st->mapped_bytes = h->total;
-	st->metadata_bytes = h->nbuckets * sizeof(uint32_t) + h->items * sizeof(struct uc_slot);
+	st->metadata_bytes = h->nbuckets * sizeof(struct uc_bucket) + h->items * sizeof(struct uc_slot);
 }
 
 uint64_t ucache_resident_bytes(ucache_t *c)

@@ -103,8 +103,9 @@ static int link_item(ucache_t *c, uint32_t id)
 
 	if (uc_chain_find(c, b, s->hash, uc_slot_key(c, s, s->keylen), s->keylen, NULL))
 		return -1; /* duplicate key: keep the first */
-	s->next = atomic_load(&c->buckets[b]);
-	atomic_store(&c->buckets[b], id);
+	s->next = atomic_load(&c->buckets[b].head);
+	atomic_store(&c->buckets[b].head, id);
+	uc_bucket_hint(c, b);
 	return 0;
 }
 
@@ -130,7 +131,7 @@ int64_t uc_rebuild_locked(ucache_t *c)
 		claims_free(&cl);
 		return -ENOMEM;
 	}
-	memset((void *)c->buckets, 0, h->nbuckets * sizeof(uint32_t));
+	memset((void *)c->buckets, 0, h->nbuckets * sizeof(struct uc_bucket));
 	h->slot_free = 0;
 	h->slot_unused = unused ? unused : 1;
 	h->live = 0;
@@ -218,7 +219,7 @@ static int check_chains(struct uc_checker *k)
 	uint64_t b;
 
 	for (b = 0; b < c->hdr->nbuckets; b++) {
-		uint32_t id = atomic_load(&c->buckets[b]);
+		uint32_t id = atomic_load(&c->buckets[b].head);
 		for (; id; id = c->slots[id].next)
 			if (check_slot(k, b, id))
 				return -1;

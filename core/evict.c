@@ -40,7 +40,7 @@ int uc_delete_slot(ucache_t *c, uint32_t id, uint64_t expired_before)
 	int done = 0;
 
 	uc_stripe_lock(c, st);
-	for (cur = atomic_load(&c->buckets[bucket]); cur && steps++ < c->items; cur = c->slots[cur].next) {
+	for (cur = atomic_load(&c->buckets[bucket].head); cur && steps++ < c->items; cur = c->slots[cur].next) {
 		if (cur == id)
 			break;
 		prev = cur;
@@ -211,7 +211,7 @@ static void reset_locked(ucache_t *c)
 
 	for (id = 1; id < h->slot_unused; id++)
 		c->slots[id].state = UC_SLOT_FREE;
-	memset((void *)c->buckets, 0, h->nbuckets * sizeof(uint32_t));
+	memset((void *)c->buckets, 0, h->nbuckets * sizeof(struct uc_bucket));
 	h->slot_free = 0;
 	h->slot_unused = 1;
 	h->live = 0;

@@ -78,10 +78,22 @@ const uint8_t *uc_slot_val(const ucache_t *c, const struct uc_slot *s, uint64_t 
 	return c->blocks + off;
 }
 
+void uc_bucket_hint(ucache_t *c, uint64_t b)
+{
+	uint32_t head = atomic_load_explicit(&c->buckets[b].head, memory_order_relaxed), hint = 0;
+
+	if (head) {
+		const struct uc_slot *s = &c->slots[head];
+		uint64_t line = (c->hdr->bitmap ? s->val * c->hdr->blocksize : s->val) / UC_CACHELINE;
+		hint = line < 0xffffffffu ? (uint32_t)line + 1 : 0;
+	}
+	atomic_store_explicit(&c->buckets[b].vhint, hint, memory_order_relaxed);
+}
+
 uint32_t uc_chain_find(const ucache_t *c, uint64_t bucket, uint32_t hash, const void *key, size_t klen,
 		       uint32_t *prev)
 {
-	uint32_t id = atomic_load_explicit(&c->buckets[bucket], memory_order_relaxed), before = 0, steps = 0;
+	uint32_t id = atomic_load_explicit(&c->buckets[bucket].head, memory_order_relaxed), before = 0, steps = 0;
 
 	while (id && id < c->items && steps++ < c->items) {
 		const struct uc_slot *s = &c->slots[id];
@@ -210,9 +222,15 @@ struct uc_read {
  * when what was read is impossible (torn): the caller retries. */
 static int read_once(ucache_t *c, struct uc_read *r, uint64_t *now)
 {
+	uint32_t hint = atomic_load_explicit(&c->buckets[r->bucket].vhint, memory_order_relaxed);
 	const struct uc_slot *s;
 	const uint8_t *v;
 
+	if (hint && r->buflen) { /* start fetching the head's value now (see uc_bucket) */
+		const uint8_t *p = c->blocks + (uint64_t)(hint - 1) * UC_CACHELINE;
+		__builtin_prefetch(p);
+		__builtin_prefetch(p + UC_CACHELINE);
+	}
 	r->id = uc_chain_find(c, r->bucket, r->hash, r->key, r->klen, NULL);
 	if (!r->id)
 		return -ENOENT;

@@ -143,9 +143,10 @@ static int insert_locked(ucache_t *c, struct uc_write *w)
 	memcpy(w->klen > UC_INLINE_KEY ? c->kheap.data + (uint64_t)s->key * UC_HEAP_UNIT : s->ikey, w->key, w->klen);
 	memcpy(val_ptr(c, s->val), w->val, w->vlen);
 	uc_write_begin(w->st);
-	s->next = atomic_load_explicit(&c->buckets[w->bucket], memory_order_relaxed);
+	s->next = atomic_load_explicit(&c->buckets[w->bucket].head, memory_order_relaxed);
 	s->state = UC_SLOT_LIVE;
-	atomic_store_explicit(&c->buckets[w->bucket], id, memory_order_relaxed);
+	atomic_store_explicit(&c->buckets[w->bucket].head, id, memory_order_relaxed);
+	uc_bucket_hint(c, w->bucket);
 	uc_write_end(w->st);
 	return 0;
 }
@@ -176,6 +177,7 @@ static int replace_locked(ucache_t *c, struct uc_write *w, uint32_t id)
 	memcpy(val_ptr(c, (uint64_t)v), w->val, w->vlen);
 	uc_write_begin(w->st);
 	s->val = (uint64_t)v;
+	uc_bucket_hint(c, w->bucket);
 publish:
 	s->vallen = (uint32_t)w->vlen;
 	s->expires = w->expires;
@@ -195,10 +197,12 @@ void uc_unlink_locked(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32
 	struct uc_slot *s = &c->slots[id];
 
 	uc_write_begin(st);
-	if (prev)
+	if (prev) {
 		c->slots[prev].next = s->next;
-	else
-		atomic_store_explicit(&c->buckets[bucket], s->next, memory_order_relaxed);
+	} else {
+		atomic_store_explicit(&c->buckets[bucket].head, s->next, memory_order_relaxed);
+		uc_bucket_hint(c, bucket);
+	}
 	s->state = UC_SLOT_RESERVED; /* unreachable; recovery frees it */
 	uc_write_end(st);
 	if (!uc_alloc_lock(c)) {
