@@ -294,8 +294,9 @@ static void lazy_expire(ucache_t *c, struct uc_read *r)
 		uc_delete_slot(c, r->id, ucache_now() + 1);
 }
 
-int ucache_get_ex(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen, size_t *vallen,
-		  struct ucache_item_info *info)
+/* get_ex and peek: touch = count the hit and refresh the item's LRU stamp. */
+static int get_common(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen, size_t *vallen,
+		      struct ucache_item_info *info, int touch_it)
 {
 	struct uc_read r = { .key = key, .klen = klen, .buf = buf ? buf : (void *)"", .buflen = buf ? buflen : 0 };
 	int rc = key_ok(c, key, klen);
@@ -304,20 +305,34 @@ int ucache_get_ex(ucache_t *c, const void *key, size_t klen, void *buf, size_t b
 		return rc == -E2BIG ? -EINVAL : rc;
 	rc = do_read(c, &r);
 	if (rc == -ENOENT) {
-		count_miss(c);
+		if (touch_it)
+			count_miss(c);
 		lazy_expire(c, &r);
 		return rc;
 	}
 	if (vallen)
 		*vallen = r.vallen;
 	if (rc == 0) {
-		touch(c, r.id);
+		if (touch_it)
+			touch(c, r.id);
 		if (info) {
 			*info = r.info;
-			info->hits++;
+			info->hits += (uint64_t)touch_it;
 		}
 	}
 	return rc;
+}
+
+int ucache_get_ex(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen, size_t *vallen,
+		  struct ucache_item_info *info)
+{
+	return get_common(c, key, klen, buf, buflen, vallen, info, 1);
+}
+
+int ucache_peek(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen, size_t *vallen,
+		struct ucache_item_info *info)
+{
+	return get_common(c, key, klen, buf, buflen, vallen, info, 0);
 }
 
 int ucache_get(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen, size_t *vallen)

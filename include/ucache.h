@@ -162,6 +162,11 @@ int ucache_get(ucache_t *c, const void *key, size_t klen, void *buf, size_t bufl
 int ucache_get_ex(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen,
 		size_t *vallen, struct ucache_item_info *info);
 
+/* As ucache_get_ex, but leaves no trace: no hit or miss counted, LRU
+ * position unchanged (dumps, inspection, replication). */
+int ucache_peek(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen,
+		size_t *vallen, struct ucache_item_info *info);
+
 /* Return a malloc'd copy of the value (caller frees) and its length in
  * *vallen; info may be NULL.  NULL with errno = ENOENT, EINVAL or ENOMEM. */
 void *ucache_get_alloc(ucache_t *c, const void *key, size_t klen, size_t *vallen,

@@ -438,6 +438,34 @@ static void test_get_alloc(void **state)
 	ut_destroy(c);
 }
 
+/* A peek (dumps, inspection) returns the value but leaves no trace: no hit
+ * counted, and the LRU order is unchanged, so the peeked key is still the
+ * first to be evicted. */
+static void test_peek_counts_nothing_and_keeps_lru_order(void **state)
+{
+	ucache_t *c = ut_cache("name=peek,items=4,blocksize=64,purge_lru=1,ignore_full=1");
+	struct ucache_item_info info;
+	struct ucache_stats st;
+	char buf[16];
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(ut_set(c, "a", "1", 0, 0), 0);
+	assert_int_equal(ut_set(c, "b", "2", 0, 0), 0);
+	assert_int_equal(ut_set(c, "c", "3", 0, 0), 0);
+	assert_int_equal(ucache_peek(c, "a", 1, buf, sizeof(buf), &len, &info), 0);
+	assert_int_equal(len, 1);
+	assert_memory_equal(buf, "1", 1);
+	assert_int_equal(info.hits, 0);
+	assert_int_equal(ucache_peek(c, "zz", 2, buf, sizeof(buf), &len, NULL), -ENOENT);
+	ucache_stats(c, &st);
+	assert_int_equal(st.hits, 0);
+	assert_int_equal(st.misses, 0);
+	assert_int_equal(ut_set(c, "d", "4", 0, 0), 0); /* evicts a: the peek did not refresh it */
+	ut_expect_missing(c, "a");
+	ut_expect(c, "b", "2");
+}
+
 static void test_get_ex_expiry_and_hits(void **state)
 {
 	ucache_t *c = ut_cache(SMALL);
@@ -1217,6 +1245,7 @@ int main(void)
 		T(test_keys_with_nul_bytes),
 		T(test_keysize_16_inline_only),
 		T(test_items_1_has_no_usable_item),
+		T(test_peek_counts_nothing_and_keeps_lru_order),
 		T(test_hash_djb33x),
 		T(test_hash_murmur2),
 		T(test_hash_xxh3),
