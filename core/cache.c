@@ -291,6 +291,8 @@ ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errle
 	if (uc_plan_layout(cfg, &plan, err, errlen))
 		return NULL;
 	c = calloc(1, sizeof(*c));
+	if (c)
+		c->store_fd = -1;
 	if (!c || config_copy(&c->cfg, cfg)) {
 		uc_err(err, errlen, "cache \"%s\": out of memory", cfg->name);
 		free(c);
@@ -316,6 +318,8 @@ ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errle
 		uc_store_import_pending(c);
 	return c;
 fail:
+	if (c->store_fd >= 0)
+		close(c->store_fd);
 	ucache_config_free(&c->cfg);
 	free(c);
 	return NULL;
@@ -326,6 +330,8 @@ void ucache_destroy(ucache_t *c)
 	if (!c)
 		return;
 	munmap(c->base, c->maplen);
+	if (c->store_fd >= 0)
+		close(c->store_fd);
 	ucache_config_free(&c->cfg);
 	free(c);
 }

@@ -16,7 +16,7 @@
 #include "ucache.h"
 
 #define UC_MAGIC "UCACHE\0\1"
-#define UC_LAYOUT_VERSION 1u
+#define UC_LAYOUT_VERSION 2u /* 2: 8-byte buckets, expiry in the checksum */
 #define UC_CPU_LINES 64
 #define UC_STRIPES_MAX 256
 #define UC_INLINE_KEY 16   /* keys up to this length live in their slot */
@@ -40,7 +40,7 @@ struct uc_slot {
 	uint64_t val;           /* heap byte offset, or first block (bitmap) */
 	uint64_t expires;       /* absolute seconds, 0 = never */
 	uint32_t key;           /* key heap offset / 16 when keylen > UC_INLINE_KEY */
-	uint32_t csum;          /* uc_item_csum(key, value) */
+	uint32_t csum;          /* uc_item_csum(key, value, expires) */
 	_Atomic uint32_t atime; /* LRU stamp (exact clock or coarse tick) */
 	_Atomic uint32_t hits;  /* approximate above 1024, see ops.c */
 	uint8_t ikey[UC_INLINE_KEY];
@@ -118,6 +118,7 @@ struct ucache {
 	uint8_t *import_base;
 	size_t import_len;
 	char *import_tmp;       /* the new file, renamed over cfg.store when done */
+	int store_fd;           /* store: open and flock()ed while mapped, else -1 */
 };
 
 /* ---- cache.c: locks */

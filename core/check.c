@@ -37,7 +37,7 @@ int uc_item_valid(const ucache_t *c, const struct uc_slot *s)
 		return 0;
 	if (c->hashfn(k, s->keylen) != s->hash)
 		return 0;
-	return uc_item_csum(k, s->keylen, v, s->vallen) == s->csum;
+	return uc_item_csum(k, s->keylen, v, s->vallen, s->expires) == s->csum;
 }
 
 static uint64_t nblocks(const ucache_t *c, const struct uc_slot *s)

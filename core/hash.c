@@ -82,9 +82,11 @@ uc_hash_fn uc_hash_get(enum ucache_hash hash)
 	}
 }
 
-uint32_t uc_item_csum(const void *key, size_t klen, const void *val, size_t vlen)
+uint32_t uc_item_csum(const void *key, size_t klen, const void *val, size_t vlen, uint64_t expires)
 {
-	uint64_t seed = XXH3_64bits(key, klen);
+	/* the expiry is covered too: a torn update must not pair a new value
+	 * with the old expiry unnoticed */
+	uint64_t seed = XXH3_64bits(key, klen) ^ (expires * 0x9e3779b97f4a7c15ull);
 
 	return (uint32_t)XXH3_64bits_withSeed(val, vlen, seed);
 }

@@ -31,7 +31,7 @@ static inline uint32_t uc_hash_mix(uint32_t h)
 	return h;
 }
 
-/* Integrity checksum of one item (key and value). */
-uint32_t uc_item_csum(const void *key, size_t klen, const void *val, size_t vlen);
+/* Integrity checksum of one item: key, value and expiry. */
+uint32_t uc_item_csum(const void *key, size_t klen, const void *val, size_t vlen, uint64_t expires);
 
 #endif

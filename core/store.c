@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -214,13 +215,48 @@ int uc_store_map(ucache_t *c, const struct uc_hdr *plan, char *err, size_t errle
 			close(fd);
 		return -EIO;
 	}
+	/* One instance per store: the lock lives as long as the creating
+	 * process or any worker it forked holds the descriptor, so orphaned
+	 * workers of a killed master keep a new instance from rebuilding
+	 * under their feet. */
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		uc_err(err, errlen, "cache \"%s\": store %s is in use by another running instance (or by the "
+		       "orphaned workers of one): stop it first", c->cfg.name, c->cfg.store);
+		close(fd);
+		return -EBUSY;
+	}
 	memset(&old, 0, sizeof(old));
 	rc = resolve(c, &fd, judge(fd, plan, &old, st.st_size, why, sizeof(why)), &old, st.st_size, why, err, errlen);
+	if (rc >= 0 && c->import_tmp && flock(fd, LOCK_EX | LOCK_NB))
+		rc = -EBUSY;
 	if (rc >= 0 && map_file(c, fd, err, errlen))
 		rc = -EIO;
+	if (rc >= 0) {
+		c->store_fd = fd;
+		return rc;
+	}
 	if (fd >= 0)
 		close(fd);
 	return rc;
+}
+
+/* The allocators' shape (heap page size, page count and size classes; the
+ * bitmap's size) follows from the geometry judge() validated, exactly as
+ * uc_format() sets it: the copy in the file is not trusted (a damaged
+ * nbits or class size sent every later allocation and ucache_check() far
+ * outside the mapping).  What they hold is then rebuilt from the slots;
+ * only the "never handed out" marks are kept, clamped. */
+static void reshape_allocators(ucache_t *c)
+{
+	struct uc_hdr *h = c->hdr;
+	uint32_t kunused = h->kheap.unused, vunused = h->vheap.unused;
+
+	uc_heap_format(&h->kheap, uc_align_up(h->keysize, UC_HEAP_UNIT),
+		       h->off_vpages > h->off_kpages ? (uint32_t)h->items : 0);
+	uc_heap_format(&h->vheap, h->blocksize, h->bitmap ? 0 : (uint32_t)h->items);
+	h->kheap.unused = kunused < h->kheap.npages ? kunused : h->kheap.npages;
+	h->vheap.unused = vunused < h->vheap.npages ? vunused : h->vheap.npages;
+	uc_bitmap_format(&c->bm, h->bitmap ? h->blocks : 0);
 }
 
 void uc_store_recover(ucache_t *c)
@@ -231,6 +267,7 @@ void uc_store_recover(ucache_t *c)
 
 	for (id = 1; id < h->slot_unused && id < h->items; id++)
 		before += c->slots[id].state == UC_SLOT_LIVE;
+	reshape_allocators(c);
 	uc_init_locks(c);
 	atomic_store(&h->repair_needed, 0);
 	kept = uc_rebuild_locked(c);
@@ -319,6 +356,8 @@ ucache_t *ucache_open_store_readonly(const char *file, struct ucache_store_info 
 	struct uc_hdr h;
 	ucache_t *c = calloc(1, sizeof(*c));
 
+	if (c)
+		c->store_fd = -1; /* inspection takes no lock: it may look at a live store */
 	if (fd < 0 || !c) {
 		uc_err(err, errlen, "cannot open %s: %s", file, fd < 0 ? strerror(errno) : "out of memory");
 		goto fail;

@@ -137,7 +137,7 @@ static int insert_locked(ucache_t *c, struct uc_write *w)
 	s->flags = 0;
 	s->vallen = (uint32_t)w->vlen;
 	s->expires = w->expires;
-	s->csum = uc_item_csum(w->key, w->klen, w->val, w->vlen);
+	s->csum = uc_item_csum(w->key, w->klen, w->val, w->vlen, w->expires);
 	atomic_store_explicit(&s->hits, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->atime, uc_lru_stamp(c), memory_order_relaxed);
 	memcpy(w->klen > UC_INLINE_KEY ? c->kheap.data + (uint64_t)s->key * UC_HEAP_UNIT : s->ikey, w->key, w->klen);
@@ -156,7 +156,7 @@ static int replace_locked(ucache_t *c, struct uc_write *w, uint32_t id)
 {
 	struct uc_slot *s = &c->slots[id];
 	uint64_t old = s->val, oldlen = s->vallen;
-	uint32_t csum = uc_item_csum(w->key, w->klen, w->val, w->vlen);
+	uint32_t csum = uc_item_csum(w->key, w->klen, w->val, w->vlen, w->expires);
 	int64_t v;
 
 	if (!c->hdr->bitmap && uc_heap_chunk_size(&c->hdr->vheap, w->vlen) == uc_heap_chunk_size(&c->hdr->vheap, oldlen)) {

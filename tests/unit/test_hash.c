@@ -56,15 +56,17 @@ static void hash_names_round_trip(void **state)
 	assert_ptr_equal(uc_hash_get(UCACHE_HASH_XXH3), uc_hash_xxh3);
 }
 
-static void csum_covers_key_and_value(void **state)
+static void csum_covers_key_value_and_expiry(void **state)
 {
-	uint32_t base = uc_item_csum("key", 3, "value", 5);
+	uint32_t base = uc_item_csum("key", 3, "value", 5, 1700000000);
 
 	(void)state;
-	assert_int_not_equal(base, uc_item_csum("kex", 3, "value", 5));
-	assert_int_not_equal(base, uc_item_csum("key", 3, "valuf", 5));
-	assert_int_not_equal(base, uc_item_csum("key", 3, "valu", 4));
-	assert_int_equal(base, uc_item_csum("key", 3, "value", 5));
+	assert_int_not_equal(base, uc_item_csum("kex", 3, "value", 5, 1700000000));
+	assert_int_not_equal(base, uc_item_csum("key", 3, "valuf", 5, 1700000000));
+	assert_int_not_equal(base, uc_item_csum("key", 3, "valu", 4, 1700000000));
+	assert_int_not_equal(base, uc_item_csum("key", 3, "value", 5, 1700000001));
+	assert_int_not_equal(base, uc_item_csum("key", 3, "value", 5, 0));
+	assert_int_equal(base, uc_item_csum("key", 3, "value", 5, 1700000000));
 }
 
 static void mix_spreads_djb33x_suffixes(void **state)
@@ -90,7 +92,7 @@ int main(void)
 		cmocka_unit_test(murmur2_vectors),
 		cmocka_unit_test(xxh3_is_libxxhash),
 		cmocka_unit_test(hash_names_round_trip),
-		cmocka_unit_test(csum_covers_key_and_value),
+		cmocka_unit_test(csum_covers_key_value_and_expiry),
 		cmocka_unit_test(mix_spreads_djb33x_suffixes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -104,6 +104,21 @@ static void reopen_keeps_items_clean_and_unclean(void **state)
 	ucache_close(c);
 }
 
+/* Two instances on one store would rebuild under each other's feet: the
+ * second is refused while the first (or a process it forked) holds it. */
+static void store_in_use_is_refused(void **state)
+{
+	ucache_t *c = must_open("name=s,items=10,blocksize=64");
+	char err[1024] = "";
+
+	(void)state;
+	assert_null(open_store("name=s,items=10,blocksize=64", err, sizeof(err)));
+	assert_non_null(strstr(err, "in use by another running instance"));
+	ucache_destroy(c);
+	c = must_open("name=s,items=10,blocksize=64");
+	ucache_close(c);
+}
+
 static void geometry_mismatch_refuses_naming_both(void **state)
 {
 	char err[1024] = "";
@@ -347,6 +362,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(reopen_keeps_items_clean_and_unclean, setup, teardown),
+		cmocka_unit_test_setup_teardown(store_in_use_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(geometry_mismatch_refuses_naming_both, setup, teardown),
 		cmocka_unit_test_setup_teardown(store_delete_recreates, setup, teardown),
 		cmocka_unit_test_setup_teardown(store_migrate_imports_valid_items, setup, teardown),
