@@ -1,8 +1,12 @@
 # ucache - top-level build.
 #
 #   make            engine library + the uWSGI plugin (./ucache_plugin.so)
-#   make test       unit tests (plain and ASan+UBSan), then integration tests
+#   make test       unit tests (plain and ASan+UBSan), the parser's fuzz regression
+#                   corpus (ASan), then integration tests
 #   make bench-engine   engine micro-benchmark (not a test)
+#   make soak       the long crash tests (1000 worker kills, 100 instance crashes)
+#   make fuzz       libFuzzer on the modifier1 111 parser, bounded (FUZZ_TIME s)
+#   make bench-nginx    nginx direct hits on ucache vs nginx + memcached (not a test)
 #
 # The engine (core/, include/) builds without uWSGI; everything touching
 # uWSGI lives under plugins/ucache/ and is built by `uwsgi --build-plugin`.
@@ -27,6 +31,8 @@ UNIT_SAN_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
 
 .PHONY: tools inspect
 .PHONY: all engine plugin install deps deb-packages test unit unit-san integration demo bench-engine clean
+.PHONY: fuzz fuzz-regress bench-nginx
+.PHONY: soak
 
 all: engine tools plugin
 
@@ -53,6 +59,19 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/*.h $(BUILD)/libucache.a
 $(BUILD)/san/tests/%: tests/unit/%.c tests/unit/*.h $(BUILD)/san/libucache.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests/unit $< -o $@ $(BUILD)/san/libucache.a -lcmocka $(LDLIBS_ENGINE)
+
+# The modifier1 111 parser (plugins/ucache/proto.c) needs neither uWSGI nor
+# the engine: its unit test links it alone (these explicit rules win over
+# the pattern rules above).
+PROTO_SRC = plugins/ucache/proto.c plugins/ucache/proto.h
+
+$(BUILD)/tests/test_proto: tests/unit/test_proto.c $(PROTO_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Iplugins/ucache $< plugins/ucache/proto.c -o $@ -lcmocka
+
+$(BUILD)/san/tests/test_proto: tests/unit/test_proto.c $(PROTO_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache $< plugins/ucache/proto.c -o $@ -lcmocka
 
 # Store inspection tool: ucache-inspect [-k] [-v] FILE
 tools: $(BUILD)/ucache-inspect
@@ -109,15 +128,28 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES)
 
 # Real uwsgi instances on loopback (tests/integration/harness.py starts them).
-integration: $(PLUGIN)
-	UCACHE_PLUGIN=$(CURDIR)/$(PLUGIN) $(PYTHON3) -m unittest discover \
+# The crash tests read store files with ucache-inspect too.
+INTEGRATION_ENV = UCACHE_PLUGIN=$(CURDIR)/$(PLUGIN) UCACHE_INSPECT=$(CURDIR)/$(BUILD)/ucache-inspect
+
+integration: $(PLUGIN) $(BUILD)/ucache-inspect
+	$(INTEGRATION_ENV) $(PYTHON3) -m unittest discover \
 		-s tests/integration -p 'test_*.py' -v
+
+# The long versions of the crash, fault and regression tests (never run by
+# `make test`): 1000 worker SIGKILLs under load, 100 whole-instance crashes
+# with a store, 300 bit-flipped store files; each test prints its counts
+# ("[counts] ...").  About 3 minutes on 2 CPUs.
+SOAK_TESTS = test_crash_workers test_crash_instance test_faults_store test_regressions
+
+soak: $(PLUGIN) $(BUILD)/ucache-inspect
+	cd tests/integration && UCACHE_SOAK=1 UCACHE_FLIP_TRIALS=300 $(INTEGRATION_ENV) \
+		$(PYTHON3) -m unittest -v $(SOAK_TESTS)
 
 # uwsgi + ucache + a small Python app on http://127.0.0.1:8080/
 demo: $(PLUGIN)
 	$(UWSGI) --ini demo/demo.ini
 
-test: unit unit-san integration
+test: unit unit-san fuzz-regress integration
 
 clean:
 	rm -rf $(BUILD) $(PLUGIN) .uwsgi_plugins_builder
@@ -133,3 +165,61 @@ $(BUILD)/bench/engine: bench/engine.c include/ucache.h $(BUILD)/libucache.a
 
 bench-engine: $(BUILD)/bench/engine
 	$(BUILD)/bench/engine $(BENCH_ARGS)
+
+# Side-by-side benchmarks, stock cache vs ucache on the same uwsgi binary
+# (~8 min on 2 CPUs; never run by `make test`): C API, Python, memory,
+# sweep stall, callgrind instructions, memcached/Redis peers, bench/engine.
+# Writes bench/results/latest.json, bench/results/<date>.json,
+# bench/results/chart.png and BENCHMARKS.md.
+# Pass options with BENCH_RUN_ARGS, e.g. BENCH_RUN_ARGS="--quick" or "--only mem,sweep".
+.PHONY: bench
+BENCH_RUN_ARGS ?=
+
+# The C API benchmark plugin, built by the uwsgi binary like ucache itself
+# (after it: both use ./.uwsgi_plugins_builder).
+$(BUILD)/bench/ucbench_plugin.so: bench/capi/ucbench.c bench/capi/uwsgiplugin.py | $(PLUGIN)
+	@mkdir -p $(dir $@)
+	$(UWSGI) --build-plugin bench/capi
+	mv ucbench_plugin.so $@
+
+bench: $(PLUGIN) $(BUILD)/bench/engine $(BUILD)/bench/ucbench_plugin.so
+	$(PYTHON3) bench/run.py $(BENCH_RUN_ARGS)
+
+# ------------------------------------------------------------------ fuzzing
+# libFuzzer on the modifier1 111 parser (tests/fuzz/fuzz_proto.c), for
+# FUZZ_TIME seconds from the seed corpus; new inputs go to build/fuzz/corpus,
+# a crash to build/fuzz/crash-*.  `make test` replays the committed
+# regression corpus (and the seeds) through the same target under ASan.
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 60
+FUZZ_ARGS ?=
+FUZZ_SRC   = tests/fuzz/fuzz_proto.c $(PROTO_SRC)
+
+$(BUILD)/fuzz/fuzz_proto: $(FUZZ_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Iplugins/ucache \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		tests/fuzz/fuzz_proto.c plugins/ucache/proto.c -o $@
+
+fuzz: $(BUILD)/fuzz/fuzz_proto
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_proto -max_total_time=$(FUZZ_TIME) -timeout=5 -rss_limit_mb=1024 \
+		-dict=tests/fuzz/proto.dict -artifact_prefix=$(BUILD)/fuzz/ $(FUZZ_ARGS) \
+		$(BUILD)/fuzz/corpus tests/fuzz/corpus tests/fuzz/regressions
+
+$(BUILD)/san/tests/fuzz_replay: tests/fuzz/replay.c $(FUZZ_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache tests/fuzz/replay.c \
+		tests/fuzz/fuzz_proto.c plugins/ucache/proto.c -o $@
+
+fuzz-regress: $(BUILD)/san/tests/fuzz_replay
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		$< tests/fuzz/regressions tests/fuzz/corpus
+
+# nginx direct hits on ucache (modifier1 111) against nginx's memcached_pass
+# to memcached, same keys and values, same run: a benchmark, not a test.
+# Options: make bench-nginx BENCH_NGINX_ARGS="--duration 10 --size 4096"
+BENCH_NGINX_ARGS ?=
+
+bench-nginx: $(PLUGIN)
+	UCACHE_PLUGIN=$(CURDIR)/$(PLUGIN) $(PYTHON3) bench/nginx/bench_nginx.py $(BENCH_NGINX_ARGS)

@@ -8,9 +8,10 @@
  *   hook.c     redirects the binary's exported cache API to api.c/stats.c
  *   api.c      the redirected uwsgi_cache_* functions and the shim structs
  *   remote.c   the name@host:port client (modifier1 111, modifier2 17)
- *   proto.c    bounds-checked encoding/decoding of uwsgi "vars" packets
+ *   proto.c    the modifier1 111 wire protocol: parser, encoders (proto.h;
+ *              no uWSGI, unit-tested and fuzzed alone)
  *   server.c   the modifier1 111 request handler
- *   sweeper.c  the master's expiry thread
+ *   sweeper.c  the master's expiry thread, store msync/close, the check RPC
  *   stats.c    live counters and ucache's extra keys in the stats server
  *
  * Every cache is a struct ucp_cache: a struct uwsgi_cache (the "shim", which
@@ -27,6 +28,7 @@
 
 #include <uwsgi.h>
 #include "ucache.h"
+#include "proto.h"
 
 #define UCP_EXPORT __attribute__((visibility("default")))
 
@@ -120,27 +122,7 @@ extern struct ucp_cache ucp_selftest_sentinel;
 
 /* -------------------------------------------------------------- proto.c */
 
-/* One parsed modifier2 17 packet (pointers into the packet buffer). */
-struct ucp_magic {
-	const char *cmd, *key, *cache, *status;
-	uint16_t cmd_len, key_len, cache_len, status_len;
-	uint64_t size, expires;
-	int has_size;
-};
-
-/* Parse uwsgi vars into m.  Returns 0, or -1 if the packet is truncated or
- * a numeric field is not a decimal number. */
-int ucp_magic_parse(const char *buf, size_t len, struct ucp_magic *m);
-
-/* Strict decimal (1-20 digits, no overflow) -> *out.  0 or -1. */
-int ucp_parse_u64(const char *s, size_t len, uint64_t *out);
-
-/* Does the counted string (s, len) equal the C string lit? */
-int ucp_streq(const char *s, size_t len, const char *lit);
-
-/* Build a modifier2 17 request: header + vars.  NULL on allocation failure. */
-struct uwsgi_buffer *ucp_magic_request(const char *cmd, const char *cache, uint16_t cache_len,
-		const char *key, uint16_t key_len, int with_size, uint64_t size, uint64_t expires);
+/* The wire protocol, parser and encoders: proto.h (no uWSGI in it). */
 
 /* ------------------------------------------------------------- remote.c */
 
@@ -153,7 +135,20 @@ int ucp_remote_set(const char *cache, char *key, uint16_t klen, char *val, uint6
 		uint64_t expires, uint64_t flags);
 int ucp_remote_simple(const char *cmd, const char *cache, char *key, uint16_t klen);
 
+/* Build a modifier2 17 request: header + vars.  NULL on allocation failure. */
+struct uwsgi_buffer *ucp_magic_request(const char *cmd, const char *cache, uint16_t cache_len,
+		const char *key, uint16_t key_len, int with_size, uint64_t size, uint64_t expires);
+
 /* ------------------------------------------------------------- server.c */
+
+/* Write protection of modifier1 111 (options in plugin.c). */
+extern int ucp_readonly;                                /* --ucache-readonly */
+extern struct uwsgi_string_list *ucp_readonly_sockets;  /* --ucache-readonly-socket */
+extern struct uwsgi_string_list *ucp_write_sockets;     /* --ucache-write-socket */
+
+/* Check the write-protection options against the configured sockets and
+ * log what they mean; exits naming the option on a mistake.  From init. */
+void ucp_server_init(void);
 
 int ucp_request(struct wsgi_request *wsgi_req);
 
@@ -163,6 +158,11 @@ extern uint64_t ucp_sweep_budget;  /* --ucache-sweep-budget */
 void ucp_sweepers_start(void);
 void ucp_sync_all(void);
 void ucp_caches_close(void);
+
+/* RPC "ucache_check" [CACHE] (--ucache-check-rpc): ucache_check() on CACHE
+ * or every local cache; one "ok NAME ITEMS" / "FAIL NAME: why" line each,
+ * malloc'd into *buffer.  Returns the reply's length. */
+uint64_t ucp_check_rpc(uint8_t argc, char **argv, uint16_t *argvs, char **buffer);
 
 /* -------------------------------------------------------------- stats.c */
 

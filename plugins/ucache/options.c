@@ -289,6 +289,37 @@ void ucp_caches_build(void)
 	}
 }
 
+/* The shim's legacy lock (uc->lock).  Only legacy callers take it (Python's
+ * cache_keys, TLS sessions, static paths, corerouters, pypy); the engine
+ * needs no lock from them, so it only has to behave like a uWSGI rwlock.
+ * With the pthread lock engine it is process-private: malloc'd in the master
+ * before fork, so every process has its own copy, and a process killed while
+ * holding it (harakiri inside cache_keys) blocks nobody else.  A shared
+ * rwlock would deadlock every later writer (stock issue #1202: the core's
+ * deadlock detector remembers one reader's pid and misses the others).  The
+ * ipcsem engine's locks are undone by the kernel when their holder dies:
+ * those stay registered, shared locks. */
+static struct uwsgi_lock_item *legacy_lock(const char *name)
+{
+	char *id = uwsgi_concat2("cache_", (char *) name);
+#ifdef UWSGI_LOCK_USE_MUTEX
+	if (!uwsgi.lock_engine) {
+		struct uwsgi_lock_item *uli = uwsgi_calloc(sizeof(*uli));
+		pthread_rwlock_t *rw = uwsgi_calloc(sizeof(*rw));
+
+		if (pthread_rwlock_init(rw, NULL)) {
+			uwsgi_log("ucache: cannot initialise the legacy lock of cache \"%s\"\n", name);
+			exit(1);
+		}
+		uli->id = id;
+		uli->lock_ptr = rw;
+		uli->rw = 1;
+		return uli;
+	}
+#endif
+	return uwsgi_rwlock_init(id);
+}
+
 void ucp_caches_init_locks(void)
 {
 	struct uwsgi_cache *uc;
@@ -297,7 +328,7 @@ void ucp_caches_init_locks(void)
 		return;
 	for (uc = uwsgi.caches; uc; uc = uc->next) {
 		if (!uc->lock)
-			uc->lock = uwsgi_rwlock_init(uwsgi_concat2("cache_", uc->name));
+			uc->lock = legacy_lock(uc->name);
 	}
 }
 

@@ -24,6 +24,8 @@
 #include "glue.h"
 
 static int asap_done;
+static int check_rpc;  /* --ucache-check-rpc */
+UCP_EXPORT struct uwsgi_plugin ucache_plugin;
 
 static struct uwsgi_plugin ucache_server_plugin = {
 	.name = "ucache",
@@ -80,7 +82,27 @@ static int ucp_init(void)
 		exit(1);
 	}
 	claim_modifier1();
+	ucp_server_init();
 	return 0;
+}
+
+/* In the master, once the worker table exists (uwsgi_register_rpc needs it;
+ * init runs too early): RPC functions registered here are inherited by
+ * every worker. */
+static void ucp_preinit_apps(void)
+{
+	if (check_rpc && uwsgi_register_rpc("ucache_check", &ucache_plugin, 0, ucp_check_rpc)) {
+		uwsgi_log("ucache: --ucache-check-rpc: cannot register the RPC function ucache_check\n");
+		exit(1);
+	}
+}
+
+/* The plugin's RPC dispatcher: func is one of our RPC functions. */
+static uint64_t ucp_rpc(void *func, uint8_t argc, char **argv, uint16_t *argvs, char **buffer)
+{
+	uint64_t (*fn)(uint8_t, char **, uint16_t *, char **) = func;
+
+	return fn(argc, argv, argvs, buffer);
 }
 
 /* Master-less single process: it is the last user of the stores. */
@@ -107,6 +129,19 @@ static struct uwsgi_option ucache_options[] = {
 	{ "ucache-sweep-budget", required_argument, 0,
 		"expired items the sweeper frees per step (it examines 8x as many slots; default 256)",
 		opt_budget, NULL, 0 },
+	{ "ucache-readonly", no_argument, 0,
+		"modifier1 111: refuse set, update, del, clear and dump on every socket",
+		uwsgi_opt_true, &ucp_readonly, 0 },
+	{ "ucache-readonly-socket", required_argument, 0,
+		"modifier1 111: refuse writes and dumps on this socket (as written in --socket; repeatable)",
+		uwsgi_opt_add_string_list, &ucp_readonly_sockets, 0 },
+	{ "ucache-write-socket", required_argument, 0,
+		"modifier1 111: allow writes and dumps only on this socket (as written in --socket; repeatable)",
+		uwsgi_opt_add_string_list, &ucp_write_sockets, 0 },
+	{ "ucache-check-rpc", no_argument, 0,
+		"register the RPC function ucache_check: uwsgi.call('ucache_check'[, cache]) runs the "
+		"full invariant check and answers \"ok NAME ITEMS\" or \"FAIL NAME: why\" per cache",
+		uwsgi_opt_true, &check_rpc, 0 },
 	{ NULL, 0, 0, NULL, NULL, NULL, 0 },
 };
 
@@ -115,7 +150,9 @@ UCP_EXPORT struct uwsgi_plugin ucache_plugin = {
 	.modifier1 = 111,
 	.on_load = ucp_on_load,
 	.init = ucp_init,
+	.preinit_apps = ucp_preinit_apps,
 	.options = ucache_options,
 	.master_cleanup = ucp_caches_close,
+	.rpc = ucp_rpc,
 	.atexit = ucp_atexit,
 };

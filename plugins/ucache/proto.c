@@ -1,16 +1,16 @@
 /*
- * proto.c - uwsgi "vars" packets for the cache protocol (modifier1 111).
+ * proto.c - parse and encode the modifier1 111 wire protocol (proto.h has
+ * the formats).  No uWSGI, no allocation, no state: safe from any thread,
+ * and linked alone by the unit tests and the fuzzer.
  *
- *   packet  = header(4) vars
- *   header  = modifier1 (u8) | pktsize (u16 LE, bytes of vars) | modifier2 (u8)
- *   vars    = { keylen (u16 LE) key vallen (u16 LE) val }*
- *
- * Used by server.c (requests from the network: untrusted) and remote.c
- * (replies from a remote server: untrusted too), so the parser checks every
- * length against the bytes left and accepts numbers only in strict decimal.
- * No state; no allocation except the request builder's uwsgi_buffer.
+ * The parser's one rule: a length is compared with the bytes left before
+ * anything is read through it.  Comparisons are written as "left < n"
+ * (left = len - pos, never negative) so that no sum can overflow.
  */
-#include "glue.h"
+#include "proto.h"
+
+#include <stdio.h>
+#include <string.h>
 
 int ucp_streq(const char *s, size_t len, const char *lit)
 {
@@ -27,7 +27,7 @@ int ucp_parse_u64(const char *s, size_t len, uint64_t *out)
 	if (len == 0 || len > 20)
 		return -1;
 	for (i = 0; i < len; i++) {
-		unsigned d = (unsigned char) s[i] - '0';
+		unsigned d = (unsigned) (unsigned char) s[i] - '0';
 		if (d > 9 || v > (UINT64_MAX - d) / 10)
 			return -1;
 		v = v * 10 + d;
@@ -36,11 +36,117 @@ int ucp_parse_u64(const char *s, size_t len, uint64_t *out)
 	return 0;
 }
 
-static uint16_t le16(const char *p)
+uint16_t ucp_le16(const void *p)
 {
-	const unsigned char *u = (const unsigned char *) p;
+	const unsigned char *u = p;
 
 	return (uint16_t) (u[0] | (u[1] << 8));
+}
+
+uint64_t ucp_le64(const void *p)
+{
+	const unsigned char *u = p;
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = (v << 8) | u[i];
+	return v;
+}
+
+void ucp_put_le16(void *p, uint16_t v)
+{
+	unsigned char *u = p;
+
+	u[0] = (unsigned char) v;
+	u[1] = (unsigned char) (v >> 8);
+}
+
+void ucp_put_le64(void *p, uint64_t v)
+{
+	unsigned char *u = p;
+	int i;
+
+	for (i = 0; i < 8; i++, v >>= 8)
+		u[i] = (unsigned char) v;
+}
+
+void ucp_header(void *out, uint16_t pktsize, uint8_t modifier2)
+{
+	unsigned char *u = out;
+
+	u[0] = UCP_MODIFIER1;
+	ucp_put_le16(u + 1, pktsize);
+	u[3] = modifier2;
+}
+
+static const char *const perr_names[UCP_PERR_MAX] = {
+	[0] = "ok",
+	[UCP_PERR_EMPTY] = "empty body",
+	[UCP_PERR_TRUNCATED] = "truncated (a length runs past the packet)",
+	[UCP_PERR_VARNAME] = "var with an empty name",
+	[UCP_PERR_NUMBER] = "size or expires is not a number",
+	[UCP_PERR_NOKEY] = "no key",
+	[UCP_PERR_KEYSIZE] = "key too long",
+	[UCP_PERR_ARRAY] = "set without key and value",
+	[UCP_PERR_COMMAND] = "missing or unknown cmd",
+	[UCP_PERR_SIZE] = "bad size",
+	[UCP_PERR_MODIFIER2] = "unknown modifier2",
+};
+
+const char *ucp_perr_str(int err)
+{
+	if (err < 0)
+		err = -err;
+	if (err >= UCP_PERR_MAX)
+		return "unknown error";
+	return perr_names[err];
+}
+
+/* ------------------------------------------------------------------ vars */
+
+struct vars_iter {
+	const char *buf;
+	size_t len, pos;
+};
+
+/* The next var: 1 with (k, kl, v, vl) set, 0 at the end, or -UCP_PERR_*. */
+static int vars_next(struct vars_iter *it, const char **k, uint16_t *kl, const char **v, uint16_t *vl)
+{
+	size_t left = it->len - it->pos;
+
+	if (left == 0)
+		return 0;
+	if (left < 2)
+		return -UCP_PERR_TRUNCATED;
+	*kl = ucp_le16(it->buf + it->pos);
+	if (*kl == 0)
+		return -UCP_PERR_VARNAME;
+	if (left - 2 < (size_t) *kl + 2)
+		return -UCP_PERR_TRUNCATED;
+	*k = it->buf + it->pos + 2;
+	*vl = ucp_le16(*k + *kl);
+	left -= 4 + (size_t) *kl;
+	if (left < *vl)
+		return -UCP_PERR_TRUNCATED;
+	*v = *k + *kl + 2;
+	it->pos += 4 + (size_t) *kl + *vl;
+	return 1;
+}
+
+enum ucp_cmd ucp_cmd_parse(const char *s, size_t len)
+{
+	static const struct { const char *name; enum ucp_cmd cmd; } cmds[] = {
+		{ "get", UCP_CMD_GET }, { "set", UCP_CMD_SET }, { "update", UCP_CMD_UPDATE },
+		{ "del", UCP_CMD_DEL }, { "exists", UCP_CMD_EXISTS }, { "clear", UCP_CMD_CLEAR },
+	};
+	size_t i;
+
+	for (i = 0; s && i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (ucp_streq(s, len, cmds[i].name))
+			return cmds[i].cmd;
+	}
+	return UCP_CMD_NONE;
 }
 
 /* Store one var into m; unknown names are ignored (as the stock does). */
@@ -60,62 +166,272 @@ static int magic_field(struct ucp_magic *m, const char *k, uint16_t kl, const ch
 		m->status_len = vl;
 	} else if (ucp_streq(k, kl, "size")) {
 		m->has_size = 1;
-		return ucp_parse_u64(v, vl, &m->size);
+		return ucp_parse_u64(v, vl, &m->size) ? -UCP_PERR_NUMBER : 0;
 	} else if (ucp_streq(k, kl, "expires")) {
-		return ucp_parse_u64(v, vl, &m->expires);
+		return ucp_parse_u64(v, vl, &m->expires) ? -UCP_PERR_NUMBER : 0;
 	}
 	return 0;
 }
 
 int ucp_magic_parse(const char *buf, size_t len, struct ucp_magic *m)
 {
-	size_t pos = 0;
+	struct vars_iter it = { buf, len, 0 };
+	const char *k, *v;
+	uint16_t kl, vl;
+	int rc;
 
 	memset(m, 0, sizeof(*m));
-	while (pos < len) {
-		const char *k, *v;
-		uint16_t kl, vl;
-
-		if (len - pos < 2)
-			return -1;
-		kl = le16(buf + pos);
-		pos += 2;
-		if (len - pos < (size_t) kl + 2)
-			return -1;
-		k = buf + pos;
-		pos += kl;
-		vl = le16(buf + pos);
-		pos += 2;
-		if (len - pos < vl)
-			return -1;
-		v = buf + pos;
-		pos += vl;
-		if (magic_field(m, k, kl, v, vl))
-			return -1;
+	while ((rc = vars_next(&it, &k, &kl, &v, &vl)) > 0) {
+		rc = magic_field(m, k, kl, v, vl);
+		if (rc)
+			return rc;
 	}
+	return rc;
+}
+
+/* -------------------------------------------------------------- requests */
+
+/* modifier2 0, 2, 5: the whole body is the key. */
+static int parse_raw_key(const char *body, size_t len, struct ucp_request *r)
+{
+	if (len == 0)
+		return -UCP_PERR_EMPTY;
+	if (len > UCP_KEY_MAX)
+		return -UCP_PERR_KEYSIZE;
+	r->key = body;
+	r->key_len = (uint16_t) len;
 	return 0;
 }
 
-struct uwsgi_buffer *ucp_magic_request(const char *cmd, const char *cache, uint16_t cache_len,
-		const char *key, uint16_t key_len, int with_size, uint64_t size, uint64_t expires)
+/* modifier2 1: array key, value.  Like the stock uwsgi_parse_array(),
+ * empty items are skipped and items after the second are ignored; unlike
+ * it, every item must lie inside the packet. */
+static int parse_set(const char *body, size_t len, struct ucp_request *r)
 {
-	struct uwsgi_buffer *ub = uwsgi_buffer_new(uwsgi.page_size);
+	const char *item[2] = { NULL, NULL };
+	uint16_t ilen[2] = { 0, 0 };
+	size_t pos = 0;
+	int n = 0;
 
-	ub->pos = 4;
-	if (uwsgi_buffer_append_keyval(ub, "cmd", 3, (char *) cmd, (uint16_t) strlen(cmd)))
-		goto error;
-	if (key && uwsgi_buffer_append_keyval(ub, "key", 3, (char *) key, key_len))
-		goto error;
-	if (with_size && uwsgi_buffer_append_keynum(ub, "size", 4, (int64_t) size))
-		goto error;
-	if (expires && uwsgi_buffer_append_keynum(ub, "expires", 7, (int64_t) expires))
-		goto error;
-	if (cache && cache_len && uwsgi_buffer_append_keyval(ub, "cache", 5, (char *) cache, cache_len))
-		goto error;
-	if (ub->pos - 4 > UINT16_MAX || uwsgi_buffer_set_uh(ub, 111, 17))
-		goto error;
-	return ub;
-error:
-	uwsgi_buffer_destroy(ub);
-	return NULL;
+	if (len == 0)
+		return -UCP_PERR_EMPTY;
+	while (pos < len) {
+		uint16_t l;
+		if (len - pos < 2)
+			return -UCP_PERR_TRUNCATED;
+		l = ucp_le16(body + pos);
+		pos += 2;
+		if (len - pos < l)
+			return -UCP_PERR_TRUNCATED;
+		if (l && n < 2) {
+			item[n] = body + pos;
+			ilen[n++] = l;
+		}
+		pos += l;
+	}
+	if (n < 2)
+		return -UCP_PERR_ARRAY;
+	if (ilen[0] > UCP_KEY_MAX)
+		return -UCP_PERR_KEYSIZE;
+	r->key = item[0];
+	r->key_len = ilen[0];
+	r->value = item[1];
+	r->value_len = ilen[1];
+	return 0;
+}
+
+/* modifier2 3/4: vars; the first non-empty "key" or "get" is the key.  A
+ * miss is a 404 for modifier2 4 and for a "get" var (the stock rule). */
+static int parse_http(const char *body, size_t len, struct ucp_request *r)
+{
+	struct vars_iter it = { body, len, 0 };
+	const char *k, *v;
+	uint16_t kl, vl;
+	int rc;
+
+	if (len == 0)
+		return -UCP_PERR_EMPTY;
+	r->http = 1;
+	r->http_404 = r->modifier2 == UCP_M2_HTTP_GET;
+	while ((rc = vars_next(&it, &k, &kl, &v, &vl)) > 0) {
+		int is_get = ucp_streq(k, kl, "get");
+		if (r->key || vl == 0 || !(is_get || ucp_streq(k, kl, "key")))
+			continue;
+		if (vl > UCP_KEY_MAX)
+			return -UCP_PERR_KEYSIZE;
+		r->key = v;
+		r->key_len = vl;
+		r->http_404 |= is_get;
+	}
+	if (rc)
+		return rc;
+	return r->key ? 0 : -UCP_PERR_NOKEY;
+}
+
+static int parse_magic(const char *body, size_t len, struct ucp_request *r)
+{
+	struct ucp_magic m;
+	int rc;
+
+	if (len == 0)
+		return -UCP_PERR_EMPTY;
+	rc = ucp_magic_parse(body, len, &m);
+	if (rc)
+		return rc;
+	r->cmd = ucp_cmd_parse(m.cmd, m.cmd_len);
+	if (r->cmd == UCP_CMD_NONE)
+		return -UCP_PERR_COMMAND;
+	if (r->cmd != UCP_CMD_CLEAR && (!m.key || !m.key_len))
+		return -UCP_PERR_NOKEY;
+	if ((r->cmd == UCP_CMD_SET || r->cmd == UCP_CMD_UPDATE) && (!m.has_size || !m.size))
+		return -UCP_PERR_SIZE;
+	r->key = m.key;
+	r->key_len = m.key_len;
+	r->cache = m.cache;
+	r->cache_len = m.cache_len;
+	r->expires = m.expires;
+	r->size = m.size;
+	r->write = r->cmd != UCP_CMD_GET && r->cmd != UCP_CMD_EXISTS;
+	return 0;
+}
+
+int ucp_request_parse(uint8_t modifier2, const char *body, size_t len, struct ucp_request *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->modifier2 = modifier2;
+	switch (modifier2) {
+	case UCP_M2_GET:
+	case UCP_M2_STREAM:
+		r->cmd = UCP_CMD_GET;
+		return parse_raw_key(body, len, r);
+	case UCP_M2_DEL:
+		r->cmd = UCP_CMD_DEL;
+		r->write = 1;
+		return parse_raw_key(body, len, r);
+	case UCP_M2_SET:
+		r->cmd = UCP_CMD_SET;
+		r->write = 1;
+		return parse_set(body, len, r);
+	case UCP_M2_HTTP_KEY:
+	case UCP_M2_HTTP_GET:
+		r->cmd = UCP_CMD_GET;
+		return parse_http(body, len, r);
+	case UCP_M2_DUMP:
+		r->cmd = UCP_CMD_DUMP;
+		r->write = 1;
+		r->cache = len ? body : NULL;
+		r->cache_len = (uint16_t) (len > UINT16_MAX ? UINT16_MAX : len);
+		return 0;
+	case UCP_M2_MAGIC:
+		return parse_magic(body, len, r);
+	default:
+		return -UCP_PERR_MODIFIER2;
+	}
+}
+
+/* ---------------------------------------------------------- magic reply */
+
+/* Append var (k, v) at out; returns the bytes written. */
+static size_t put_var(char *out, const char *k, const char *v, size_t vl)
+{
+	size_t kl = strlen(k);
+
+	ucp_put_le16(out, (uint16_t) kl);
+	memcpy(out + 2, k, kl);
+	ucp_put_le16(out + 2 + kl, (uint16_t) vl);
+	memcpy(out + 4 + kl, v, vl);
+	return 4 + kl + vl;
+}
+
+static size_t put_num_var(char *out, const char *k, uint64_t num)
+{
+	char digits[24];
+	int n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long) num);
+
+	return put_var(out, k, digits, (size_t) n);
+}
+
+size_t ucp_magic_reply_head(char *out, int with_value, uint64_t size, uint64_t expires)
+{
+	size_t pos = UCP_HEADER_SIZE;
+
+	pos += put_var(out + pos, "status", "ok", 2);
+	if (with_value) {
+		pos += put_num_var(out + pos, "size", size);
+		if (expires)
+			pos += put_num_var(out + pos, "expires", expires);
+	}
+	ucp_header(out, (uint16_t) (pos - UCP_HEADER_SIZE), UCP_M2_MAGIC);
+	return pos;
+}
+
+/* ------------------------------------------------------------------ HTTP */
+
+const char ucp_http_404[] = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
+	"Content-Length: 9\r\n\r\nNot Found";
+const size_t ucp_http_404_len = sizeof(ucp_http_404) - 1;
+
+int ucp_http_is_response(const char *v, size_t len)
+{
+	return len >= 5 && memcmp(v, "HTTP/", 5) == 0;
+}
+
+size_t ucp_http_head(char *out, uint64_t clen)
+{
+	int n = snprintf(out, UCP_HTTP_HEAD_MAX, "HTTP/1.1 200 OK\r\nContent-Length: %llu\r\n\r\n",
+			(unsigned long long) clen);
+
+	return n > 0 && n < UCP_HTTP_HEAD_MAX ? (size_t) n : 0;
+}
+
+/* ------------------------------------------------------------------ dump */
+
+void ucp_dump_record_head(void *out, uint16_t klen, uint64_t vlen, uint64_t expires)
+{
+	unsigned char *u = out;
+
+	ucp_put_le16(u, klen);
+	ucp_put_le64(u + 2, vlen);
+	ucp_put_le64(u + 10, expires);
+}
+
+void ucp_dump_end(void *out, uint64_t count)
+{
+	unsigned char *u = out;
+
+	ucp_put_le16(u, 0);
+	ucp_put_le64(u + 2, count);
+}
+
+long long ucp_dump_record_parse(const char *buf, size_t len, uint64_t max_value,
+		struct ucp_dump_record *rec)
+{
+	uint16_t klen;
+
+	memset(rec, 0, sizeof(*rec));
+	if (len < 2)
+		return 0;
+	klen = ucp_le16(buf);
+	if (klen == 0) {
+		if (len < UCP_DUMP_END_SIZE)
+			return 0;
+		rec->end = 1;
+		rec->count = ucp_le64(buf + 2);
+		return UCP_DUMP_END_SIZE;
+	}
+	if (klen > UCP_KEY_MAX)
+		return -UCP_PERR_KEYSIZE;
+	if (len < UCP_DUMP_RECORD_HEAD)
+		return 0;
+	rec->value_len = ucp_le64(buf + 2);
+	rec->expires = ucp_le64(buf + 10);
+	if (rec->value_len == 0 || rec->value_len > max_value)
+		return -UCP_PERR_SIZE;
+	len -= UCP_DUMP_RECORD_HEAD;
+	if (len < klen || len - klen < rec->value_len)
+		return 0;
+	rec->key = buf + UCP_DUMP_RECORD_HEAD;
+	rec->key_len = klen;
+	rec->value = rec->key + klen;
+	return (long long) (UCP_DUMP_RECORD_HEAD + klen + rec->value_len);
 }

@@ -140,6 +140,30 @@ static int exchange(const char *cache, struct uwsgi_buffer *req, const char *bod
 	return fd;
 }
 
+struct uwsgi_buffer *ucp_magic_request(const char *cmd, const char *cache, uint16_t cache_len,
+		const char *key, uint16_t key_len, int with_size, uint64_t size, uint64_t expires)
+{
+	struct uwsgi_buffer *ub = uwsgi_buffer_new(uwsgi.page_size);
+
+	ub->pos = 4;
+	if (uwsgi_buffer_append_keyval(ub, "cmd", 3, (char *) cmd, (uint16_t) strlen(cmd)))
+		goto error;
+	if (key && uwsgi_buffer_append_keyval(ub, "key", 3, (char *) key, key_len))
+		goto error;
+	if (with_size && uwsgi_buffer_append_keynum(ub, "size", 4, (int64_t) size))
+		goto error;
+	if (expires && uwsgi_buffer_append_keynum(ub, "expires", 7, (int64_t) expires))
+		goto error;
+	if (cache && cache_len && uwsgi_buffer_append_keyval(ub, "cache", 5, (char *) cache, cache_len))
+		goto error;
+	if (ub->pos - 4 > UINT16_MAX || uwsgi_buffer_set_uh(ub, 111, 17))
+		goto error;
+	return ub;
+error:
+	uwsgi_buffer_destroy(ub);
+	return NULL;
+}
+
 static struct uwsgi_buffer *request_for(const char *cmd, const char *cache, char *key, uint16_t klen,
 		int with_size, uint64_t size, uint64_t expires)
 {

@@ -1,151 +1,522 @@
 /*
- * server.c - the modifier1 111 request handler (the stock "cache" plugin's
- * job, which ucache takes over: plugin.c installs it in uwsgi.p[111]).
+ * server.c - the modifier1 111 request handler: what the stock "cache"
+ * plugin serves, which ucache takes over (plugin.c puts ucp_request in
+ * uwsgi.p[111]).  Formats and the parser are in proto.h / proto.c.
  *
- * Served today: modifier2 17, the magic protocol of remote clients (stock
- * and ucache, see remote.c and STOCK_SEMANTICS.md):
+ *   modifier2  request            reply
+ *    0 get      key                header(111, vlen, 0) + value; miss: close.
+ *                                  A value over 65535 bytes (pktsize is 16
+ *                                  bits) gets the stream form of 5 instead:
+ *                                  header(111, 0, 1) + value until close.
+ *    1 set      array key, value   none (close); fails if the key exists
+ *    2 del      key                none (close)
+ *    3/4        vars key= / get=   an HTTP response: the value as is if it
+ *                                  starts with "HTTP/", else the value as the
+ *                                  body of a 200; miss: close (3), 404 (4 or
+ *                                  a get= var)
+ *    5 stream   key                header(111, 0, 1) + value; miss: (111, 0, 0)
+ *    6 dump     [cache name]       the ucache dump format (proto.h)
+ *   17 magic    vars cmd, key...   header(111, n, 17) + status=ok [+ value];
+ *                                  failure or miss: close
  *
- *   request  vars cmd, key, cache, expires, size [+ size bytes for set/update]
- *   reply    header(111, n, 17) + vars status=ok [, size, expires] [+ value]
- *   failure  no reply: the connection is closed
+ * Stock bugs not carried over: 3/4 look the key up with its real length
+ * (stock passed 0: every nginx lookup missed), "clear" clears the cache it
+ * names (stock looped over the default cache's slots: out of bounds), and no
+ * lock is held anywhere here (stock could leave one held when a dump failed).
+ * The engine's reads are lock-free and each write locks inside the engine,
+ * so a client that stalls or vanishes mid-reply holds nothing.
  *
- * Other modifier2 values (0..6: raw get/set/del, nginx lookups, stream,
- * dump) are answered by closing the connection; they are a later step.
+ * Security: every byte from the socket is untrusted and goes through
+ * ucp_request_parse() first.  A malformed packet closes the connection and
+ * logs at most one line per second per worker (the next line says how many
+ * were dropped).
+ * Writes (set, update, del, clear) and dumps can be refused globally
+ * (--ucache-readonly) or per socket (--ucache-readonly-socket,
+ * --ucache-write-socket): the request is closed without a reply, as any
+ * stock failure is.
  *
- * Everything read from the socket is untrusted: the vars go through the
- * bounds-checked parser in proto.c, sizes are checked against the cache's
- * maximum value before any read.  Unlike the stock plugin, "clear" clears
- * the named cache (stock looped over the default cache's item count), and
- * no lock is held while writing to the client.
+ * Threads: a worker may run several requests at once (--threads); the only
+ * state is per thread (the reply buffer) or atomic (the log limiter).
  */
 #include "glue.h"
 
-/* Send status=ok [+ size, expires, value]; -1 if the reply cannot be built. */
-static int reply_ok(struct wsgi_request *wsgi_req, const char *value, size_t vlen, uint64_t expires)
+#include <arpa/inet.h>
+
+int ucp_readonly;
+struct uwsgi_string_list *ucp_readonly_sockets;
+struct uwsgi_string_list *ucp_write_sockets;
+
+/* ------------------------------------------------------------ log limiter */
+
+struct ratelimit {
+	uint64_t second;          /* when the last line was logged */
+	uint64_t suppressed;      /* lines dropped since */
+};
+
+static struct ratelimit rl_malformed, rl_refused;
+
+/* 1 if a line may be logged now (*dropped gets the count suppressed
+ * since the last one), 0 if this second already had its line. */
+static int ratelimit_pass(struct ratelimit *rl, uint64_t *dropped)
 {
-	struct uwsgi_buffer *ub = uwsgi_buffer_new(uwsgi.page_size + vlen);
+	uint64_t now = (uint64_t) uwsgi_now();
+	uint64_t prev = __atomic_load_n(&rl->second, __ATOMIC_RELAXED);
+
+	if (prev == now || !__atomic_compare_exchange_n(&rl->second, &prev, now, 0,
+				__ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		__atomic_add_fetch(&rl->suppressed, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	*dropped = __atomic_exchange_n(&rl->suppressed, 0, __ATOMIC_RELAXED);
+	return 1;
+}
+
+static void peer_name(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const void *addr = NULL;
+
+	snprintf(out, len, "unix");
+	if (getpeername(fd, (struct sockaddr *) &ss, &sl))
+		return;
+	if (ss.ss_family == AF_INET)
+		addr = &((struct sockaddr_in *) &ss)->sin_addr;
+	else if (ss.ss_family == AF_INET6)
+		addr = &((struct sockaddr_in6 *) &ss)->sin6_addr;
+	if (addr && !inet_ntop(ss.ss_family, addr, out, (socklen_t) len))
+		snprintf(out, len, "?");
+}
+
+static void report(struct ratelimit *rl, struct wsgi_request *wsgi_req, const char *what,
+		const char *why)
+{
+	char peer[INET6_ADDRSTRLEN + 1], more[64] = "";
+	uint64_t dropped = 0;
+
+	if (!ratelimit_pass(rl, &dropped))
+		return;
+	peer_name(wsgi_req->fd, peer, sizeof(peer));
+	if (dropped)
+		snprintf(more, sizeof(more), " (and %llu more since the last line)",
+				(unsigned long long) dropped);
+	uwsgi_log("ucache: modifier1 111 from %s on %s: modifier2 %u %s: %s%s\n", peer,
+			wsgi_req->socket ? wsgi_req->socket->name : "?",
+			(unsigned) wsgi_req->uh->modifier2, what, why, more);
+}
+
+/* ------------------------------------------------------- write protection */
+
+static int listed(struct uwsgi_string_list *list, const char *name)
+{
+	struct uwsgi_string_list *usl;
+
+	uwsgi_foreach(usl, list) {
+		if (name && !strcmp(usl->value, name))
+			return 1;
+	}
+	return 0;
+}
+
+/* NULL if the request may write, else why not. */
+static const char *write_refused(struct wsgi_request *wsgi_req)
+{
+	const char *name = wsgi_req->socket ? wsgi_req->socket->name : NULL;
+
+	if (ucp_readonly)
+		return "read-only (--ucache-readonly)";
+	if (listed(ucp_readonly_sockets, name))
+		return "read-only socket (--ucache-readonly-socket)";
+	if (ucp_write_sockets && !listed(ucp_write_sockets, name))
+		return "not a write socket (--ucache-write-socket)";
+	return NULL;
+}
+
+static int socket_exists(const char *name)
+{
+	struct uwsgi_socket *s;
+
+	for (s = uwsgi.sockets; s; s = s->next) {
+		if (s->name && !strcmp(s->name, name))
+			return 1;
+	}
+	return 0;
+}
+
+static void check_sockets(struct uwsgi_string_list *list, const char *opt)
+{
+	struct uwsgi_string_list *usl;
+
+	uwsgi_foreach(usl, list) {
+		if (!socket_exists(usl->value)) {
+			uwsgi_log("ucache: --%s %s: no such socket (give the address exactly as in "
+					"--socket / --uwsgi-socket)\n", opt, usl->value);
+			exit(1);
+		}
+		if (list == ucp_write_sockets && listed(ucp_readonly_sockets, usl->value)) {
+			uwsgi_log("ucache: --ucache-write-socket %s: the socket is also given to "
+					"--ucache-readonly-socket\n", usl->value);
+			exit(1);
+		}
+	}
+}
+
+void ucp_server_init(void)
+{
+	struct uwsgi_string_list *usl;
+
+	check_sockets(ucp_readonly_sockets, "ucache-readonly-socket");
+	check_sockets(ucp_write_sockets, "ucache-write-socket");
+	if (ucp_readonly) {
+		uwsgi_log("ucache: modifier1 111 is read-only: set, update, del, clear and dump "
+				"are refused\n");
+		return;
+	}
+	uwsgi_foreach(usl, ucp_readonly_sockets) {
+		uwsgi_log("ucache: modifier1 111 on %s is read-only\n", usl->value);
+	}
+	uwsgi_foreach(usl, ucp_write_sockets) {
+		uwsgi_log("ucache: modifier1 111 writes and dumps allowed on %s only\n", usl->value);
+	}
+}
+
+/* ------------------------------------------------------------ reply buffer */
+
+/* Each thread reads values into its own buffer, after HEADROOM bytes where
+ * the reply's header is put, so that a reply is one write without a copy.
+ * A buffer grown past KEEP_MAX is freed after the request. */
+#define HEADROOM (UCP_MAGIC_HEAD_MAX > UCP_HTTP_HEAD_MAX ? UCP_MAGIC_HEAD_MAX : UCP_HTTP_HEAD_MAX)
+#define KEEP_MAX (1u << 20)
+
+static __thread char *tl_buf;
+static __thread size_t tl_cap;
+
+static void buf_release(void)
+{
+	if (tl_cap > KEEP_MAX) {
+		free(tl_buf);
+		tl_buf = NULL;
+		tl_cap = 0;
+	}
+}
+
+/* The value of key, at tl_buf + HEADROOM; NULL on a miss (or no memory).
+ * peek: read without counting a hit or refreshing LRU (dumps). */
+static char *fetch_as(struct ucp_cache *c, const char *key, size_t klen, size_t *vlen,
+		struct ucache_item_info *info, int peek)
+{
+	for (;;) {
+		char *val = tl_buf ? tl_buf + HEADROOM : NULL;
+		size_t room = val ? tl_cap - HEADROOM : 0;
+		int ret = peek ? ucache_peek(c->cache, key, klen, val, room, vlen, info)
+			       : ucache_get_ex(c->cache, key, klen, val, room, vlen, info);
+		char *grown;
+
+		if (ret == 0)
+			return val;
+		if (ret != -ENOBUFS || !(grown = realloc(tl_buf, HEADROOM + *vlen)))
+			return NULL;
+		tl_buf = grown;
+		tl_cap = HEADROOM + *vlen;
+	}
+}
+
+static char *fetch(struct ucp_cache *c, const char *key, size_t klen, size_t *vlen,
+		struct ucache_item_info *info)
+{
+	return fetch_as(c, key, klen, vlen, info, 0);
+}
+
+static int send_bytes(struct wsgi_request *wsgi_req, const char *buf, size_t len)
+{
+	return uwsgi_response_write_body_do(wsgi_req, (char *) buf, len) ? -1 : 0;
+}
+
+/* header(111, pktsize, modifier2) + the fetched value, in one write. */
+static void send_uwsgi(struct wsgi_request *wsgi_req, char *val, size_t vlen, uint16_t pktsize,
+		uint8_t modifier2)
+{
+	ucp_header(val - UCP_HEADER_SIZE, pktsize, modifier2);
+	send_bytes(wsgi_req, val - UCP_HEADER_SIZE, vlen + UCP_HEADER_SIZE);
+}
+
+/* ------------------------------------------------------- modifier2 0 .. 5 */
+
+static void serve_get(struct wsgi_request *wsgi_req, struct ucp_cache *c, const struct ucp_request *r)
+{
+	size_t vlen = 0;
+	char *val = fetch(c, r->key, r->key_len, &vlen, NULL);
+
+	if (!val)
+		return;
+	if (vlen > UINT16_MAX)
+		send_uwsgi(wsgi_req, val, vlen, 0, 1);
+	else
+		send_uwsgi(wsgi_req, val, vlen, (uint16_t) vlen, 0);
+}
+
+static void serve_stream(struct wsgi_request *wsgi_req, struct ucp_cache *c, const struct ucp_request *r)
+{
+	size_t vlen = 0;
+	char *val = fetch(c, r->key, r->key_len, &vlen, NULL);
+	char miss[UCP_HEADER_SIZE];
+
+	if (val) {
+		send_uwsgi(wsgi_req, val, vlen, 0, 1);
+		return;
+	}
+	ucp_header(miss, 0, 0);
+	send_bytes(wsgi_req, miss, sizeof(miss));
+}
+
+static void serve_http(struct wsgi_request *wsgi_req, struct ucp_cache *c, const struct ucp_request *r)
+{
+	char head[UCP_HTTP_HEAD_MAX];
+	size_t vlen = 0, hlen;
+	char *val = fetch(c, r->key, r->key_len, &vlen, NULL);
+
+	if (!val) {
+		if (r->http_404)
+			send_bytes(wsgi_req, ucp_http_404, ucp_http_404_len);
+		return;
+	}
+	if (ucp_http_is_response(val, vlen)) {
+		send_bytes(wsgi_req, val, vlen);
+		return;
+	}
+	hlen = ucp_http_head(head, vlen);
+	memcpy(val - hlen, head, hlen);
+	send_bytes(wsgi_req, val - hlen, hlen + vlen);
+}
+
+/* ------------------------------------------------------------ modifier2 6 */
+
+/* Records are gathered into CHUNK-byte writes; a bigger value is written
+ * on its own.  A failed write (the client went away) ends the dump. */
+#define CHUNK (64u * 1024)
+
+struct out {
+	struct wsgi_request *wsgi_req;
+	char *buf;
+	size_t len;
+	int failed;
+};
+
+static int out_flush(struct out *o)
+{
+	if (!o->failed && o->len && send_bytes(o->wsgi_req, o->buf, o->len))
+		o->failed = 1;
+	o->len = 0;
+	return o->failed ? -1 : 0;
+}
+
+static int out_put(struct out *o, const void *p, size_t n)
+{
+	if (o->len + n > CHUNK && out_flush(o))
+		return -1;
+	if (n > CHUNK) {
+		if (send_bytes(o->wsgi_req, p, n))
+			o->failed = 1;
+		return o->failed ? -1 : 0;
+	}
+	memcpy(o->buf + o->len, p, n);
+	o->len += n;
+	return 0;
+}
+
+/* header(111, n, 7) + the geometry vars (proto.h: the dump format). */
+static int dump_head(struct out *o, struct ucp_cache *c)
+{
+	const struct ucache_config *cfg = ucache_config(c->cache);
+	struct uwsgi_buffer *ub = uwsgi_buffer_new(uwsgi.page_size);
+	const char *hash = ucache_hash_name(cfg->hash);
 	int ret = -1;
 
-	ub->pos = 4;
-	if (uwsgi_buffer_append_keyval(ub, "status", 6, "ok", 2))
+	ub->pos = UCP_HEADER_SIZE;
+	if (uwsgi_buffer_append_keyval(ub, "format", 6, UCP_DUMP_FORMAT, sizeof(UCP_DUMP_FORMAT) - 1) ||
+			uwsgi_buffer_append_keynum(ub, "version", 7, UCP_DUMP_VERSION) ||
+			uwsgi_buffer_append_keyval(ub, "cache", 5, c->uc.name, c->uc.name_len) ||
+			uwsgi_buffer_append_keynum(ub, "items", 5, 0) ||
+			uwsgi_buffer_append_keynum(ub, "slots", 5, (int64_t) cfg->items) ||
+			uwsgi_buffer_append_keynum(ub, "blocksize", 9, (int64_t) cfg->blocksize) ||
+			uwsgi_buffer_append_keynum(ub, "blocks", 6, (int64_t) cfg->blocks) ||
+			uwsgi_buffer_append_keynum(ub, "bitmap", 6, cfg->bitmap ? 1 : 0) ||
+			uwsgi_buffer_append_keynum(ub, "keysize", 7, (int64_t) cfg->keysize) ||
+			uwsgi_buffer_append_keyval(ub, "hash", 4, (char *) hash, (uint16_t) strlen(hash)) ||
+			uwsgi_buffer_append_keynum(ub, "max_value", 9, (int64_t) ucache_max_value(c->cache)))
 		goto end;
-	if (value && uwsgi_buffer_append_keynum(ub, "size", 4, (int64_t) vlen))
+	if (ub->pos - UCP_HEADER_SIZE > UINT16_MAX)
 		goto end;
-	if (value && expires && uwsgi_buffer_append_keynum(ub, "expires", 7, (int64_t) expires))
-		goto end;
-	if (uwsgi_buffer_set_uh(ub, 111, 17))
-		goto end;
-	if (value && uwsgi_buffer_append(ub, (char *) value, vlen))
-		goto end;
-	uwsgi_response_write_body_do(wsgi_req, ub->buf, ub->pos);
-	ret = 0;
+	ucp_header(ub->buf, (uint16_t) (ub->pos - UCP_HEADER_SIZE), UCP_M2_DUMP_REPLY);
+	ret = out_put(o, ub->buf, ub->pos);
 end:
 	uwsgi_buffer_destroy(ub);
 	return ret;
 }
 
-static int cmd_get(struct wsgi_request *wsgi_req, struct ucp_cache *c, struct ucp_magic *m)
+/* One record per live item: the key from the engine's iterator, then a
+ * peek (an item deleted or expired in between is skipped; a dump counts no
+ * hits and leaves the LRU order alone). */
+static int dump_items(struct out *o, struct ucp_cache *c, char *kbuf, uint64_t *records)
+{
+	uint64_t cursor = 0;
+	size_t klen = 0;
+
+	while (ucache_iter(c->cache, &cursor, kbuf, c->uc.keysize, &klen) == 0) {
+		struct ucache_item_info info;
+		unsigned char head[UCP_DUMP_RECORD_HEAD];
+		size_t vlen = 0;
+		char *val = fetch_as(c, kbuf, klen, &vlen, &info, 1);
+
+		if (!val)
+			continue;
+		ucp_dump_record_head(head, (uint16_t) klen, vlen, info.expires);
+		if (out_put(o, head, sizeof(head)) || out_put(o, kbuf, klen) || out_put(o, val, vlen))
+			return -1;
+		(*records)++;
+	}
+	return 0;
+}
+
+static void serve_dump(struct wsgi_request *wsgi_req, struct ucp_cache *c)
+{
+	struct out o = { .wsgi_req = wsgi_req };
+	unsigned char end[UCP_DUMP_END_SIZE];
+	char *kbuf = malloc(c->uc.keysize ? c->uc.keysize : 1);
+	uint64_t records = 0;
+
+	o.buf = malloc(CHUNK);
+	if (!kbuf || !o.buf) {
+		uwsgi_log("ucache: dump of \"%s\": malloc(): %s\n", c->uc.name, strerror(errno));
+		goto end;
+	}
+	if (dump_head(&o, c) || dump_items(&o, c, kbuf, &records))
+		goto end;
+	ucp_dump_end(end, records);
+	if (out_put(&o, end, sizeof(end)) == 0)
+		out_flush(&o);
+end:
+	free(o.buf);
+	free(kbuf);
+}
+
+/* ----------------------------------------------------------- modifier2 17 */
+
+/* header(111, n, 17) + status=ok [+ size, expires + the value]: the head
+ * goes into the headroom before a fetched value, so a reply is one write. */
+static void magic_ok(struct wsgi_request *wsgi_req, char *val, size_t vlen, uint64_t expires)
+{
+	char head[UCP_MAGIC_HEAD_MAX];
+	size_t hlen = ucp_magic_reply_head(head, val != NULL, vlen, expires);
+
+	if (!val) {
+		send_bytes(wsgi_req, head, hlen);
+		return;
+	}
+	memcpy(val - hlen, head, hlen);
+	send_bytes(wsgi_req, val - hlen, hlen + vlen);
+}
+
+/* set/update: the value follows the vars, exactly r->size bytes. */
+static int magic_store(struct wsgi_request *wsgi_req, struct ucp_cache *c, const struct ucp_request *r)
+{
+	uint64_t flags = r->cmd == UCP_CMD_UPDATE ? UWSGI_CACHE_FLAG_UPDATE : 0;
+	ssize_t rlen = 0;
+	char *val;
+
+	if (r->size > c->uc.max_item_size)
+		return -1;
+	wsgi_req->post_cl = r->size;
+	val = uwsgi_request_body_read(wsgi_req, (ssize_t) r->size, &rlen);
+	if (!val || rlen != (ssize_t) r->size)
+		return -1;
+	return ucp_local_set(c, (char *) r->key, r->key_len, val, r->size, r->expires, flags);
+}
+
+static void serve_magic(struct wsgi_request *wsgi_req, struct ucp_cache *c, const struct ucp_request *r)
 {
 	struct ucache_item_info info;
 	size_t vlen = 0;
-	char *value = ucache_get_alloc(c->cache, m->key, m->key_len, &vlen, &info);
-	int ret;
+	char *val;
+	int ret = -1;
 
-	if (!value)
-		return -1;
-	ret = reply_ok(wsgi_req, value, vlen, info.expires);
-	free(value);
-	return ret;
-}
-
-static int cmd_exists(struct wsgi_request *wsgi_req, struct ucp_cache *c, struct ucp_magic *m)
-{
-	if (ucache_exists(c->cache, m->key, m->key_len))
-		return -1;
-	return reply_ok(wsgi_req, NULL, 0, 0);
-}
-
-static int cmd_del(struct wsgi_request *wsgi_req, struct ucp_cache *c, struct ucp_magic *m)
-{
-	if (ucache_del(c->cache, m->key, m->key_len))
-		return -1;
-	return reply_ok(wsgi_req, NULL, 0, 0);
-}
-
-static int cmd_clear(struct wsgi_request *wsgi_req, struct ucp_cache *c, struct ucp_magic *m)
-{
-	(void) m;
-	ucache_clear(c->cache);
-	return reply_ok(wsgi_req, NULL, 0, 0);
-}
-
-/* set/update: the value follows the vars as a body of exactly size bytes. */
-static int store(struct wsgi_request *wsgi_req, struct ucp_cache *c, struct ucp_magic *m, uint64_t flags)
-{
-	ssize_t rlen = 0;
-	char *value;
-
-	if (!m->has_size || m->size == 0 || m->size > c->uc.max_item_size)
-		return -1;
-	wsgi_req->post_cl = m->size;
-	value = uwsgi_request_body_read(wsgi_req, (ssize_t) m->size, &rlen);
-	if (!value || rlen != (ssize_t) m->size)
-		return -1;
-	if (ucp_local_set(c, (char *) m->key, m->key_len, value, m->size, m->expires, flags))
-		return -1;
-	return reply_ok(wsgi_req, NULL, 0, 0);
-}
-
-static int cmd_set(struct wsgi_request *wsgi_req, struct ucp_cache *c, struct ucp_magic *m)
-{
-	return store(wsgi_req, c, m, 0);
-}
-
-static int cmd_update(struct wsgi_request *wsgi_req, struct ucp_cache *c, struct ucp_magic *m)
-{
-	return store(wsgi_req, c, m, UWSGI_CACHE_FLAG_UPDATE);
-}
-
-static const struct {
-	const char *name;
-	int (*fn)(struct wsgi_request *, struct ucp_cache *, struct ucp_magic *);
-} magic_cmds[] = {
-	{ "get", cmd_get },
-	{ "set", cmd_set },
-	{ "update", cmd_update },
-	{ "del", cmd_del },
-	{ "exists", cmd_exists },
-	{ "clear", cmd_clear },
-};
-
-static void serve_magic(struct wsgi_request *wsgi_req)
-{
-	struct ucp_magic m;
-	struct ucp_cache *c;
-	size_t i;
-
-	if (ucp_magic_parse(wsgi_req->buffer, wsgi_req->uh->pktsize, &m) || !m.cmd)
+	switch (r->cmd) {
+	case UCP_CMD_GET:
+		val = fetch(c, r->key, r->key_len, &vlen, &info);
+		if (val)
+			magic_ok(wsgi_req, val, vlen, info.expires);
 		return;
-	c = ucp_lookup(m.cache, m.cache_len);
-	if (!c)
-		return;
-	for (i = 0; i < sizeof(magic_cmds) / sizeof(magic_cmds[0]); i++) {
-		if (ucp_streq(m.cmd, m.cmd_len, magic_cmds[i].name)) {
-			magic_cmds[i].fn(wsgi_req, c, &m);
-			return;
-		}
+	case UCP_CMD_SET:
+	case UCP_CMD_UPDATE:
+		ret = magic_store(wsgi_req, c, r);
+		break;
+	case UCP_CMD_DEL:
+		ret = ucache_del(c->cache, r->key, r->key_len);
+		break;
+	case UCP_CMD_EXISTS:
+		ret = ucache_exists(c->cache, r->key, r->key_len);
+		break;
+	case UCP_CMD_CLEAR:
+		ucache_clear(c->cache);
+		ret = 0;
+		break;
+	default:
+		break;
+	}
+	if (ret == 0)
+		magic_ok(wsgi_req, NULL, 0, 0);
+}
+
+/* ------------------------------------------------------------------ entry */
+
+static void dispatch(struct wsgi_request *wsgi_req, struct ucp_cache *c, const struct ucp_request *r)
+{
+	switch (r->modifier2) {
+	case UCP_M2_GET:
+		serve_get(wsgi_req, c, r);
+		break;
+	case UCP_M2_SET:
+		ucp_local_set(c, (char *) r->key, r->key_len, (char *) r->value, r->value_len, 0, 0);
+		break;
+	case UCP_M2_DEL:
+		ucache_del(c->cache, r->key, r->key_len);
+		break;
+	case UCP_M2_HTTP_KEY:
+	case UCP_M2_HTTP_GET:
+		serve_http(wsgi_req, c, r);
+		break;
+	case UCP_M2_STREAM:
+		serve_stream(wsgi_req, c, r);
+		break;
+	case UCP_M2_DUMP:
+		serve_dump(wsgi_req, c);
+		break;
+	case UCP_M2_MAGIC:
+		serve_magic(wsgi_req, c, r);
+		break;
 	}
 }
 
 int ucp_request(struct wsgi_request *wsgi_req)
 {
-	switch (wsgi_req->uh->modifier2) {
-	case 17:
-		serve_magic(wsgi_req);
-		break;
-	default:
-		/* modifier2 0..6: not served yet, the client sees a close */
-		break;
+	struct ucp_request r;
+	struct ucp_cache *c;
+	const char *why;
+	int ret = ucp_request_parse(wsgi_req->uh->modifier2, wsgi_req->buffer, wsgi_req->uh->pktsize, &r);
+
+	if (ret) {
+		report(&rl_malformed, wsgi_req, "malformed", ucp_perr_str(ret));
+		return UWSGI_OK;
 	}
+	if (r.write && (why = write_refused(wsgi_req))) {
+		report(&rl_refused, wsgi_req, "refused", why);
+		return UWSGI_OK;
+	}
+	/* modifier2 0..5 work on the default cache; 6 and 17 may name one
+	 * (an unknown name is a failure: close, as the stock does) */
+	c = ucp_lookup(r.cache, r.cache_len);
+	if (c)
+		dispatch(wsgi_req, c, &r);
+	buf_release();
 	return UWSGI_OK;
 }

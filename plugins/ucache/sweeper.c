@@ -17,6 +17,13 @@
  * lazy_expire caches are swept too, since ucache's TTL and LRU mix.
  *
  * The thread runs in the master only, with every signal blocked.
+ *
+ * Also here, for operators and the crash tests: the RPC function
+ * "ucache_check" (registered with --ucache-check-rpc, see plugin.c), which
+ * runs the engine's full invariant check (ucache_check: index, slots, free
+ * lists, storage, every item's checksum) on one or every local cache, from
+ * whichever process calls it (a worker, through uwsgi.call()).  It takes
+ * the cache's world lock for O(items): on demand only, never periodic.
  */
 #include "glue.h"
 
@@ -150,4 +157,52 @@ void ucp_caches_close(void)
 		}
 	}
 	pthread_mutex_unlock(&pass_lock);
+}
+
+/* ------------------------------------------------------------ RPC check */
+
+/* Append "ok NAME ITEMS\n" or "FAIL NAME: why\n" for one cache (a failure
+ * is logged too).  Returns ucache_check()'s result. */
+static int check_one(struct ucp_cache *c, struct uwsgi_buffer *out)
+{
+	char err[512] = "", line[1024];
+	int ret = ucache_check(c->cache, err, sizeof(err));
+	int n;
+
+	if (ret) {
+		uwsgi_log("ucache: check of cache \"%s\" FAILED: %s\n", c->uc.name, err);
+		n = snprintf(line, sizeof(line), "FAIL %s: %s\n", c->uc.name, err);
+	} else {
+		n = snprintf(line, sizeof(line), "ok %s %llu\n", c->uc.name,
+				(unsigned long long) ucache_items(c->cache));
+	}
+	if (n > 0)
+		uwsgi_buffer_append(out, line, n < (int) sizeof(line) ? (size_t) n : sizeof(line) - 1);
+	return ret;
+}
+
+/* RPC "ucache_check" [CACHE]: check CACHE, or every local cache.  The reply
+ * (malloc'd into *buffer, the caller frees it) is one line per cache; an
+ * unknown cache name answers "FAIL NAME: no such cache". */
+uint64_t ucp_check_rpc(uint8_t argc, char **argv, uint16_t *argvs, char **buffer)
+{
+	struct uwsgi_buffer *out = uwsgi_buffer_new(256);
+	struct uwsgi_cache *uc;
+	uint64_t len;
+
+	for (uc = uwsgi.caches; uc; uc = uc->next) {
+		struct ucp_cache *c = ucp_from_uc(uc);
+		if (c && (!argc || ucp_streq(argv[0], argvs[0], uc->name)))
+			check_one(c, out);
+	}
+	if (!out->pos && argc) {
+		uwsgi_buffer_append(out, "FAIL ", 5);
+		uwsgi_buffer_append(out, argv[0], argvs[0]);
+		uwsgi_buffer_append(out, ": no such cache\n", 16);
+	}
+	len = out->pos;
+	*buffer = out->buf;
+	out->buf = NULL;
+	uwsgi_buffer_destroy(out);
+	return len;
 }

@@ -1,0 +1,194 @@
+/*
+ * proto.h - the modifier1 111 wire protocol (uWSGI's cache protocol), with
+ * no uWSGI dependency: server.c and remote.c use it inside the plugin;
+ * tests/unit/test_proto.c and the fuzzer (tests/fuzz/) link it alone.
+ *
+ * Everything here reads untrusted bytes.  Every length is checked against
+ * the bytes left before it is used, numbers are strict decimal, nothing is
+ * allocated and nothing is kept: results point into the caller's buffer.
+ *
+ *   packet  = header(4) body
+ *   header  = modifier1 (u8) | pktsize (u16 LE: bytes of body) | modifier2 (u8)
+ *   vars    = { keylen (u16 LE, > 0) key vallen (u16 LE) val }*
+ *   array   = { len (u16 LE) item }*        (modifier2 1; empty items skipped)
+ *
+ * Requests by modifier2 (STOCK_SEMANTICS.md has the stock table):
+ *
+ *    0 get          body = key
+ *    1 set          body = array: key, value (more items are ignored)
+ *    2 del          body = key
+ *    3, 4 http get  body = vars; the first non-empty "key" or "get" is the key
+ *    5 stream get   body = key
+ *    6 dump         body = cache name, or empty for the default cache
+ *   17 magic        body = vars cmd, key, cache, expires, size
+ *
+ * The core has already bounded the body by --buffer-size (it refuses larger
+ * packets), so a body is at most 65535 bytes.
+ */
+#ifndef UCP_PROTO_H
+#define UCP_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UCP_MODIFIER1 111
+#define UCP_HEADER_SIZE 4
+/* Largest key the engine accepts (UCACHE_KEYSIZE_MAX). */
+#define UCP_KEY_MAX 65534
+
+enum ucp_modifier2 {
+	UCP_M2_GET = 0,
+	UCP_M2_SET = 1,
+	UCP_M2_DEL = 2,
+	UCP_M2_HTTP_KEY = 3,
+	UCP_M2_HTTP_GET = 4,
+	UCP_M2_STREAM = 5,
+	UCP_M2_DUMP = 6,
+	UCP_M2_DUMP_REPLY = 7,     /* modifier2 of a dump reply's header */
+	UCP_M2_MAGIC = 17,
+};
+
+enum ucp_cmd { UCP_CMD_NONE, UCP_CMD_GET, UCP_CMD_SET, UCP_CMD_UPDATE, UCP_CMD_DEL,
+	UCP_CMD_EXISTS, UCP_CMD_CLEAR, UCP_CMD_DUMP };
+
+/* Why a request was refused by the parser; ucp_request_parse() returns the
+ * negated value.  Each class has a packet in tests/fuzz/regressions/. */
+enum ucp_perr {
+	UCP_PERR_EMPTY = 1,     /* no body where the command needs one */
+	UCP_PERR_TRUNCATED,     /* a length runs past the end of the packet */
+	UCP_PERR_VARNAME,       /* a var with an empty name */
+	UCP_PERR_NUMBER,        /* size or expires is not a decimal u64 */
+	UCP_PERR_NOKEY,         /* the command needs a key and has none */
+	UCP_PERR_KEYSIZE,       /* key longer than UCP_KEY_MAX */
+	UCP_PERR_ARRAY,         /* set: fewer than two non-empty items */
+	UCP_PERR_COMMAND,       /* magic: cmd missing or unknown */
+	UCP_PERR_SIZE,          /* magic set/update: size missing or 0 */
+	UCP_PERR_MODIFIER2,     /* a modifier2 this protocol does not have */
+	UCP_PERR_MAX
+};
+
+/* One parsed modifier2 17 packet (also a reply: status, size, expires). */
+struct ucp_magic {
+	const char *cmd, *key, *cache, *status;
+	uint16_t cmd_len, key_len, cache_len, status_len;
+	uint64_t size, expires;
+	int has_size;
+};
+
+/* One parsed request.  Pointers are into the packet body. */
+struct ucp_request {
+	uint8_t modifier2;
+	enum ucp_cmd cmd;         /* what to do (modifier2 0..6 map onto it too) */
+	int write;                /* needs write permission: set, update, del,
+	                             clear, and dump (it discloses everything) */
+	int http;                 /* 3/4: answer as HTTP */
+	int http_404;             /* 3/4: answer a miss with 404 (else close) */
+	const char *key, *value, *cache;
+	uint16_t key_len, value_len, cache_len;
+	uint64_t expires, size;   /* magic: relative expiry, body size */
+};
+
+/* Parse a request body of len bytes for modifier2 into r.  Returns 0, or
+ * -UCP_PERR_* (r is then partly filled and must not be used). */
+int ucp_request_parse(uint8_t modifier2, const char *body, size_t len, struct ucp_request *r);
+
+/* A short name for a parser error ("truncated vars", ...); never NULL. */
+const char *ucp_perr_str(int err);
+
+/* Parse uwsgi vars into m (magic requests and their replies).  Unknown
+ * names are ignored, the last of a repeated name wins.  0, or -UCP_PERR_*
+ * (TRUNCATED, VARNAME, NUMBER). */
+int ucp_magic_parse(const char *buf, size_t len, struct ucp_magic *m);
+
+/* The command named by (s, len), or UCP_CMD_NONE. */
+enum ucp_cmd ucp_cmd_parse(const char *s, size_t len);
+
+/* Strict decimal (1-20 digits, no sign, no overflow) -> *out.  0 or -1. */
+int ucp_parse_u64(const char *s, size_t len, uint64_t *out);
+
+/* Does the counted string (s, len) equal the C string lit? */
+int ucp_streq(const char *s, size_t len, const char *lit);
+
+/* Little-endian integers, as on the wire. */
+uint16_t ucp_le16(const void *p);
+uint64_t ucp_le64(const void *p);
+void ucp_put_le16(void *p, uint16_t v);
+void ucp_put_le64(void *p, uint64_t v);
+
+/* Write a packet header (modifier1 111) into out[4]. */
+void ucp_header(void *out, uint16_t pktsize, uint8_t modifier2);
+
+/* Largest reply head ucp_magic_reply_head() writes. */
+#define UCP_MAGIC_HEAD_MAX 96
+
+/* Write a modifier2 17 reply's header and vars into out (at least
+ * UCP_MAGIC_HEAD_MAX bytes): status=ok, and with a value its size and (if
+ * not 0) expires.  The value itself follows the head.  Returns the length. */
+size_t ucp_magic_reply_head(char *out, int with_value, uint64_t size, uint64_t expires);
+
+/* ------------------------------------------------------------------ HTTP */
+
+/* Does the value already hold a whole HTTP response (starts with "HTTP/")?
+ * Such a value is sent as it is; any other is the body of a 200. */
+int ucp_http_is_response(const char *v, size_t len);
+
+/* Largest head ucp_http_head() writes. */
+#define UCP_HTTP_HEAD_MAX 64
+
+/* Write "HTTP/1.1 200 OK" + Content-Length: clen + blank line into out
+ * (at least UCP_HTTP_HEAD_MAX bytes); returns its length. */
+size_t ucp_http_head(char *out, uint64_t clen);
+
+/* The whole reply to a miss on modifier2 4. */
+extern const char ucp_http_404[];
+extern const size_t ucp_http_404_len;
+
+/* ------------------------------------------------------------------ dump */
+
+/*
+ * The dump format (reply to modifier2 6), version 1.  Integers are little
+ * endian.  A dump is a stream that ends when the connection closes:
+ *
+ *   header(111, n, 7)                n = bytes of the vars below
+ *   vars     format=ucache-dump version=1 cache=NAME items=0
+ *            slots=S blocksize=B blocks=N bitmap=0|1 keysize=K hash=H
+ *            max_value=M                (the cache's geometry, decimal)
+ *   record*  klen (u16, 1..65534) | vlen (u64) | expires (u64, absolute
+ *            seconds since the Epoch, 0 = never) | key | value
+ *   end      klen 0 (u16) | records (u64): the number of records sent
+ *
+ * "items=0" is on purpose: a stock uWSGI --cache-sync client compares it
+ * with its own item count and stops ("invalid cache size") instead of
+ * loading this stream as a raw image of its cache memory.  A reader checks
+ * format and version, then reads records until the end marker; a stream
+ * without the end marker (or with another count) is incomplete.  Each
+ * record is one consistent read of one item; the dump as a whole is not a
+ * snapshot (items written meanwhile may or may not be in it).
+ */
+#define UCP_DUMP_FORMAT "ucache-dump"
+#define UCP_DUMP_VERSION 1
+#define UCP_DUMP_RECORD_HEAD 18   /* klen + vlen + expires */
+#define UCP_DUMP_END_SIZE 10      /* klen 0 + count */
+
+struct ucp_dump_record {
+	const char *key, *value;
+	uint16_t key_len;
+	uint64_t value_len, expires;
+	int end;                  /* the end marker: count is valid */
+	uint64_t count;
+};
+
+/* Write a record head (UCP_DUMP_RECORD_HEAD bytes) into out. */
+void ucp_dump_record_head(void *out, uint16_t klen, uint64_t vlen, uint64_t expires);
+
+/* Write the end marker (UCP_DUMP_END_SIZE bytes) into out. */
+void ucp_dump_end(void *out, uint64_t count);
+
+/* Decode the record at buf (len bytes available), refusing values over
+ * max_value (the geometry's).  Returns the bytes it takes (> 0) and fills
+ * rec; 0 if more bytes are needed; -UCP_PERR_KEYSIZE (klen over
+ * UCP_KEY_MAX) or -UCP_PERR_SIZE (vlen 0 or over max_value). */
+long long ucp_dump_record_parse(const char *buf, size_t len, uint64_t max_value,
+		struct ucp_dump_record *rec);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * fuzz_proto.c - libFuzzer target for the modifier1 111 parser
+ * (plugins/ucache/proto.c), the code that reads untrusted packets.
+ *
+ * Input: bytes as they arrive on a uwsgi socket, a 4-byte header (modifier1,
+ * pktsize u16 LE, modifier2) then the body.  uWSGI hands the plugin exactly
+ * pktsize bytes, so the body is copied into a buffer of exactly that size:
+ * any read past the packet is an ASan report.  A pktsize larger than the
+ * input is clamped (the core never delivers a short packet; the parser
+ * still gets fuzzed on what is there).
+ *
+ * Checked besides memory safety (a violation is __builtin_trap()):
+ *   - a parse either succeeds or returns -UCP_PERR_* with a name;
+ *   - every pointer a successful parse returns lies inside the body, and a
+ *     command that needs a key has a non-empty one;
+ *   - the reply-side parser (ucp_magic_parse) and the dump reader
+ *     (ucp_dump_record_parse) never claim more bytes than they were given.
+ *
+ * Built two ways by the Makefile: with -fsanitize=fuzzer for `make fuzz`,
+ * and with replay.c's main() for `make test` (tests/fuzz/regressions/).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
+
+/* Inside [lo, lo + len)?  Reads every byte so that ASan sees the range. */
+static void in_body(const char *p, size_t n, const char *lo, size_t len)
+{
+	volatile unsigned sum = 0;
+	size_t i;
+
+	if (!p) {
+		CHECK(n == 0);
+		return;
+	}
+	CHECK(p >= lo && n <= len && (size_t) (p - lo) <= len - n);
+	for (i = 0; i < n; i++)
+		sum += (unsigned char) p[i];
+	(void) sum;
+}
+
+static void check_request(const char *body, size_t len, const struct ucp_request *r)
+{
+	in_body(r->key, r->key_len, body, len);
+	in_body(r->value, r->value_len, body, len);
+	in_body(r->cache, r->cache_len, body, len);
+	if (r->cmd != UCP_CMD_CLEAR && r->cmd != UCP_CMD_DUMP)
+		CHECK(r->key && r->key_len > 0 && r->key_len <= UCP_KEY_MAX);
+	if (r->modifier2 == UCP_M2_SET)
+		CHECK(r->value && r->value_len > 0);
+	if (r->cmd == UCP_CMD_SET || r->cmd == UCP_CMD_UPDATE)
+		CHECK(r->modifier2 == UCP_M2_SET || r->size > 0);
+	if (r->cmd != UCP_CMD_GET && r->cmd != UCP_CMD_EXISTS)
+		CHECK(r->write);
+}
+
+static void fuzz_request(uint8_t modifier2, const char *body, size_t len)
+{
+	struct ucp_request r;
+	struct ucp_magic m;
+	int rc = ucp_request_parse(modifier2, body, len, &r);
+
+	if (rc == 0)
+		check_request(body, len, &r);
+	else
+		CHECK(rc < 0 && -rc < UCP_PERR_MAX && ucp_perr_str(rc));
+	if (ucp_magic_parse(body, len, &m) == 0) {
+		in_body(m.cmd, m.cmd_len, body, len);
+		in_body(m.key, m.key_len, body, len);
+		in_body(m.cache, m.cache_len, body, len);
+		in_body(m.status, m.status_len, body, len);
+	}
+}
+
+/* Read the body as a dump stream: records until the end or a need for more. */
+static void fuzz_dump(const char *body, size_t len)
+{
+	size_t pos = 0;
+
+	while (pos < len) {
+		struct ucp_dump_record rec;
+		long long n = ucp_dump_record_parse(body + pos, len - pos, 1u << 20, &rec);
+		if (n <= 0)
+			break;
+		CHECK((size_t) n <= len - pos);
+		if (!rec.end) {
+			in_body(rec.key, rec.key_len, body, len);
+			in_body(rec.value, (size_t) rec.value_len, body, len);
+		}
+		pos += (size_t) n;
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	size_t len;
+	char *body;
+
+	if (size < UCP_HEADER_SIZE)
+		return 0;
+	len = ucp_le16(data + 1);
+	if (len > size - UCP_HEADER_SIZE)
+		len = size - UCP_HEADER_SIZE;
+	body = malloc(len ? len : 1);
+	if (!body)
+		return 0;
+	memcpy(body, data + UCP_HEADER_SIZE, len);
+	fuzz_request(data[3], body, len);
+	fuzz_dump(body, len);
+	free(body);
+	return 0;
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""make_corpus.py - (re)write the fuzzer's seed corpus and regression corpus.
+
+  tests/fuzz/corpus/       valid packets of every modifier2 (fuzzing seeds)
+  tests/fuzz/regressions/  one malformed packet per parser error class
+                           (enum ucp_perr in plugins/ucache/proto.h), named
+                           <class>--<what>.bin
+
+Each file is a packet as it arrives on the socket: header (modifier1 111,
+pktsize u16 LE, modifier2) + body.  Every regression is a packet the server
+must answer by closing the connection without a reply: `make test` replays
+them through the parser under ASan (fuzz-regress) and sends them to a live
+server (tests/integration/test_server_regressions.py).  A crash found by
+`make fuzz` is added here by hand (copy the artifact in, name it by its class).
+
+Run from anywhere: python3 tests/fuzz/make_corpus.py
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def pkt(modifier2, body, pktsize=None):
+    n = len(body) if pktsize is None else pktsize
+    return struct.pack('<BHB', 111, n, modifier2) + body
+
+
+def var(k, v):
+    k = k.encode() if isinstance(k, str) else k
+    v = v.encode() if isinstance(v, str) else v
+    return struct.pack('<H', len(k)) + k + struct.pack('<H', len(v)) + v
+
+
+def vars_(*pairs):
+    return b''.join(var(k, v) for k, v in pairs)
+
+
+def item(b):
+    return struct.pack('<H', len(b)) + b
+
+
+def record(key, value, expires=0):
+    return struct.pack('<HQQ', len(key), len(value), expires) + key + value
+
+
+SEEDS = {
+    'get': pkt(0, b'/index.html'),
+    'set': pkt(1, item(b'k') + item(b'value')),
+    'set-empty-item': pkt(1, item(b'') + item(b'k') + item(b'v') + item(b'extra')),
+    'del': pkt(2, b'k'),
+    'http-key': pkt(3, vars_(('key', '/page'))),
+    'http-get': pkt(4, vars_(('QUERY_STRING', ''), ('get', '/page'))),
+    'stream': pkt(5, b'/big'),
+    'dump-default': pkt(6, b''),
+    'dump-named': pkt(6, b'web'),
+    'magic-get': pkt(17, vars_(('cmd', 'get'), ('key', 'k'), ('cache', 'web'))),
+    'magic-set': pkt(17, vars_(('cmd', 'set'), ('key', 'k'), ('size', '5'), ('expires', '60'))) + b'value',
+    'magic-update': pkt(17, vars_(('cmd', 'update'), ('key', 'k'), ('size', '1'))) + b'x',
+    'magic-del': pkt(17, vars_(('cmd', 'del'), ('key', 'k'))),
+    'magic-exists': pkt(17, vars_(('cmd', 'exists'), ('key', 'k'))),
+    'magic-clear': pkt(17, vars_(('cmd', 'clear'), ('cache', 'web'))),
+    'magic-reply': pkt(17, vars_(('status', 'ok'), ('size', '3'), ('expires', '1700000000'))) + b'abc',
+    'dump-records': pkt(7, record(b'k', b'v', 0) + record(b'/p', b'<html>', 1700000000)
+                        + struct.pack('<HQ', 0, 2)),
+}
+
+REGRESSIONS = {
+    'empty--get-without-key': pkt(0, b''),
+    'empty--magic-without-vars': pkt(17, b''),
+    'truncated--var-name-length-past-end': pkt(17, struct.pack('<H', 10) + b'cmd'),
+    'truncated--var-value-length-past-end': pkt(3, struct.pack('<H', 3) + b'key' + struct.pack('<H', 200) + b'/x'),
+    'truncated--odd-trailing-byte': pkt(17, vars_(('cmd', 'get'), ('key', 'k')) + b'\x01'),
+    'truncated--value-length-missing': pkt(4, struct.pack('<H', 3) + b'get'),
+    'varname--zero-length-name': pkt(17, struct.pack('<HH', 0, 3) + b'get' + vars_(('key', 'k'))),
+    'number--size-not-decimal': pkt(17, vars_(('cmd', 'set'), ('key', 'k'), ('size', '12x'))) + b'x' * 12,
+    'number--expires-overflows-u64': pkt(17, vars_(('cmd', 'set'), ('key', 'k'), ('size', '1'),
+                                                   ('expires', '99999999999999999999'))) + b'x',
+    'number--size-negative': pkt(17, vars_(('cmd', 'update'), ('key', 'k'), ('size', '-1'))),
+    'nokey--http-without-key-var': pkt(3, vars_(('QUERY_STRING', 'a=b'), ('key', ''))),
+    'nokey--magic-get-without-key': pkt(17, vars_(('cmd', 'get'), ('cache', 'web'))),
+    'keysize--raw-key-65535-bytes': pkt(0, b'k' * 65535),
+    'array--set-with-one-item': pkt(1, item(b'lonely')),
+    'truncated--set-item-past-end': pkt(1, item(b'k') + struct.pack('<H', 500) + b'short'),
+    'command--unknown-cmd': pkt(17, vars_(('cmd', 'flushall'), ('key', 'k'))),
+    'command--missing-cmd': pkt(17, vars_(('key', 'k'), ('cache', 'web'))),
+    'size--set-without-size': pkt(17, vars_(('cmd', 'set'), ('key', 'k'))),
+    'size--update-size-zero': pkt(17, vars_(('cmd', 'update'), ('key', 'k'), ('size', '0'))),
+    'modifier2--unknown-9': pkt(9, b'k'),
+    'modifier2--dump-reply-as-request': pkt(7, b'k'),
+}
+
+
+def write(directory, files):
+    os.makedirs(directory, exist_ok=True)
+    for name, data in files.items():
+        with open(os.path.join(directory, name + '.bin'), 'wb') as f:
+            f.write(data)
+
+
+if __name__ == '__main__':
+    write(os.path.join(HERE, 'corpus'), SEEDS)
+    write(os.path.join(HERE, 'regressions'), REGRESSIONS)
+    print('%d seeds, %d regressions' % (len(SEEDS), len(REGRESSIONS)))
