@@ -181,10 +181,13 @@ class Process:
     def stop(self):
         if self.watchdog:
             self.watchdog.cancel()
-        if self.alive():
+        # SIGINT is the master's clean shutdown; one sent before the master
+        # installed its handlers is lost, so repeat it until it exits
+        deadline = time.monotonic() + 5
+        while self.alive() and time.monotonic() < deadline:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(5)
+                self.proc.wait(0.5)
             except subprocess.TimeoutExpired:
                 pass
         # whatever is left of the group (workers of a killed master)
