@@ -96,36 +96,21 @@ static const struct key_field {
 	[K_EXPIRES] = { "expires", KT_IGNORED, 0 },
 };
 
-/* Every spelling stock 2.0.21 accepts, plus store_migrate and expires. */
+/* Spellings other than the canonical ones of fields[]: together, every
+ * spelling stock 2.0.21 accepts, plus store_migrate and expires. */
 static const struct key_alias {
 	const char *alias;
 	enum key_id id;
 } aliases[] = {
-	{ "name", K_NAME },
-	{ "items", K_ITEMS }, { "max_items", K_ITEMS }, { "maxitems", K_ITEMS },
-	{ "blocksize", K_BLOCKSIZE },
-	{ "blocks", K_BLOCKS },
-	{ "bitmap", K_BITMAP },
-	{ "hash", K_HASH },
-	{ "hashsize", K_HASHSIZE }, { "hash_size", K_HASHSIZE },
-	{ "keysize", K_KEYSIZE }, { "key_size", K_KEYSIZE },
-	{ "store", K_STORE },
-	{ "store_sync", K_STORE_SYNC }, { "storesync", K_STORE_SYNC },
-	{ "store_delete", K_STORE_DELETE }, { "storedelete", K_STORE_DELETE },
-	{ "store_migrate", K_STORE_MIGRATE },
-	{ "nodes", K_NODES }, { "node", K_NODES },
-	{ "udp", K_UDP }, { "udp_servers", K_UDP }, { "udp_server", K_UDP },
-	{ "udpservers", K_UDP }, { "udpserver", K_UDP },
-	{ "sync", K_SYNC },
-	{ "lastmod", K_LASTMOD },
-	{ "math_initial", K_MATH_INITIAL },
-	{ "ignore_full", K_IGNORE_FULL },
-	{ "purge_lru", K_PURGE_LRU }, { "lru", K_PURGE_LRU },
-	{ "lazy_expire", K_LAZY_EXPIRE }, { "lazy", K_LAZY_EXPIRE },
-	{ "sweep_on_full", K_SWEEP_ON_FULL },
-	{ "clear_on_full", K_CLEAR_ON_FULL },
-	{ "no_expire", K_NO_EXPIRE },
-	{ "expires", K_EXPIRES },
+	{ "max_items", K_ITEMS }, { "maxitems", K_ITEMS },
+	{ "hash_size", K_HASHSIZE },
+	{ "key_size", K_KEYSIZE },
+	{ "storesync", K_STORE_SYNC },
+	{ "storedelete", K_STORE_DELETE },
+	{ "node", K_NODES },
+	{ "udp_servers", K_UDP }, { "udp_server", K_UDP }, { "udpservers", K_UDP }, { "udpserver", K_UDP },
+	{ "lru", K_PURGE_LRU },
+	{ "lazy", K_LAZY_EXPIRE },
 };
 
 struct parse_state {
@@ -138,14 +123,18 @@ static const char *disp(const char *name)
 	return name && *name ? name : "?";
 }
 
-static const struct key_alias *find_alias(const char *key)
+/* The key a spelling (canonical or alias) names, or K_COUNT if none. */
+static enum key_id find_key(const char *key)
 {
 	size_t i;
 
+	for (i = 0; i < K_COUNT; i++)
+		if (!strcmp(fields[i].canon, key))
+			return (enum key_id)i;
 	for (i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
 		if (!strcmp(aliases[i].alias, key))
-			return &aliases[i];
-	return NULL;
+			return aliases[i].id;
+	return K_COUNT;
 }
 
 /* Strict unsigned decimal: digits only, at least one, no overflow.
@@ -248,12 +237,9 @@ static int find_name(struct ucache_config *cfg, const char *keyval, char *buf)
 	const char *p = keyval;
 	char *val;
 
-	while (next_item(&p, buf, &val)) {
-		const struct key_alias *a = find_alias(buf);
-
-		if (val && a && a->id == K_NAME && set_string(&cfg->name, val))
+	while (next_item(&p, buf, &val))
+		if (val && find_key(buf) == K_NAME && set_string(&cfg->name, val))
 			return -ENOMEM;
-	}
 	return 0;
 }
 
@@ -344,26 +330,26 @@ static int set_field(struct ucache_config *cfg, const struct key_field *f, const
 static int apply_item(struct ucache_config *cfg, struct parse_state *st, const char *key,
 		const char *val, char *err, size_t errlen)
 {
-	const struct key_alias *a = find_alias(key);
+	enum key_id id = find_key(key);
 	const struct key_field *f;
 
-	if (!a) {
+	if (id == K_COUNT) {
 		if (*key || val)
 			uc_log(UCACHE_LOG_WARN, "cache \"%s\": unknown key \"%s\" ignored",
 				disp(cfg->name), key);
 		return 0;
 	}
-	f = &fields[a->id];
+	f = &fields[id];
 	if (!val) {
 		uc_log(UCACHE_LOG_WARN, "cache \"%s\": key \"%s\" without a value is ignored "
 			"(as in stock uWSGI); write %s=%s", disp(cfg->name), key, key,
 			f->type == KT_BOOL ? "1" : "VALUE");
 		return 0;
 	}
-	if (st->seen & (UINT32_C(1) << a->id))
+	if (st->seen & (UINT32_C(1) << id))
 		uc_log(UCACHE_LOG_WARN, "cache \"%s\": %s=%s overrides an earlier %s",
 			disp(cfg->name), key, val, f->canon);
-	st->seen |= UINT32_C(1) << a->id;
+	st->seen |= UINT32_C(1) << id;
 	return set_field(cfg, f, key, val, err, errlen);
 }
 
@@ -372,6 +358,20 @@ static void warn_degenerate(const struct ucache_config *cfg)
 	if (cfg->items == 1)
 		uc_log(UCACHE_LOG_WARN, "cache \"%s\": items=1 leaves no usable item "
 			"(usable items = items - 1)", disp(cfg->name));
+}
+
+/* The end of both constructors: rc is the result so far; validate, free
+ * the config on failure, warn about what is valid but useless. */
+static int finish(struct ucache_config *cfg, int rc, char *err, size_t errlen)
+{
+	if (!rc)
+		rc = ucache_config_validate(cfg, err, errlen);
+	if (rc) {
+		ucache_config_free(cfg);
+		return rc;
+	}
+	warn_degenerate(cfg);
+	return 0;
 }
 
 void ucache_config_init(struct ucache_config *cfg)
@@ -439,21 +439,12 @@ int ucache_config_parse(struct ucache_config *cfg, const char *keyval, char *err
 	}
 	rc = parse_items(cfg, keyval, buf, err, errlen);
 	free(buf);
-	if (!rc)
-		rc = ucache_config_validate(cfg, err, errlen);
-	if (rc) {
-		ucache_config_free(cfg);
-		return rc;
-	}
-	warn_degenerate(cfg);
-	return 0;
+	return finish(cfg, rc, err, errlen);
 }
 
 int ucache_config_legacy(struct ucache_config *cfg, uint64_t items, uint64_t blocksize,
 		const char *store, uint64_t store_sync, int lastmod, char *err, size_t errlen)
 {
-	int rc;
-
 	ucache_config_init(cfg);
 	if (set_string(&cfg->name, "default") || set_string(&cfg->store, store)) {
 		ucache_config_free(cfg);
@@ -466,13 +457,7 @@ int ucache_config_legacy(struct ucache_config *cfg, uint64_t items, uint64_t blo
 		cfg->blocksize = blocksize;
 	cfg->store_sync = store_sync;
 	cfg->lastmod = !!lastmod;
-	rc = ucache_config_validate(cfg, err, errlen);
-	if (rc) {
-		ucache_config_free(cfg);
-		return rc;
-	}
-	warn_degenerate(cfg);
-	return 0;
+	return finish(cfg, 0, err, errlen);
 }
 
 static int bad_number(const struct ucache_config *cfg, const char *key, uint64_t v,

@@ -51,15 +51,17 @@ static int wait_fd(int fd, int for_write)
 	return poll(&p, 1, timeout * 1000);
 }
 
-static int write_all(int fd, const char *buf, size_t len)
+/* Write (for_write) or read all len bytes of buf, waiting whenever the
+ * socket is not ready: 0, or -1 on error, timeout or end of stream. */
+static int io_all(int fd, char *buf, size_t len, int for_write)
 {
 	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
+		ssize_t n = for_write ? write(fd, buf, len) : read(fd, buf, len);
 		if (n > 0) {
 			buf += n;
 			len -= (size_t) n;
 		} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			if (wait_fd(fd, 1) <= 0)
+			if (wait_fd(fd, for_write) <= 0)
 				return -1;
 		} else {
 			return -1;
@@ -68,21 +70,14 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+static int write_all(int fd, char *buf, size_t len)
+{
+	return io_all(fd, buf, len, 1);
+}
+
 static int read_all(int fd, char *buf, size_t len)
 {
-	while (len > 0) {
-		ssize_t n = read(fd, buf, len);
-		if (n > 0) {
-			buf += n;
-			len -= (size_t) n;
-		} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			if (wait_fd(fd, 0) <= 0)
-				return -1;
-		} else {
-			return -1;
-		}
-	}
-	return 0;
+	return io_all(fd, buf, len, 0);
 }
 
 /* Non-blocking connect, completed within the socket timeout. */
@@ -204,19 +199,16 @@ end:
 	return value;
 }
 
-int ucp_remote_set(const char *cache, char *key, uint16_t klen, char *val, uint64_t vlen,
-		uint64_t expires, uint64_t flags)
+/* Send cmd, with a "size" var and the vlen bytes of val when vlen is not 0,
+ * and read the reply: 0 if the server answered status=ok, else -1. */
+static int command(const char *cmd, const char *cache, char *key, uint16_t klen, char *val,
+		uint64_t vlen, uint64_t expires)
 {
-	const char *cmd = (flags & (UWSGI_CACHE_FLAG_UPDATE)) ? "update" : "set";
-	struct uwsgi_buffer *req;
+	struct uwsgi_buffer *req = request_for(cmd, cache, key, klen, vlen > 0, vlen, expires);
 	struct ucp_magic m;
 	char *vars = NULL;
-	int fd;
+	int fd = exchange(cache, req, val, vlen, &m, &vars);
 
-	if ((flags & (UWSGI_CACHE_FLAG_MATH)) || !klen || !vlen)
-		return -1;
-	req = request_for(cmd, cache, key, klen, 1, vlen, expires);
-	fd = exchange(cache, req, val, vlen, &m, &vars);
 	if (fd >= 0)
 		close(fd);
 	free(vars);
@@ -225,18 +217,18 @@ int ucp_remote_set(const char *cache, char *key, uint16_t klen, char *val, uint6
 	return fd >= 0 ? 0 : -1;
 }
 
+int ucp_remote_set(const char *cache, char *key, uint16_t klen, char *val, uint64_t vlen,
+		uint64_t expires, uint64_t flags)
+{
+	const char *cmd = (flags & (UWSGI_CACHE_FLAG_UPDATE)) ? "update" : "set";
+
+	if ((flags & (UWSGI_CACHE_FLAG_MATH)) || !klen || !vlen)
+		return -1;
+	return command(cmd, cache, key, klen, val, vlen, expires);
+}
+
 /* del, exists, clear: 0 if the server answered status=ok, else -1. */
 int ucp_remote_simple(const char *cmd, const char *cache, char *key, uint16_t klen)
 {
-	struct uwsgi_buffer *req = request_for(cmd, cache, key, klen, 0, 0, 0);
-	struct ucp_magic m;
-	char *vars = NULL;
-	int fd = exchange(cache, req, NULL, 0, &m, &vars);
-
-	if (fd >= 0)
-		close(fd);
-	free(vars);
-	if (req)
-		uwsgi_buffer_destroy(req);
-	return fd >= 0 ? 0 : -1;
+	return command(cmd, cache, key, klen, NULL, 0, 0);
 }

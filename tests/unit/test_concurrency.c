@@ -39,23 +39,6 @@
 
 #define SEC 1000000000ull
 
-static int setup(void **state)
-{
-	(void)state;
-	ut_log_capture();
-	ut_clock_real();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	ut_reap_children();
-	ut_destroy_all();
-	ucache_set_logger(NULL, NULL);
-	return 0;
-}
-
 /* ------------------------------------------------ self-checking values */
 
 static uint32_t fnv1a(const void *p, size_t n)
@@ -423,6 +406,20 @@ static int wait_progress(volatile uint64_t *counter, uint64_t target, uint64_t t
 	return 0;
 }
 
+/* Kill child pid at a random point: once *progress reaches target, plus a
+ * spin_ns busy-wait.  Its ut_wait_exit() status (1000 + SIGKILL if it was
+ * still running), or -ETIMEDOUT, the child killed and reaped all the same,
+ * if it made no progress in 10 s. */
+static int kill_after_progress(pid_t pid, volatile uint64_t *progress, uint64_t target, uint64_t spin_ns)
+{
+	if (wait_progress(progress, target, 10 * SEC)) {
+		ut_kill(pid);
+		return -ETIMEDOUT;
+	}
+	ut_spin_ns(spin_ns);
+	return ut_kill(pid);
+}
+
 static void writer_killed(const char *keyval, int max_iters, uint64_t budget_ns)
 {
 	ucache_t *c = ut_cache(keyval);
@@ -449,14 +446,9 @@ static void writer_killed(const char *keyval, int max_iters, uint64_t budget_ns)
 		pid = ut_fork();
 		if (pid == 0)
 			kill_writer(c, sh, r | 1);
-		if (wait_progress(&sh->progress, 1 + r % 64, 10 * SEC)) {
-			kill(pid, SIGKILL);
-			ut_wait_exit(pid);
+		st = kill_after_progress(pid, &sh->progress, 1 + r % 64, (r >> 16) % 200000); /* 0-200 us more */
+		if (st == -ETIMEDOUT)
 			fail_msg("kill %d: the writer made no progress in 10 s (blocked?)", iter);
-		}
-		ut_spin_ns((r >> 16) % 200000); /* 0-200 us more */
-		kill(pid, SIGKILL);
-		st = ut_wait_exit(pid);
 		if (st != 1000 + SIGKILL)
 			fail_msg("kill %d: writer exited with %d: %s", iter, st, sh->why);
 		verify_after_kill(c, iter);
@@ -597,21 +589,15 @@ static void test_reader_killed_writers_never_block_issue1202(void **state)
 		reader = ut_fork();
 		if (reader == 0)
 			rk_reader(c, sh, r | 1);
-		if (wait_progress(&sh->rprogress, 1 + r % 100, 10 * SEC)) {
-			kill(reader, SIGKILL);
-			ut_wait_exit(reader);
+		st = kill_after_progress(reader, &sh->rprogress, 1 + r % 100, (r >> 16) % 100000);
+		if (st == -ETIMEDOUT)
 			fail_msg("reader %d made no progress", kills);
-		}
-		ut_spin_ns((r >> 16) % 100000);
-		kill(reader, SIGKILL);
-		st = ut_wait_exit(reader);
 		if (st != 1000 + SIGKILL)
 			fail_msg("reader %d exited with %d: %s", kills, st, sh->why);
 		/* the writer must go on: 50 more writes within 5 s */
 		w0 = sh->wprogress;
 		if (wait_progress(&sh->wprogress, w0 + 50, 5 * SEC)) {
-			kill(writer, SIGKILL);
-			ut_wait_exit(writer);
+			ut_kill(writer);
 			fail_msg("writer blocked after reader %d was killed (stock issue #1202)", kills);
 		}
 	}
@@ -627,7 +613,7 @@ static void test_reader_killed_writers_never_block_issue1202(void **state)
 	ut_destroy(c);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, ut_setup_real_clock, ut_teardown)
 
 int main(void)
 {

@@ -3,8 +3,8 @@
  * (every key and alias, booleans, escapes, warnings, errors), the legacy
  * --cache configuration, defaults and validation.
  *
- * Warnings are captured by a logger installed with ucache_set_logger() and
- * checked by substring.  Every parse is followed by ucache_config_free(), so
+ * Warnings are captured by ut_log_capture() (a logger installed with
+ * ucache_set_logger()) and checked by substring.  Every parse is followed by ucache_config_free(), so
  * the ASan build (build/san/tests/test_config) also proves there are no leaks,
  * including on error paths.
  */
@@ -22,46 +22,13 @@
 
 /* ------------------------------------------------------------ log capture */
 
-#define LOG_MAX 32
-
-static struct {
-	int n;
-	enum ucache_log_level level[LOG_MAX];
-	char msg[LOG_MAX][512];
-} logs;
-
-static void capture(enum ucache_log_level level, const char *msg, void *ud)
-{
-	(void)ud;
-	if (logs.n < LOG_MAX) {
-		logs.level[logs.n] = level;
-		snprintf(logs.msg[logs.n], sizeof(logs.msg[0]), "%s", msg);
-	}
-	logs.n++;
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	memset(&logs, 0, sizeof(logs));
-	ucache_set_logger(capture, NULL);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	ucache_set_logger(NULL, NULL);
-	return 0;
-}
-
 /* Index of the first warning containing sub, or -1. */
 static int find_log(const char *sub)
 {
 	int i;
 
-	for (i = 0; i < logs.n && i < LOG_MAX; i++)
-		if (strstr(logs.msg[i], sub))
+	for (i = 0; i < ut_logs()->n && i < UT_LOG_MAX; i++)
+		if (strstr(ut_logs()->msg[i], sub))
 			return i;
 	return -1;
 }
@@ -71,11 +38,11 @@ static void assert_warned(const char *sub)
 	int i = find_log(sub);
 
 	if (i < 0) {
-		for (i = 0; i < logs.n && i < LOG_MAX; i++)
-			print_message("  logged: %s\n", logs.msg[i]);
+		for (i = 0; i < ut_logs()->n && i < UT_LOG_MAX; i++)
+			print_message("  logged: %s\n", ut_logs()->msg[i]);
 		fail_msg("no warning containing \"%s\"", sub);
 	}
-	assert_int_equal(logs.level[i], UCACHE_LOG_WARN);
+	assert_int_equal(ut_logs()->level[i], UCACHE_LOG_WARN);
 }
 
 /* Parse keyval and expect success with no warning at all. */
@@ -156,7 +123,7 @@ static void test_minimal(void **state)
 	parse_ok(&cfg, "name=mycache,items=100");
 	assert_string_equal(cfg.name, "mycache");
 	assert_defaults_after_items(&cfg, 100);
-	assert_int_equal(logs.n, 0);
+	assert_int_equal(ut_logs()->n, 0);
 	ucache_config_free(&cfg);
 	assert_null(cfg.name);
 	assert_int_equal(cfg.blocksize, 65536);
@@ -190,7 +157,7 @@ static void test_every_key(void **state)
 	assert_int_equal(cfg.bitmap + cfg.store_delete + cfg.store_migrate + cfg.lastmod +
 		cfg.ignore_full + cfg.purge_lru + cfg.lazy_expire + cfg.clear_on_full +
 		cfg.no_expire, 9);
-	assert_int_equal(logs.n, 0);
+	assert_int_equal(ut_logs()->n, 0);
 	ucache_config_free(&cfg);
 }
 
@@ -269,7 +236,7 @@ static void test_every_alias(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(alias_cases) / sizeof(alias_cases[0]); i++)
 		check_alias(&alias_cases[i]);
-	assert_int_equal(logs.n, 0);
+	assert_int_equal(ut_logs()->n, 0);
 }
 
 static void test_hash_names(void **state)
@@ -389,7 +356,7 @@ static void test_bool_presence(void **state)
 			ucache_config_free(&cfg);
 		}
 	}
-	assert_int_equal(logs.n, 0);
+	assert_int_equal(ut_logs()->n, 0);
 }
 
 /* "=0/false/no/off" (any case) keeps the key enabled, as stock does, and warns. */
@@ -403,16 +370,16 @@ static void test_bool_false_warns(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(bool_keys) / sizeof(bool_keys[0]); i++) {
 		for (j = 0; j < sizeof(values) / sizeof(values[0]); j++) {
-			memset(&logs, 0, sizeof(logs));
+			ut_log_reset();
 			snprintf(kv, sizeof(kv), "items=2,%s=%s,name=x", bool_keys[i], values[j]);
 			parse_ok(&cfg, kv);
 			assert_int_equal(bool_field(&cfg, canon_of(bool_keys[i])), 1);
 			snprintf(want, sizeof(want), "cache \"x\": %s=%s still enables %s (as in "
 				"stock uWSGI); remove the key to disable it", bool_keys[i], values[j],
 				canon_of(bool_keys[i]));
-			assert_int_equal(logs.n, 1);
-			assert_string_equal(logs.msg[0], want);
-			assert_int_equal(logs.level[0], UCACHE_LOG_WARN);
+			assert_int_equal(ut_logs()->n, 1);
+			assert_string_equal(ut_logs()->msg[0], want);
+			assert_int_equal(ut_logs()->level[0], UCACHE_LOG_WARN);
 			ucache_config_free(&cfg);
 		}
 	}
@@ -482,7 +449,7 @@ static void test_empty_items_and_lists(void **state)
 	assert_null(cfg.nodes);
 	assert_null(cfg.udp);
 	assert_null(cfg.sync);
-	assert_int_equal(logs.n, 0);
+	assert_int_equal(ut_logs()->n, 0);
 	ucache_config_free(&cfg);
 }
 
@@ -500,7 +467,7 @@ static void test_unknown_key(void **state)
 	assert_warned("cache \"x\": unknown key \"Items\" ignored");
 	assert_warned("cache \"x\": unknown key \" blocks\" ignored");
 	assert_warned("cache \"x\": unknown key \"\" ignored");
-	assert_int_equal(logs.n, 4);
+	assert_int_equal(ut_logs()->n, 4);
 	ucache_config_free(&cfg);
 }
 
@@ -511,7 +478,7 @@ static void test_expires_ignored(void **state)
 	(void)state;
 	parse_ok(&cfg, "name=x,items=2,expires=300");
 	assert_warned("cache \"x\": key \"expires\" is ignored (as in stock uWSGI)");
-	assert_int_equal(logs.n, 1);
+	assert_int_equal(ut_logs()->n, 1);
 	ucache_config_free(&cfg);
 }
 
@@ -528,7 +495,7 @@ static void test_override_last_wins(void **state)
 	assert_warned("cache \"two\": store=/b overrides an earlier store");
 	assert_warned("cache \"two\": name=two overrides an earlier name");
 	assert_warned("cache \"two\": purge_lru=1 overrides an earlier purge_lru");
-	assert_int_equal(logs.n, 4);
+	assert_int_equal(ut_logs()->n, 4);
 	ucache_config_free(&cfg);
 }
 
@@ -693,7 +660,7 @@ static void test_legacy(void **state)
 	assert_int_equal(ucache_config_legacy(&cfg, 5, 0, "", 0, 0, err, sizeof(err)), 0);
 	assert_null(cfg.store);
 	ucache_config_free(&cfg);
-	assert_int_equal(logs.n, 0);
+	assert_int_equal(ut_logs()->n, 0);
 }
 
 static void test_legacy_errors(void **state)
@@ -742,7 +709,7 @@ static void test_validate_hand_built(void **state)
 	assert_string_equal(err, "cache \"?\": missing required key \"name\"");
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, ut_setup_real_clock, ut_teardown)
 
 int main(void)
 {

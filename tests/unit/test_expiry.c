@@ -23,42 +23,7 @@
 #include "ucache.h"
 #include "ucache_test.h"
 
-#define T0 1000000u
-
-static int setup(void **state)
-{
-	(void)state;
-	ut_log_capture();
-	ut_clock_set(T0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	ut_destroy_all();
-	ucache_set_logger(NULL, NULL);
-	ut_clock_real();
-	return 0;
-}
-
-static uint64_t expires_of(ucache_t *c, const char *k)
-{
-	struct ucache_item_info info = { 7, 7 };
-	char buf[64];
-	size_t len = 0;
-
-	assert_int_equal(ucache_get_ex(c, k, strlen(k), buf, sizeof(buf), &len, &info), 0);
-	return info.expires;
-}
-
-static struct ucache_stats stats(ucache_t *c)
-{
-	struct ucache_stats st;
-
-	ucache_stats(c, &st);
-	return st;
-}
+#define T0 UT_T0
 
 /* Set "ttl" with a 10 s TTL at T0, then walk the clock across T0 + 10. */
 static void ttl_boundary(const char *keyval)
@@ -77,7 +42,7 @@ static void ttl_boundary(const char *keyval)
 		snprintf(k, sizeof(k), "n%d", i);
 		assert_int_equal(ut_set(c, k, "v", 0, 0), 0);
 	}
-	assert_int_equal(expires_of(c, "ttl"), T0 + 10);
+	assert_int_equal(ut_expires_of(c, "ttl"), T0 + 10);
 	ut_clock_set(T0 + 9);
 	ut_expect(c, "ttl", "value");
 	assert_int_equal(ucache_exists(c, "ttl", 3), 0);
@@ -143,9 +108,9 @@ static void test_ttl_no_sweeper_not_served(void **state)
 	ut_clock_advance(1);
 	assert_int_equal(ut_get(c, "k", buf, sizeof(buf), &len), -ENOENT);
 	assert_int_equal(ucache_items(c), 1); /* expired but not swept */
-	assert_int_equal(stats(c).expirations, 0);
-	assert_int_equal(stats(c).misses, 1);
-	assert_int_equal(stats(c).hits, 0);
+	assert_int_equal(ut_stats(c).expirations, 0);
+	assert_int_equal(ut_stats(c).misses, 1);
+	assert_int_equal(ut_stats(c).hits, 0);
 	ut_destroy(c);
 }
 
@@ -169,8 +134,8 @@ static void test_sweep_frees_expired_items(void **state)
 	ut_clock_advance(10);
 	assert_int_equal(ucache_sweep(c, ucache_now(), 1000), 100);
 	assert_int_equal(ucache_items(c), 50);
-	assert_int_equal(stats(c).expirations, 100);
-	assert_int_equal(stats(c).bytes_used, kept_bytes);
+	assert_int_equal(ut_stats(c).expirations, 100);
+	assert_int_equal(ut_stats(c).bytes_used, kept_bytes);
 	for (i = 0; i < 150; i++) {
 		snprintf(k, sizeof(k), "k%d", i);
 		if (i % 3)
@@ -189,14 +154,9 @@ static void test_sweep_respects_budget(void **state)
 	ucache_t *c = ut_cache("name=s,items=10001,blocksize=16,hashsize=1024");
 	uint64_t total = 0, calls = 0;
 	int64_t n;
-	char k[16];
-	int i;
 
 	(void)state;
-	for (i = 0; i < 10000; i++) {
-		snprintf(k, sizeof(k), "k%d", i);
-		assert_int_equal(ut_set(c, k, "v", 5, 0), 0);
-	}
+	ut_set_k(c, 0, 10000, "v", 5);
 	ut_clock_advance(5);
 	assert_int_equal(ucache_sweep(c, ucache_now(), 10), 10); /* everything expired: exactly the budget */
 	total = 10;
@@ -209,7 +169,7 @@ static void test_sweep_respects_budget(void **state)
 	assert_int_equal(total, 10000);
 	assert_true(calls >= 999);
 	assert_int_equal(ucache_items(c), 0);
-	assert_int_equal(stats(c).expirations, 10000);
+	assert_int_equal(ut_stats(c).expirations, 10000);
 	ut_check(c);
 	ut_destroy(c);
 }
@@ -221,14 +181,10 @@ static void test_sweep_respects_budget(void **state)
 static void test_sweep_cost_bounded_by_budget(void **state)
 {
 	ucache_t *c = ut_cache("name=s,items=10001,blocksize=16,hashsize=1024");
-	char k[16];
-	int i, calls = 0;
+	int calls = 0;
 
 	(void)state;
-	for (i = 0; i < 9999; i++) {
-		snprintf(k, sizeof(k), "k%d", i);
-		assert_int_equal(ut_set(c, k, "v", 0, 0), 0);
-	}
+	ut_set_k(c, 0, 9999, "v", 0);
 	assert_int_equal(ut_set(c, "last", "v", 1, 0), 0);
 	ut_clock_advance(1);
 	assert_int_equal(ucache_sweep(c, ucache_now(), 10), 0);
@@ -236,7 +192,7 @@ static void test_sweep_cost_bounded_by_budget(void **state)
 		calls++;
 	assert_in_range(calls, 100, 130); /* 10000 slots / 80 per call */
 	assert_int_equal(ucache_items(c), 9999);
-	assert_int_equal(stats(c).expirations, 1);
+	assert_int_equal(ut_stats(c).expirations, 1);
 	ut_destroy(c);
 }
 
@@ -256,11 +212,11 @@ static void test_lazy_expire_deletes_on_access(void **state)
 	assert_int_equal(ucache_items(c), 3);
 	assert_int_equal(ut_get(c, "a", buf, sizeof(buf), &len), -ENOENT);
 	assert_int_equal(ucache_items(c), 2);
-	assert_int_equal(stats(c).expirations, 1);
+	assert_int_equal(ut_stats(c).expirations, 1);
 	assert_int_equal(ucache_exists(c, "b", 1), -ENOENT);
 	assert_int_equal(ucache_items(c), 1);
-	assert_int_equal(stats(c).expirations, 2);
-	assert_int_equal(stats(c).bytes_used, 1);
+	assert_int_equal(ut_stats(c).expirations, 2);
+	assert_int_equal(ut_stats(c).bytes_used, 1);
 	ut_expect(c, "c", "v");
 	ut_check(c);
 	ut_destroy(c);
@@ -279,7 +235,7 @@ static void test_no_lazy_expire_keeps_item_until_swept(void **state)
 	assert_int_equal(ucache_items(c), 1);
 	assert_int_equal(ucache_sweep(c, ucache_now(), 10), 1);
 	assert_int_equal(ucache_items(c), 0);
-	assert_int_equal(stats(c).expirations, 1);
+	assert_int_equal(ut_stats(c).expirations, 1);
 	ut_destroy(c);
 }
 
@@ -295,15 +251,15 @@ static void test_expired_key_can_be_set_again(void **state)
 	ut_clock_advance(5);
 	assert_int_equal(ut_set(c, "k", "new", 20, 0), 0); /* absent, so set succeeds */
 	ut_expect(c, "k", "new");
-	assert_int_equal(expires_of(c, "k"), T0 + 25);
+	assert_int_equal(ut_expires_of(c, "k"), T0 + 25);
 	assert_int_equal(ucache_items(c), 1);
-	assert_int_equal(stats(c).expirations, 1);
+	assert_int_equal(ut_stats(c).expirations, 1);
 	/* the same through update, and for a counter */
 	ut_clock_advance(20);
 	assert_int_equal(ut_set(c, "k", "newer", 0, UCACHE_SET_UPDATE), 0);
 	ut_expect(c, "k", "newer");
-	assert_int_equal(expires_of(c, "k"), 0);
-	assert_int_equal(stats(c).expirations, 2);
+	assert_int_equal(ut_expires_of(c, "k"), 0);
+	assert_int_equal(ut_stats(c).expirations, 2);
 	ut_check(c);
 	ut_destroy(c);
 }
@@ -319,7 +275,7 @@ static void test_expired_key_in_full_cache_can_be_set_again(void **state)
 	ut_clock_advance(5);
 	assert_int_equal(ut_set(c, "k", "new", 0, 0), 0);
 	ut_expect(c, "k", "new");
-	assert_int_equal(stats(c).full, 0);
+	assert_int_equal(ut_stats(c).full, 0);
 	ut_check(c);
 	ut_destroy(c);
 }
@@ -334,10 +290,10 @@ static void test_absolute_expiry_flag(void **state)
 
 	(void)state;
 	assert_int_equal(ut_set(c, "abs", "v", T0 + 500, UCACHE_SET_ABSEXPIRE), 0);
-	assert_int_equal(expires_of(c, "abs"), T0 + 500);
+	assert_int_equal(ut_expires_of(c, "abs"), T0 + 500);
 	assert_int_equal(ut_set(c, "upd", "v", 0, 0), 0);
 	assert_int_equal(ut_set(c, "upd", "w", T0 + 7, UCACHE_SET_UPDATE | UCACHE_SET_ABSEXPIRE), 0);
-	assert_int_equal(expires_of(c, "upd"), T0 + 7);
+	assert_int_equal(ut_expires_of(c, "upd"), T0 + 7);
 	/* an absolute time in the past: stored, never served */
 	assert_int_equal(ut_set(c, "past", "v", T0 - 1, UCACHE_SET_ABSEXPIRE), 0);
 	assert_int_equal(ut_get(c, "past", buf, sizeof(buf), &len), -ENOENT);
@@ -345,7 +301,7 @@ static void test_absolute_expiry_flag(void **state)
 	assert_int_equal(ut_get(c, "now", buf, sizeof(buf), &len), -ENOENT);
 	/* 0 still means never */
 	assert_int_equal(ut_set(c, "zero", "v", 0, UCACHE_SET_ABSEXPIRE), 0);
-	assert_int_equal(expires_of(c, "zero"), 0);
+	assert_int_equal(ut_expires_of(c, "zero"), 0);
 	ut_clock_set(T0 + 499);
 	ut_expect(c, "abs", "v");
 	assert_int_equal(ut_get(c, "upd", buf, sizeof(buf), &len), -ENOENT);
@@ -360,24 +316,17 @@ static void test_absolute_expiry_flag(void **state)
 static void test_full_cache_reclaims_expired_items_first(void **state)
 {
 	ucache_t *c = ut_cache("name=f,items=10,blocksize=64");
-	char k[16];
-	int i;
 
 	(void)state;
-	for (i = 0; i < 9; i++) {
-		snprintf(k, sizeof(k), "k%d", i);
-		assert_int_equal(ut_set(c, k, k, i < 3 ? 5 : 0, 0), 0);
-	}
+	ut_set_k(c, 0, 3, NULL, 5);
+	ut_set_k(c, 3, 9, NULL, 0);
 	assert_int_equal(ut_set(c, "new", "v", 0, 0), -ENOSPC);
 	ut_clock_advance(5);
 	assert_int_equal(ut_set(c, "new", "v", 0, 0), 0);
 	ut_expect(c, "new", "v");
-	for (i = 3; i < 9; i++) {
-		snprintf(k, sizeof(k), "k%d", i);
-		ut_expect(c, k, k);
-	}
-	assert_int_equal(stats(c).full, 2);
-	assert_int_equal(stats(c).expirations, 3); /* the first sweep step finds all 3 */
+	ut_expect_k(c, 3, 9);
+	assert_int_equal(ut_stats(c).full, 2);
+	assert_int_equal(ut_stats(c).expirations, 3); /* the first sweep step finds all 3 */
 	ut_check(c);
 	ut_destroy(c);
 }
@@ -387,27 +336,19 @@ static void test_full_cache_reclaims_expired_items_first(void **state)
 static void test_lru_reclaims_expired_before_evicting(void **state)
 {
 	ucache_t *c = ut_cache("name=f,items=10,blocksize=64,purge_lru=1");
-	char k[16];
-	int i;
 
 	(void)state;
-	for (i = 0; i < 8; i++) {
-		snprintf(k, sizeof(k), "k%d", i);
-		assert_int_equal(ut_set(c, k, k, 0, 0), 0);
-	}
+	ut_set_k(c, 0, 8, NULL, 0);
 	assert_int_equal(ut_set(c, "ttl", "v", 5, 0), 0);
 	ut_clock_advance(5);
 	assert_int_equal(ut_set(c, "new", "v", 0, 0), 0);
-	for (i = 0; i < 8; i++) {
-		snprintf(k, sizeof(k), "k%d", i);
-		ut_expect(c, k, k);
-	}
-	assert_int_equal(stats(c).evictions, 0);
-	assert_int_equal(stats(c).expirations, 1);
+	ut_expect_k(c, 0, 8);
+	assert_int_equal(ut_stats(c).evictions, 0);
+	assert_int_equal(ut_stats(c).expirations, 1);
 	ut_destroy(c);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, ut_setup, ut_teardown)
 
 int main(void)
 {

@@ -24,34 +24,8 @@
 #include "ucache.h"
 #include "ucache_test.h"
 
-#define T0 1000000u
+#define T0 UT_T0
 #define FULL_LINE "*** DANGER cache \"f\" is FULL !!! ***"
-
-static int setup(void **state)
-{
-	(void)state;
-	ut_log_capture();
-	ut_clock_set(T0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	ut_reap_children();
-	ut_destroy_all();
-	ucache_set_logger(NULL, NULL);
-	ut_clock_real();
-	return 0;
-}
-
-static struct ucache_stats stats(ucache_t *c)
-{
-	struct ucache_stats st;
-
-	ucache_stats(c, &st);
-	return st;
-}
 
 static int get(ucache_t *c, const char *k)
 {
@@ -148,7 +122,7 @@ static void test_lru_exact_order_scripted(void **state)
 	assert_int_equal(ucache_math(c, "c", 1, UCACHE_MATH_INC, 1, 0, NULL), 0); /* b d a c */
 	assert_int_equal(ut_set(c, "e", "1", 0, 0), 0);   /* evicts b: d a c e */
 	assert_int_equal(ucache_exists(c, "b", 1), -ENOENT);
-	assert_int_equal(stats(c).evictions, 1);
+	assert_int_equal(ut_stats(c).evictions, 1);
 	assert_int_equal(ut_set(c, "f", "1", 0, 0), 0);   /* evicts d: a c e f */
 	assert_int_equal(ucache_exists(c, "d", 1), -ENOENT);
 	assert_int_equal(ut_set(c, "a", "2", 0, UCACHE_SET_UPDATE), 0); /* c e f a */
@@ -164,8 +138,8 @@ static void test_lru_exact_order_scripted(void **state)
 	ut_expect(c, "e", "1");
 	ut_expect(c, "h", "1");
 	ut_expect(c, "i", "1");
-	assert_int_equal(stats(c).evictions, 5);
-	assert_int_equal(stats(c).full, 5);
+	assert_int_equal(ut_stats(c).evictions, 5);
+	assert_int_equal(ut_stats(c).full, 5);
 	assert_int_equal(ut_log_count("LRU item will be purged from cache \"l\""), 1); /* once a second */
 	assert_int_equal(ut_log_count("FULL"), 0);
 	ut_check(c);
@@ -187,7 +161,7 @@ static void test_lru_update_counts_as_use(void **state)
 	ut_expect(c, "a", "same");
 	ut_expect(c, "b", "a longer value, another size class");
 	ut_expect(c, "d", "1");
-	assert_int_equal(stats(c).evictions, 1);
+	assert_int_equal(ut_stats(c).evictions, 1);
 	ut_destroy(c);
 }
 
@@ -238,7 +212,7 @@ static void lru_random_rounds(const char *keyval, int cap, int ops, uint64_t see
 			snprintf(when, sizeof(when), "op %d: del %s", op, k);
 		}
 		model_compare(c, m, when);
-		assert_int_equal(stats(c).evictions, evictions);
+		assert_int_equal(ut_stats(c).evictions, evictions);
 	}
 	assert_true(evictions > (uint64_t)ops / 20); /* the model did reach capacity */
 	ut_check(c);
@@ -391,8 +365,8 @@ static void test_lru_large_never_full_hot_keys_survive(void **state)
 	assert_true(hot_hits * 100 >= hot_reads * 90);
 	assert_true(cold0_alive * 100 <= COLD_PER_ROUND * 10);
 	assert_int_equal(ucache_items(c), 9999);
-	assert_int_equal(stats(c).evictions, inserts - 9999);
-	assert_int_equal(stats(c).full, inserts - 9999); /* one eviction per full write */
+	assert_int_equal(ut_stats(c).evictions, inserts - 9999);
+	assert_int_equal(ut_stats(c).full, inserts - 9999); /* one eviction per full write */
 	ut_check(c);
 	ut_destroy(c);
 }
@@ -405,13 +379,9 @@ static void test_lru_large_never_full_hot_keys_survive(void **state)
 static ucache_t *full_with_expired_tail(const char *keyval)
 {
 	ucache_t *c = ut_cache(keyval);
-	char k[16];
-	int i;
 
-	for (i = 0; i < 10000; i++) {
-		snprintf(k, sizeof(k), "k%d", i);
-		assert_int_equal(ut_set(c, k, "v", i >= 9991 ? 5 : 0, 0), 0);
-	}
+	ut_set_k(c, 0, 9991, "v", 0);
+	ut_set_k(c, 9991, 10000, "v", 5);
 	return c;
 }
 
@@ -424,8 +394,8 @@ static void test_sweep_on_full_frees_expired_when_full(void **state)
 	(void)state;
 	ut_clock_set(T0 + 5); /* k9991..k9999 expire */
 	assert_int_equal(ut_set(c, "a", "v", 5, 0), 0); /* a full sweep made room */
-	assert_int_equal(stats(c).expirations, 9);
-	assert_int_equal(stats(c).full, 1);
+	assert_int_equal(ut_stats(c).expirations, 9);
+	assert_int_equal(ut_stats(c).full, 1);
 	for (i = 1; i <= 8; i++) { /* refill the freed slots, all expiring at T0 + 10 */
 		snprintf(k, sizeof(k), "b%d", i);
 		assert_int_equal(ut_set(c, k, "v", 5, 0), 0);
@@ -433,10 +403,10 @@ static void test_sweep_on_full_frees_expired_when_full(void **state)
 	assert_int_equal(ucache_items(c), 10000);
 	ut_clock_set(T0 + 10); /* 9 expired again, but the last full sweep was at T0 + 5 */
 	assert_int_equal(ut_set(c, "c", "v", 0, 0), -ENOSPC);
-	assert_int_equal(stats(c).full, 2);
+	assert_int_equal(ut_stats(c).full, 2);
 	ut_clock_set(T0 + 15); /* sweep_on_full=10: allowed again */
 	assert_int_equal(ut_set(c, "c", "v", 0, 0), 0);
-	assert_int_equal(stats(c).expirations, 18);
+	assert_int_equal(ut_stats(c).expirations, 18);
 	assert_int_equal(ucache_items(c), 10000 - 9 + 1);
 	ut_expect(c, "k0", "v");
 	ut_expect(c, "k9990", "v");
@@ -451,8 +421,8 @@ static void test_without_sweep_on_full_expired_tail_stays(void **state)
 	(void)state;
 	ut_clock_set(T0 + 5);
 	assert_int_equal(ut_set(c, "a", "v", 0, 0), -ENOSPC);
-	assert_int_equal(stats(c).expirations, 0);
-	assert_int_equal(stats(c).full, 1);
+	assert_int_equal(ut_stats(c).expirations, 0);
+	assert_int_equal(ut_stats(c).full, 1);
 	ut_destroy(c);
 }
 
@@ -465,10 +435,7 @@ static void test_clear_on_full_empties_then_stores(void **state)
 	int i;
 
 	(void)state;
-	for (i = 0; i < 9; i++) {
-		snprintf(k, sizeof(k), "k%d", i);
-		assert_int_equal(ut_set(c, k, k, 0, 0), 0);
-	}
+	ut_set_k(c, 0, 9, NULL, 0);
 	assert_int_equal(ut_set(c, "new", "v", 0, 0), 0);
 	assert_int_equal(ucache_items(c), 1);
 	ut_expect(c, "new", "v");
@@ -476,9 +443,9 @@ static void test_clear_on_full_empties_then_stores(void **state)
 		snprintf(k, sizeof(k), "k%d", i);
 		assert_int_equal(ucache_exists(c, k, strlen(k)), -ENOENT);
 	}
-	assert_int_equal(stats(c).evictions, 9);
-	assert_int_equal(stats(c).full, 1);
-	assert_int_equal(stats(c).bytes_used, 1);
+	assert_int_equal(ut_stats(c).evictions, 9);
+	assert_int_equal(ut_stats(c).full, 1);
+	assert_int_equal(ut_stats(c).bytes_used, 1);
 	ut_check(c);
 	ut_destroy(c);
 }
@@ -487,18 +454,15 @@ static void test_clear_on_full_empties_then_stores(void **state)
 static void test_clear_on_full_prefers_expired(void **state)
 {
 	ucache_t *c = ut_cache("name=f,items=10,blocksize=64,clear_on_full=1");
-	char k[16];
-	int i;
 
 	(void)state;
-	for (i = 0; i < 9; i++) {
-		snprintf(k, sizeof(k), "k%d", i);
-		assert_int_equal(ut_set(c, k, k, i == 4 ? 5 : 0, 0), 0);
-	}
+	ut_set_k(c, 0, 4, NULL, 0);
+	ut_set_k(c, 4, 5, NULL, 5); /* only k4 expires */
+	ut_set_k(c, 5, 9, NULL, 0);
 	ut_clock_advance(5);
 	assert_int_equal(ut_set(c, "new", "v", 0, 0), 0);
 	assert_int_equal(ucache_items(c), 9);
-	assert_int_equal(stats(c).evictions, 0);
+	assert_int_equal(ut_stats(c).evictions, 0);
 	ut_expect(c, "k0", "k0");
 	ut_destroy(c);
 }
@@ -507,13 +471,9 @@ static void test_clear_on_full_prefers_expired(void **state)
 
 static void fill_and_fail(ucache_t *c, int failures)
 {
-	char k[16];
 	int i;
 
-	for (i = 0; i < 9; i++) {
-		snprintf(k, sizeof(k), "k%d", i);
-		assert_int_equal(ut_set(c, k, k, 0, 0), 0);
-	}
+	ut_set_k(c, 0, 9, NULL, 0);
 	for (i = 0; i < failures; i++)
 		assert_int_equal(ut_set(c, "over", "v", 0, 0), -ENOSPC);
 }
@@ -527,7 +487,7 @@ static void test_full_logged_once_without_ignore_full(void **state)
 	assert_int_equal(ut_log_count(FULL_LINE), 1);
 	assert_int_equal(ut_logs()->n, 1);
 	assert_int_equal(ut_logs()->level[0], UCACHE_LOG_WARN);
-	assert_int_equal(stats(c).full, 3);
+	assert_int_equal(ut_stats(c).full, 3);
 	ut_clock_advance(1); /* at most once a second */
 	assert_int_equal(ut_set(c, "over", "v", 0, 0), -ENOSPC);
 	assert_int_equal(ut_log_count(FULL_LINE), 2);
@@ -543,18 +503,18 @@ static void test_ignore_full_suppresses_full_log(void **state)
 	ut_clock_advance(1);
 	assert_int_equal(ut_set(c, "over", "v", 0, 0), -ENOSPC);
 	assert_int_equal(ut_logs()->n, 0);
-	assert_int_equal(stats(c).full, 4); /* still counted */
+	assert_int_equal(ut_stats(c).full, 4); /* still counted */
 	ut_destroy(c);
 
 	c = ut_cache("name=f,items=10,blocksize=64,ignore_full=1,purge_lru=1");
 	fill_and_fail(c, 0);
 	assert_int_equal(ut_set(c, "over", "v", 0, 0), 0);
 	assert_int_equal(ut_logs()->n, 0);
-	assert_int_equal(stats(c).full, 1);
+	assert_int_equal(ut_stats(c).full, 1);
 	ut_destroy(c);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, ut_setup, ut_teardown)
 
 int main(void)
 {

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "ucache.h"
+#include "ucache_test.h"
 
 #define NKEYS 200
 #define MAXV 300
@@ -42,7 +43,7 @@ static void key_of(int i, char *k, size_t *kl)
 static void check_all(ucache_t *c, struct model_item *m)
 {
 	unsigned char buf[MAXV];
-	char k[64], err[256];
+	char k[64];
 	size_t kl, len;
 	int i, rc;
 
@@ -57,9 +58,7 @@ static void check_all(ucache_t *c, struct model_item *m)
 			assert_int_equal(rc, -ENOENT);
 		}
 	}
-	rc = ucache_check(c, err, sizeof(err));
-	if (rc)
-		fail_msg("ucache_check: %s", err);
+	ut_check(c);
 }
 
 /* One random operation applied to both; the model decides what must happen. */
@@ -107,15 +106,10 @@ static void step(ucache_t *c, struct model_item *m, size_t maxv, int *live, int 
 
 static void run_model(const char *keyval, size_t maxv, int capacity, int strict)
 {
-	struct ucache_config cfg;
 	struct model_item *m = calloc(NKEYS, sizeof(*m));
-	char err[256];
-	ucache_t *c;
+	ucache_t *c = ut_cache(keyval);
 	int round, n, live = 0;
 
-	assert_int_equal(ucache_config_parse(&cfg, keyval, err, sizeof(err)), 0);
-	c = ucache_create(&cfg, err, sizeof(err));
-	assert_non_null(c);
 	for (round = 0; round < 40; round++) {
 		for (n = 0; n < 500; n++)
 			step(c, m, maxv, &live, capacity, strict);
@@ -126,8 +120,7 @@ static void run_model(const char *keyval, size_t maxv, int capacity, int strict)
 		}
 	}
 	assert_int_equal((int)ucache_items(c), live);
-	ucache_destroy(c);
-	ucache_config_free(&cfg);
+	ut_destroy(c);
 	free(m);
 }
 

@@ -30,28 +30,10 @@
 #include "ucache.h"
 #include "ucache_test.h"
 
-#define T0 1000000u
+#define T0 UT_T0
 
 /* A small cache with a bucket count below its item count (long chains). */
 #define SMALL "name=ops,items=100,blocksize=256,keysize=64,hashsize=16"
-
-static int setup(void **state)
-{
-	(void)state;
-	ut_log_capture();
-	ut_clock_set(T0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	ut_reap_children();
-	ut_destroy_all();
-	ucache_set_logger(NULL, NULL);
-	ut_clock_real();
-	return 0;
-}
 
 static void set_i64(ucache_t *c, const char *k, int64_t v, uint64_t expires)
 {
@@ -72,16 +54,6 @@ static int64_t math(ucache_t *c, const char *k, enum ucache_math_op op, int64_t 
 
 	assert_int_equal(ucache_math(c, k, strlen(k), op, delta, expires, &r), 0);
 	return r;
-}
-
-static uint64_t expires_of(ucache_t *c, const char *k)
-{
-	struct ucache_item_info info = { 7, 7 };
-	char buf[64];
-	size_t len = 0;
-
-	assert_int_equal(ucache_get_ex(c, k, strlen(k), buf, sizeof(buf), &len, &info), 0);
-	return info.expires;
 }
 
 /* ------------------------------------------------------------ get / set */
@@ -134,7 +106,7 @@ static void test_set_existing_fails_keeps_old(void **state)
 	assert_int_equal(ut_set(c, "k", "new-and-longer", 0, 0), -EEXIST);
 	assert_int_equal(ut_set(c, "k", "n", 100, 0), -EEXIST);
 	ut_expect(c, "k", "old");
-	assert_int_equal(expires_of(c, "k"), 0); /* the failed set's TTL not applied */
+	assert_int_equal(ut_expires_of(c, "k"), 0); /* the failed set's TTL not applied */
 	assert_int_equal(ucache_items(c), 1);
 	ut_check(c);
 	ut_destroy(c);
@@ -347,16 +319,11 @@ static void test_usable_items_is_items_minus_one(void **state)
 {
 	ucache_t *c = ut_cache("name=cap,items=10,blocksize=64");
 	struct ucache_stats st;
-	char k[16];
-	int i;
 
 	(void)state;
 	ucache_stats(c, &st);
 	assert_int_equal(st.capacity, 9);
-	for (i = 0; i < 9; i++) {
-		snprintf(k, sizeof(k), "k%d", i);
-		assert_int_equal(ut_set(c, k, k, 0, 0), 0);
-	}
+	ut_set_k(c, 0, 9, NULL, 0);
 	ucache_stats(c, &st);
 	assert_int_equal(st.full, 0);
 	assert_int_equal(ut_set(c, "k9", "k9", 0, 0), -ENOSPC);
@@ -370,11 +337,8 @@ static void test_usable_items_is_items_minus_one(void **state)
 	/* an update of an existing key needs no new slot */
 	assert_int_equal(ut_set(c, "k3", "three", 0, UCACHE_SET_UPDATE), 0);
 	ut_expect(c, "k3", "three");
-	for (i = 0; i < 9; i++) {
-		snprintf(k, sizeof(k), "k%d", i);
-		if (i != 3)
-			ut_expect(c, k, k);
-	}
+	ut_expect_k(c, 0, 3);
+	ut_expect_k(c, 4, 9);
 	assert_int_equal(ucache_del(c, "k0", 2), 0);
 	assert_int_equal(ut_set(c, "k9", "k9", 0, 0), 0);
 	ut_check(c);
@@ -581,15 +545,15 @@ static void test_math_keeps_item_expiry(void **state)
 
 	(void)state;
 	set_i64(c, "n", 1, 100);
-	assert_int_equal(expires_of(c, "n"), T0 + 100);
+	assert_int_equal(ut_expires_of(c, "n"), T0 + 100);
 	ut_clock_advance(50);
 	assert_true(math(c, "n", UCACHE_MATH_INC, 1, 500) == 2);
-	assert_int_equal(expires_of(c, "n"), T0 + 100);
+	assert_int_equal(ut_expires_of(c, "n"), T0 + 100);
 	assert_true(math(c, "n", UCACHE_MATH_MUL, 10, 0) == 20);
-	assert_int_equal(expires_of(c, "n"), T0 + 100);
+	assert_int_equal(ut_expires_of(c, "n"), T0 + 100);
 	set_i64(c, "forever", 1, 0);
 	assert_true(math(c, "forever", UCACHE_MATH_INC, 1, 30) == 2);
-	assert_int_equal(expires_of(c, "forever"), 0);
+	assert_int_equal(ut_expires_of(c, "forever"), 0);
 	ut_clock_advance(50); /* T0 + 100: the counter expired with its item */
 	assert_int_equal(ucache_exists(c, "n", 1), -ENOENT);
 	ut_destroy(c);
@@ -601,14 +565,14 @@ static void test_math_missing_key_uses_given_expires(void **state)
 
 	(void)state;
 	assert_true(math(c, "n", UCACHE_MATH_INC, 3, 60) == 3);
-	assert_int_equal(expires_of(c, "n"), T0 + 60);
+	assert_int_equal(ut_expires_of(c, "n"), T0 + 60);
 	assert_true(math(c, "z", UCACHE_MATH_INC, 3, 0) == 3);
-	assert_int_equal(expires_of(c, "z"), 0);
+	assert_int_equal(ut_expires_of(c, "z"), 0);
 	ut_clock_advance(60);
 	assert_int_equal(ucache_exists(c, "n", 1), -ENOENT);
 	/* an expired counter is missing: it restarts from math_initial */
 	assert_true(math(c, "n", UCACHE_MATH_INC, 1, 10) == 1);
-	assert_int_equal(expires_of(c, "n"), T0 + 70);
+	assert_int_equal(ut_expires_of(c, "n"), T0 + 70);
 	ut_destroy(c);
 }
 
@@ -938,8 +902,7 @@ static void test_iter_returns_every_key_while_writer_stalled(void **state)
 				fail_msg("trial %d: key stall%d returned %d times while the writer was stalled", trial, i,
 					 it.counts[i]);
 	}
-	kill(pid, SIGKILL);
-	assert_int_equal(ut_wait_exit(pid), 1000 + SIGKILL);
+	assert_int_equal(ut_kill(pid), 1000 + SIGKILL);
 	ut_check(c);
 	munmap((void *)progress, sizeof(*progress));
 	ut_destroy(c);
@@ -1031,9 +994,9 @@ static void test_no_expire_ignores_ttl(void **state)
 	assert_int_equal(ut_set(c, "rel", "v", 10, 0), 0);
 	assert_int_equal(ut_set(c, "abs", "v", T0 + 10, UCACHE_SET_ABSEXPIRE), 0);
 	assert_int_equal(ucache_math(c, "n", 1, UCACHE_MATH_INC, 1, 10, NULL), 0);
-	assert_int_equal(expires_of(c, "rel"), 0);
-	assert_int_equal(expires_of(c, "abs"), 0);
-	assert_int_equal(expires_of(c, "n"), 0);
+	assert_int_equal(ut_expires_of(c, "rel"), 0);
+	assert_int_equal(ut_expires_of(c, "abs"), 0);
+	assert_int_equal(ut_expires_of(c, "n"), 0);
 	ut_clock_advance(1000000);
 	ut_expect(c, "rel", "v");
 	ut_expect(c, "abs", "v");
@@ -1151,6 +1114,13 @@ static void test_items_1_has_no_usable_item(void **state)
 	ut_destroy(c);
 }
 
+/* Key and value number i of hash_workload (64 bytes each). */
+static void hash_item(int i, char *k, char *v)
+{
+	snprintf(k, 64, i % 3 ? "key:%d" : "a-key-longer-than-sixteen:%d", i);
+	snprintf(v, 64, "v%d", i * 31);
+}
+
 /* Set/get/update/del 1500 keys of assorted lengths with one hash. */
 static void hash_workload(const char *hash, enum ucache_hash expect)
 {
@@ -1162,21 +1132,18 @@ static void hash_workload(const char *hash, enum ucache_hash expect)
 	c = ut_cache(kv);
 	assert_int_equal(ucache_config(c)->hash, expect);
 	for (i = 0; i < 1500; i++) {
-		snprintf(k, sizeof(k), i % 3 ? "key:%d" : "a-key-longer-than-sixteen:%d", i);
-		snprintf(v, sizeof(v), "v%d", i * 31);
+		hash_item(i, k, v);
 		assert_int_equal(ut_set(c, k, v, 0, 0), 0);
 	}
 	for (i = 0; i < 1500; i++) {
-		snprintf(k, sizeof(k), i % 3 ? "key:%d" : "a-key-longer-than-sixteen:%d", i);
-		snprintf(v, sizeof(v), "v%d", i * 31);
+		hash_item(i, k, v);
 		ut_expect(c, k, v);
 		if (i % 2)
 			assert_int_equal(ucache_del(c, k, strlen(k)), 0);
 	}
 	ut_check(c);
 	for (i = 0; i < 1500; i++) {
-		snprintf(k, sizeof(k), i % 3 ? "key:%d" : "a-key-longer-than-sixteen:%d", i);
-		snprintf(v, sizeof(v), "v%d", i * 31);
+		hash_item(i, k, v);
 		if (i % 2)
 			assert_int_equal(ucache_exists(c, k, strlen(k)), -ENOENT);
 		else
@@ -1204,7 +1171,7 @@ static void test_hash_xxh3(void **state)
 	hash_workload("xxh3", UCACHE_HASH_XXH3);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, ut_setup, ut_teardown)
 
 int main(void)
 {

@@ -24,33 +24,6 @@
 #include "ucache.h"
 #include "ucache_test.h"
 
-#define T0 1000000u
-
-static int setup(void **state)
-{
-	(void)state;
-	ut_log_capture();
-	ut_clock_set(T0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	ut_destroy_all();
-	ucache_set_logger(NULL, NULL);
-	ut_clock_real();
-	return 0;
-}
-
-static struct ucache_stats stats(ucache_t *c)
-{
-	struct ucache_stats st;
-
-	ucache_stats(c, &st);
-	return st;
-}
-
 /* Deterministic content for key k of length len. */
 static void fill(char *buf, size_t len, const char *k)
 {
@@ -96,7 +69,7 @@ static void test_bitmap_13_blocks(void **state)
 	assert_int_equal(put(c, "a", 5 * 16, 0), 0);      /* blocks 0-4 */
 	assert_int_equal(put(c, "b", 4 * 16 + 1, 0), 0);  /* blocks 5-9 */
 	assert_int_equal(put(c, "c", 3 * 16, 0), 0);      /* blocks 10-12: the very last block */
-	assert_int_equal(stats(c).blocks_used, 13);
+	assert_int_equal(ut_stats(c).blocks_used, 13);
 	assert_int_equal(put(c, "d", 1, 0), -ENOSPC);
 	expect_put(c, "a", 80);
 	expect_put(c, "b", 65);
@@ -105,12 +78,12 @@ static void test_bitmap_13_blocks(void **state)
 	assert_int_equal(ucache_del(c, "b", 1), 0);
 	assert_int_equal(put(c, "e", 6 * 16, 0), -ENOSPC); /* 5 free blocks */
 	assert_int_equal(put(c, "e", 5 * 16, 0), 0);
-	assert_int_equal(stats(c).blocks_used, 13);
+	assert_int_equal(ut_stats(c).blocks_used, 13);
 	ut_check(c);
 	ucache_clear(c);
 	assert_int_equal(put(c, "max", 13 * 16, 0), 0);   /* one value over every block */
 	expect_put(c, "max", 13 * 16);
-	assert_int_equal(stats(c).blocks_used, 13);
+	assert_int_equal(ut_stats(c).blocks_used, 13);
 	ut_check(c);
 	ut_destroy(c);
 }
@@ -147,7 +120,7 @@ static void test_bitmap_67_blocks(void **state)
 			expect_put(c, k, 56);
 		}
 	}
-	assert_int_equal(stats(c).blocks_used, 63);
+	assert_int_equal(ut_stats(c).blocks_used, 63);
 	ut_check(c);
 	ut_destroy(c);
 }
@@ -163,14 +136,14 @@ static void test_bitmap_value_spanning_blocks(void **state)
 	expect_put(c, "x", 350);
 	expect_put(c, "y", 100);
 	expect_put(c, "z", 101);
-	assert_int_equal(stats(c).blocks_used, 7);
-	assert_int_equal(stats(c).bytes_used, 551);
+	assert_int_equal(ut_stats(c).blocks_used, 7);
+	assert_int_equal(ut_stats(c).bytes_used, 551);
 	assert_int_equal(put(c, "x", 1000, UCACHE_SET_UPDATE), 0);
 	expect_put(c, "x", 1000);
-	assert_int_equal(stats(c).blocks_used, 13);
+	assert_int_equal(ut_stats(c).blocks_used, 13);
 	assert_int_equal(put(c, "x", 1, UCACHE_SET_UPDATE), 0);
-	assert_int_equal(stats(c).blocks_used, 4);
-	assert_int_equal(stats(c).bytes_used, 202);
+	assert_int_equal(ut_stats(c).blocks_used, 4);
+	assert_int_equal(ut_stats(c).bytes_used, 202);
 	ut_check(c);
 	ut_destroy(c);
 }
@@ -188,7 +161,7 @@ static void test_bitmap_next_fit_wraps_around(void **state)
 	assert_int_equal(ucache_del(c, "a", 1), 0);
 	assert_int_equal(put(c, "c", 6 * 4, 0), 0);  /* 12-15 too short: wraps to 0-5 */
 	assert_int_equal(put(c, "d", 4 * 4, 0), 0);  /* 12-15 */
-	assert_int_equal(stats(c).blocks_used, 16);
+	assert_int_equal(ut_stats(c).blocks_used, 16);
 	expect_put(c, "b", 24);
 	expect_put(c, "c", 24);
 	expect_put(c, "d", 16);
@@ -205,7 +178,7 @@ static void test_bitmap_next_fit_wraps_around(void **state)
 	assert_int_equal(ucache_del(c, "c", 1), 0);  /* free: 8-15, search start 14 */
 	assert_int_equal(put(c, "y", 8 * 4, 0), 0);  /* 8-15 straddles the start */
 	expect_put(c, "y", 32);
-	assert_int_equal(stats(c).blocks_used, 16);
+	assert_int_equal(ut_stats(c).blocks_used, 16);
 	ut_check(c);
 	ut_destroy(c);
 }
@@ -225,9 +198,9 @@ static void test_bitmap_fragmentation(void **state)
 		snprintf(k, sizeof(k), "k%d", i);
 		assert_int_equal(ucache_del(c, k, strlen(k)), 0);
 	}
-	assert_int_equal(stats(c).blocks_used, 8);
+	assert_int_equal(ut_stats(c).blocks_used, 8);
 	assert_int_equal(put(c, "two", 16, 0), -ENOSPC);
-	assert_int_equal(stats(c).full, 1);
+	assert_int_equal(ut_stats(c).full, 1);
 	ut_check(c);
 	assert_int_equal(ucache_del(c, "k2", 2), 0); /* blocks 1-3 now free */
 	assert_int_equal(put(c, "two", 16, 0), 0);
@@ -238,7 +211,7 @@ static void test_bitmap_fragmentation(void **state)
 		snprintf(k, sizeof(k), "h%d", i);
 		assert_int_equal(put(c, k, 8, 0), 0);
 	}
-	assert_int_equal(stats(c).blocks_used, 16);
+	assert_int_equal(ut_stats(c).blocks_used, 16);
 	assert_int_equal(put(c, "h7", 1, 0), -ENOSPC);
 	for (i = 0; i < 15; i += 2) {
 		snprintf(k, sizeof(k), "k%d", i);
@@ -269,7 +242,7 @@ static void issue527(int n)
 		snprintf(k, sizeof(k), "k%d", i);
 		expect_put(c, k, 20);
 	}
-	assert_int_equal(stats(c).blocks_used, n - 1);
+	assert_int_equal(ut_stats(c).blocks_used, n - 1);
 	ut_check(c);
 	/* and again after churn */
 	for (i = 0; i < n - 1; i += 3) {
@@ -303,17 +276,17 @@ static void test_bitmap_update_allocates_before_freeing(void **state)
 	assert_int_equal(put(c, "a", 12 * 4, UCACHE_SET_UPDATE), -ENOSPC);
 	assert_int_equal(put(c, "a", 16 * 4, UCACHE_SET_UPDATE), -ENOSPC);
 	expect_put(c, "a", 32);
-	assert_int_equal(stats(c).blocks_used, 8);
-	assert_int_equal(stats(c).full, 2);
+	assert_int_equal(ut_stats(c).blocks_used, 8);
+	assert_int_equal(ut_stats(c).full, 2);
 	assert_int_equal(put(c, "a", 8 * 4 - 1, UCACHE_SET_UPDATE), 0); /* 8-15, then 0-7 freed */
 	expect_put(c, "a", 31);
-	assert_int_equal(stats(c).blocks_used, 8);
+	assert_int_equal(ut_stats(c).blocks_used, 8);
 	assert_int_equal(put(c, "a", 9 * 4, UCACHE_SET_UPDATE), -ENOSPC); /* 0-7 free: 8 in a row */
 	assert_int_equal(put(c, "a", 4, UCACHE_SET_UPDATE), 0);          /* shrinking always fits */
-	assert_int_equal(stats(c).blocks_used, 1);
+	assert_int_equal(ut_stats(c).blocks_used, 1);
 	assert_int_equal(put(c, "a", 15 * 4, UCACHE_SET_UPDATE), 0);     /* 15 of 16 free around it? */
 	expect_put(c, "a", 60);
-	assert_int_equal(stats(c).blocks_used, 15);
+	assert_int_equal(ut_stats(c).blocks_used, 15);
 	ut_check(c);
 	ut_destroy(c);
 }
@@ -507,7 +480,7 @@ static void test_memory_mapping_is_virtual_rss_small(void **state)
 	ut_destroy(c);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, ut_setup, ut_teardown)
 
 int main(void)
 {

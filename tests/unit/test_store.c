@@ -19,23 +19,19 @@ static char path[256];
 
 static int setup(void **state)
 {
-	(void)state;
 	snprintf(path, sizeof(path), "/tmp/ucache-test-store-%d.db", (int)getpid());
 	unlink(path);
-	ut_log_capture();
-	ut_log_reset();
-	return 0;
+	return ut_setup_real_clock(state);
 }
 
 static int teardown(void **state)
 {
 	char tmp[300];
 
-	(void)state;
 	unlink(path);
 	snprintf(tmp, sizeof(tmp), "%s.migrate", path);
 	unlink(tmp);
-	return 0;
+	return ut_teardown(state);
 }
 
 /* Create from keyval + ",store=<path>"; NULL allowed (err gets the reason). */
@@ -62,14 +58,20 @@ static ucache_t *must_open(const char *keyval)
 	return c;
 }
 
+/* Key and value number i of fill() (32 and 64 bytes). */
+static void fill_item(int i, char *k, char *v)
+{
+	snprintf(k, 32, "key-%d", i);
+	snprintf(v, 64, "value-of-key-%d", i);
+}
+
 static void fill(ucache_t *c, int n)
 {
 	char k[32], v[64];
 	int i;
 
 	for (i = 0; i < n; i++) {
-		snprintf(k, sizeof(k), "key-%d", i);
-		snprintf(v, sizeof(v), "value-of-key-%d", i);
+		fill_item(i, k, v);
 		assert_int_equal(ut_set(c, k, v, 0, UCACHE_SET_UPDATE), 0);
 	}
 }
@@ -80,8 +82,7 @@ static void expect_filled(ucache_t *c, int n)
 	int i;
 
 	for (i = 0; i < n; i++) {
-		snprintf(k, sizeof(k), "key-%d", i);
-		snprintf(v, sizeof(v), "value-of-key-%d", i);
+		fill_item(i, k, v);
 		ut_expect(c, k, v);
 	}
 }
@@ -339,8 +340,7 @@ static void killed_writer_store_recovers(void **state)
 		}
 		while (__atomic_load_n(progress, __ATOMIC_RELAXED) < 200 + ut_rand(&seed) % 2000)
 			;
-		kill(pid, SIGKILL);
-		ut_wait_exit(pid);
+		ut_kill(pid);
 		*progress = 0;
 		ucache_t *c = must_open("name=s,items=200,blocksize=256");
 		ut_check(c);
@@ -358,21 +358,23 @@ static void killed_writer_store_recovers(void **state)
 	}
 }
 
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(reopen_keeps_items_clean_and_unclean, setup, teardown),
-		cmocka_unit_test_setup_teardown(store_in_use_is_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(geometry_mismatch_refuses_naming_both, setup, teardown),
-		cmocka_unit_test_setup_teardown(store_delete_recreates, setup, teardown),
-		cmocka_unit_test_setup_teardown(store_migrate_imports_valid_items, setup, teardown),
-		cmocka_unit_test_setup_teardown(damaged_files_are_refused_clearly, setup, teardown),
-		cmocka_unit_test_setup_teardown(truncated_store_recovers_what_remains, setup, teardown),
-		cmocka_unit_test_setup_teardown(bit_flipped_value_is_dropped_not_served, setup, teardown),
-		cmocka_unit_test_setup_teardown(pr2578_lru_order_restored_from_store, setup, teardown),
-		cmocka_unit_test_setup_teardown(issue1168_not_full_after_restore, setup, teardown),
-		cmocka_unit_test_setup_teardown(issue1003_no_stale_value_after_restart, setup, teardown),
-		cmocka_unit_test_setup_teardown(killed_writer_store_recovers, setup, teardown),
+		T(reopen_keeps_items_clean_and_unclean),
+		T(store_in_use_is_refused),
+		T(geometry_mismatch_refuses_naming_both),
+		T(store_delete_recreates),
+		T(store_migrate_imports_valid_items),
+		T(damaged_files_are_refused_clearly),
+		T(truncated_store_recovers_what_remains),
+		T(bit_flipped_value_is_dropped_not_served),
+		T(pr2578_lru_order_restored_from_store),
+		T(issue1168_not_full_after_restore),
+		T(issue1003_no_stale_value_after_restart),
+		T(killed_writer_store_recovers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

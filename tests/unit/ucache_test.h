@@ -7,6 +7,11 @@
  * a helper keeps (fake clock, captured log lines) lives in function-local
  * statics: one copy per test program, copied into forked children.
  *
+ *   ut_setup, ut_setup_real_clock, ut_teardown
+ *                             cmocka fixtures: capture logs and run on the
+ *                             fake clock at UT_T0 (or the real one); the
+ *                             teardown kills leftover children, destroys
+ *                             leftover caches and restores logger and clock
  *   ut_cache(keyval)          create a cache from a --cache2 keyval string;
  *   ut_destroy(c)             destroy it (never ucache_destroy() on such a
  *                             cache if the teardown calls ut_destroy_all(),
@@ -14,9 +19,13 @@
  *   ut_clock_*                fake clock installed with ucache_set_clock()
  *   ut_log_*                  capture engine log lines (ucache_set_logger())
  *   ut_check(c)               ucache_check() must pass
+ *   ut_stats(c), ut_expires_of(c, k)
  *   ut_expect(c, k, v)        key k holds exactly the string v
+ *   ut_set_k(c, from, to, v, expires), ut_expect_k(c, from, to)
+ *                             keys "k<from>".."k<to - 1>", valued v or
+ *                             (v NULL) their own name
  *   ut_shared(n)              MAP_SHARED memory for parent/child reporting
- *   ut_fork(), ut_wait_exit(pid), ut_reap_children()
+ *   ut_fork(), ut_wait_exit(pid), ut_kill(pid), ut_reap_children()
  *                             children are recorded, so that a teardown can
  *                             kill the ones a failed test left running
  *   ut_now_ns(), ut_spin_ns(), ut_rss_bytes(), ut_rand()
@@ -40,9 +49,12 @@
 
 /* ------------------------------------------------------------ fake clock */
 
+/* Where ut_setup() starts the fake clock (and where it starts anyway). */
+#define UT_T0 1000000u
+
 static inline uint64_t *ut_clock_var(void)
 {
-	static uint64_t now = 1000000;
+	static uint64_t now = UT_T0;
 
 	return &now;
 }
@@ -77,7 +89,7 @@ static inline void ut_clock_real(void)
 struct ut_logs {
 	int n;                                  /* lines seen (may exceed UT_LOG_MAX) */
 	enum ucache_log_level level[UT_LOG_MAX];
-	char msg[UT_LOG_MAX][256];
+	char msg[UT_LOG_MAX][512];
 };
 
 static inline struct ut_logs *ut_logs(void)
@@ -236,6 +248,52 @@ static inline void ut_expect_missing(ucache_t *c, const char *k)
 	assert_int_equal(ucache_exists(c, k, strlen(k)), -ENOENT);
 }
 
+static inline struct ucache_stats ut_stats(ucache_t *c)
+{
+	struct ucache_stats st;
+
+	ucache_stats(c, &st);
+	return st;
+}
+
+/* The absolute expiry of key k, which must be present. */
+static inline uint64_t ut_expires_of(ucache_t *c, const char *k)
+{
+	struct ucache_item_info info = { 7, 7 };
+	char buf[64];
+	size_t len = 0;
+
+	assert_int_equal(ucache_get_ex(c, k, strlen(k), buf, sizeof(buf), &len, &info), 0);
+	return info.expires;
+}
+
+/* Set keys "k<from>".."k<to - 1>" in that order, each to v, or to its own
+ * name if v is NULL; every set must succeed. */
+static inline void ut_set_k(ucache_t *c, int from, int to, const char *v, uint64_t expires)
+{
+	char k[16];
+	int i, rc;
+
+	for (i = from; i < to; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		rc = ut_set(c, k, v ? v : k, expires, 0);
+		if (rc)
+			fail_msg("set %s: rc %d", k, rc);
+	}
+}
+
+/* Keys "k<from>".."k<to - 1>" must each hold their own name. */
+static inline void ut_expect_k(ucache_t *c, int from, int to)
+{
+	char k[16];
+	int i;
+
+	for (i = from; i < to; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		ut_expect(c, k, k);
+	}
+}
+
 /* -------------------------------------------------------------- processes */
 
 /* Zeroed memory shared with forked children (freed with munmap). */
@@ -314,6 +372,14 @@ static inline int ut_wait_exit(pid_t pid)
 	return WIFSIGNALED(st) ? 1000 + WTERMSIG(st) : -1;
 }
 
+/* SIGKILL pid and reap it: ut_wait_exit()'s result, 1000 + SIGKILL if it
+ * was still running. */
+static inline int ut_kill(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	return ut_wait_exit(pid);
+}
+
 static inline uint64_t ut_now_ns(void)
 {
 	struct timespec ts;
@@ -350,6 +416,38 @@ static inline uint64_t ut_rand(uint64_t *s)
 	*s ^= *s << 25;
 	*s ^= *s >> 27;
 	return *s * 0x2545f4914f6cdd1dull;
+}
+
+/* --------------------------------------------------------------- fixtures */
+
+/* Per-test setup: engine logs captured, fake clock at UT_T0. */
+static inline int ut_setup(void **state)
+{
+	(void)state;
+	ut_log_capture();
+	ut_clock_set(UT_T0);
+	return 0;
+}
+
+/* Per-test setup for tests that need real time: logs captured. */
+static inline int ut_setup_real_clock(void **state)
+{
+	(void)state;
+	ut_log_capture();
+	ut_clock_real();
+	return 0;
+}
+
+/* Per-test teardown: kill what a failed test left running, destroy the
+ * caches it left, stop capturing logs, back to the real clock. */
+static inline int ut_teardown(void **state)
+{
+	(void)state;
+	ut_reap_children();
+	ut_destroy_all();
+	ucache_set_logger(NULL, NULL);
+	ut_clock_real();
+	return 0;
 }
 
 #endif
