@@ -201,6 +201,25 @@ static int resolve(ucache_t *c, int *fd, enum verdict v, const struct uc_hdr *ol
 	return -EINVAL;
 }
 
+/* flock(LOCK_EX), waiting up to UCACHE_STORE_LOCK_WAIT_MS (default 10 s)
+ * for a previous instance's last processes to exit.  0 or -1. */
+static int lock_store(int fd, ucache_t *c)
+{
+	const char *env = getenv("UCACHE_STORE_LOCK_WAIT_MS");
+	long wait_ms = env ? strtol(env, NULL, 10) : 10000, waited = 0;
+
+	while (flock(fd, LOCK_EX | LOCK_NB)) {
+		if (errno != EWOULDBLOCK || waited >= wait_ms)
+			return -1;
+		if (waited == 0)
+			uc_log(UCACHE_LOG_WARN, "cache \"%s\": store %s is held by another process; waiting up to %ld ms",
+			       c->cfg.name, c->cfg.store, wait_ms);
+		usleep(50000);
+		waited += 50;
+	}
+	return 0;
+}
+
 int uc_store_map(ucache_t *c, const struct uc_hdr *plan, char *err, size_t errlen)
 {
 	struct uc_hdr old;
@@ -218,8 +237,9 @@ int uc_store_map(ucache_t *c, const struct uc_hdr *plan, char *err, size_t errle
 	/* One instance per store: the lock lives as long as the creating
 	 * process or any worker it forked holds the descriptor, so orphaned
 	 * workers of a killed master keep a new instance from rebuilding
-	 * under their feet. */
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
+	 * under their feet.  Workers SIGKILLed with their master die within
+	 * moments: wait a little before refusing. */
+	if (lock_store(fd, c)) {
 		uc_err(err, errlen, "cache \"%s\": store %s is in use by another running instance (or by the "
 		       "orphaned workers of one): stop it first", c->cfg.name, c->cfg.store);
 		close(fd);

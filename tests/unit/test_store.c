@@ -113,10 +113,37 @@ static void store_in_use_is_refused(void **state)
 	char err[1024] = "";
 
 	(void)state;
+	setenv("UCACHE_STORE_LOCK_WAIT_MS", "200", 1);
 	assert_null(open_store("name=s,items=10,blocksize=64", err, sizeof(err)));
+	unsetenv("UCACHE_STORE_LOCK_WAIT_MS");
 	assert_non_null(strstr(err, "in use by another running instance"));
 	ucache_destroy(c);
 	c = must_open("name=s,items=10,blocksize=64");
+	ucache_close(c);
+}
+
+/* Workers killed along with their master hold the store for a moment:
+ * a new instance waits for them instead of refusing at once. */
+static void store_waits_for_the_last_holder_to_exit(void **state)
+{
+	int *ready = ut_shared(sizeof(int));
+	pid_t pid = fork();
+	ucache_t *c;
+
+	(void)state;
+	if (pid == 0) {
+		char err[512];
+		ucache_t *mine = open_store("name=s,items=10,blocksize=64", err, sizeof(err));
+		__atomic_store_n(ready, mine ? 1 : 2, __ATOMIC_RELEASE);
+		ut_spin_ns(300 * 1000 * 1000ull); /* then exit, releasing the store */
+		_exit(0);
+	}
+	while (!__atomic_load_n(ready, __ATOMIC_ACQUIRE))
+		;
+	assert_int_equal(*ready, 1);
+	c = must_open("name=s,items=10,blocksize=64");
+	assert_true(ut_log_count("held by another process; waiting") >= 1);
+	ut_wait_exit(pid);
 	ucache_close(c);
 }
 
@@ -365,6 +392,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(reopen_keeps_items_clean_and_unclean),
 		T(store_in_use_is_refused),
+		T(store_waits_for_the_last_holder_to_exit),
 		T(geometry_mismatch_refuses_naming_both),
 		T(store_delete_recreates),
 		T(store_migrate_imports_valid_items),
