@@ -14,6 +14,9 @@ CFLAGS = [
     '-std=gnu11',
     '-D_GNU_SOURCE',
     '-fvisibility=hidden',
+    # the engine's few __thread variables: without this a dlopen'd plugin
+    # calls __tls_get_addr on every access (~200 instructions per LRU insert)
+    '-ftls-model=initial-exec',
     '-Wall',
     '-Wextra',
     '-Wshadow',

@@ -21,7 +21,7 @@
  *   +------------------+ off_kdata
  *   | key heap         |  keys longer than UC_INLINE_KEY, items pages of keysize
  *   +------------------+ off_vdata
- *   | values           |  heap of items pages of blocksize, or blocks x blocksize
+ *   | values           |  heap of items pages (uc_vpage_size), or blocks x blocksize
  *   +------------------+ total
  *
  * The mapping is MAP_NORESERVE and nothing is memset at creation: the kernel
@@ -192,7 +192,7 @@ int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err,
 	h->off_bitmap = region(&off, cfg->bitmap ? uc_bitmap_words(cfg->blocks) * 8 : 0, 4096);
 	h->size_kdata = nkpages * kpage;
 	h->off_kdata = region(&off, h->size_kdata, 4096);
-	h->size_vdata = cfg->bitmap ? cfg->blocks * cfg->blocksize : vpages * uc_align_up(cfg->blocksize, UC_HEAP_UNIT);
+	h->size_vdata = cfg->bitmap ? cfg->blocks * cfg->blocksize : vpages * uc_vpage_size(cfg->blocksize, cfg->items);
 	h->off_vdata = region(&off, h->size_vdata, 4096);
 	h->total = uc_align_up(off, 4096);
 	if (cfg->items >= 0xffffffffull || h->total >= (1ull << 46) || nkpages * kpage / UC_HEAP_UNIT >= 0xffffffffull) {
@@ -248,7 +248,7 @@ int uc_format(ucache_t *c)
 	snprintf(h->name, sizeof(h->name), "%s", c->cfg.name);
 	h->slot_unused = 1;
 	uc_heap_format(&h->kheap, uc_align_up(h->keysize, UC_HEAP_UNIT), h->off_vpages > h->off_kpages ? (uint32_t)h->items : 0);
-	uc_heap_format(&h->vheap, h->blocksize, h->bitmap ? 0 : (uint32_t)h->items);
+	uc_heap_format(&h->vheap, uc_vpage_size(h->blocksize, h->items), h->bitmap ? 0 : (uint32_t)h->items);
 	uc_bitmap_format(&c->bm, h->bitmap ? h->blocks : 0);
 	return uc_init_locks(c);
 }

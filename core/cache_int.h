@@ -94,6 +94,7 @@ struct uc_hdr {
 	_Atomic uint64_t lru_clock;
 	_Atomic uint64_t full_logged_at, next_full_sweep, last_modified_at;
 	_Atomic uint64_t full, evictions, expirations, repairs;
+	_Atomic int64_t expiring;   /* live items with an expiry (0: no sweep can free anything) */
 	struct uc_cpu cpu[UC_CPU_LINES];
 };
 
@@ -120,6 +121,20 @@ struct ucache {
 	char *import_tmp;       /* the new file, renamed over cfg.store when done */
 	int store_fd;           /* store: open and flock()ed while mapped, else -1 */
 };
+
+/* Page size of the single-block value heap.  A page per slot is what keeps
+ * stock capacity (heap.c); pages larger than a block let small values share
+ * them: with blocksize 128 a 100-byte value costs a 112-byte chunk instead
+ * of a 128-byte page plus a 24-byte descriptor.  64 KiB pages, shrunk so
+ * the region's virtual size stays within 64 GiB, never below a block. */
+static inline uint64_t uc_vpage_size(uint64_t blocksize, uint64_t items)
+{
+	uint64_t page = 65536, block = (blocksize + 15) & ~15ull;
+
+	while (page > 4096 && items * page > (1ull << 36))
+		page /= 2;
+	return page > block ? page : block;
+}
 
 /* ---- cache.c: locks */
 /* Lock a stripe; repairs the cache first if a writer died.  Never fails. */

@@ -136,6 +136,7 @@ int64_t uc_rebuild_locked(ucache_t *c)
 	h->slot_unused = unused ? unused : 1;
 	h->live = 0;
 	atomic_store(&h->value_bytes, 0);
+	atomic_store(&h->expiring, 0);
 	for (id = h->slot_unused; id-- > 1;) {
 		struct uc_slot *s = &c->slots[id];
 		int ok = s->state == UC_SLOT_LIVE && uc_item_valid(c, s) && !claim(c, &cl, s, 0);
@@ -146,6 +147,8 @@ int64_t uc_rebuild_locked(ucache_t *c)
 		if (ok) {
 			h->live++;
 			atomic_fetch_add(&h->value_bytes, s->vallen);
+			if (s->expires)
+				atomic_fetch_add(&h->expiring, 1);
 			continue;
 		}
 		dropped += s->state == UC_SLOT_LIVE;
@@ -178,7 +181,7 @@ int64_t ucache_repair(ucache_t *c)
 struct uc_checker {
 	ucache_t *c;
 	uint8_t *seen;      /* per slot: 1 = on a chain, 2 = on the free stack */
-	uint64_t chained, bytes;
+	uint64_t chained, bytes, expiring;
 	struct uc_claims cl;
 	char *err;
 	size_t errlen;
@@ -210,6 +213,7 @@ static int check_slot(struct uc_checker *k, uint64_t b, uint32_t id)
 	}
 	k->chained++;
 	k->bytes += s->vallen;
+	k->expiring += s->expires != 0;
 	return 0;
 }
 
@@ -264,6 +268,11 @@ static int check_storage(struct uc_checker *k)
 	if (k->bytes != atomic_load(&h->value_bytes)) {
 		uc_err(k->err, k->errlen, "bytes used: %llu counted, %llu recorded", (unsigned long long)k->bytes,
 		       (unsigned long long)atomic_load(&h->value_bytes));
+		return -1;
+	}
+	if ((int64_t)k->expiring != atomic_load(&h->expiring)) {
+		uc_err(k->err, k->errlen, "items with an expiry: %llu counted, %lld recorded",
+		       (unsigned long long)k->expiring, (long long)atomic_load(&h->expiring));
 		return -1;
 	}
 	if (uc_heap_verify(&c->kheap, &k->cl.k, k->err, k->errlen) || uc_heap_verify(&c->vheap, &k->cl.v, k->err, k->errlen))

@@ -273,7 +273,7 @@ static void reshape_allocators(ucache_t *c)
 
 	uc_heap_format(&h->kheap, uc_align_up(h->keysize, UC_HEAP_UNIT),
 		       h->off_vpages > h->off_kpages ? (uint32_t)h->items : 0);
-	uc_heap_format(&h->vheap, h->blocksize, h->bitmap ? 0 : (uint32_t)h->items);
+	uc_heap_format(&h->vheap, uc_vpage_size(h->blocksize, h->items), h->bitmap ? 0 : (uint32_t)h->items);
 	h->kheap.unused = kunused < h->kheap.npages ? kunused : h->kheap.npages;
 	h->vheap.unused = vunused < h->vheap.npages ? vunused : h->vheap.npages;
 	uc_bitmap_format(&c->bm, h->bitmap ? h->blocks : 0);

@@ -138,6 +138,8 @@ static int insert_locked(ucache_t *c, struct uc_write *w)
 	s->vallen = (uint32_t)w->vlen;
 	s->expires = w->expires;
 	s->csum = uc_item_csum(w->key, w->klen, w->val, w->vlen, w->expires);
+	if (w->expires)
+		atomic_fetch_add_explicit(&c->hdr->expiring, 1, memory_order_relaxed);
 	atomic_store_explicit(&s->hits, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->atime, uc_lru_stamp(c), memory_order_relaxed);
 	memcpy(w->klen > UC_INLINE_KEY ? c->kheap.data + (uint64_t)s->key * UC_HEAP_UNIT : s->ikey, w->key, w->klen);
@@ -159,7 +161,8 @@ static int replace_locked(ucache_t *c, struct uc_write *w, uint32_t id)
 	uint32_t csum = uc_item_csum(w->key, w->klen, w->val, w->vlen, w->expires);
 	int64_t v;
 
-	if (!c->hdr->bitmap && uc_heap_chunk_size(&c->hdr->vheap, w->vlen) == uc_heap_chunk_size(&c->hdr->vheap, oldlen)) {
+	if (!c->hdr->bitmap && (w->vlen == oldlen || uc_heap_chunk_size(&c->hdr->vheap, w->vlen) ==
+						       uc_heap_chunk_size(&c->hdr->vheap, oldlen))) {
 		uc_write_begin(w->st);
 		memcpy(val_ptr(c, old), w->val, w->vlen);
 		if (w->vlen != oldlen) /* a shared line: don't write it for nothing */
@@ -180,6 +183,8 @@ static int replace_locked(ucache_t *c, struct uc_write *w, uint32_t id)
 	uc_bucket_hint(c, w->bucket);
 publish:
 	s->vallen = (uint32_t)w->vlen;
+	if (!s->expires != !w->expires)
+		atomic_fetch_add_explicit(&c->hdr->expiring, w->expires ? 1 : -1, memory_order_relaxed);
 	s->expires = w->expires;
 	s->csum = csum;
 	if (c->cfg.purge_lru)
@@ -205,6 +210,8 @@ void uc_unlink_locked(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32
 	}
 	s->state = UC_SLOT_RESERVED; /* unreachable; recovery frees it */
 	uc_write_end(st);
+	if (s->expires)
+		atomic_fetch_sub_explicit(&c->hdr->expiring, 1, memory_order_relaxed);
 	if (!uc_alloc_lock(c)) {
 		release_locked(c, id);
 		uc_alloc_unlock(c);

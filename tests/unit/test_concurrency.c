@@ -466,7 +466,9 @@ static void writer_killed(const char *keyval, int max_iters, uint64_t budget_ns)
 	print_message("    %d kills in %.2f s, %d died holding a lock (repaired)\n", iter,
 		      (double)(ut_now_ns() - start) / 1e9, ut_log_count("died holding a lock"));
 	assert_true(iter >= 50);
-	assert_int_equal(ut_log_count("repair dropped") + ut_log_count("died holding a lock"), ut_logs()->n);
+	/* every line logged is a repair report (only the first UT_LOG_MAX are kept) */
+	assert_int_equal(ut_log_count("repair dropped") + ut_log_count("died holding a lock"),
+			 ut_logs()->n < UT_LOG_MAX ? ut_logs()->n : UT_LOG_MAX);
 	munmap(sh, sizeof(*sh));
 	ut_destroy(c);
 }
