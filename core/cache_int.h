@@ -16,7 +16,7 @@
 #include "ucache.h"
 
 #define UC_MAGIC "UCACHE\0\1"
-#define UC_LAYOUT_VERSION 2u /* 2: 8-byte buckets, expiry in the checksum */
+#define UC_LAYOUT_VERSION 3u /* 2: 8-byte buckets, expiry in the checksum; 3: 64 KiB value pages, expiring count */
 #define UC_CPU_LINES 64
 #define UC_STRIPES_MAX 256
 #define UC_INLINE_KEY 16   /* keys up to this length live in their slot */
