@@ -59,7 +59,7 @@ struct ucache_config {
 	uint64_t blocksize;       /* default 65536 */
 	uint64_t blocks;          /* default = items; must be >= items */
 	int bitmap;               /* bitmap mode: values take contiguous blocks */
-	enum ucache_hash hash;    /* default djb33x */
+	enum ucache_hash hash;    /* default xxh3 (stock: djb33x; only places keys in our index) */
 	uint64_t hashsize;        /* floor of the index's bucket count (65536) */
 	uint64_t keysize;         /* max key length (2048), < 65535 */
 	char *store;              /* persistence file, or NULL */

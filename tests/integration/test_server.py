@@ -91,7 +91,7 @@ class Server(unittest.TestCase):
                                                     'hash', 'max_value')},
                          {'format': b'ucache-dump', 'version': b'1', 'cache': b'web', 'items': b'0',
                           'slots': b'64', 'blocksize': b'32768', 'blocks': b'64', 'bitmap': b'1',
-                          'keysize': b'2048', 'hash': b'djb33x', 'max_value': b'2097152'})
+                          'keysize': b'2048', 'hash': b'xxh3', 'max_value': b'2097152'})
         items = {k: (v, e) for k, v, e in records}
         self.assertEqual(set(items), {b'a', b'b'})
         self.assertEqual(items[b'a'], (b'A', 0))

@@ -29,7 +29,7 @@ class Stats(unittest.TestCase):
             a, b = caches
             self.assertEqual((a['hash'], a['hashsize'], a['keysize'], a['max_items'],
                               a['blocks'], a['blocksize']), ('murmur2', 65536, 64, 11, 11, 100))
-            self.assertEqual((b['hash'], b['blocks'], b['blocksize']), ('djb33x', 12, 10))
+            self.assertEqual((b['hash'], b['blocks'], b['blocksize']), ('xxh3', 12, 10))
             self.assertEqual([a[k] for k in ('items', 'hits', 'miss', 'full', 'evictions',
                                              'expired', 'bytes_used')], [0] * 7)
             u.ops(['cache_set', 'k1', 'x' * 10, 0, 'a'], ['cache_set', 'k2', 'y' * 5, 0, 'a'],

@@ -88,7 +88,7 @@ static void assert_defaults_after_items(const struct ucache_config *cfg, uint64_
 	assert_int_equal(cfg->blocksize, 65536);
 	assert_int_equal(cfg->hashsize, 65536);
 	assert_int_equal(cfg->keysize, 2048);
-	assert_int_equal(cfg->hash, UCACHE_HASH_DJB33X);
+	assert_int_equal(cfg->hash, UCACHE_HASH_XXH3);
 	assert_null(cfg->store);
 	assert_null(cfg->nodes);
 	assert_null(cfg->udp);
