@@ -16,7 +16,7 @@
 #include "ucache.h"
 
 #define UC_MAGIC "UCACHE\0\1"
-#define UC_LAYOUT_VERSION 3u /* 2: 8-byte buckets, expiry in the checksum; 3: 64 KiB value pages, expiring count */
+#define UC_LAYOUT_VERSION 4u /* 2: 8-byte buckets, expiry in the checksum; 3: 64 KiB value pages, expiring count; 4: value region capped at 8 GiB */
 #define UC_CPU_LINES 64
 #define UC_STRIPES_MAX 256
 #define UC_INLINE_KEY 16   /* keys up to this length live in their slot */
@@ -126,12 +126,14 @@ struct ucache {
  * stock capacity (heap.c); pages larger than a block let small values share
  * them: with blocksize 128 a 100-byte value costs a 112-byte chunk instead
  * of a 128-byte page plus a 24-byte descriptor.  64 KiB pages, shrunk so
- * the region's virtual size stays within 64 GiB, never below a block. */
+ * the region's address space stays within 8 GiB (hosts with strict
+ * overcommit or ulimit -v count it), never below a block: 1M items get
+ * 8 KiB pages, still 73 small values per page. */
 static inline uint64_t uc_vpage_size(uint64_t blocksize, uint64_t items)
 {
 	uint64_t page = 65536, block = (blocksize + 15) & ~15ull;
 
-	while (page > 4096 && items * page > (1ull << 36))
+	while (page > 4096 && items * page > (1ull << 33))
 		page /= 2;
 	return page > block ? page : block;
 }

@@ -1,0 +1,519 @@
+#!/usr/bin/env python3
+"""bench/report.py - BENCHMARKS.md and bench/results/chart.png from a results file.
+
+Called by bench/run.py at the end of `make bench`; run it alone to redo the
+report from bench/results/latest.json (or a dated copy) without measuring,
+or to render a --quick / --only run somewhere else:
+
+    /usr/bin/python3 bench/report.py [bench/results/2026-01-01.json]
+    /usr/bin/python3 bench/report.py bench/results/scratch.json --out /tmp/report
+
+Standard library only; the chart needs gnuplot (gnuplot-nox), and is skipped
+with a note in the report when gnuplot is missing.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+# key, comparison, target, what it is
+TARGETS = [
+    ('capi_get_1p_ratio', '>=', 3, 'C API get (hit), 1 process, ucache/stock'),
+    ('capi_get_2p_ratio', '>=', 5, 'C API get (hit), 2 processes, ucache/stock'),
+    ('capi_get_scaling_2p_over_1p', '>=', 1.9, 'ucache get, 2 processes / 1 process'),
+    ('capi_update_1p_ratio', '>=', 1.5, 'C API update, 1 process, ucache/stock'),
+    ('capi_lru_churn_ratio', '>=', 3, 'C API purge_lru churn, 1 process, ucache/stock'),
+    ('py_get_1p_ratio', '>=', 1.3, 'Python cache_get (hit), 1 process, ucache/stock'),
+    ('mem_100k_ratio', '>=', 10, 'resident bytes per item, 100k items, stock/ucache'),
+    ('sweep_max_latency_ms_ucache', '<=', 1, 'max get latency while ucache sweeps 1M items (ms)'),
+    ('instr_get_ratio', '<=', 0.33, 'instructions per get, ucache/stock (callgrind)'),
+]
+
+# Static functions of the Debian uwsgi-core 2.0.21-5.1 amd64 binary that
+# callgrind can only name by address (checked with objdump: the first call
+# of uwsgi_cache_get3 / uwsgi_cache_set2).
+STOCK_STATIC = {'0x00000000000687f0': 'uwsgi_cache_get_index (static)'}
+
+
+def load_bounds():
+    """bench/BOUNDS.md: '## <target key>' sections, written from profiling
+    (perf, callgrind); shown under a target only when it is short."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'BOUNDS.md')
+    bounds, key = {}, None
+    if not os.path.exists(path):
+        return bounds
+    with open(path) as f:
+        for line in f:
+            if line.startswith('## '):
+                key = line[3:].strip().strip('`')
+                bounds[key] = []
+            elif key:
+                bounds[key].append(line.rstrip('\n'))
+    return {k: '\n'.join(v).strip() for k, v in bounds.items()}
+
+CHART_LABELS = {
+    ('default', 'get_hit'): 'get\\n(hit)', ('default', 'get_miss'): 'get\\n(miss)',
+    ('default', 'update'): 'update', ('default', 'mixed'): 'mixed\\n95/5',
+    ('lru', 'lru'): 'LRU\\nchurn', ('v64k', 'get_hit'): 'get\\n64 KiB',
+    ('v64k', 'update'): 'update\\n64 KiB', ('bitmap', 'get_hit'): 'bitmap\\nget',
+    ('bitmap', 'update'): 'bitmap\\nupdate', ('bs128', 'get_hit'): 'get\\nbs 128',
+}
+CAPI_LABELS = {
+    ('default', 'get_hit'): 'get (hit)', ('default', 'get_miss'): 'get (miss)',
+    ('default', 'update'): 'update', ('default', 'mixed'): 'mixed 95/5',
+    ('lru', 'lru'): 'LRU-full churn', ('v64k', 'get_hit'): 'get 64 KiB',
+    ('v64k', 'update'): 'update 64 KiB', ('bitmap', 'get_hit'): 'bitmap get',
+    ('bitmap', 'update'): 'bitmap update', ('bs128', 'get_hit'): 'get, blocksize 128',
+}
+
+
+def met(value, op, target):
+    if value is None:
+        return None
+    return value >= target if op == '>=' else value <= target
+
+
+def fnum(x, digits=2):
+    if x is None:
+        return 'n/a'
+    if isinstance(x, float) and x != int(x) or abs(x) < 100:
+        return '%.*f' % (digits, x)
+    return '%d' % x
+
+
+def fops(x):
+    if not x:
+        return 'n/a'
+    if x >= 1e6:
+        return '%.2fM' % (x / 1e6)
+    if x >= 1e3:
+        return '%.1fk' % (x / 1e3)
+    return '%.0f' % x
+
+
+def fratio(x):
+    return 'n/a' if x is None else '%.2f×' % x
+
+
+def target_lines(res):
+    out = []
+    for key, op, target, _ in TARGETS:
+        v = res.get(key)
+        m = met(v, op, target)
+        out.append('%-30s %10s  target %s %-5s %s' % (key, fnum(v), op, target,
+                                                      {True: 'met', False: 'SHORT', None: 'n/a'}[m]))
+    return out
+
+
+def table(header, rows):
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '|'.join('---' for _ in header) + '|']
+    lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
+    return '\n'.join(lines)
+
+
+# ------------------------------------------------------------------ sections
+
+def sec_targets(res):
+    rows = []
+    for key, op, target, what in TARGETS:
+        v = res.get(key)
+        m = met(v, op, target)
+        rows.append(['`%s`' % key, what, fnum(v), '%s %s' % (op, target),
+                     {True: 'met', False: '**short**', None: 'n/a'}[m]])
+    md = ['## Targets', '', table(['key', 'what', 'this run', 'target', ''], rows), '']
+    short = [(k, res.get(k)) for k, op, t, _ in TARGETS if met(res.get(k), op, t) is False]
+    bounds = load_bounds()
+    if short:
+        md += ['## What bounds the short targets', '',
+               'From profiling (callgrind counts are exact and repeat from run to run; `perf record -e '
+               'cpu-clock` for time, as this VM exposes no hardware counters). Source: bench/BOUNDS.md.', '']
+        for k, v in short:
+            md += ['### `%s` = %s' % (k, fnum(v)), '', bounds.get(k, 'Not profiled yet.'), '']
+    others = [k for k in bounds if k not in {t[0] for t in TARGETS}]
+    if others:
+        md += ['## Other findings', '']
+        for k in others:
+            md += ['### %s' % k, '', bounds[k], '']
+    return md
+
+
+def sec_machine(res):
+    m = res['meta']
+    return ['## Machine and run', '', table(['', ''], [
+        ['date', m.get('date')], ['CPU', '%s, nproc %s, %s GiB' % (m.get('cpu'), m.get('nproc'), m.get('mem_gib'))],
+        ['kernel', '%s (%s)' % (m.get('kernel'), m.get('machine'))],
+        ['uWSGI', '`%s` (%s), the same binary for both columns' % (m.get('uwsgi'), m.get('uwsgi_binary'))],
+        ['Python', m.get('python')], ['compiler', m.get('cc')],
+        ['peers', '%s; %s' % (m.get('memcached'), m.get('redis'))], ['valgrind', m.get('valgrind')],
+        ['ucache', 'git %s' % m.get('git')],
+        ['machine load', 'load average %s at the start, %s at the end; CPUs %.0f%% busy (%.0f%% stolen '
+         'by the hypervisor) in the second before the run' % (
+             ' '.join(m.get('loadavg_start', [])), ' '.join(m.get('loadavg_end', [])),
+             100 * (m.get('cpu_busy_before') or 0), 100 * (m.get('cpu_steal_before') or 0))],
+        ['run', '%s s, %s rep(s) per cell (best counts), %s s per cell%s' % (
+            m.get('elapsed_s'), m.get('reps'), m.get('duration'), ', --quick' if m.get('quick') else '')],
+    ]), '']
+
+
+def sec_capi(res):
+    c = res['details'].get('capi')
+    if not c:
+        return ['## 1. C API', '', 'not run: %s' % res['errors'].get('capi', 'skipped'), '']
+    rows = []
+    for x in c['cells']:
+        rows.append([CAPI_LABELS.get((x['group'], x['workload']), x['workload']), x['procs'],
+                     fops(x['stock_ops_s']), fops(x['ucache_ops_s']), '**%s**' % fratio(x['ratio']),
+                     fratio(x.get('ratio_best')), fratio(x.get('ratio_cpu')), '`%s`' % x['cache2']])
+    md = ['## 1. C API (`uwsgi_cache_magic_get/set`, forked processes)', '',
+          'build/bench/ucbench_plugin.so (bench/capi/ucbench.c) prefills the cache in the master, '
+          'forks N processes pinned one per CPU that loop on the exported functions for %s s, and '
+          'sums ops/s; 16-byte keys, 100-byte values (64 KiB rows: 65536; bitmap rows: 100..1000 '
+          'bytes), 100k prefilled keys chosen at random; get returns a malloc\'d copy that the '
+          'loop frees, as for every language plugin. %d reps; each rep runs stock and ucache back to '
+          'back (alternating which goes first), and **ratio** is the median over reps of the two '
+          'runs\' ratio, so a burst of load hits both sides of a pair; ops/s columns are the best '
+          'rep of each, "ratio of bests" divides those. "per CPU-s" divides each process\'s ops by '
+          'the CPU time it actually got (CLOCK_THREAD_CPUTIME_ID) instead of wall time, which '
+          'removes other processes\' load but also hides time a process spends asleep on a lock. '
+          'The benchmark processes got %.0f%% of a CPU each on average (lowest %.0f%%).' % (
+              c['duration'], c['reps'], 100 * (c.get('cpu_share_mean') or 0),
+              100 * (c.get('cpu_share_min') or 0)), '',
+          table(['workload', 'procs', 'stock ops/s', 'ucache ops/s', 'ratio', 'ratio of bests',
+                 'ratio per CPU-s', '--cache2'], rows), '',
+          'Derived: ucache get scaling 2 processes / 1 = %s by wall time, %s per CPU-second '
+          '(stock: %s by wall time).' % (
+              fnum(res.get('capi_get_scaling_2p_over_1p')), fnum(res.get('capi_get_scaling_2p_over_1p_cpu')),
+              fnum(res.get('capi_get_scaling_2p_over_1p_stock'))), '']
+    if c.get('errors'):
+        md += ['Cells with errors (excluded): ' + ', '.join('%s: %s' % kv for kv in c['errors'].items()), '']
+    return md
+
+
+def sec_python(res):
+    p = res['details'].get('python')
+    if not p:
+        return ['## 2. Python', '', 'not run: %s' % res['errors'].get('python', 'skipped'), '']
+    peers = res['details'].get('peers', {})
+    header = ['workload', 'procs', 'stock', 'ucache', 'ratio']
+    names = [n for n in ('memcached', 'redis') if peers.get(n, {}).get('cells')]
+    header += names
+    rows = []
+    for x in p['cells']:
+        row = [x['workload'], x['procs'], fops(x['stock_ops_s']), fops(x['ucache_ops_s']),
+               '**%s**' % fratio(x['ratio'])]
+        for n in names:
+            pc = [y for y in peers[n]['cells'] if (y['workload'], y['procs']) == (x['workload'], x['procs'])]
+            row.append(fops(pc[0]['ops_s']) if pc else 'n/a')
+        rows.append(row)
+    md = ['## 2. Python (`uwsgi.cache_get` / `cache_update` under `--pyrun`) and peers', '',
+          'bench/pybench.py, the same loop for every backend: 100k prefilled 16-byte keys, '
+          '100-byte values, `%s`; %d reps, ops/s of the best rep, ratio = median of the reps\' '
+          'ratios as in section 1. memcached and Redis '
+          'run the same Python loop over a unix socket through python3-pymemcache / python3-redis, '
+          'best of 2, for context: they pay a socket round trip per op. On this virtual machine '
+          'their 1-process rows are often slower than the 2-process ones, consistent with waking '
+          'an idle vCPU for the server on each request.' % (p['cache2'], p['reps']),
+          '', table(header, rows), '']
+    for n in ('memcached', 'redis'):
+        if peers.get(n, {}).get('error'):
+            md += ['%s: not measured (%s)' % (n, peers[n]['error']), '']
+    return md
+
+
+def sec_mem(res):
+    m = res['details'].get('mem')
+    if not m:
+        return ['## 3. Memory', '', 'not run: %s' % res['errors'].get('mem', 'skipped'), '']
+    rows = []
+    for name, row in m.items():
+        rows.append(['%dk' % (row['items'] // 1000), row['blocksize'],
+                     '%.1f MiB' % (row['stock']['cache_rss_kb'] / 1024),
+                     '%.1f MiB' % (row['ucache']['cache_rss_kb'] / 1024),
+                     '%.0f' % row['stock']['bytes_per_item'], '%.0f' % row['ucache']['bytes_per_item'],
+                     '**%s**' % fratio(row['ratio']),
+                     '%.0f / %.0f MiB' % (row['stock']['virtual_kb'] / 1024, row['ucache']['virtual_kb'] / 1024)])
+    return ['## 3. Memory (resident shared memory of the cache)', '',
+            'The master stores N items (12-byte keys, 100-byte values, default keysize 2048, '
+            'hash djb33x, hashsize 65536) and sums `Rss` of its shared mappings in /proc/self/smaps; '
+            'the same sum for a 1-item cache of the same blocksize is subtracted. blocksize 128 fits '
+            'the values for both implementations (the headline ratio); 65536 is the stock default, '
+            'where stock touches a page per item. 1M items use blocksize 128 only (stock would map '
+            '64 GiB).', '',
+            table(['items', 'blocksize', 'stock RSS', 'ucache RSS', 'stock B/item', 'ucache B/item',
+                   'stock/ucache', 'virtual (stock / ucache)'], rows), '']
+
+
+def sec_sweep(res):
+    s = res['details'].get('sweep')
+    if not s:
+        return ['## 4. Sweep stall', '', 'not run: %s' % res['errors'].get('sweep', 'skipped'), '']
+    rows = []
+    for kind in ('sweep', 'control'):
+        for impl in ('stock', 'ucache'):
+            d = s.get('%s_%s' % (kind, impl))
+            if not d:
+                continue
+            rows.append([impl, 'sweeper every 1 s' if kind == 'sweep' else 'no sweeper',
+                         d['gets'], d['freed_items'], '%.1f' % (d['p50_ns'] / 1e3),
+                         '%.1f' % (d['p999_ns'] / 1e3), '%.0f' % (d['p9999_ns'] / 1e3),
+                         '**%.2f**' % (d['max_ns'] / 1e6),
+                         '%.2f' % (d.get('max_stall_ns', 0) / 1e6),
+                         '%.2f' % (d.get('max_stall_nosteal_ns', 0) / 1e6),
+                         d.get('steal_ticks', 0),
+                         '%.2f' % (d.get('max_on_cpu_ns', 0) / 1e6),
+                         '%.2f (%d)' % (d.get('max_slept_ns', 0) / 1e6, d.get('slow_slept', 0)),
+                         '%.2f (%d)' % (d.get('max_preempted_ns', 0) / 1e6, d.get('slow_preempted', 0))])
+    any_d = s.get('sweep_ucache') or s.get('sweep_stock')
+    return ['## 4. Sweep stall (get latency in a worker while the master sweeps)', '',
+            '`--master --processes 1 --cache-expire-freq 1`: the master stores %d items '
+            '(12-byte keys, 100-byte values, blocksize 128, default hashsize), then gives every '
+            '10th an expiry %d s later; worker 1 times every `uwsgi_cache_magic_get` of a random key '
+            'for %.0f s (the clock read of one get ends the next one, so every nanosecond is some '
+            'get\'s) while the master\'s sweeper (stock: `uwsgi_cache_start_sweepers`; ucache: its '
+            'own) frees them. The control runs add `--cache-no-expire` (no sweeper thread): their '
+            'maxima are the noise floor of the machine. Each get slower than %d µs is classified '
+            'from the worker\'s context-switch counters (`getrusage(RUSAGE_THREAD)`): *blocked* '
+            '(it slept: a lock wait), *preempted* (the scheduler ran another task on its CPU) or '
+            '*on CPU* (neither; on a virtual machine this includes time the host took the vCPU '
+            'away). *Stall* = latency minus the time the worker waited on a run queue '
+            '(/proc/thread-self/schedstat): what is left is the cache\'s (a spin, a lock wait) or '
+            'the hypervisor\'s (steal: the host ran something else on the vCPU). The guest sees '
+            'steal only as 10 ms ticks of /proc/stat (all CPUs): "steal ticks" counts those seen '
+            'during slow gets, and "max stall, no steal" is the worst stall during which not one '
+            'tick of steal was recorded. Latencies in µs unless marked ms; (n) = number of such '
+            'gets.' % (
+                any_d['fill'], any_d['expires'], any_d['duration'],
+                any_d.get('slow_threshold_ns', 50000) // 1000), '',
+            table(['cache', 'run', 'gets', 'freed', 'p50', 'p99.9', 'p99.99', 'max ms',
+                   'max stall ms', 'max stall, no steal, ms', 'steal ticks', 'max on CPU ms',
+                   'max blocked ms (n)', 'max preempted ms (n)'], rows), '']
+
+
+INSTR_LABELS = [('get_hit', 'get (hit)'), ('get_miss', 'get (miss)'), ('update', 'update'),
+                ('lru', 'LRU-full insert'), ('update_64k', 'update 64 KiB')]
+
+
+def fn_name(fn, lib):
+    return '%s (%s)' % (STOCK_STATIC.get(fn, fn), lib)
+
+
+def sec_instr(res):
+    i = res['details'].get('instr')
+    if not i or 'error' in i:
+        return ['## 5. Instructions per op', '', 'not run: %s' % (res['errors'].get('instr') or
+                                                                (i or {}).get('error', 'skipped')), '']
+    rows = []
+    for name, label in INSTR_LABELS:
+        s, u = i.get('%s_stock' % name), i.get('%s_ucache' % name)
+        if s and u:
+            rows.append([label, '`%s`' % i['cases'][name]['cache2'], '%.0f' % s['per_op'], '%.0f' % u['per_op'],
+                         '**%s**' % fratio(u['per_op'] / s['per_op']),
+                         '%.0f' % s['own_per_op'], '%.0f' % u['own_per_op'],
+                         fratio(u['own_per_op'] / s['own_per_op'] if s['own_per_op'] else None)])
+    md = ['## 5. Instructions per op (callgrind)', '',
+          '`valgrind --tool=callgrind --toggle-collect=ucb_instr_loop`: a fixed number of ops in the '
+          'master after the prefill (100k keys; LRU: a full 65536-item cache; 64 KiB: 1000 keys), '
+          'minus the same loop with no cache call (`noop`). Exact and repeatable whatever the '
+          'machine load, but blind to cache misses and lock contention, which dominate the stock '
+          'cache\'s wall time. "own" leaves out what both pay alike through the magic API: the '
+          'malloc\'d copy (malloc, realloc, free), memcpy/memcmp, and the call from the loop.', '',
+          table(['op', '--cache2', 'stock', 'ucache', 'ucache/stock', 'stock own', 'ucache own', 'own ratio'],
+                rows), '']
+    for name, label in INSTR_LABELS[:4]:
+        cols = []
+        for impl in ('stock', 'ucache'):
+            x = i.get('%s_%s' % (name, impl), {})
+            cols.append(['%s %.0f' % (fn_name(fn, lib), n) for fn, lib, n in x.get('top', [])[:10]])
+        n = max(len(cols[0]), len(cols[1]))
+        if n:
+            md += ['Self instructions per op, %s, top functions:' % label, '',
+                   table(['stock', 'ucache'], [[cols[0][k] if k < len(cols[0]) else '',
+                                                cols[1][k] if k < len(cols[1]) else ''] for k in range(n)]), '']
+    return md
+
+
+def sec_engine(res):
+    e = res['details'].get('engine')
+    if not e:
+        return []
+    table_lines = [l for l in e.get('table', []) if not l.startswith('ucache engine')]
+    return ['## Engine micro-benchmark (bench/engine.c, `--quick`)', '',
+            'libucache alone against a private unlocked table (no uWSGI); see bench/README.md.', '',
+            '```'] + table_lines + ['```', '']
+
+
+def sec_commands(res):
+    cmds = res['meta'].get('commands', [])
+    cmds = dict(cmds) if isinstance(cmds, list) else cmds  # [[label, command], ...] in run order
+    md = ['## Exact commands', '',
+          'Run from the repository root by `make bench` (bench/run.py); `$TMP` is a fresh '
+          '/tmp/ucbench-* directory. Each uwsgi line is the stock run; its ucache twin is the same '
+          'command with `--plugin ./ucache_plugin.so` added before the benchmark plugin, e.g.:', '',
+          '```']
+    example = [c for l, c in cmds.items() if l.startswith('capi') and l.endswith('ucache')]
+    md += example[:1] + ['```', '', '```']
+    seen = set()
+    for label, cmd in cmds.items():
+        if label.endswith(' ucache') and label[:-7] + ' stock' in cmds:
+            continue
+        if cmd in seen:
+            continue
+        seen.add(cmd)
+        md.append(cmd)
+    md += ['```', '']
+    return md
+
+
+def headline(res):
+    def g(k, f=fratio):
+        return f(res.get(k))
+    s_st, s_uc = res.get('sweep_max_latency_ms_stock'), res.get('sweep_max_latency_ms_ucache')
+    return ['Headline (ucache / stock, same uwsgi binary, same run): C API get **%s** (1 process), '
+            '**%s** (2 processes), update **%s**, LRU churn **%s**; Python `cache_get` **%s**; '
+            '**%s** less resident memory per item at 100k items (%s vs %s bytes); max get latency '
+            'while sweeping 1M items **%s ms** vs %s ms; instructions per get **%s**.' % (
+                g('capi_get_1p_ratio'), g('capi_get_2p_ratio'), g('capi_update_1p_ratio'),
+                g('capi_lru_churn_ratio'), g('py_get_1p_ratio'), g('mem_100k_ratio'),
+                fnum(res.get('mem_100k_bytes_per_item_stock'), 0),
+                fnum(res.get('mem_100k_bytes_per_item'), 0),
+                fnum(s_uc, 3), fnum(s_st, 3), g('instr_get_ratio')), '']
+
+
+# --------------------------------------------------------------------- chart
+
+def write(path, rows):
+    with open(path, 'w') as f:
+        for r in rows:
+            f.write(' '.join('"%s"' % c if isinstance(c, str) else ('%g' % c if c is not None else 'NaN')
+                             for c in r) + '\n')
+
+
+def chart(res, root, tmp, out_dir=None):
+    """bench/results/chart.png: 2x2 gnuplot panels.  Returns an error or None."""
+    if not shutil.which('gnuplot'):
+        return 'gnuplot not installed'
+    d = res['details']
+    plots = []
+    if d.get('capi'):
+        by = {}
+        for x in d['capi']['cells']:
+            by.setdefault(CHART_LABELS.get((x['group'], x['workload']), x['workload']), {})[x['procs']] = x['ratio']
+        write(os.path.join(tmp, 'capi.dat'), [[k, v.get(1), v.get(2)] for k, v in by.items()])
+        plots.append("set title 'C API: ucache / stock ops/s (log; 1 = parity)'\n"
+                     "set logscale y 2\nset yrange [0.125:64]\nset ytics ('1/8' 0.125,'1/4' 0.25,'1/2' 0.5,"
+                     "1,2,4,8,16,32,64)\nset xrange [-0.6:%g]\nset xtics font ',7'\n"
+                     "plot 'capi.dat' using 2:xtic(1) title '1 process' lc rgb '#4477aa', "
+                     "'' using 3 title '2 processes' lc rgb '#66ccee', 1 notitle dt 2 lc rgb 'black'\n"
+                     "unset logscale y\nset yrange [*:*]\nset ytics autofreq\nset xtics font ''\n"
+                     % (len(by) - 0.4))
+    if d.get('python'):
+        peers = d.get('peers', {})
+        rows = []
+        for x in d['python']['cells']:
+            if x['procs'] != 1:
+                continue
+            pr = []
+            for n in ('memcached', 'redis'):
+                pc = [y for y in peers.get(n, {}).get('cells', []) if (y['workload'], y['procs']) == (x['workload'], 1)]
+                pr.append(pc[0]['ops_s'] / 1e3 if pc else None)
+            rows.append([x['workload'].replace('_', ' '), (x['stock_ops_s'] or 0) / 1e3,
+                         (x['ucache_ops_s'] or 0) / 1e3] + pr)
+        write(os.path.join(tmp, 'py.dat'), rows)
+        plots.append(("set title 'Python, 1 process: thousands of ops/s (log)'\nset logscale y\n"
+                      "set xrange [-0.6:%g]\n" % (len(rows) - 0.4)) +
+                     "plot 'py.dat' using 2:xtic(1) title 'stock' lc rgb '#bbbbbb', '' using 3 title 'ucache' "
+                     "lc rgb '#4477aa', '' using 4 title 'memcached' lc rgb '#ccbb44', '' using 5 title 'redis' "
+                     "lc rgb '#ee6677'\nunset logscale y\n")
+    if d.get('mem'):
+        rows = [['%dk items\\nblocksize %d' % (r['items'] // 1000, r['blocksize']),
+                 r['stock']['bytes_per_item'], r['ucache']['bytes_per_item']] for r in d['mem'].values()]
+        write(os.path.join(tmp, 'mem.dat'), rows)
+        plots.append(("set title 'Resident bytes per item (log)'\nset logscale y\nset xrange [-0.6:%g]\n"
+                      % (len(rows) - 0.4)) +
+                     "plot 'mem.dat' using 2:xtic(1) title 'stock' lc rgb '#bbbbbb', '' using 3 title 'ucache' "
+                     "lc rgb '#4477aa'\nunset logscale y\n")
+    if d.get('sweep'):
+        series, fill = [], 0
+        for key, title, color, width in (('sweep_stock', 'stock, sweeping', '#999999', 1.5),
+                                         ('control_ucache', 'ucache, no sweeper', '#66ccee', 1),
+                                         ('sweep_ucache', 'ucache, sweeping', '#4477aa', 1.5)):
+            s = d['sweep'].get(key)
+            if not s or 'window_max_stall_ns' not in s:
+                continue
+            fill = s['fill']
+            fn = key + '.dat'
+            w = s['window_ms'] / 1e3
+            write(os.path.join(tmp, fn), [[i * w, ns / 1e6]  # the last window is partial
+                                          for i, ns in enumerate(s['window_max_stall_ns'][:-1]) if ns])
+            series.append("'%s' using 1:2 with steps title '%s' lc rgb '%s' lw %g" % (fn, title, color, width))
+        if series:
+            plots.append("set title 'Sweeping %dk items: worst get stall per %d ms (ms, log)'\n"
+                         "set xrange [*:*]\nset style data lines\nset logscale y\n"
+                         "set xlabel 'seconds'\nplot %s\nunset logscale y\nunset xlabel\n"
+                         % (fill // 1000, s['window_ms'], ', '.join(series)))
+    if not plots:
+        return 'nothing to plot'
+    script = ("set terminal pngcairo size 1200,860 font 'DejaVu Sans,9'\n"
+              "set output 'chart.png'\nset multiplot layout 2,2\n"
+              "set style data histograms\nset style histogram clustered gap 1\n"
+              "set style fill solid 0.85 border -1\nset key top left font ',8'\nset grid ytics\n"
+              "set bmargin 4\n"
+              + '\n'.join(plots) + "unset multiplot\n")
+    with open(os.path.join(tmp, 'chart.gp'), 'w') as f:
+        f.write(script)
+    p = subprocess.run(['gnuplot', 'chart.gp'], cwd=tmp, capture_output=True, text=True)
+    if p.returncode or not os.path.exists(os.path.join(tmp, 'chart.png')):
+        return 'gnuplot failed: ' + p.stderr[-500:]
+    dest = out_dir or os.path.join(root, 'bench', 'results')
+    os.makedirs(dest, exist_ok=True)
+    shutil.copy(os.path.join(tmp, 'chart.png'), os.path.join(dest, 'chart.png'))
+    return None
+
+
+def generate(res, root, tmp=None, out_dir=None):
+    """Write BENCHMARKS.md and bench/results/chart.png under root, or both
+    into out_dir (relative links then point next to the markdown)."""
+    own_tmp = tmp is None
+    if own_tmp:
+        tmp = tempfile.mkdtemp(prefix='ucbench-report-', dir='/tmp')
+    err = chart(res, root, tmp, out_dir)
+    md = ['# Benchmarks: ucache against the stock uWSGI cache', '',
+          'Generated by `make bench` (bench/run.py, ~7 minutes on 2 CPUs; never part of `make test`). '
+          'Every ratio is ucache / stock (memory: stock / ucache), measured in the same run on '
+          'the same uwsgi binary with identical command lines except `--plugin ./ucache_plugin.so`. '
+          'Raw numbers: [bench/results/latest.json](bench/results/latest.json) (a dated copy sits '
+          'next to it). Absolute ops/s on a shared 2-CPU virtual machine are noise; read ratios, '
+          'and trust the instruction counts most.', '']
+    md += headline(res)
+    md += ['![ucache vs stock](%s)' % ('chart.png' if out_dir else 'bench/results/chart.png')
+           if not err else '(chart not drawn: %s)' % err, '']
+    if res.get('errors'):
+        md += ['**Sections that failed in this run:** ' +
+               '; '.join('%s: %s' % (k, v.splitlines()[0]) for k, v in res['errors'].items()), '']
+    md += sec_targets(res) + sec_machine(res) + sec_capi(res) + sec_python(res) + sec_mem(res) \
+        + sec_sweep(res) + sec_instr(res) + sec_engine(res) + sec_commands(res)
+    with open(os.path.join(out_dir or root, 'BENCHMARKS.md'), 'w') as f:
+        f.write('\n'.join(md))
+    if own_tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out_dir = None
+    if '--out' in argv:
+        i = argv.index('--out')
+        out_dir = os.path.abspath(argv[i + 1])
+        argv = argv[:i] + argv[i + 2:]
+    path = argv[0] if argv else os.path.join(root, 'bench', 'results', 'latest.json')
+    with open(path) as f:
+        res = json.load(f)
+    generate(res, root, out_dir=out_dir)
+    print('wrote %s' % os.path.join(out_dir or root, 'BENCHMARKS.md'))
+    print('\n'.join(target_lines(res)))
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])

@@ -1,0 +1,734 @@
+#!/usr/bin/env python3
+"""bench/run.py - `make bench`: ucache against the stock uWSGI cache, side by side.
+
+Every figure is a ratio measured in this run, on the same uwsgi binary, with
+the same command line except for `--plugin ./ucache_plugin.so`:
+
+  capi    C API ops/s (build/bench/ucbench_plugin.so calling the exported
+          uwsgi_cache_magic_* functions in N forked processes)
+  python  the same through uwsgi.cache_get / cache_update under --pyrun
+  peers   memcached and Redis over unix sockets from Python (context)
+  mem     resident shared memory per item, 100k and 1M items
+  sweep   get latency in a worker while the master's sweeper expires 10%
+          of 1M items
+  instr   callgrind instructions per get / update
+  engine  bench/engine --quick (libucache alone against a private table)
+
+A full run (~7 min on 2 CPUs) writes bench/results/latest.json,
+bench/results/<date>.json, bench/results/chart.png and BENCHMARKS.md
+(through bench/report.py); --quick (a smoke run, ~1.5 min) and --only
+capi,mem,... runs write bench/results/scratch.json only.  Other options:
+--reps N, --duration S, --keep (logs and callgrind files).  Exit status 1
+if a section failed (the others are still reported).  Only the python3 standard library is used; every process is
+started in its own session under /tmp/ucbench-*/ and stopped by its PID.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'bench'))
+import report  # noqa: E402  (bench/report.py)
+
+UWSGI = os.environ.get('UWSGI', 'uwsgi')
+PYTHON3 = os.environ.get('PYTHON3', '/usr/bin/python3')
+UCACHE_SO = './ucache_plugin.so'
+UCBENCH_SO = 'build/bench/ucbench_plugin.so'
+ENGINE = 'build/bench/engine'
+RESULTS = os.path.join(ROOT, 'bench', 'results')
+IMPLS = ('stock', 'ucache')
+SECTIONS = ('capi', 'python', 'peers', 'mem', 'sweep', 'instr', 'engine')
+
+# C API groups: one uwsgi run per (group, implementation, rep) prefills the
+# cache once and measures each workload x process count in turn.
+CAPI_GROUPS = [
+    # group, --cache2, ucbench options, workloads
+    ('default', 'name=bench,items=131072',
+     ['--ucbench-fill', '100000', '--ucbench-klen', '16', '--ucbench-vlen', '100'],
+     ['get_hit', 'get_miss', 'update', 'mixed']),
+    ('lru', 'name=bench,items=65537,purge_lru=1,ignore_full=1',
+     ['--ucbench-fill', '65536', '--ucbench-klen', '16', '--ucbench-vlen', '100'],
+     ['lru']),
+    ('v64k', 'name=bench,items=1025',
+     ['--ucbench-fill', '1000', '--ucbench-klen', '16', '--ucbench-vlen', '65536'],
+     ['get_hit', 'update']),
+    ('bitmap', 'name=bench,items=131072,blocksize=128,blocks=1048576,bitmap=1',
+     ['--ucbench-fill', '100000', '--ucbench-klen', '16', '--ucbench-vlen', '100',
+      '--ucbench-vlen-max', '1000'],
+     ['get_hit', 'update']),
+    ('bs128', 'name=bench,items=131072,blocksize=128',
+     ['--ucbench-fill', '100000', '--ucbench-klen', '16', '--ucbench-vlen', '100'],
+     ['get_hit']),
+]
+PY_CACHE = 'name=bench,items=131072'
+PY_CELLS = 'get_hit:1,get_hit:2,get_miss:1,update:1,mixed:1'
+MEM_CASES = [  # name, items stored, blocksize
+    ('100k_bs128', 100000, 128), ('100k_bs65536', 100000, 65536), ('1m_bs128', 1000000, 128),
+]
+SWEEP_ITEMS = 1000000
+INSTR_CACHE = 'name=bench,items=131072'
+INSTR_OPTS = ['--ucbench-fill', '100000', '--ucbench-klen', '16', '--ucbench-vlen', '100']
+# name, --cache2, ucbench options, workload, ops (the loop's own cost, the
+# "noop" workload on the default cache, is subtracted from every case)
+INSTR_CASES = [
+    ('noop', INSTR_CACHE, INSTR_OPTS, 'noop', 100000),
+    ('get_hit', INSTR_CACHE, INSTR_OPTS, 'get_hit', 100000),
+    ('get_miss', INSTR_CACHE, INSTR_OPTS, 'get_miss', 100000),
+    ('update', INSTR_CACHE, INSTR_OPTS, 'update', 100000),
+    ('lru', 'name=bench,items=65537,purge_lru=1,ignore_full=1',
+     ['--ucbench-fill', '65536', '--ucbench-klen', '16', '--ucbench-vlen', '100'], 'lru', 20000),
+    ('update_64k', 'name=bench,items=1025',
+     ['--ucbench-fill', '1000', '--ucbench-klen', '16', '--ucbench-vlen', '65536'], 'update', 2000),
+]
+
+class BenchError(Exception):
+    pass
+
+
+def sh(cmd):
+    """First line of a command's output, or '?'."""
+    try:
+        out = subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True, timeout=30)
+        text = (out.stdout or out.stderr).strip()
+        return text.splitlines()[0] if text else '?'
+    except (OSError, subprocess.SubprocessError):
+        return '?'
+
+
+def cpu_busy(seconds=1.0):
+    """Share of all CPUs busy (and stolen by the hypervisor) over `seconds`:
+    the load other processes put on the machine before we start."""
+    def snap():
+        with open('/proc/stat') as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + v[4]
+        steal = v[7] if len(v) > 7 else 0
+        return sum(v[:8]), idle, steal
+    t0, i0, s0 = snap()
+    time.sleep(seconds)
+    t1, i1, s1 = snap()
+    dt = max(t1 - t0, 1)
+    return round(1 - (i1 - i0) / dt, 3), round((s1 - s0) / dt, 3)
+
+
+def machine_info_git():
+    """HEAD, and whether the sources the plugins are built from differ from
+    it (they are built from the work tree)."""
+    dirty = sh('git status --porcelain --untracked-files=no -- core include plugins '
+               'uwsgiplugin.py bench/capi | head -1') not in ('', '?')
+    return sh('git rev-parse --short HEAD') + (' (with uncommitted source changes)' if dirty else '')
+
+
+def machine_info():
+    cpu = '?'
+    with open('/proc/cpuinfo') as f:
+        for line in f:
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    with open('/proc/meminfo') as f:
+        mem_kb = int(f.readline().split()[1])
+    return {
+        'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
+        'nproc': os.cpu_count(), 'cpu': cpu, 'mem_gib': round(mem_kb / 1048576, 1),
+        'kernel': platform.release(), 'machine': platform.machine(),
+        'uwsgi': sh(UWSGI + ' --version'),
+        'uwsgi_binary': sh('readlink -f "$(command -v %s)"' % UWSGI),
+        'python': sh(PYTHON3 + ' --version'), 'memcached': sh('memcached -V'),
+        'redis': sh('redis-server --version'), 'valgrind': sh('valgrind --version'),
+        'cc': sh('cc --version'),
+        'git': machine_info_git(),
+        'loadavg_start': open('/proc/loadavg').read().split()[:3],
+        'cpu_busy_before': cpu_busy()[0], 'cpu_steal_before': cpu_busy(0.5)[1],
+    }
+
+
+class Runner:
+    """Starts one process at a time, in its own session, under a watchdog."""
+
+    def __init__(self, args):
+        self.args = args
+        self.tmp = tempfile.mkdtemp(prefix='ucbench-', dir='/tmp')
+        self.commands = {}
+        self.n = 0
+
+    def show(self, cmd):
+        return ' '.join(a if re.match(r'^[\w@%+=:,./-]+$', a) else "'%s'" % a for a in cmd) \
+            .replace(self.tmp, '$TMP')
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def run(self, cmd, label, timeout, impl=None, stop_on=None, env=None):
+        """Run cmd from the repository root; return its log text.  With
+        stop_on, the process is stopped (SIGINT, then SIGKILL) as soon as that
+        file exists.  Raises BenchError on timeout or a non-zero exit."""
+        self.n += 1
+        self.commands.setdefault(label, self.show(cmd))
+        logpath = self.path('%03d-%s.log' % (self.n, re.sub(r'\W+', '_', label)))
+        with open(logpath, 'w') as log:
+            p = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True, env=env)
+            rc = self.watch(p, timeout, stop_on)
+        text = open(logpath, errors='replace').read()
+        if rc is None:
+            raise BenchError('%s: timed out after %ss; log %s' % (label, timeout, logpath))
+        if rc != 0 and not stop_on:
+            raise BenchError('%s: exit status %s; log %s:\n%s' % (label, rc, logpath, text[-1500:]))
+        if impl:
+            self.check_impl(impl, text, label, logpath)
+        return text
+
+    @staticmethod
+    def exited(p):
+        """Has p exited?  Leaves it unreaped (WNOWAIT): while the session
+        leader is a zombie its id cannot be reused, so killing its process
+        group can only reach processes this run started."""
+        return os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+    def watch(self, p, timeout, stop_on):
+        """Exit status of p, or None if it ran past timeout (then killed)."""
+        deadline = time.time() + timeout
+        timed_out = False
+        while not self.exited(p):
+            if time.time() > deadline:
+                timed_out = True
+                break
+            if stop_on and os.path.exists(stop_on):
+                os.kill(p.pid, signal.SIGINT)  # uwsgi master: graceful stop
+                stop_by = time.time() + 15
+                while not self.exited(p) and time.time() < stop_by:
+                    time.sleep(0.05)
+                break
+            time.sleep(0.02)
+        try:  # the session's leftovers (forked children, workers), then p
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        rc = p.wait()
+        return None if timed_out else rc
+
+    @staticmethod
+    def check_impl(impl, text, label, logpath):
+        took_over = re.search(r'ucache: \d+ cache entry points redirected', text) is not None
+        if took_over != (impl == 'ucache'):
+            raise BenchError('%s: expected the %s cache, the log says otherwise (%s)'
+                             % (label, impl, logpath))
+
+    def json_of(self, path, label, impl=None):
+        try:
+            with open(path) as f:
+                d = json.load(f)
+        except (OSError, ValueError) as e:
+            raise BenchError('%s: no result (%s)' % (label, e))
+        if impl and 'redirected' in d and d['redirected'] != (impl == 'ucache'):
+            raise BenchError('%s: uwsgi_cache_magic_get redirected=%s on %s'
+                             % (label, d['redirected'], impl))
+        os.unlink(path)
+        return d
+
+    def uwsgi(self, impl, args, plugins=('ucbench',)):
+        cmd = [UWSGI]
+        if 'python3' in plugins:
+            cmd += ['--plugin', 'python3']
+        if impl == 'ucache':
+            cmd += ['--plugin', UCACHE_SO]
+        if 'ucbench' in plugins:
+            cmd += ['--plugin', UCBENCH_SO]
+        return cmd + list(args)
+
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def best(samples):
+    good = [s for s in samples if s]
+    return max(good) if good else None
+
+
+def median(samples):
+    good = sorted(s for s in samples if s)
+    if not good:
+        return None
+    n = len(good)
+    return good[n // 2] if n % 2 else (good[n // 2 - 1] + good[n // 2]) / 2
+
+
+def paired(a, b):
+    """Median over reps of a[i] / b[i]: each rep measures both sides back to
+    back, so a burst of load on the machine hits both halves of a pair."""
+    return median([x / y for x, y in zip(a, b) if x and y])
+
+
+def procs_list():
+    n = os.cpu_count() or 1
+    return [1, 2] + ([n] if n > 2 else [])
+
+
+# ---------------------------------------------------------------- capi
+
+def bench_capi(r, a):
+    procs = ','.join(str(p) for p in procs_list())
+    samples = {}  # (group, workload, procs, impl) -> [ops/s]
+    cpu = {}      # the same -> [ops per CPU-second]
+    shares = []   # CPU share each benchmark process got (1.0 = a whole CPU)
+    errors = {}
+    for rep in range(a.capi_reps):
+        for group, cache2, opts, wls in CAPI_GROUPS:
+            for impl in (IMPLS if rep % 2 == 0 else IMPLS[::-1]):
+                out = r.path('capi.json')
+                label = 'capi %s %s' % (group, impl)
+                args = ['--cache2', cache2, '--ucbench', 'capi', '--ucbench-workload', ','.join(wls),
+                        '--ucbench-procs', procs, '--ucbench-duration', str(a.duration),
+                        '--ucbench-out', out] + opts
+                r.run(r.uwsgi(impl, args), label, 120 + 4 * len(wls) * a.duration, impl=impl)
+                d = r.json_of(out, label, impl)
+                if d['fill_errors']:
+                    raise BenchError('%s: %d prefill sets refused' % (label, d['fill_errors']))
+                for run in d['runs']:
+                    key = (group, run['workload'], run['procs'], impl)
+                    ok = not run['failed'] and not run['errors']
+                    samples.setdefault(key, []).append(run['ops_s'] if ok else None)
+                    cpu.setdefault(key, []).append(run['ops_per_cpu_s'] if ok else None)
+                    shares += run['per_proc_cpu_share']
+                    if run['errors'] or run['failed']:
+                        errors['%s/%s/%dp/%s' % key] = '%d errors, failed=%d' % (run['errors'], run['failed'])
+        print('  capi rep %d/%d done' % (rep + 1, a.capi_reps), flush=True)
+    cells = []
+    for group, cache2, opts, wls in CAPI_GROUPS:
+        for wl in wls:
+            for p in procs_list():
+                s, u = (samples.get((group, wl, p, i), []) for i in IMPLS)
+                sc, uc = (cpu.get((group, wl, p, i), []) for i in IMPLS)
+                cells.append({'group': group, 'workload': wl, 'procs': p, 'cache2': cache2,
+                              'stock_ops_s': best(s), 'ucache_ops_s': best(u),
+                              'ratio': paired(u, s), 'ratio_best': ratio(best(u), best(s)),
+                              'stock_ops_per_cpu_s': best(sc), 'ucache_ops_per_cpu_s': best(uc),
+                              'ratio_cpu': paired(uc, sc),
+                              'stock_samples': s, 'ucache_samples': u,
+                              'stock_cpu_samples': sc, 'ucache_cpu_samples': uc})
+    return {'cells': cells, 'errors': errors, 'procs': procs_list(), 'reps': a.capi_reps,
+            'duration': a.duration, 'cpu_share_mean': sum(shares) / len(shares) if shares else None,
+            'cpu_share_min': min(shares) if shares else None}
+
+
+def capi_flat(c):
+    def cell(group, wl, p):
+        for x in c['cells']:
+            if (x['group'], x['workload'], x['procs']) == (group, wl, p):
+                return x
+        return {}
+    flat = {}
+    for x in c['cells']:
+        name = x['workload'] if x['group'] == 'default' else '%s_%s' % (x['group'], x['workload'])
+        flat['capi_%s_%dp_ratio' % (name, x['procs'])] = x['ratio']
+    g1, g2 = cell('default', 'get_hit', 1), cell('default', 'get_hit', 2)
+    flat.update({
+        'capi_get_1p_ratio': g1.get('ratio'),
+        'capi_get_2p_ratio': g2.get('ratio'),
+        'capi_get_1p_ops_s_stock': g1.get('stock_ops_s'),
+        'capi_get_1p_ops_s_ucache': g1.get('ucache_ops_s'),
+        # 1 and 2 processes run in the same uwsgi invocation: paired by rep
+        'capi_get_scaling_2p_over_1p': paired(g2.get('ucache_samples', []), g1.get('ucache_samples', [])),
+        'capi_get_scaling_2p_over_1p_stock': paired(g2.get('stock_samples', []), g1.get('stock_samples', [])),
+        'capi_get_scaling_2p_over_1p_cpu': paired(g2.get('ucache_cpu_samples', []),
+                                                  g1.get('ucache_cpu_samples', [])),
+        'capi_get_1p_ratio_cpu': g1.get('ratio_cpu'),
+        'capi_get_2p_ratio_cpu': g2.get('ratio_cpu'),
+        'capi_cpu_share_mean': c.get('cpu_share_mean'),
+        'capi_update_1p_ratio': cell('default', 'update', 1).get('ratio'),
+        'capi_mixed_1p_ratio': cell('default', 'mixed', 1).get('ratio'),
+        'capi_lru_churn_ratio': cell('lru', 'lru', 1).get('ratio'),
+    })
+    return flat
+
+
+# -------------------------------------------------------------- python
+
+def bench_python(r, a):
+    samples = {}
+    for rep in range(a.reps):
+        for impl in (IMPLS if rep % 2 == 0 else IMPLS[::-1]):
+            out = r.path('py.json')
+            label = 'python %s' % impl
+            pyargv = '--backend uwsgi --out %s --cells %s --duration %s' % (out, PY_CELLS, a.duration)
+            cmd = r.uwsgi(impl, ['--cache2', PY_CACHE, '--pyrun', 'bench/pybench.py',
+                                 '--pyargv', pyargv], plugins=('python3',))
+            r.run(cmd, label, 120 + 8 * a.duration, impl=impl)
+            d = r.json_of(out, label)
+            for run in d['runs']:
+                ok = not run['failed'] and not run['errors']
+                samples.setdefault((run['workload'], run['procs'], impl), []).append(
+                    run['ops_s'] if ok else None)
+    cells = []
+    for cell in PY_CELLS.split(','):
+        wl, p = cell.split(':')
+        s, u = (samples.get((wl, int(p), i), []) for i in IMPLS)
+        cells.append({'workload': wl, 'procs': int(p), 'stock_ops_s': best(s),
+                      'ucache_ops_s': best(u), 'ratio': paired(u, s),
+                      'ratio_best': ratio(best(u), best(s)),
+                      'stock_samples': s, 'ucache_samples': u})
+    return {'cells': cells, 'cache2': PY_CACHE, 'reps': a.reps, 'duration': a.duration}
+
+
+def python_flat(py):
+    flat = {}
+    for x in py['cells']:
+        flat['py_%s_%dp_ratio' % (x['workload'], x['procs'])] = x['ratio']
+    flat['py_get_1p_ratio'] = flat.get('py_get_hit_1p_ratio')
+    return flat
+
+
+# --------------------------------------------------------------- peers
+
+def wait_socket(path, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path):
+            return
+        time.sleep(0.05)
+    raise BenchError('%s did not appear' % path)
+
+
+def start_server(r, name, cmd):
+    log = open(r.path(name + '.log'), 'w')
+    r.commands.setdefault('peer ' + name, r.show(cmd))
+    return subprocess.Popen(cmd, cwd=r.tmp, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop_server(p):
+    if p.poll() is None:
+        os.kill(p.pid, signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def bench_peers(r, a):
+    res = {}
+    servers = {
+        'memcached': ['memcached', '-s', r.path('mc.sock'), '-m', '1024', '-t', '2']
+        + (['-u', 'root'] if os.geteuid() == 0 else []),
+        'redis': ['redis-server', '--port', '0', '--unixsocket', r.path('redis.sock'),
+                  '--save', '', '--appendonly', 'no'],
+    }
+    socks = {'memcached': r.path('mc.sock'), 'redis': r.path('redis.sock')}
+    for name, cmd in servers.items():
+        if not shutil.which(cmd[0]):
+            res[name] = {'error': '%s not installed' % cmd[0]}
+            continue
+        p = start_server(r, name, cmd)
+        try:
+            wait_socket(socks[name])
+            cells = {}
+            for _ in range(min(a.reps, 2)):
+                out = r.path('peer.json')
+                r.run([PYTHON3, 'bench/pybench.py', '--backend', name, '--socket', socks[name],
+                       '--out', out, '--cells', PY_CELLS, '--duration', str(a.duration)],
+                      'peer ' + name + ' client', 120 + 8 * a.duration)
+                for run in r.json_of(out, name)['runs']:
+                    key = (run['workload'], run['procs'])
+                    if not run['failed'] and not run['errors'] and \
+                            run['ops_s'] > cells.get(key, {}).get('ops_s', 0):
+                        cells[key] = run
+            res[name] = {'cells': list(cells.values()), 'reps': min(a.reps, 2)}
+        except BenchError as e:
+            res[name] = {'error': str(e)}
+        finally:
+            stop_server(p)
+    return res
+
+
+# ----------------------------------------------------------------- mem
+
+def bench_mem(r, a):
+    raw = {}
+    cases = MEM_CASES if not a.quick else MEM_CASES[:2]
+    for impl in IMPLS:
+        for bs in sorted({c[2] for c in cases}):
+            cases_bs = [('tiny_bs%d' % bs, 1, bs)] + [c for c in cases if c[2] == bs]
+            for name, n, _ in cases_bs:
+                out = r.path('mem.json')
+                label = 'mem %s %s' % (name, impl)
+                args = ['--cache2', 'name=bench,items=%d,blocksize=%d' % (n + 2 if n == 1 else n + 1, bs),
+                        '--ucbench', 'mem', '--ucbench-fill', str(n), '--ucbench-klen', '12',
+                        '--ucbench-vlen', '100', '--ucbench-out', out]
+                r.run(r.uwsgi(impl, args), label, 300, impl=impl)
+                d = r.json_of(out, label, impl)
+                if d['fill_errors'] or d['missing']:
+                    raise BenchError('%s: %d refused, %d missing' % (label, d['fill_errors'], d['missing']))
+                raw[(name, impl)] = d
+    res = {}
+    for name, n, bs in cases:
+        row = {'items': n, 'blocksize': bs, 'keysize': 2048, 'klen': 12, 'vlen': 100}
+        for impl in IMPLS:
+            d, base = raw[(name, impl)], raw[('tiny_bs%d' % bs, impl)]
+            kb = d['shared_rss_kb'] - base['shared_rss_kb']
+            row[impl] = {'rss_kb': d['shared_rss_kb'], 'baseline_rss_kb': base['shared_rss_kb'],
+                         'cache_rss_kb': kb, 'bytes_per_item': kb * 1024.0 / n,
+                         'virtual_kb': d['shared_size_kb'] - base['shared_size_kb']}
+        row['ratio'] = ratio(row['stock']['bytes_per_item'], row['ucache']['bytes_per_item'])
+        res[name] = row
+    return res
+
+
+def mem_flat(m):
+    flat = {}
+    for name, row in m.items():
+        flat['mem_%s_ratio' % name] = row['ratio']
+        flat['mem_%s_bytes_per_item' % name] = row['ucache']['bytes_per_item']
+        flat['mem_%s_bytes_per_item_stock' % name] = row['stock']['bytes_per_item']
+    if '100k_bs128' in m:
+        flat['mem_100k_ratio'] = m['100k_bs128']['ratio']
+        flat['mem_100k_bytes_per_item'] = m['100k_bs128']['ucache']['bytes_per_item']
+        flat['mem_100k_bytes_per_item_stock'] = m['100k_bs128']['stock']['bytes_per_item']
+    if '1m_bs128' in m:
+        flat['mem_1m_ratio'] = m['1m_bs128']['ratio']
+    return flat
+
+
+# --------------------------------------------------------------- sweep
+
+def bench_sweep(r, a):
+    res = {}
+    items = SWEEP_ITEMS if not a.quick else 200000
+    dur = 6.0 if not a.quick else 4.0
+    for impl in IMPLS:
+        for kind in ('sweep', 'control'):
+            out = r.path('sweep.json')
+            sock = r.path('sweep.sock')
+            label = 'sweep %s %s' % (kind, impl)
+            args = ['--master', '--processes', '1', '--socket', sock,
+                    '--cache2', 'name=bench,items=%d,blocksize=128' % (items + 1),
+                    '--cache-expire-freq', '1', '--cache-report-freed-items',
+                    '--ucbench', 'sweep', '--ucbench-fill', str(items), '--ucbench-klen', '12',
+                    '--ucbench-vlen', '100', '--ucbench-expire-every', '10',
+                    '--ucbench-expires', '3', '--ucbench-duration', str(dur),
+                    '--ucbench-out', out]
+            if kind == 'control':
+                args.append('--cache-no-expire')
+            log = r.run(r.uwsgi(impl, args), label, 240, impl=impl, stop_on=out)
+            d = r.json_of(out, label, impl)
+            freed = sum(int(x) for x in re.findall(r'freed (\d+) items', log))
+            d['freed_items'] = freed
+            res['%s_%s' % (kind, impl)] = d
+    return res
+
+
+def sweep_flat(s):
+    flat = {}
+    for impl in IMPLS:
+        d = s.get('sweep_' + impl)
+        c = s.get('control_' + impl)
+        if d:
+            flat['sweep_max_latency_ms_' + impl] = d['max_ns'] / 1e6
+            flat['sweep_p999_latency_ms_' + impl] = d['p999_ns'] / 1e6
+            flat['sweep_freed_items_' + impl] = d['freed_items']
+            flat['sweep_max_stall_ms_' + impl] = d.get('max_stall_ns', 0) / 1e6
+            flat['sweep_max_stall_nosteal_ms_' + impl] = d.get('max_stall_nosteal_ns', 0) / 1e6
+            flat['sweep_max_blocked_ms_' + impl] = d.get('max_slept_ns', 0) / 1e6
+        if c:
+            flat['sweep_control_max_latency_ms_' + impl] = c['max_ns'] / 1e6
+            flat['sweep_control_p999_latency_ms_' + impl] = c['p999_ns'] / 1e6
+            flat['sweep_control_max_stall_ms_' + impl] = c.get('max_stall_ns', 0) / 1e6
+    return flat
+
+
+# --------------------------------------------------------------- instr
+
+# Functions both implementations pay the same way through the magic API: the
+# caller's malloc'd copy (malloc, free, realloc), memcpy / memcmp, and the
+# benchmark loop itself.  What is left is each cache's own work.
+COMMON_FN = re.compile(r'^(_?_?(libc_)?(malloc|free|realloc|calloc)|_int_(malloc|free|realloc)|'
+                       r'malloc_consolidate|tcache_\w+|__mem(cpy|move|cmp|set)\w*|mem(cpy|move|cmp|set)|'
+                       r'ucb_instr_loop)$')
+
+
+def callgrind_functions(path, ops):
+    """[(function, library, self instructions per op)] from callgrind_annotate."""
+    try:
+        text = subprocess.run(['callgrind_annotate', '--inclusive=no', '--auto=no', '--threshold=100', path],
+                              capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    out = []
+    for line in text.splitlines():
+        m = re.match(r'^\s*([\d,]+) \([\s\d.]+%\)\s+(\S.*?)\s*(\[.*\])?$', line)
+        if m and 'PROGRAM TOTALS' not in line:
+            fn = m.group(2).split(':')[-1].split('@@')[0]
+            lib = os.path.basename((m.group(3) or '').strip('[]')) or '?'
+            out.append([fn, lib, int(m.group(1).replace(',', '')) / ops])
+    return out
+
+
+def bench_instr(r, a):
+    if not shutil.which('valgrind'):
+        return {'error': 'valgrind not installed'}
+    res = {'cache2': INSTR_CACHE, 'fill': 100000, 'klen': 16, 'vlen': 100,
+           'cases': {name: {'cache2': c2, 'ops': ops} for name, c2, _, _, ops in INSTR_CASES}}
+    for impl in IMPLS:
+        for name, cache2, opts, wl, ops in INSTR_CASES:
+            ops = ops if not a.quick else max(ops // 5, 1000)
+            out = r.path('instr.json')
+            cg = r.path('callgrind.%s.%s.out' % (impl, name))
+            label = 'instr %s %s' % (name, impl)
+            cmd = ['valgrind', '--tool=callgrind', '--smc-check=all', '--collect-atstart=no',
+                   '--toggle-collect=ucb_instr_loop', '--callgrind-out-file=' + cg] + \
+                r.uwsgi(impl, ['--cache2', cache2, '--ucbench', 'instr', '--ucbench-workload', wl]
+                        + opts + ['--ucbench-ops', str(ops), '--ucbench-out', out])
+            r.run(cmd, label, 300, impl=impl)
+            d = r.json_of(out, label, impl)
+            if d['errors'] or d['fill_errors']:
+                raise BenchError('%s: %d errors' % (label, d['errors']))
+            total = None
+            for line in open(cg):
+                if line.startswith('totals:') or line.startswith('summary:'):
+                    total = int(line.split()[1])
+            fns = callgrind_functions(cg, ops)
+            res['%s_%s' % (name, impl)] = {
+                'total': total, 'ops': ops, 'top': merge_functions(fns)[:14],
+                'common': sum(n for fn, _, n in fns if COMMON_FN.match(fn))}
+    for impl in IMPLS:
+        base = res['noop_%s' % impl]
+        for name, _, _, _, _ in INSTR_CASES[1:]:
+            x = res['%s_%s' % (name, impl)]
+            x['per_op'] = x['total'] / x['ops'] - base['total'] / base['ops']
+            # the cache's own instructions: minus malloc/free/mem*/loop, plus
+            # the loop's share that the noop baseline already removed
+            x['own_per_op'] = x['per_op'] - x['common'] + base['total'] / base['ops']
+    return res
+
+
+def merge_functions(fns):
+    """One entry per function name (inlined copies and symbol versions are
+    listed apart by callgrind_annotate), largest first."""
+    merged, libs = {}, {}
+    for fn, lib, n in fns:
+        merged[fn] = merged.get(fn, 0) + n
+        if lib != '?':
+            libs.setdefault(fn, lib)
+    return sorted(([fn, libs.get(fn, '?'), n] for fn, n in merged.items()), key=lambda t: -t[2])
+
+
+def instr_flat(i):
+    flat = {}
+    for name, _, _, _, _ in INSTR_CASES[1:]:
+        s, u = i.get('%s_stock' % name), i.get('%s_ucache' % name)
+        if s and u:
+            flat['instr_%s_stock' % name] = s['per_op']
+            flat['instr_%s_ucache' % name] = u['per_op']
+            flat['instr_%s_ratio' % name] = ratio(u['per_op'], s['per_op'])
+            flat['instr_%s_own_ratio' % name] = ratio(u['own_per_op'], s['own_per_op'])
+    flat['instr_get_ratio'] = flat.get('instr_get_hit_ratio')
+    return flat
+
+
+# -------------------------------------------------------------- engine
+
+def bench_engine(r, a):
+    out = r.path('engine.json')
+    text = r.run([ENGINE, '--quick', '--json', out], 'engine', 300)
+    with open(out) as f:
+        d = json.load(f)
+    d['table'] = [line for line in text.splitlines() if line.strip()]
+    return d
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--quick', action='store_true', help='a smoke run: 1 rep, short runs, no 1M memory case')
+    ap.add_argument('--only', default=','.join(SECTIONS), help='sections, comma-separated: ' + ','.join(SECTIONS))
+    ap.add_argument('--reps', type=int, help='runs per cell, best counts (default: 5 for the C API, '
+                    '3 for Python; --quick 1)')
+    ap.add_argument('--duration', type=float, help='seconds per measured cell (default 1; --quick 0.3)')
+    ap.add_argument('--keep', action='store_true', help='keep the logs and callgrind files under /tmp')
+    a = ap.parse_args()
+    a.reps_given = a.reps is not None
+    a.reps = a.reps or (1 if a.quick else 3)
+    a.capi_reps = a.reps if a.reps_given else (1 if a.quick else 5)
+    a.duration = a.duration or (0.3 if a.quick else 1.0)
+    only = [s for s in a.only.split(',') if s]
+    for s in only:
+        if s not in SECTIONS:
+            ap.error('unknown section %s' % s)
+    for f in (UCACHE_SO, UCBENCH_SO, ENGINE):
+        if not os.path.exists(os.path.join(ROOT, f)):
+            sys.exit('bench/run.py: %s is missing: run `make bench`' % f)
+
+    t0 = time.time()
+    r = Runner(a)
+    res = {'meta': machine_info(), 'details': {}, 'errors': {}}
+    res['meta'].update({'quick': a.quick, 'reps': a.reps, 'duration': a.duration, 'sections': only})
+    funcs = {'capi': (bench_capi, capi_flat), 'python': (bench_python, python_flat),
+             'peers': (bench_peers, None), 'mem': (bench_mem, mem_flat),
+             'sweep': (bench_sweep, sweep_flat), 'instr': (bench_instr, instr_flat),
+             'engine': (bench_engine, None)}
+    flat = {}
+    for s in SECTIONS:
+        if s not in only:
+            continue
+        print('== %s (%.0f s elapsed)' % (s, time.time() - t0), flush=True)
+        run, fl = funcs[s]
+        try:
+            res['details'][s] = run(r, a)
+            if fl:
+                flat.update(fl(res['details'][s]))
+            elif s == 'engine':
+                flat.update({k: v for k, v in res['details'][s].items()
+                             if isinstance(v, (int, float)) and k.startswith('engine_')})
+        except BenchError as e:
+            print('   FAILED: %s' % e, flush=True)
+            res['errors'][s] = str(e)
+    res['meta']['elapsed_s'] = round(time.time() - t0, 1)
+    res['meta']['loadavg_end'] = open('/proc/loadavg').read().split()[:3]
+    git_end = machine_info_git()
+    if git_end != res['meta']['git']:
+        res['meta']['git'] += ' at the start, %s at the end' % git_end
+    res['meta']['commands'] = [[label, cmd] for label, cmd in r.commands.items()]  # in run order
+    out = dict(flat)
+    out.update(res)
+
+    os.makedirs(RESULTS, exist_ok=True)
+    day = datetime.datetime.now().strftime('%Y-%m-%d')
+    # Only a full run is the record; --quick / --only runs go to scratch.json
+    # (ignored by git) and leave latest.json and BENCHMARKS.md alone.
+    official = not a.quick and set(only) == set(SECTIONS)
+    names = ('latest.json', day + '.json') if official else ('scratch.json',)
+    for name in names:
+        with open(os.path.join(RESULTS, name + '.tmp'), 'w') as f:
+            json.dump(out, f, indent=1, sort_keys=True)
+        os.rename(os.path.join(RESULTS, name + '.tmp'), os.path.join(RESULTS, name))
+    if official:
+        report.generate(out, ROOT, r.tmp)
+        print('wrote bench/results/latest.json, bench/results/%s.json, bench/results/chart.png, '
+              'BENCHMARKS.md in %.0f s' % (day, time.time() - t0))
+    else:
+        print('wrote bench/results/scratch.json in %.0f s (a --quick or --only run: latest.json and '
+              'BENCHMARKS.md untouched; render it with bench/report.py bench/results/scratch.json '
+              '--out DIR)' % (time.time() - t0))
+    if not a.keep:
+        shutil.rmtree(r.tmp, ignore_errors=True)
+    else:
+        print('logs kept in %s' % r.tmp)
+    for line in report.target_lines(out):
+        print('  ' + line)
+    return 1 if res['errors'] else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
