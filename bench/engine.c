@@ -46,6 +46,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "bench_rand.h"
 #include "ucache.h"
 
 #define KLEN 16          /* every benchmark key is exactly 16 bytes */
@@ -118,23 +119,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-INLINE uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
-/* Uniform index below n from the high 32 bits of r (Lemire's reduction). */
-INLINE uint32_t pick(uint64_t r, uint64_t n)
-{
-	return (uint32_t)(((r >> 32) * n) >> 32);
 }
 
 /* "new:" + 4 tag chars; fresh_key_n() writes the 8 counter chars. */
@@ -474,17 +458,17 @@ INLINE void note_err(struct loop_state *s, int rc, int want)
 /* One op of workload wl (a constant after inlining). */
 INLINE void one_op(int be, int wl, void *h, struct loop_state *s)
 {
-	uint64_t r = xorshift(&s->rng);
+	uint64_t r = bench_xorshift(&s->rng);
 	size_t vl = 0;
 
 	if (wl == WL_GET_HIT || (wl == WL_MIXED && (r & 1023) >= 51)) {
-		note_err(s, b_get(be, h, hit_keys[pick(r, P.fill)], s->buf, &vl), 0);
+		note_err(s, b_get(be, h, hit_keys[bench_pick(r, P.fill)], s->buf, &vl), 0);
 		s->sink += s->buf[vl ? vl - 1 : 0];
 	} else if (wl == WL_GET_MISS) {
-		note_err(s, b_get(be, h, miss_keys[pick(r, P.fill)], s->buf, &vl), -ENOENT);
+		note_err(s, b_get(be, h, miss_keys[bench_pick(r, P.fill)], s->buf, &vl), -ENOENT);
 	} else if (wl == WL_UPDATE || wl == WL_MIXED) {
 		memcpy(s->val, &s->ops, sizeof(s->ops));
-		note_err(s, b_set(be, h, hit_keys[pick(r, P.fill)], s->val, P.vlen, UCACHE_SET_UPDATE), 0);
+		note_err(s, b_set(be, h, hit_keys[bench_pick(r, P.fill)], s->val, P.vlen, UCACHE_SET_UPDATE), 0);
 	} else if (wl == WL_SET) {
 		fresh_key_n(s->fkey, (uint32_t)s->n);
 		note_err(s, b_set(be, h, s->fkey, s->val, P.vlen, 0), 0);

@@ -52,6 +52,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include "../bench_rand.h"
 
 extern struct uwsgi_server uwsgi;
 
@@ -111,23 +112,6 @@ static uint64_t clock_ns(clockid_t id)
 static uint64_t now_ns(void)
 {
 	return clock_ns(CLOCK_MONOTONIC);
-}
-
-INLINE uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
-/* Uniform index below n from the high 32 bits of r (Lemire's reduction). */
-INLINE uint64_t pick(uint64_t r, uint64_t n)
-{
-	return ((r >> 32) * n) >> 32;
 }
 
 INLINE char *hkey(uint64_t i)
@@ -256,7 +240,7 @@ static uint64_t prefill(void)
 			fresh_key_n(fk, (uint32_t)i);
 			k = fk;
 		}
-		if (uwsgi_cache_magic_set(k, (uint16_t)O.klen, valbuf, vlen_of(xorshift(&rng)), 0, 0, NULL))
+		if (uwsgi_cache_magic_set(k, (uint16_t)O.klen, valbuf, vlen_of(bench_xorshift(&rng)), 0, 0, NULL))
 			errs++;
 	}
 	return errs;
@@ -310,19 +294,19 @@ INLINE void do_set(struct lstate *s, const char *k, uint64_t vl, uint64_t flags)
 /* One op of workload w (a constant after inlining). */
 INLINE void one_op(int w, struct lstate *s)
 {
-	uint64_t r = xorshift(&s->rng);
+	uint64_t r = bench_xorshift(&s->rng);
 
 	if (w == WL_GET_HIT || (w == WL_MIXED && (r & 1023) >= 51)) {
-		do_get(s, hkey(pick(r, O.fill)), 1);
+		do_get(s, hkey(bench_pick(r, O.fill)), 1);
 	} else if (w == WL_GET_MISS) {
-		do_get(s, mkey(pick(r, O.fill)), 0);
+		do_get(s, mkey(bench_pick(r, O.fill)), 0);
 	} else if (w == WL_UPDATE || w == WL_MIXED) {
-		do_set(s, hkey(pick(r, O.fill)), vlen_of(r), UWSGI_CACHE_FLAG_UPDATE);
+		do_set(s, hkey(bench_pick(r, O.fill)), vlen_of(r), UWSGI_CACHE_FLAG_UPDATE);
 	} else if (w == WL_LRU) {
 		fresh_key_n(s->fkey, (uint32_t)s->n++);
 		do_set(s, s->fkey, vlen_of(r), 0);
 	} else { /* WL_NOOP: the loop's own cost */
-		s->sink += (unsigned char)hkey(pick(r, O.fill))[O.klen - 1];
+		s->sink += (unsigned char)hkey(bench_pick(r, O.fill))[O.klen - 1];
 	}
 }
 
@@ -740,7 +724,7 @@ static void sweep_measure(struct lat *l, uint64_t t0, uint64_t dur_ns)
 
 	slow_kind(l, &ignored, &ignored2); /* baseline of the counters */
 	while (t - t0 < dur_ns) {
-		char *k = hkey(pick(xorshift(&rng), O.fill));
+		char *k = hkey(bench_pick(bench_xorshift(&rng), O.fill));
 		uint64_t vl = 0, d, w;
 		char *v = uwsgi_cache_magic_get(k, (uint16_t)O.klen, &vl, NULL, NULL);
 		uint64_t t1 = now_ns();

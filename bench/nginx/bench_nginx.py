@@ -52,11 +52,7 @@ pid %(dir)s/nginx.pid;
 events { worker_connections 4096; }
 http {
     access_log off;
-    client_body_temp_path %(dir)s/body;
-    uwsgi_temp_path %(dir)s/uwsgi;
-    proxy_temp_path %(dir)s/proxy;
-    fastcgi_temp_path %(dir)s/fastcgi;
-    scgi_temp_path %(dir)s/scgi;
+%(temp_paths)s
     default_type application/octet-stream;
     server {
         listen 127.0.0.1:%(ucache_port)d backlog=4096;
@@ -77,6 +73,10 @@ http {
     }
 }
 """
+
+# nginx writes temporary files for every module: keep them in the work dir
+TEMP_PATHS = '\n'.join('    %s_temp_path %%(dir)s/%s;' % (module, sub) for module, sub in (
+    ('client_body', 'body'), ('uwsgi', 'uwsgi'), ('proxy', 'proxy'), ('fastcgi', 'fastcgi'), ('scgi', 'scgi')))
 
 WRK_SCRIPT = """
 local n = %(keys)d
@@ -212,6 +212,7 @@ def start_servers(args, procs, ports):
     memcached = procs.start('memcached', mc)
     with open(os.path.join(procs.workdir, 'nginx.conf'), 'w') as f:
         f.write(NGINX_CONF % {'dir': procs.workdir, 'workers': args.nginx_workers,
+                              'temp_paths': TEMP_PATHS % {'dir': procs.workdir},
                               'ucache_port': ports['ucache'], 'uwsgi_port': ports['uwsgi'],
                               'memcached_nginx_port': ports['memcached_nginx'],
                               'memcached_port': ports['memcached']})
