@@ -237,6 +237,16 @@ int uc_init_locks(ucache_t *c)
 	return rc ? -EINVAL : 0;
 }
 
+void uc_format_allocators(ucache_t *c)
+{
+	struct uc_hdr *h = c->hdr;
+
+	uc_heap_format(&h->kheap, uc_align_up(h->keysize, UC_HEAP_UNIT),
+		       h->keysize > UC_INLINE_KEY ? (uint32_t)h->items : 0);
+	uc_heap_format(&h->vheap, uc_vpage_size(h->blocksize, h->items), h->bitmap ? 0 : (uint32_t)h->items);
+	uc_bitmap_format(&c->bm, h->bitmap ? h->blocks : 0);
+}
+
 int uc_format(ucache_t *c)
 {
 	struct uc_hdr *h = c->hdr;
@@ -247,9 +257,7 @@ int uc_format(ucache_t *c)
 	h->created_at = ucache_now();
 	snprintf(h->name, sizeof(h->name), "%s", c->cfg.name);
 	h->slot_unused = 1;
-	uc_heap_format(&h->kheap, uc_align_up(h->keysize, UC_HEAP_UNIT), h->off_vpages > h->off_kpages ? (uint32_t)h->items : 0);
-	uc_heap_format(&h->vheap, uc_vpage_size(h->blocksize, h->items), h->bitmap ? 0 : (uint32_t)h->items);
-	uc_bitmap_format(&c->bm, h->bitmap ? h->blocks : 0);
+	uc_format_allocators(c);
 	return uc_init_locks(c);
 }
 

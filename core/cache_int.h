@@ -42,7 +42,7 @@ struct uc_slot {
 	uint32_t key;           /* key heap offset / 16 when keylen > UC_INLINE_KEY */
 	uint32_t csum;          /* uc_item_csum(key, value, expires) */
 	_Atomic uint32_t atime; /* LRU stamp (exact clock or coarse tick) */
-	_Atomic uint32_t hits;  /* approximate above 1024, see ops.c */
+	_Atomic uint32_t hits;  /* exact below 64, then an unbiased estimate (ops.c) */
 	uint8_t ikey[UC_INLINE_KEY];
 };
 _Static_assert(sizeof(struct uc_slot) == 64, "slot must be one cache line");
@@ -201,6 +201,9 @@ int uc_item_valid(const ucache_t *c, const struct uc_slot *s);
 int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err, size_t errlen);
 void uc_attach(ucache_t *c);
 int uc_format(ucache_t *c);
+/* Empty allocators (heaps, bitmap state) shaped from the geometry alone:
+ * formatting, clear and store recovery all use this one definition. */
+void uc_format_allocators(ucache_t *c);
 int uc_init_locks(ucache_t *c);
 
 /* ---- store.c */

@@ -62,7 +62,9 @@ int64_t ucache_sweep(ucache_t *c, uint64_t now, uint64_t budget)
 	uint64_t limit = c->hdr->slot_unused, scan = budget * UC_SWEEP_SCAN_FACTOR, start, i;
 	int64_t freed = 0;
 
-	if (limit <= 1 || !budget)
+	/* nothing can expire: don't read a single slot (a full purge_lru cache
+	 * of items without TTL called this on every eviction) */
+	if (limit <= 1 || !budget || atomic_load_explicit(&c->hdr->expiring, memory_order_relaxed) <= 0)
 		return 0;
 	if (scan > limit - 1)
 		scan = limit - 1;
@@ -191,9 +193,7 @@ int uc_handle_full(ucache_t *c)
 
 	atomic_fetch_add(&c->hdr->full, 1);
 	log_full(c, now);
-	/* a sweep can only help if some item can expire: a purge_lru cache of
-	 * items without TTL skipped 128 cold slot reads per eviction this way */
-	if (atomic_load_explicit(&c->hdr->expiring, memory_order_relaxed) > 0 && ucache_sweep(c, now, 16) > 0)
+	if (ucache_sweep(c, now, 16) > 0)
 		return 1;
 	if (c->cfg.purge_lru && evict_lru(c))
 		return 1;
@@ -220,12 +220,9 @@ static void reset_locked(ucache_t *c)
 	h->live = 0;
 	atomic_store(&h->value_bytes, 0);
 	atomic_store(&h->expiring, 0);
-	uc_heap_format(&h->kheap, h->kheap.page_size, h->kheap.npages);
-	uc_heap_format(&h->vheap, h->vheap.page_size, h->vheap.npages);
-	if (h->bitmap) {
+	uc_format_allocators(c);
+	if (h->bitmap)
 		memset(c->bm.words, 0, uc_bitmap_words(h->blocks) * sizeof(uint64_t));
-		uc_bitmap_format(&c->bm, h->blocks);
-	}
 }
 
 int64_t ucache_clear(ucache_t *c)

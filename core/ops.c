@@ -16,10 +16,11 @@
  * per thread/process, so no ping-pong between processes), (b) the item's LRU stamp
  * when the cache has purge_lru and the stamp changed (coarse 4 ms ticks; an
  * exact shared clock on caches of <= 64 items), and (c) the item's hit
- * counter, which is exact up to 1024 and then a probabilistic counter
- * (increments of 2^k with probability 2^-k, k = log2(hits) - 9: unbiased,
- * ~3% relative error) so that a hot key writes its line about once per
- * hits/1024 reads instead of on every read.
+ * counter, which is exact up to 64 and then a probabilistic counter
+ * (increments of 2^k with probability 2^-k, k = log2(hits) - 5: unbiased,
+ * ~12% relative error) so that a key read more than 64 times writes its
+ * line about once per hits/64 reads instead of on every read: nothing
+ * outside ucache_get_ex's info reads per-item hits.
  *
  * Write path: lock the key's stripe (cache.c), find the key, take the
  * allocator lock only to allocate or free, fill new storage while it is
@@ -38,7 +39,7 @@
 #include "util.h"
 
 #define UC_READ_SPINS 4096
-#define UC_FULL_RETRIES 64
+#define UC_HITS_EXACT 64   /* per-item hits counted one by one below this */
 
 /* --------------------------------------------------------------- helpers */
 
@@ -111,11 +112,10 @@ uint32_t uc_chain_find(const ucache_t *c, uint64_t bucket, uint32_t hash, const 
 	return 0;
 }
 
+/* Reads refuse an empty or oversized key with -EINVAL (writes say -E2BIG). */
 static int key_ok(const ucache_t *c, const void *key, size_t klen)
 {
-	if (!key || !klen)
-		return -EINVAL;
-	return klen > c->hdr->keysize ? -E2BIG : 0;
+	return !key || !klen || klen > c->hdr->keysize ? -EINVAL : 0;
 }
 
 static void register_atfork(void);
@@ -182,10 +182,10 @@ static void touch(ucache_t *c, uint32_t id)
 		if (atomic_load_explicit(&s->atime, memory_order_relaxed) != now)
 			atomic_store_explicit(&s->atime, now, memory_order_relaxed);
 	}
-	if (h < 1024) {
+	if (h < UC_HITS_EXACT) {
 		atomic_store_explicit(&s->hits, h + 1, memory_order_relaxed);
 	} else if (h < 0x80000000u) {
-		uint32_t k = (uint32_t)(31 - __builtin_clz(h)) - 9;
+		uint32_t k = (uint32_t)(31 - __builtin_clz(h)) - 5; /* 2^k ~ h / 64 */
 		if (!(rand32() & ((1u << k) - 1)))
 			atomic_store_explicit(&s->hits, h + (1u << k), memory_order_relaxed);
 	}
@@ -302,7 +302,7 @@ static int get_common(ucache_t *c, const void *key, size_t klen, void *buf, size
 	int rc = key_ok(c, key, klen);
 
 	if (rc)
-		return rc == -E2BIG ? -EINVAL : rc;
+		return rc;
 	rc = do_read(c, &r);
 	if (rc == -ENOENT) {
 		if (touch_it)
@@ -375,7 +375,7 @@ int ucache_exists(ucache_t *c, const void *key, size_t klen)
 	int rc = key_ok(c, key, klen);
 
 	if (rc)
-		return rc == -E2BIG ? -EINVAL : rc;
+		return rc;
 	rc = do_read(c, &r);
 	if (rc == -ENOENT)
 		lazy_expire(c, &r);
@@ -438,6 +438,24 @@ static int iter_slot(ucache_t *c, uint32_t id, void *buf, size_t *klen, uint64_t
 	return rc;
 }
 
+/* Lock-free attempts first; then, once, behind the stripe lock (there
+ * -EAGAIN means the slot now belongs to another stripe: a key inserted
+ * during the iteration, which need not be returned). */
+static int iter_one(ucache_t *c, uint32_t id, void *buf, size_t *klen, uint64_t now)
+{
+	unsigned tries;
+	int rc;
+
+	for (tries = 0; tries < UC_READ_SPINS; tries++) {
+		rc = iter_slot(c, id, buf, klen, now, 0);
+		if (rc != -EAGAIN)
+			return rc;
+		uc_pause(tries);
+	}
+	rc = iter_slot(c, id, buf, klen, now, 1);
+	return rc == -EAGAIN ? -ENOENT : rc;
+}
+
 int ucache_iter(ucache_t *c, uint64_t *cursor, void *buf, size_t buflen, size_t *klen)
 {
 	uint64_t now = ucache_now();
@@ -447,12 +465,7 @@ int ucache_iter(ucache_t *c, uint64_t *cursor, void *buf, size_t buflen, size_t 
 	if (*cursor == 0)
 		*cursor = 1;
 	for (; *cursor < c->hdr->slot_unused && *cursor < c->items; (*cursor)++) {
-		unsigned tries = 0;
-		int rc;
-		do /* lock-free first; then, once, behind the stripe lock */
-			rc = iter_slot(c, (uint32_t)*cursor, buf, klen, now, tries >= UC_READ_SPINS);
-		while (rc == -EAGAIN && tries++ < UC_READ_SPINS + 8 && (uc_pause(tries), 1));
-		if (rc == 0) {
+		if (iter_one(c, (uint32_t)*cursor, buf, klen, now) == 0) {
 			(*cursor)++;
 			return 0;
 		}

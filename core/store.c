@@ -97,7 +97,9 @@ static int header_consistent(const struct uc_hdr *h)
 
 enum verdict { V_EMPTY, V_OK, V_FOREIGN, V_MISMATCH };
 
-static enum verdict judge(int fd, const struct uc_hdr *plan, struct uc_hdr *old, off_t size, char *why, size_t len)
+/* Read and check a store's header on its own: V_EMPTY, V_FOREIGN (why
+ * filled) or V_OK. */
+static enum verdict read_header(int fd, struct uc_hdr *old, off_t size, char *why, size_t len)
 {
 	ssize_t got;
 
@@ -120,6 +122,16 @@ static enum verdict judge(int fd, const struct uc_hdr *plan, struct uc_hdr *old,
 		snprintf(why, len, "has a damaged header");
 		return V_FOREIGN;
 	}
+	return V_OK;
+}
+
+/* read_header, then: does the store have the layout the configuration plans? */
+static enum verdict judge(int fd, const struct uc_hdr *plan, struct uc_hdr *old, off_t size, char *why, size_t len)
+{
+	enum verdict v = read_header(fd, old, size, why, len);
+
+	if (v != V_OK)
+		return v;
 	if (!same_layout(old, plan)) {
 		char a[256], b[256];
 		describe(old, a, sizeof(a));
@@ -261,8 +273,8 @@ int uc_store_map(ucache_t *c, const struct uc_hdr *plan, char *err, size_t errle
 }
 
 /* The allocators' shape (heap page size, page count and size classes; the
- * bitmap's size) follows from the geometry judge() validated, exactly as
- * uc_format() sets it: the copy in the file is not trusted (a damaged
+ * bitmap's size) follows from the geometry judge() validated
+ * (uc_format_allocators): the copy in the file is not trusted (a damaged
  * nbits or class size sent every later allocation and ucache_check() far
  * outside the mapping).  What they hold is then rebuilt from the slots;
  * only the "never handed out" marks are kept, clamped. */
@@ -271,12 +283,9 @@ static void reshape_allocators(ucache_t *c)
 	struct uc_hdr *h = c->hdr;
 	uint32_t kunused = h->kheap.unused, vunused = h->vheap.unused;
 
-	uc_heap_format(&h->kheap, uc_align_up(h->keysize, UC_HEAP_UNIT),
-		       h->off_vpages > h->off_kpages ? (uint32_t)h->items : 0);
-	uc_heap_format(&h->vheap, uc_vpage_size(h->blocksize, h->items), h->bitmap ? 0 : (uint32_t)h->items);
+	uc_format_allocators(c);
 	h->kheap.unused = kunused < h->kheap.npages ? kunused : h->kheap.npages;
 	h->vheap.unused = vunused < h->vheap.npages ? vunused : h->vheap.npages;
-	uc_bitmap_format(&c->bm, h->bitmap ? h->blocks : 0);
 }
 
 void uc_store_recover(ucache_t *c)
@@ -351,11 +360,10 @@ void ucache_close(ucache_t *c)
 /* Header of a store file, validated; fills cfg with its geometry. */
 static int read_geometry(int fd, const char *file, struct uc_hdr *h, struct ucache_config *cfg, char *err, size_t errlen)
 {
-	struct stat st;
-	char why[512];
+	struct stat st = { 0 };
+	char why[512] = "cannot be read";
 
-	if (fstat(fd, &st) || judge(fd, &(struct uc_hdr){ 0 }, h, st.st_size, why, sizeof(why)) == V_FOREIGN ||
-	    st.st_size == 0) {
+	if (fstat(fd, &st) || read_header(fd, h, st.st_size, why, sizeof(why)) != V_OK) {
 		uc_err(err, errlen, "%s %s", file, st.st_size ? why : "is empty");
 		return -EINVAL;
 	}

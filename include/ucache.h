@@ -149,7 +149,7 @@ uint64_t ucache_max_value(const ucache_t *c);
 
 struct ucache_item_info {
 	uint64_t expires;         /* absolute expiry, 0 = never */
-	uint64_t hits;            /* hits of this item, this one included (see cache.c) */
+	uint64_t hits;            /* hits of this item, this one included; exact below 64, then an estimate (ops.c) */
 };
 
 /* Copy the value of key into buf (buflen bytes); *vallen gets its length.
