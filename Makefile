@@ -31,7 +31,7 @@ UNIT_SAN_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
 
 .PHONY: tools inspect
 .PHONY: all engine plugin install deps deb-packages test unit unit-san integration demo bench-engine clean
-.PHONY: fuzz fuzz-regress bench-nginx
+.PHONY: fuzz fuzz-regress bench-nginx layering
 .PHONY: soak
 
 all: engine tools plugin
@@ -46,11 +46,12 @@ $(BUILD)/san/core/%.o: core/%.c $(CORE_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
+# rm first: `ar rcs` keeps members whose source file was removed or renamed
 $(BUILD)/libucache.a: $(CORE_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/san/libucache.a: $(CORE_SAN_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/*.h $(BUILD)/libucache.a
 	@mkdir -p $(dir $@)
@@ -108,7 +109,7 @@ DEB_PACKAGES = build-essential libxxhash-dev libcmocka-dev \
 	uwsgi-core uwsgi-dev uwsgi-src uwsgi-plugin-python3 uwsgi-plugin-psgi \
 	uwsgi-plugin-lua5.2 python3 python3-django python3-django-uwsgi-ng \
 	nginx-light memcached redis-server python3-pymemcache python3-redis \
-	clang libclang-rt-14-dev gnuplot-nox wrk valgrind
+	clang libclang-rt-14-dev gnuplot-nox wrk valgrind uwsgi-plugin-php php-apcu
 
 deb-packages:
 	@echo $(DEB_PACKAGES)
@@ -149,7 +150,11 @@ soak: $(PLUGIN) $(BUILD)/ucache-inspect
 demo: $(PLUGIN)
 	$(UWSGI) --ini demo/demo.ini
 
-test: unit unit-san fuzz-regress integration
+# core/ without cycles (tests/check_layering.py reads the objects' symbols)
+layering: engine
+	$(PYTHON3) tests/check_layering.py $(BUILD)/core
+
+test: unit unit-san layering fuzz-regress integration
 
 clean:
 	rm -rf $(BUILD) $(PLUGIN) .uwsgi_plugins_builder

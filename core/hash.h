@@ -31,7 +31,10 @@ static inline uint32_t uc_hash_mix(uint32_t h)
 	return h;
 }
 
-/* Integrity checksum of one item: key, value and expiry. */
-uint32_t uc_item_csum(const void *key, size_t klen, const void *val, size_t vlen, uint64_t expires);
+/* Integrity checksum of one item: key, value length, expiry and where the
+ * value lives (valref), plus the value bytes when val is not NULL (caches
+ * with a store: a machine crash can persist a slot without its value). */
+uint32_t uc_item_csum(const void *key, size_t klen, const void *val, size_t vlen, uint64_t expires,
+		      uint32_t valref);
 
 #endif

@@ -8,7 +8,7 @@
  *   pages: | desc 0 | desc 1 | ... |                      struct uc_heap_page
  *
  * A page serves one size class at a time; a chunk is found through the
- * page's free list (linked through the first 4 bytes of each freed chunk) or
+ * page's free list (linked through the first 2 bytes of each freed chunk) or
  * carved from its bump pointer, so a fresh page is touched front to back and
  * memory is committed only as it is used.  An emptied page goes back to a
  * free-page stack and can serve any class.
@@ -25,7 +25,7 @@
  *
  * Locking: none here; the caller holds the cache's allocator lock.  Readers
  * may read a chunk while it is freed (a seqlock tells them to retry), so a
- * free only ever writes the chunk's first 4 bytes.
+ * free only ever writes the chunk's first 2 bytes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +35,8 @@
 
 static void build_classes(struct uc_heap_state *st)
 {
-	uint64_t size = UC_HEAP_UNIT;
+	/* no more than UC_HEAP_PAGE_CHUNKS chunks per page (16-bit counts) */
+	uint64_t size = uc_align_up(uc_div_ceil(st->page_size, UC_HEAP_PAGE_CHUNKS), UC_HEAP_UNIT);
 	uint32_t n = 0;
 
 	while (size < st->page_size && n < UC_HEAP_MAXCLASS - 1) {
@@ -128,7 +129,7 @@ static uint32_t page_get(struct uc_heap *h, uint32_t cls)
 	} else {
 		return UC_HEAP_NIL;
 	}
-	h->pages[p] = (struct uc_heap_page){ .cls = cls + 1, .next = UC_HEAP_NIL, .prev = UC_HEAP_NIL };
+	h->pages[p] = (struct uc_heap_page){ .cls = (uint8_t)(cls + 1), .next = UC_HEAP_NIL, .prev = UC_HEAP_NIL };
 	st->pages_used++;
 	list_push(h, &st->partial[cls], p);
 	return p;
@@ -152,7 +153,7 @@ int64_t uc_heap_alloc(struct uc_heap *h, uint64_t size)
 	if (pg->free_head) {
 		idx = pg->free_head - 1;
 		chunk = h->data + p * st->page_size + (uint64_t)idx * csize;
-		memcpy(&pg->free_head, chunk, sizeof(uint32_t));
+		memcpy(&pg->free_head, chunk, sizeof(pg->free_head));
 	} else {
 		idx = pg->carved++;
 	}
@@ -166,13 +167,13 @@ void uc_heap_free(struct uc_heap *h, uint64_t off, uint64_t size)
 {
 	struct uc_heap_state *st = h->st;
 	uint32_t p = (uint32_t)(off / st->page_size);
-	uint32_t cls = h->pages[p].cls - 1;
+	uint32_t cls = h->pages[p].cls - 1u;
 	struct uc_heap_page *pg = &h->pages[p];
 	uint32_t idx = (uint32_t)((off % st->page_size) / st->class_size[cls]);
 
 	(void)size;
-	memcpy(h->data + off, &pg->free_head, sizeof(uint32_t));
-	pg->free_head = idx + 1;
+	memcpy(h->data + off, &pg->free_head, sizeof(pg->free_head));
+	pg->free_head = (uint16_t)(idx + 1);
 	if (pg->used-- == per_page(st, cls))
 		list_push(h, &st->partial[cls], p);
 	st->chunk_bytes -= st->class_size[cls];
@@ -187,75 +188,94 @@ void uc_heap_free(struct uc_heap *h, uint64_t off, uint64_t size)
 
 /* ------------------------------------------------------------- rebuild */
 
-int uc_heap_rebuild_begin(struct uc_heap *h, struct uc_heap_rebuild *rb)
+/* Bit of the chunk starting at byte off (marks cover pages below npages). */
+static uint64_t unit_of(uint64_t off)
+{
+	return off / UC_HEAP_UNIT;
+}
+
+int uc_heap_rebuild_prepare(struct uc_heap *h, struct uc_heap_rebuild *rb)
+{
+	struct uc_heap_state *st = h->st;
+	uint64_t units;
+
+	rb->npages = st->unused <= st->npages ? st->unused : st->npages;
+	units = (uint64_t)rb->npages * (st->page_size / UC_HEAP_UNIT);
+	/* one allocation, sized now: 1 bit per 16 bytes (1.5 MiB for a
+	 * 100k x 2 KiB heap), so nothing is allocated once claims begin */
+	rb->marks = uc_calloc(uc_div_ceil(units, 64) + 1, sizeof(uint64_t));
+	return rb->marks ? 0 : -1;
+}
+
+void uc_heap_rebuild_reset(struct uc_heap *h, struct uc_heap_rebuild *rb)
 {
 	struct uc_heap_state *st = h->st;
 	uint32_t i;
 
-	rb->npages = st->unused <= st->npages ? st->unused : st->npages;
-	rb->marks = calloc(rb->npages ? rb->npages : 1, sizeof(*rb->marks));
-	if (!rb->marks)
-		return -1;
 	if (rb->verify)
-		return 0;
+		return;
 	for (i = 0; i < rb->npages; i++)
 		h->pages[i] = (struct uc_heap_page){ .next = UC_HEAP_NIL, .prev = UC_HEAP_NIL };
 	st->free_head = UC_HEAP_NIL;
 	for (i = 0; i < UC_HEAP_MAXCLASS; i++)
 		st->partial[i] = UC_HEAP_NIL;
 	st->pages_used = st->chunk_bytes = 0;
+}
+
+int uc_heap_rebuild_begin(struct uc_heap *h, struct uc_heap_rebuild *rb)
+{
+	if (uc_heap_rebuild_prepare(h, rb))
+		return -1;
+	uc_heap_rebuild_reset(h, rb);
 	return 0;
+}
+
+static int marked(const struct uc_heap_rebuild *rb, uint64_t unit)
+{
+	return (rb->marks[unit / 64] >> (unit % 64)) & 1;
 }
 
 int uc_heap_claim(struct uc_heap *h, struct uc_heap_rebuild *rb, uint64_t off, uint64_t size)
 {
 	struct uc_heap_state *st = h->st;
 	int cls = class_of(st, size ? size : 1);
-	uint64_t p = off / st->page_size, within = off % st->page_size;
-	uint32_t idx;
+	uint64_t p = off / st->page_size, within = off % st->page_size, u = unit_of(off);
 
-	if (cls < 0 || p >= rb->npages || within % st->class_size[cls])
+	if (cls < 0 || p >= rb->npages || within % st->class_size[cls] || within % UC_HEAP_UNIT)
 		return -1;
-	idx = (uint32_t)(within / st->class_size[cls]);
 	if (h->pages[p].cls == 0 && !rb->verify)
-		h->pages[p].cls = (uint32_t)cls + 1;
-	if (h->pages[p].cls != (uint32_t)cls + 1)
+		h->pages[p].cls = (uint8_t)(cls + 1);
+	if (h->pages[p].cls != (uint32_t)cls + 1 || marked(rb, u))
 		return -1;
-	if (!rb->marks[p]) {
-		rb->marks[p] = calloc(uc_div_ceil(per_page(st, (uint32_t)cls), 64), sizeof(uint64_t));
-		if (!rb->marks[p])
-			return -1;
-	}
-	if (rb->marks[p][idx / 64] & (1ull << (idx % 64)))
-		return -1;
-	rb->marks[p][idx / 64] |= 1ull << (idx % 64);
+	rb->marks[u / 64] |= 1ull << (u % 64);
 	return 0;
 }
 
 void uc_heap_unclaim(struct uc_heap *h, struct uc_heap_rebuild *rb, uint64_t off, uint64_t size)
 {
-	struct uc_heap_state *st = h->st;
-	uint32_t csize = uc_heap_chunk_size(st, size);
-	uint64_t p = off / st->page_size;
-	uint32_t idx = (uint32_t)((off % st->page_size) / csize);
+	uint64_t u = unit_of(off);
 
-	if (p < rb->npages && rb->marks[p])
-		rb->marks[p][idx / 64] &= ~(1ull << (idx % 64));
+	(void)size;
+	if (off / h->st->page_size < rb->npages)
+		rb->marks[u / 64] &= ~(1ull << (u % 64));
 }
 
-static int marked(const struct uc_heap_rebuild *rb, uint32_t p, uint32_t idx)
+/* Is chunk idx of page p (class cls) claimed? */
+static int chunk_marked(const struct uc_heap *h, const struct uc_heap_rebuild *rb, uint32_t p, uint32_t cls,
+			uint32_t idx)
 {
-	return rb->marks[p] && (rb->marks[p][idx / 64] >> (idx % 64)) & 1;
+	return marked(rb, unit_of((uint64_t)p * h->st->page_size + (uint64_t)idx * h->st->class_size[cls]));
 }
 
-/* Live chunks of page p per rb, and the highest live index + 1. */
-static uint32_t count_marks(const struct uc_heap_rebuild *rb, uint32_t p, uint32_t n, uint32_t *top)
+/* Live chunks of page p (class cls, n chunks) per rb, and the highest live index + 1. */
+static uint32_t count_marks(const struct uc_heap *h, const struct uc_heap_rebuild *rb, uint32_t p, uint32_t cls,
+			    uint32_t n, uint32_t *top)
 {
 	uint32_t i, used = 0;
 
 	*top = 0;
 	for (i = 0; i < n; i++) {
-		if (marked(rb, p, i)) {
+		if (chunk_marked(h, rb, p, cls, i)) {
 			used++;
 			*top = i + 1;
 		}
@@ -267,18 +287,18 @@ static void rebuild_page(struct uc_heap *h, struct uc_heap_rebuild *rb, uint32_t
 {
 	struct uc_heap_state *st = h->st;
 	struct uc_heap_page *pg = &h->pages[p];
-	uint32_t cls = pg->cls - 1, n = per_page(st, cls), i, top;
+	uint32_t cls = pg->cls - 1u, n = per_page(st, cls), i, top;
+	uint16_t head = 0;
 
-	pg->used = count_marks(rb, p, n, &top);
-	pg->carved = top;
-	pg->free_head = 0;
+	pg->used = (uint16_t)count_marks(h, rb, p, cls, n, &top);
+	pg->carved = (uint16_t)top;
 	for (i = top; i-- > 0;) {
-		if (marked(rb, p, i))
+		if (chunk_marked(h, rb, p, cls, i))
 			continue;
-		memcpy(h->data + p * st->page_size + (uint64_t)i * st->class_size[cls], &pg->free_head,
-		       sizeof(uint32_t));
-		pg->free_head = i + 1;
+		memcpy(h->data + p * st->page_size + (uint64_t)i * st->class_size[cls], &head, sizeof(head));
+		head = (uint16_t)(i + 1);
 	}
+	pg->free_head = head;
 	st->pages_used++;
 	st->chunk_bytes += (uint64_t)pg->used * st->class_size[cls];
 	if (pg->used < n)
@@ -291,9 +311,8 @@ void uc_heap_rebuild_end(struct uc_heap *h, struct uc_heap_rebuild *rb)
 	uint32_t p;
 
 	for (p = rb->npages; p-- > 0;) {
-		uint32_t top;
-		if (h->pages[p].cls && rb->marks[p] &&
-		    count_marks(rb, p, per_page(st, h->pages[p].cls - 1), &top)) {
+		uint32_t top, cls = h->pages[p].cls;
+		if (cls && cls <= st->nclass && count_marks(h, rb, p, cls - 1, per_page(st, cls - 1), &top)) {
 			rebuild_page(h, rb, p);
 		} else {
 			h->pages[p].cls = 0;
@@ -307,12 +326,6 @@ void uc_heap_rebuild_end(struct uc_heap *h, struct uc_heap_rebuild *rb)
 
 void uc_heap_rebuild_free(struct uc_heap_rebuild *rb)
 {
-	uint32_t i;
-
-	if (!rb->marks)
-		return;
-	for (i = 0; i < rb->npages; i++)
-		free(rb->marks[i]);
 	free(rb->marks);
 	rb->marks = NULL;
 }
@@ -323,28 +336,30 @@ static int verify_page(struct uc_heap *h, struct uc_heap_rebuild *rb, uint32_t p
 {
 	struct uc_heap_state *st = h->st;
 	struct uc_heap_page *pg = &h->pages[p];
-	uint32_t cls = pg->cls - 1, n, top, used, fi, steps = 0;
+	uint32_t cls = pg->cls - 1u, n, top, used, fi, steps = 0;
+	uint16_t next;
 
 	if (cls >= st->nclass) {
 		uc_err(err, errlen, "heap page %u has bad class %u", p, pg->cls);
 		return -1;
 	}
 	n = per_page(st, cls);
-	used = count_marks(rb, p, n, &top);
+	used = count_marks(h, rb, p, cls, n, &top);
 	if (pg->used != used || pg->carved < top || pg->carved > n) {
 		uc_err(err, errlen, "heap page %u: used %u carved %u, but %u live chunks up to %u", p, pg->used,
 		       pg->carved, used, top);
 		return -1;
 	}
 	for (fi = pg->free_head; fi; steps++) {
-		if (fi > pg->carved || marked(rb, p, fi - 1) || steps > n) {
+		if (fi > pg->carved || chunk_marked(h, rb, p, cls, fi - 1) || steps > n) {
 			uc_err(err, errlen, "heap page %u: bad free list entry %u", p, fi);
 			return -1;
 		}
-		memcpy(&fi, h->data + p * st->page_size + (uint64_t)(fi - 1) * st->class_size[cls], sizeof(fi));
+		memcpy(&next, h->data + p * st->page_size + (uint64_t)(fi - 1) * st->class_size[cls], sizeof(next));
+		fi = next;
 	}
-	if (steps != pg->carved - pg->used) {
-		uc_err(err, errlen, "heap page %u: %u free chunks listed, %u expected", p, steps, pg->carved - pg->used);
+	if (steps != (uint32_t)pg->carved - pg->used) {
+		uc_err(err, errlen, "heap page %u: %u free chunks listed, %u expected", p, steps, (uint32_t)pg->carved - pg->used);
 		return -1;
 	}
 	return 0;

@@ -28,14 +28,21 @@ struct uc_heap_state {
 	uint64_t chunk_bytes;                /* bytes of chunks handed out */
 };
 
-/* One per page, in shared memory, in an array apart from the data. */
+/* One per page, in shared memory, in an array apart from the data: 16
+ * bytes, so that the descriptors of a cache's items-many pages stay inside
+ * the address-space budget of the stock cache (layout.c).  Chunk counts are
+ * 16-bit: build_classes() raises the smallest class of a page larger than
+ * 1 MiB so that no page holds more than UC_HEAP_PAGE_CHUNKS chunks. */
+#define UC_HEAP_PAGE_CHUNKS 65535u
 struct uc_heap_page {
 	uint32_t next, prev;  /* partial list of its class, or free-page stack */
-	uint32_t cls;         /* class + 1; 0 = page not in use */
-	uint32_t used;        /* live chunks */
-	uint32_t carved;      /* chunks ever handed out (bump pointer) */
-	uint32_t free_head;   /* 1 + index of the first freed chunk; 0 = none */
+	uint16_t used;        /* live chunks */
+	uint16_t carved;      /* chunks ever handed out (bump pointer) */
+	uint16_t free_head;   /* 1 + index of the first freed chunk; 0 = none */
+	uint8_t cls;          /* class + 1; 0 = page not in use */
+	uint8_t pad;
 };
+_Static_assert(sizeof(struct uc_heap_page) == 16, "heap page descriptor must stay 16 bytes");
 
 /* Process-local view: pointers into this process's mapping. */
 struct uc_heap {
@@ -58,15 +65,20 @@ int64_t uc_heap_alloc(struct uc_heap *h, uint64_t size);
 /* Free the chunk at off that was allocated for size bytes. */
 void uc_heap_free(struct uc_heap *h, uint64_t off, uint64_t size);
 
-/* Rebuild: uc_heap_rebuild_begin() forgets every allocation, then each live
- * chunk is claimed with uc_heap_claim() (returns -1 if the claim conflicts
- * with an earlier one or is malformed: the caller drops that item), then
- * uc_heap_rebuild_end() rebuilds free lists.  rb is process-local scratch. */
+/* Rebuild: uc_heap_rebuild_prepare() allocates all the scratch a rebuild
+ * needs and changes nothing (so a failed allocation leaves the heap as it
+ * was); uc_heap_rebuild_reset() then forgets every allocation (allocates
+ * nothing); each live chunk is claimed with uc_heap_claim() (returns -1 if
+ * the claim conflicts with an earlier one or is malformed: the caller drops
+ * that item), then uc_heap_rebuild_end() rebuilds free lists.
+ * uc_heap_rebuild_begin() = prepare + reset.  rb is process-local scratch. */
 struct uc_heap_rebuild {
 	int verify;         /* claim without modifying page descriptors */
-	uint64_t **marks;   /* per page: bitmap of claimed chunks */
+	uint64_t *marks;    /* one bit per UC_HEAP_UNIT of the pages below npages: chunk starts claimed */
 	uint32_t npages;    /* pages that may hold claims (old unused mark) */
 };
+int uc_heap_rebuild_prepare(struct uc_heap *h, struct uc_heap_rebuild *rb);
+void uc_heap_rebuild_reset(struct uc_heap *h, struct uc_heap_rebuild *rb);
 int uc_heap_rebuild_begin(struct uc_heap *h, struct uc_heap_rebuild *rb);
 int uc_heap_claim(struct uc_heap *h, struct uc_heap_rebuild *rb, uint64_t off, uint64_t size);
 /* Undo a successful uc_heap_claim (the item is dropped after all). */

@@ -2,15 +2,17 @@
  * store.c - persistence: the cache region as a file (store=), its
  * validation at open, recovery, migration and clean close.
  *
- * File format: the file IS the cache region of cache.c (header, stripes,
- * buckets, slots, page descriptors or bitmap, key heap, values), mapped
+ * File format: the file IS the cache region of layout.c (header, stripes,
+ * buckets, slots, side arrays, page descriptors or bitmap, key heap, values), mapped
  * MAP_SHARED, so every write reaches the page cache at once and a process
  * killed at any instant loses nothing the kernel already has; msync
  * (store_sync / ucache_sync) only bounds what a machine crash can lose.
  * The header holds magic "UCACHE\0\1", the layout version, the geometry
  * (items, blocks, blocksize, keysize, hash, mode, buckets) with every
  * region's offset, and a clean-shutdown flag.  Every item carries a
- * checksum of its key and value.
+ * checksum of its key, expiry and value (layout.h: caches with a store
+ * always hash the value, since a machine crash can persist a slot without
+ * the pages of its value).
  *
  * Open: the header must be ours, the same version, and describe exactly
  * the layout the current configuration plans (geometry and offsets alike);
@@ -25,7 +27,7 @@
  * crash during migration leaves the old file intact.
  *
  * Called only from ucache_create()/ucache_close() in the creating process,
- * before any fork: no locking here.
+ * before any fork: no locking here but ucache_close's world lock.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +39,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache_int.h"
+#include "lock.h"
+#include "repair.h"
+#include "store.h"
 #include "util.h"
 
 /* min(limit, size of fd rounded up to a page) */
@@ -58,7 +62,7 @@ static void describe(const struct uc_hdr *h, char *out, size_t len)
 	snprintf(out, len, "items=%llu blocks=%llu blocksize=%llu keysize=%llu hash=%s %s buckets=%llu",
 		 (unsigned long long)h->items, (unsigned long long)h->blocks, (unsigned long long)h->blocksize,
 		 (unsigned long long)h->keysize, ucache_hash_name((enum ucache_hash)h->hash),
-		 h->bitmap ? "bitmap" : "single-block", (unsigned long long)h->nbuckets);
+		 h->bitmap ? "bitmap" : "single-block", 		 (unsigned long long)h->nbuckets);
 }
 
 /* 1 if the layout fields of a and b agree. */
@@ -66,8 +70,11 @@ static int same_layout(const struct uc_hdr *a, const struct uc_hdr *b)
 {
 	return a->items == b->items && a->blocks == b->blocks && a->blocksize == b->blocksize &&
 	       a->keysize == b->keysize && a->nbuckets == b->nbuckets && a->nstripes == b->nstripes &&
-	       a->hash == b->hash && a->bitmap == b->bitmap && a->off_stripes == b->off_stripes &&
-	       a->off_buckets == b->off_buckets && a->off_slots == b->off_slots && a->off_kpages == b->off_kpages &&
+	       a->hash == b->hash && a->bitmap == b->bitmap && a->small == b->small &&
+	       a->csum_values == b->csum_values && a->off_stripes == b->off_stripes &&
+	       a->off_buckets == b->off_buckets && a->off_slots == b->off_slots && a->off_hits == b->off_hits &&
+	       a->off_kofs == b->off_kofs && a->off_atime == b->off_atime && a->off_links == b->off_links &&
+	       a->off_kpages == b->off_kpages &&
 	       a->off_vpages == b->off_vpages && a->off_bitmap == b->off_bitmap && a->off_kdata == b->off_kdata &&
 	       a->off_vdata == b->off_vdata && a->size_kdata == b->size_kdata && a->size_vdata == b->size_vdata &&
 	       a->total == b->total;
@@ -89,10 +96,15 @@ static int header_consistent(const struct uc_hdr *h)
 	cfg.hashsize = h->nbuckets;
 	cfg.hash = (enum ucache_hash)h->hash;
 	cfg.bitmap = (int)h->bitmap;
-	if (h->hash > UCACHE_HASH_XXH3 || ucache_config_validate(&cfg, NULL, 0))
+	cfg.store = h->csum_values ? (char *)"store" : NULL;
+	if (h->hash > UCACHE_HASH_XXH3 || h->nbuckets == 0 || h->nbuckets > (1ull << 32) ||
+	    (h->nbuckets & (h->nbuckets - 1)) || ucache_config_validate(&cfg, NULL, 0))
 		return 0;
 	memset(&plan, 0, sizeof(plan));
-	return !uc_plan_layout(&cfg, &plan, NULL, 0) && same_layout(&plan, h);
+	if (uc_plan_layout(&cfg, &plan, NULL, 0))
+		return 0;
+	uc_plan_geometry(&cfg, &plan, h->nbuckets); /* the bucket count the creator chose */
+	return same_layout(&plan, h);
 }
 
 enum verdict { V_EMPTY, V_OK, V_FOREIGN, V_MISMATCH };
@@ -294,12 +306,18 @@ void uc_store_recover(ucache_t *c)
 	uint64_t before = 0, id;
 	int64_t kept;
 
-	for (id = 1; id < h->slot_unused && id < h->items; id++)
+	for (id = 1; id < atomic_load(&h->slot_unused) && id < h->items; id++)
 		before += c->slots[id].state == UC_SLOT_LIVE;
 	reshape_allocators(c);
-	uc_init_locks(c);
+	uc_locks_init(c);
 	atomic_store(&h->repair_needed, 0);
-	kept = uc_rebuild_locked(c);
+	kept = uc_rebuild_world_held(c); /* before any fork: nobody else holds the mapping */
+	if (kept < 0) {
+		atomic_store(&h->repair_needed, UC_REPAIR_ASKED);
+		uc_log(UCACHE_LOG_ERROR, "cache \"%s\": store %s could not be rebuilt (out of memory); the first "
+		       "write retries", c->cfg.name, c->cfg.store);
+		return;
+	}
 	uc_log(UCACHE_LOG_INFO, "cache \"%s\": store %s restored %lld items, dropped %llu (%s shutdown)", c->cfg.name,
 	       c->cfg.store, (long long)kept, (unsigned long long)(before - (uint64_t)kept),
 	       h->clean ? "clean" : "unclean");
@@ -315,11 +333,11 @@ void uc_store_import_pending(ucache_t *c)
 	if (!c->import_base)
 		return;
 	uc_attach(&old);
-	for (id = 1; id < old.hdr->slot_unused && id < old.hdr->items; id++) {
+	for (id = 1; id < atomic_load(&old.hdr->slot_unused) && id < old.hdr->items; id++) {
 		const struct uc_slot *s = &old.slots[id];
-		if (s->state != UC_SLOT_LIVE || !uc_item_valid(&old, s) || (s->expires && s->expires <= now))
+		if (s->state != UC_SLOT_LIVE || !uc_item_valid(&old, (uint32_t)id) || (s->expires && s->expires <= now))
 			continue;
-		if (ucache_set(c, uc_slot_key(&old, s, s->keylen), s->keylen, uc_slot_val(&old, s, s->vallen),
+		if (ucache_set(c, uc_slot_key(&old, (uint32_t)id), s->keylen, uc_slot_val(&old, (uint32_t)id),
 			       s->vallen, s->expires, UCACHE_SET_UPDATE | UCACHE_SET_ABSEXPIRE))
 			skipped++;
 		else
@@ -344,17 +362,12 @@ int ucache_sync(ucache_t *c, int wait)
 	return msync(c->base, c->maplen, wait ? MS_SYNC : MS_ASYNC) ? -errno : 0;
 }
 
-void ucache_close(ucache_t *c)
+void uc_store_close(ucache_t *c)
 {
-	if (!c)
-		return;
-	if (c->cfg.store) {
-		uc_world_lock(c);
-		c->hdr->clean = 1;
-		msync(c->base, c->maplen, MS_SYNC);
-		uc_world_unlock(c);
-	}
-	ucache_destroy(c);
+	(void)uc_world_lock(c); /* a failed repair leaves the flag set: recovery rebuilds anyway */
+	c->hdr->clean = 1;
+	msync(c->base, c->maplen, MS_SYNC);
+	uc_world_unlock(c);
 }
 
 /* Header of a store file, validated; fills cfg with its geometry. */
@@ -404,7 +417,7 @@ ucache_t *ucache_open_store_readonly(const char *file, struct ucache_store_info 
 		goto fail;
 	}
 	uc_attach(c);
-	uc_init_locks(c);
+	uc_locks_init(c);
 	if (info) {
 		info->clean = h.clean;
 		info->opens = h.opens;

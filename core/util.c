@@ -8,6 +8,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "util.h"
@@ -64,4 +65,18 @@ void uc_err(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+}
+
+static long fault_countdown; /* 0: disarmed; n: the n-th uc_calloc fails */
+
+void uc_fault_arm(long nth)
+{
+	fault_countdown = nth;
+}
+
+void *uc_calloc(size_t n, size_t size)
+{
+	if (fault_countdown > 0 && --fault_countdown == 0)
+		return NULL;
+	return calloc(n, size);
 }

@@ -25,6 +25,22 @@ void uc_log(enum ucache_log_level level, const char *fmt, ...) UC_PRINTF(2, 3);
 /* snprintf into an error buffer that may be NULL / zero-sized. */
 void uc_err(char *err, size_t errlen, const char *fmt, ...) UC_PRINTF(3, 4);
 
+/* calloc() for the engine's process-local scratch (rebuild, check).  A
+ * unit test can make it fail: uc_fault_arm(n) makes the n-th call from now
+ * return NULL (0 disarms), so every allocation of a rebuild can be failed
+ * in turn (tests/unit/test_repair.c). */
+void *uc_calloc(size_t n, size_t size);
+void uc_fault_arm(long nth);
+
+static inline uint64_t uc_pow2_floor(uint64_t v)
+{
+	uint64_t p = 1;
+
+	while (p * 2 <= v)
+		p <<= 1;
+	return p;
+}
+
 static inline uint64_t uc_div_ceil(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 static inline uint64_t uc_align_up(uint64_t a, uint64_t align) { return (a + align - 1) & ~(align - 1); }
 static inline uint64_t uc_pow2_ceil(uint64_t v) {

@@ -1,23 +1,34 @@
 /*
- * write.c - set, update, delete, math and clear.
+ * write.c - set, update, delete and math.
  *
- * Every write locks the key's stripe (uc_stripe_lock), which is where a
- * dead writer's damage gets repaired.  Allocation (slots, heap chunks,
- * bitmap blocks) happens under the allocator lock, taken after the stripe
- * lock and held only for the allocation itself.  New storage is filled while
- * unreachable; only the pointer/length swap happens inside the stripe's
- * seqlock window, and old storage is freed after it.  Stock rules kept:
- * set on an existing key fails, update overwrites; in bitmap mode an update
- * allocates its new blocks before freeing the old ones.  A single-block
- * update whose new value has the same size class is done in place.
+ * Every write locks the key's stripe (uc_stripe_lock, repair.c), which is
+ * where a dead writer's damage gets repaired.  Allocation (slots, heap
+ * chunks, bitmap blocks) happens under the allocator lock, taken after the
+ * stripe lock and held only for the allocation itself.  New storage is
+ * filled while unreachable; only the pointer/length swap happens inside
+ * the stripe's seqlock window, and old storage is freed after it.  An
+ * update whose new item has the size class of the old one is copied in
+ * place, inside the window and under UC_SLOT_DIRTY, so a writer killed
+ * mid-copy leaves an item the rebuild drops rather than a torn value.
+ * Stock rules kept: set on an existing key fails, update overwrites; in
+ * bitmap mode an update allocates its new blocks before freeing the old.
  *
- * When a write finds no room it releases its stripe, lets uc_handle_full()
- * apply the cache's policy (evict.c) and retries, a bounded number of times.
+ * Full purge_lru cache (SIEVE, > 64 items): the writer takes its victim
+ * from its own stripe's queue (it holds that lock already), unlinks it and
+ * gives its slot, and its storage when the size class matches, to the new
+ * item: one robust-mutex round trip per insert instead of four (victim
+ * stripe, allocator to free, allocator to allocate, own stripe).
+ *
+ * Otherwise, when a write finds no room it releases its stripe, lets
+ * uc_handle_full() (evict.c) apply the cache's policy and retries, a
+ * bounded number of times.
  */
 #include <errno.h>
 #include <string.h>
 
-#include "cache_int.h"
+#include "evict.h"
+#include "index.h"
+#include "repair.h"
 #include "util.h"
 
 #define UC_FULL_RETRIES 64
@@ -52,180 +63,178 @@ static void touch_modified(ucache_t *c)
 		atomic_store_explicit(&c->hdr->last_modified_at, ucache_now(), memory_order_relaxed);
 }
 
-/* Allocate value storage for vlen bytes (allocator held); -1 if none. */
-static int64_t store_alloc(ucache_t *c, size_t vlen)
-{
-	if (c->hdr->bitmap)
-		return uc_bitmap_alloc(&c->bm, uc_div_ceil(vlen, c->hdr->blocksize));
-	return uc_heap_alloc(&c->vheap, vlen);
-}
-
-static void store_free(ucache_t *c, uint64_t val, size_t vlen)
-{
-	if (c->hdr->bitmap)
-		uc_bitmap_free(&c->bm, val, uc_div_ceil(vlen, c->hdr->blocksize));
-	else
-		uc_heap_free(&c->vheap, val, vlen);
-	atomic_fetch_sub(&c->hdr->value_bytes, vlen);
-}
-
-static uint8_t *val_ptr(ucache_t *c, uint64_t val)
-{
-	return c->blocks + (c->hdr->bitmap ? val * c->hdr->blocksize : val);
-}
-
-/* Reserve a slot with storage for w (allocator held): slot id, 0 if full. */
-static uint32_t reserve_locked(ucache_t *c, struct uc_write *w)
-{
-	struct uc_hdr *h = c->hdr;
-	struct uc_slot *s;
-	int64_t v, k = 0;
-	uint32_t id = h->slot_free;
-
-	if (!id && h->slot_unused >= h->items)
-		return 0;
-	v = store_alloc(c, w->vlen);
-	if (v < 0)
-		return 0;
-	if (w->klen > UC_INLINE_KEY && (k = uc_heap_alloc(&c->kheap, w->klen)) < 0) {
-		atomic_fetch_add(&h->value_bytes, w->vlen); /* store_free takes it back */
-		store_free(c, (uint64_t)v, w->vlen);
-		return 0;
-	}
-	if (id)
-		h->slot_free = c->slots[id].next;
-	else
-		id = h->slot_unused++;
-	s = &c->slots[id];
-	s->state = UC_SLOT_RESERVED;
-	s->val = (uint64_t)v;
-	s->key = (uint32_t)((uint64_t)k / UC_HEAP_UNIT);
-	h->live++;
-	atomic_fetch_add(&h->value_bytes, w->vlen);
-	return id;
-}
-
-/* Return slot id and its storage to the allocator (allocator held). */
-static void release_locked(ucache_t *c, uint32_t id)
+/* Fill reserved slot id with w: fields, then key and value bytes. */
+static void fill_new(ucache_t *c, uint32_t id, const struct uc_write *w)
 {
 	struct uc_slot *s = &c->slots[id];
+	uint32_t kofs = c->hdr->bitmap ? c->kofs[id] : 0;
 
-	store_free(c, s->val, s->vallen);
-	if (s->keylen > UC_INLINE_KEY)
-		uc_heap_free(&c->kheap, (uint64_t)s->key * UC_HEAP_UNIT, s->keylen);
-	s->state = UC_SLOT_FREE;
-	s->next = c->hdr->slot_free;
-	c->hdr->slot_free = id;
-	c->hdr->live--;
+	s->hash = w->hash;
+	s->keylen = (uint16_t)w->klen;
+	s->vallen = (uint32_t)w->vlen;
+	s->expires = w->expires;
+	atomic_store_explicit(&s->flags, 0, memory_order_relaxed);
+	s->csum = uc_slot_csum(c, w->key, (uint32_t)w->klen, w->val, w->vlen, w->expires, s->val);
+	atomic_store_explicit(&c->hits[id], 0, memory_order_relaxed);
+	uc_item_fill(c, s->val, kofs, w->key, w->klen, w->val, w->vlen);
+}
+
+/* The slot table is full (racy read: only decides which path to try). */
+static int slots_full(const ucache_t *c)
+{
+	return atomic_load_explicit(&c->hdr->live, memory_order_relaxed) + 1 >= c->items;
+}
+
+/* Give the victim's storage to w's item: kept when its size class is the
+ * same, else swapped under one allocator acquisition.  0, -EAGAIN (the
+ * allocator's owner died: the slot stays RESERVED with its old storage for
+ * the repair), or -ENOSPC (no room even so: the slot is freed). */
+static int reuse_storage(ucache_t *c, uint32_t id, const struct uc_write *w)
+{
+	struct uc_slot *s = &c->slots[id];
+	uint32_t val, kofs;
+	int rc;
+
+	if (uc_storage_class(c, s->keylen, s->vallen) == uc_storage_class(c, w->klen, w->vlen))
+		return 0;
+	if (uc_alloc_lock(c))
+		return -EAGAIN;
+	rc = uc_storage_alloc_alloc_held(c, w->klen, w->vlen, &val, &kofs);
+	uc_storage_free_alloc_held(c, id);
+	if (rc)
+		rc = uc_storage_alloc_alloc_held(c, w->klen, w->vlen, &val, &kofs);
+	if (rc)
+		uc_slot_free_alloc_held(c, id);
+	else
+		uc_slot_set_storage(c, id, val, kofs);
+	uc_alloc_unlock(c);
+	return rc;
+}
+
+/* Full SIEVE cache: evict from w's own stripe and reuse the victim for w.
+ * 0, -ENOENT (the stripe's queue is empty: take the general path),
+ * -EAGAIN or -ENOSPC. */
+static int insert_over_victim(ucache_t *c, struct uc_write *w)
+{
+	uint64_t now = ucache_now(), vb;
+	uint32_t id = uc_sieve_victim_stripe_held(c, w->st, now), prev;
+	struct uc_slot *s = &c->slots[id];
+	int rc, was_expired;
+
+	if (!id)
+		return -ENOENT;
+	vb = uc_bucket_of(c, s->hash);
+	if (!uc_chain_position(c, vb, id, &prev))
+		return -ENOENT; /* cannot happen with the stripe held; be safe */
+	was_expired = s->expires && s->expires <= now;
+	uc_note_full(c, now);
+	atomic_fetch_add(was_expired ? &c->hdr->expirations : &c->hdr->evictions, 1);
+	uc_chain_unlink_stripe_held(c, w->st, vb, id, prev);
+	rc = reuse_storage(c, id, w);
+	if (rc)
+		return rc;
+	atomic_fetch_add_explicit(&c->hdr->value_bytes, w->vlen - s->vallen, memory_order_relaxed);
+	fill_new(c, id, w);
+	uc_chain_link_stripe_held(c, w->st, w->bucket, id);
+	return 0;
 }
 
 /* Insert w as a new item (stripe held).  0, -ENOSPC or -EAGAIN. */
-static int insert_locked(ucache_t *c, struct uc_write *w)
+static int insert_stripe_held(ucache_t *c, struct uc_write *w)
 {
-	struct uc_slot *s;
 	uint32_t id;
+	int rc;
 
+	if (c->sieve && slots_full(c) && (rc = insert_over_victim(c, w)) != -ENOENT)
+		return rc;
 	if (uc_alloc_lock(c))
 		return -EAGAIN;
-	id = reserve_locked(c, w);
+	id = uc_slot_reserve_alloc_held(c, w->klen, w->vlen);
 	uc_alloc_unlock(c);
 	if (!id)
 		return -ENOSPC;
-	s = &c->slots[id];
-	s->hash = w->hash;
-	s->keylen = (uint16_t)w->klen;
-	s->flags = 0;
+	fill_new(c, id, w);
+	uc_chain_link_stripe_held(c, w->st, w->bucket, id);
+	return 0;
+}
+
+/* An update is a use: mark it for SIEVE, stamp it for exact LRU. */
+static void mark_used(ucache_t *c, uint32_t id)
+{
+	if (c->sieve)
+		atomic_fetch_or_explicit(&c->slots[id].flags, UC_SLOT_VISITED, memory_order_relaxed);
+	else if (c->exact_lru)
+		atomic_store_explicit(&c->atime[id], uc_lru_tick(c), memory_order_relaxed);
+}
+
+/* Inside the window: w's length, expiry and checksum on live slot id. */
+static void publish_fields(ucache_t *c, struct uc_slot *s, const struct uc_write *w)
+{
+	if (!s->expires != !w->expires)
+		atomic_fetch_add_explicit(&c->hdr->expiring, w->expires ? 1 : -1, memory_order_relaxed);
 	s->vallen = (uint32_t)w->vlen;
 	s->expires = w->expires;
-	s->csum = uc_item_csum(w->key, w->klen, w->val, w->vlen, w->expires);
-	if (w->expires)
-		atomic_fetch_add_explicit(&c->hdr->expiring, 1, memory_order_relaxed);
-	atomic_store_explicit(&s->hits, 0, memory_order_relaxed);
-	atomic_store_explicit(&s->atime, uc_lru_stamp(c), memory_order_relaxed);
-	memcpy(w->klen > UC_INLINE_KEY ? c->kheap.data + (uint64_t)s->key * UC_HEAP_UNIT : s->ikey, w->key, w->klen);
-	memcpy(val_ptr(c, s->val), w->val, w->vlen);
+	s->csum = uc_slot_csum(c, w->key, (uint32_t)w->klen, w->val, w->vlen, w->expires, s->val);
+	atomic_fetch_and_explicit(&s->flags, (uint8_t)~UC_SLOT_DIRTY, memory_order_relaxed);
+}
+
+/* Same size class: copy over the old value inside the window. */
+static void replace_in_place(ucache_t *c, struct uc_write *w, uint32_t id)
+{
+	struct uc_slot *s = &c->slots[id];
+	uint8_t *v = c->blocks + uc_val_offset(c, s->val) + (c->hdr->bitmap ? 0 : w->klen);
+
 	uc_write_begin(w->st);
-	s->next = atomic_load_explicit(&c->buckets[w->bucket].head, memory_order_relaxed);
-	s->state = UC_SLOT_LIVE;
-	atomic_store_explicit(&c->buckets[w->bucket].head, id, memory_order_relaxed);
-	uc_bucket_hint(c, w->bucket);
+	atomic_fetch_or_explicit(&s->flags, UC_SLOT_DIRTY, memory_order_relaxed);
+	memcpy(v, w->val, w->vlen);
+	if (w->vlen != s->vallen) /* a shared line: don't write it for nothing */
+		atomic_fetch_add_explicit(&c->hdr->value_bytes, w->vlen - s->vallen, memory_order_relaxed);
+	publish_fields(c, s, w);
 	uc_write_end(w->st);
-	return 0;
 }
 
 /* Overwrite live slot id with w (stripe held).  0, -ENOSPC or -EAGAIN. */
-static int replace_locked(ucache_t *c, struct uc_write *w, uint32_t id)
+static int replace_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
 {
 	struct uc_slot *s = &c->slots[id];
-	uint64_t old = s->val, oldlen = s->vallen;
-	uint32_t csum = uc_item_csum(w->key, w->klen, w->val, w->vlen, w->expires);
-	int64_t v;
+	uint32_t oldval = s->val, oldlen = s->vallen, kofs = c->hdr->bitmap ? c->kofs[id] : 0, val;
+	int rc;
 
-	if (!c->hdr->bitmap && (w->vlen == oldlen || uc_heap_chunk_size(&c->hdr->vheap, w->vlen) ==
-						       uc_heap_chunk_size(&c->hdr->vheap, oldlen))) {
-		uc_write_begin(w->st);
-		memcpy(val_ptr(c, old), w->val, w->vlen);
-		if (w->vlen != oldlen) /* a shared line: don't write it for nothing */
-			atomic_fetch_add(&c->hdr->value_bytes, w->vlen - oldlen);
-		goto publish;
+	mark_used(c, id);
+	/* bitmap: stock's rule, new blocks first, even for the same count */
+	if (!c->hdr->bitmap && uc_storage_class(c, w->klen, oldlen) == uc_storage_class(c, w->klen, w->vlen)) {
+		replace_in_place(c, w, id);
+		return 0;
 	}
 	if (uc_alloc_lock(c))
 		return -EAGAIN;
-	v = store_alloc(c, w->vlen);
-	if (v >= 0)
-		atomic_fetch_add(&c->hdr->value_bytes, w->vlen);
+	rc = uc_value_alloc_alloc_held(c, w->klen, w->vlen, &val);
 	uc_alloc_unlock(c);
-	if (v < 0)
-		return -ENOSPC;
-	memcpy(val_ptr(c, (uint64_t)v), w->val, w->vlen);
+	if (rc)
+		return rc;
+	uc_item_fill(c, val, kofs, w->key, w->klen, w->val, w->vlen);
 	uc_write_begin(w->st);
-	s->val = (uint64_t)v;
-	uc_bucket_hint(c, w->bucket);
-publish:
-	s->vallen = (uint32_t)w->vlen;
-	if (!s->expires != !w->expires)
-		atomic_fetch_add_explicit(&c->hdr->expiring, w->expires ? 1 : -1, memory_order_relaxed);
-	s->expires = w->expires;
-	s->csum = csum;
-	if (c->cfg.purge_lru)
-		atomic_store_explicit(&s->atime, uc_lru_stamp(c), memory_order_relaxed);
+	atomic_fetch_or_explicit(&s->flags, UC_SLOT_DIRTY, memory_order_relaxed);
+	s->val = val;
+	publish_fields(c, s, w);
+	uc_bucket_hint_stripe_held(c, w->bucket);
 	uc_write_end(w->st);
-	if (old != s->val && !uc_alloc_lock(c)) {
-		store_free(c, old, oldlen);
+	atomic_fetch_add_explicit(&c->hdr->value_bytes, w->vlen - oldlen, memory_order_relaxed);
+	if (!uc_alloc_lock(c)) { /* else the repair reclaims the old storage */
+		uc_value_free_alloc_held(c, oldval, w->klen, oldlen);
 		uc_alloc_unlock(c);
 	}
 	return 0;
 }
 
-void uc_unlink_locked(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32_t id, uint32_t prev)
-{
-	struct uc_slot *s = &c->slots[id];
-
-	uc_write_begin(st);
-	if (prev) {
-		c->slots[prev].next = s->next;
-	} else {
-		atomic_store_explicit(&c->buckets[bucket].head, s->next, memory_order_relaxed);
-		uc_bucket_hint(c, bucket);
-	}
-	s->state = UC_SLOT_RESERVED; /* unreachable; recovery frees it */
-	uc_write_end(st);
-	if (s->expires)
-		atomic_fetch_sub_explicit(&c->hdr->expiring, 1, memory_order_relaxed);
-	if (!uc_alloc_lock(c)) {
-		release_locked(c, id);
-		uc_alloc_unlock(c);
-	}
-}
-
 /* Find w's key (stripe held), dropping it first if it has expired. */
-static uint32_t find_live_locked(ucache_t *c, struct uc_write *w)
+static uint32_t find_live_stripe_held(ucache_t *c, struct uc_write *w)
 {
 	uint32_t prev = 0, id = uc_chain_find(c, w->bucket, w->hash, w->key, w->klen, &prev);
 
 	if (id && c->slots[id].expires && c->slots[id].expires <= ucache_now()) {
-		uc_unlink_locked(c, w->st, w->bucket, id, prev);
-		atomic_fetch_add(&c->hdr->expirations, 1);
+		if (!uc_remove_stripe_held(c, w->st, w->bucket, id, prev))
+			atomic_fetch_add(&c->hdr->expirations, 1);
 		return 0;
 	}
 	return id;
@@ -234,14 +243,15 @@ static uint32_t find_live_locked(ucache_t *c, struct uc_write *w)
 static int set_once(ucache_t *c, struct uc_write *w)
 {
 	uint32_t id;
-	int rc;
+	int rc = uc_stripe_lock(c, w->st);
 
-	uc_stripe_lock(c, w->st);
-	id = find_live_locked(c, w);
+	if (rc)
+		return rc;
+	id = find_live_stripe_held(c, w);
 	if (id && !(w->flags & UCACHE_SET_UPDATE))
 		rc = -EEXIST;
 	else
-		rc = id ? replace_locked(c, w, id) : insert_locked(c, w);
+		rc = id ? replace_stripe_held(c, w, id) : insert_stripe_held(c, w);
 	uc_stripe_unlock(w->st);
 	return rc;
 }
@@ -257,8 +267,11 @@ static int with_retries(ucache_t *c, struct uc_write *w, int (*once)(ucache_t *,
 	for (attempt = 0; attempt < UC_FULL_RETRIES; attempt++) {
 		rc = once(c, w);
 		if (rc == -EAGAIN) { /* allocator owner died: repair, then retry */
-			uc_world_lock(c);
+			rc = uc_world_lock(c);
 			uc_world_unlock(c);
+			if (rc)
+				break;
+			rc = -EAGAIN;
 			continue;
 		}
 		if (rc != -ENOSPC || !uc_handle_full(c))
@@ -285,13 +298,14 @@ int ucache_set(ucache_t *c, const void *key, size_t klen, const void *val, size_
 static int del_once(ucache_t *c, struct uc_write *w)
 {
 	uint32_t prev = 0, id;
+	int rc = uc_stripe_lock(c, w->st);
 
-	uc_stripe_lock(c, w->st);
+	if (rc)
+		return rc;
 	id = uc_chain_find(c, w->bucket, w->hash, w->key, w->klen, &prev);
-	if (id)
-		uc_unlink_locked(c, w->st, w->bucket, id, prev);
+	rc = id ? uc_remove_stripe_held(c, w->st, w->bucket, id, prev) : -ENOENT;
 	uc_stripe_unlock(w->st);
-	return id ? 0 : -ENOENT;
+	return rc;
 }
 
 int ucache_del(ucache_t *c, const void *key, size_t klen)
@@ -339,21 +353,22 @@ static int math_once(ucache_t *c, struct uc_write *w)
 	struct uc_math *m = (struct uc_math *)w;
 	int64_t cur;
 	uint32_t id;
-	int rc;
+	int rc = uc_stripe_lock(c, w->st);
 
-	uc_stripe_lock(c, w->st);
-	id = find_live_locked(c, w);
+	if (rc)
+		return rc;
+	id = find_live_stripe_held(c, w);
 	if (id && c->slots[id].vallen != sizeof(int64_t)) {
 		rc = -EINVAL;
 	} else if (id) {
-		memcpy(&cur, val_ptr(c, c->slots[id].val), sizeof(cur));
+		memcpy(&cur, uc_slot_val(c, id), sizeof(cur));
 		m->result = apply(m->op, cur, m->delta);
 		w->expires = c->slots[id].expires; /* math keeps the expiry */
-		rc = replace_locked(c, w, id);
+		rc = replace_stripe_held(c, w, id);
 	} else {
 		m->result = apply(m->op, c->cfg.math_initial, m->delta);
 		w->expires = m->expires;
-		rc = insert_locked(c, w);
+		rc = insert_stripe_held(c, w);
 	}
 	uc_stripe_unlock(w->st);
 	return rc;

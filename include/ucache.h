@@ -233,7 +233,8 @@ struct ucache_stats {
 	uint64_t blocks_used;      /* bitmap mode: blocks in use; else items */
 	uint64_t last_modified_at; /* with lastmod: time of the last write, else 0 */
 	uint64_t mapped_bytes;     /* size of the shared mapping (virtual) */
-	uint64_t metadata_bytes;   /* slot + index bytes per cache (virtual) */
+	uint64_t metadata_bytes;   /* header, index, slots and allocator metadata (virtual) */
+	uint64_t stock_mapped_bytes; /* what stock uWSGI 2.0.21 maps for the same configuration (never less than mapped_bytes for sane geometries) */
 };
 
 /* Fill st with live counters (summed without locks).  Never fails. */
@@ -250,7 +251,9 @@ uint64_t ucache_resident_bytes(ucache_t *c);
 int ucache_check(ucache_t *c, char *err, size_t errlen);
 
 /* Rebuild index, free lists and allocators from the slot table (what lock
- * recovery does after a writer died).  Returns the number of items kept. */
+ * recovery does after a writer died).  Returns the number of items kept,
+ * or -ENOMEM if the rebuild's scratch memory could not be allocated (the
+ * cache is then unchanged and stays marked for repair). */
 int64_t ucache_repair(ucache_t *c);
 
 #ifdef __cplusplus

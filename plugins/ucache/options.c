@@ -99,9 +99,10 @@ static void announce(ucache_t *engine)
 	struct ucache_stats st;
 
 	ucache_stats(engine, &st);
-	uwsgi_log("*** ucache \"%s\" initialized: %llu KiB mapped (metadata: %llu bytes, "
+	uwsgi_log("*** ucache \"%s\" initialized: %llu KiB mapped, stock would map %llu KiB (metadata: %llu bytes, "
 			"data: %llu x %llu bytes%s), %llu usable items, keysize %llu, hash %s ***\n",
 			cfg->name, (unsigned long long) (st.mapped_bytes / 1024),
+			(unsigned long long) (st.stock_mapped_bytes / 1024),
 			(unsigned long long) st.metadata_bytes, (unsigned long long) cfg->blocks,
 			(unsigned long long) cfg->blocksize, cfg->bitmap ? " bitmap" : "",
 			(unsigned long long) st.capacity, (unsigned long long) cfg->keysize,

@@ -58,15 +58,32 @@ static void hash_names_round_trip(void **state)
 
 static void csum_covers_key_value_and_expiry(void **state)
 {
-	uint32_t base = uc_item_csum("key", 3, "value", 5, 1700000000);
+	uint32_t base = uc_item_csum("key", 3, "value", 5, 1700000000, 7);
 
 	(void)state;
-	assert_int_not_equal(base, uc_item_csum("kex", 3, "value", 5, 1700000000));
-	assert_int_not_equal(base, uc_item_csum("key", 3, "valuf", 5, 1700000000));
-	assert_int_not_equal(base, uc_item_csum("key", 3, "valu", 4, 1700000000));
-	assert_int_not_equal(base, uc_item_csum("key", 3, "value", 5, 1700000001));
-	assert_int_not_equal(base, uc_item_csum("key", 3, "value", 5, 0));
-	assert_int_equal(base, uc_item_csum("key", 3, "value", 5, 1700000000));
+	assert_int_not_equal(base, uc_item_csum("kex", 3, "value", 5, 1700000000, 7));
+	assert_int_not_equal(base, uc_item_csum("key", 3, "valuf", 5, 1700000000, 7));
+	assert_int_not_equal(base, uc_item_csum("key", 3, "valu", 4, 1700000000, 7));
+	assert_int_not_equal(base, uc_item_csum("key", 3, "value", 5, 1700000001, 7));
+	assert_int_not_equal(base, uc_item_csum("key", 3, "value", 5, 0, 7));
+	assert_int_not_equal(base, uc_item_csum("key", 3, "value", 5, 1700000000, 8));
+	assert_int_equal(base, uc_item_csum("key", 3, "value", 5, 1700000000, 7));
+}
+
+/* Without a store the value bytes are left out (write.c never leaves a torn
+ * value reachable): the checksum still covers key, length, expiry and
+ * where the value lives. */
+static void csum_without_value_covers_metadata(void **state)
+{
+	uint32_t base = uc_item_csum("key", 3, NULL, 5, 1700000000, 7);
+
+	(void)state;
+	assert_int_not_equal(base, uc_item_csum("kex", 3, NULL, 5, 1700000000, 7));
+	assert_int_not_equal(base, uc_item_csum("key", 3, NULL, 4, 1700000000, 7));
+	assert_int_not_equal(base, uc_item_csum("key", 3, NULL, 5, 1700000001, 7));
+	assert_int_not_equal(base, uc_item_csum("key", 3, NULL, 5, 1700000000, 9));
+	assert_int_not_equal(base, uc_item_csum("key", 3, "value", 5, 1700000000, 7));
+	assert_int_equal(base, uc_item_csum("key", 3, NULL, 5, 1700000000, 7));
 }
 
 static void mix_spreads_djb33x_suffixes(void **state)
@@ -93,6 +110,7 @@ int main(void)
 		cmocka_unit_test(xxh3_is_libxxhash),
 		cmocka_unit_test(hash_names_round_trip),
 		cmocka_unit_test(csum_covers_key_value_and_expiry),
+		cmocka_unit_test(csum_without_value_covers_metadata),
 		cmocka_unit_test(mix_spreads_djb33x_suffixes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

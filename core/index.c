@@ -1,0 +1,317 @@
+/*
+ * index.c - bucket chains, slot and storage allocation, item bytes and the
+ * per-stripe SIEVE queues (index.h says which lock each function needs).
+ *
+ * Chains: a bucket's head and each slot's next, changed only inside the
+ * stripe's seqlock window, so a lock-free reader either sees a consistent
+ * chain or retries.
+ *
+ * Storage: single-block caches keep key and value in one heap chunk
+ * (slot.val = offset / 16): one allocation per item and one cache line
+ * fetched for both on a hit.  Bitmap caches keep the value in contiguous
+ * blocks (stock's rule) and the key in a key-heap chunk (kofs).
+ *
+ * SIEVE (Zhang et al., NSDI'24): each stripe keeps a FIFO queue of its items
+ * (newest at head); a hit only sets the slot's VISITED bit (no shared list
+ * is written by a read, unlike stock's LRU); the hand walks from the oldest
+ * end towards the newest, clearing VISITED bits, and evicts the first item
+ * without one.  Survivors stay where they are, so new items that are never
+ * read again leave quickly (scan resistance, bench "hitratio").  One queue
+ * per stripe (>= 64 items each: layout.c) lets a writer evict under the
+ * stripe lock it already holds, and reuse the victim's slot and storage.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "index.h"
+#include "util.h"
+
+uint32_t uc_chain_find(const ucache_t *c, uint64_t bucket, uint32_t hash, const void *key, size_t klen,
+		       uint32_t *prev)
+{
+	uint32_t id = atomic_load_explicit(&c->buckets[bucket].head, memory_order_relaxed), before = 0, steps = 0;
+
+	while (id && id < c->items && steps++ < c->items) {
+		const struct uc_slot *s = &c->slots[id];
+		if (s->hash == hash && s->keylen == klen) {
+			const uint8_t *k = uc_key_at(c, id, s->val, (uint32_t)klen, s->vallen);
+			if (k && !memcmp(k, key, klen)) {
+				if (prev)
+					*prev = before;
+				return id;
+			}
+		}
+		before = id;
+		id = s->next;
+	}
+	return 0;
+}
+
+int uc_chain_position(const ucache_t *c, uint64_t bucket, uint32_t id, uint32_t *prev)
+{
+	uint32_t cur, steps = 0;
+
+	*prev = 0;
+	for (cur = atomic_load(&c->buckets[bucket].head); cur && cur < c->items && steps++ < c->items;
+	     cur = c->slots[cur].next) {
+		if (cur == id)
+			return 1;
+		*prev = cur;
+	}
+	return 0;
+}
+
+void uc_bucket_hint_stripe_held(ucache_t *c, uint64_t b)
+{
+	uint32_t head = atomic_load_explicit(&c->buckets[b].head, memory_order_relaxed), hint = 0;
+
+	if (head) {
+		uint64_t line = uc_val_offset(c, c->slots[head].val) / UC_CACHELINE;
+		hint = line < 0xffffffffu ? (uint32_t)line + 1 : 0;
+	}
+	atomic_store_explicit(&c->buckets[b].vhint, hint, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------ SIEVE queue */
+
+static void sieve_push(ucache_t *c, struct uc_stripe *st, uint32_t id)
+{
+	c->links[id] = (struct uc_link){ .prev = 0, .next = st->head };
+	if (st->head)
+		c->links[st->head].prev = id;
+	else
+		st->tail = id;
+	st->head = id;
+}
+
+static void sieve_remove(ucache_t *c, struct uc_stripe *st, uint32_t id)
+{
+	struct uc_link *l = &c->links[id];
+
+	if (st->hand == id)
+		st->hand = l->prev;
+	if (l->prev)
+		c->links[l->prev].next = l->next;
+	else
+		st->head = l->next;
+	if (l->next)
+		c->links[l->next].prev = l->prev;
+	else
+		st->tail = l->prev;
+	l->prev = l->next = 0;
+}
+
+uint32_t uc_sieve_victim_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t now)
+{
+	uint32_t id = st->hand ? st->hand : st->tail, steps = 0;
+
+	/* each pass clears what it skips, so two passes always find one */
+	while (id && steps++ <= 2 * c->items) {
+		struct uc_slot *s = &c->slots[id];
+		uint8_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+		if (!(f & UC_SLOT_VISITED) || (s->expires && s->expires <= now)) {
+			st->hand = c->links[id].prev;
+			return id;
+		}
+		atomic_fetch_and_explicit(&s->flags, (uint8_t)~UC_SLOT_VISITED, memory_order_relaxed);
+		id = c->links[id].prev ? c->links[id].prev : st->tail;
+	}
+	return 0;
+}
+
+uint32_t uc_lru_tick(ucache_t *c)
+{
+	return (uint32_t)atomic_fetch_add_explicit(&c->hdr->lru_clock, 1, memory_order_relaxed) + 1;
+}
+
+/* ----------------------------------------------------------------- chains */
+
+/* Link id at the head of bucket's chain (the caller makes it atomic for
+ * readers: a seqlock window, or the world lock). */
+static void chain_push(ucache_t *c, uint64_t bucket, uint32_t id)
+{
+	struct uc_slot *s = &c->slots[id];
+
+	s->next = atomic_load_explicit(&c->buckets[bucket].head, memory_order_relaxed);
+	s->state = UC_SLOT_LIVE;
+	atomic_store_explicit(&c->buckets[bucket].head, id, memory_order_relaxed);
+	uc_bucket_hint_stripe_held(c, bucket);
+}
+
+/* What linking an item counts and stamps, outside the seqlock window. */
+static void link_bookkeeping(ucache_t *c, struct uc_stripe *st, uint32_t id)
+{
+	if (c->slots[id].expires)
+		atomic_fetch_add_explicit(&c->hdr->expiring, 1, memory_order_relaxed);
+	if (c->sieve)
+		sieve_push(c, st, id);
+}
+
+void uc_chain_link_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32_t id)
+{
+	uc_write_begin(st);
+	chain_push(c, bucket, id);
+	uc_write_end(st);
+	link_bookkeeping(c, st, id);
+	if (c->exact_lru) /* a new item is the most recent (a rebuild keeps the stamps it finds) */
+		atomic_store_explicit(&c->atime[id], uc_lru_tick(c), memory_order_relaxed);
+}
+
+void uc_chain_link_world_held(ucache_t *c, uint64_t bucket, uint32_t id)
+{
+	/* every stripe's seq is odd for the world lock's whole duration: a
+	 * window here would make it even mid-rebuild */
+	chain_push(c, bucket, id);
+	link_bookkeeping(c, uc_stripe_of(c, bucket), id);
+}
+
+void uc_index_reset_world_held(ucache_t *c)
+{
+	uint64_t i;
+
+	memset((void *)c->buckets, 0, c->hdr->nbuckets * sizeof(struct uc_bucket));
+	for (i = 0; i < c->hdr->nstripes; i++)
+		c->stripes[i].head = c->stripes[i].tail = c->stripes[i].hand = 0;
+	c->hdr->slot_free = 0;
+	atomic_store(&c->hdr->live, 0);
+	atomic_store(&c->hdr->value_bytes, 0);
+	atomic_store(&c->hdr->expiring, 0);
+}
+
+void uc_chain_unlink_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32_t id, uint32_t prev)
+{
+	struct uc_slot *s = &c->slots[id];
+
+	uc_write_begin(st);
+	if (prev) {
+		c->slots[prev].next = s->next;
+	} else {
+		atomic_store_explicit(&c->buckets[bucket].head, s->next, memory_order_relaxed);
+		uc_bucket_hint_stripe_held(c, bucket);
+	}
+	s->state = UC_SLOT_RESERVED; /* unreachable; a rebuild frees it */
+	uc_write_end(st);
+	if (s->expires)
+		atomic_fetch_sub_explicit(&c->hdr->expiring, 1, memory_order_relaxed);
+	if (c->sieve)
+		sieve_remove(c, st, id);
+}
+
+/* ---------------------------------------------------------------- storage */
+
+uint64_t uc_storage_class(const ucache_t *c, size_t klen, size_t vlen)
+{
+	if (c->hdr->bitmap) /* blocks for the value, a key chunk: pack both */
+		return uc_div_ceil(vlen, c->hdr->blocksize) << 32 | uc_heap_chunk_size(&c->hdr->kheap, klen);
+	return uc_heap_chunk_size(&c->hdr->vheap, klen + vlen);
+}
+
+int uc_value_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t *val)
+{
+	int64_t v;
+
+	if (c->hdr->bitmap) {
+		v = uc_bitmap_alloc(&c->bm, uc_div_ceil(vlen, c->hdr->blocksize));
+		*val = (uint32_t)v;
+	} else {
+		v = uc_heap_alloc(&c->vheap, klen + vlen);
+		*val = (uint32_t)((uint64_t)v / UC_HEAP_UNIT);
+	}
+	return v < 0 ? -ENOSPC : 0;
+}
+
+void uc_value_free_alloc_held(ucache_t *c, uint32_t val, size_t klen, size_t vlen)
+{
+	if (c->hdr->bitmap)
+		uc_bitmap_free(&c->bm, val, uc_div_ceil(vlen, c->hdr->blocksize));
+	else
+		uc_heap_free(&c->vheap, (uint64_t)val * UC_HEAP_UNIT, klen + vlen);
+}
+
+int uc_storage_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t *val, uint32_t *kofs)
+{
+	int64_t k;
+
+	*kofs = 0;
+	if (uc_value_alloc_alloc_held(c, klen, vlen, val))
+		return -ENOSPC;
+	if (!c->hdr->bitmap)
+		return 0;
+	k = uc_heap_alloc(&c->kheap, klen);
+	if (k < 0) {
+		uc_value_free_alloc_held(c, *val, klen, vlen);
+		return -ENOSPC;
+	}
+	*kofs = (uint32_t)((uint64_t)k / UC_HEAP_UNIT);
+	return 0;
+}
+
+void uc_slot_set_storage(ucache_t *c, uint32_t id, uint32_t val, uint32_t kofs)
+{
+	c->slots[id].val = val;
+	if (c->hdr->bitmap)
+		c->kofs[id] = kofs;
+}
+
+void uc_storage_free_alloc_held(ucache_t *c, uint32_t id)
+{
+	const struct uc_slot *s = &c->slots[id];
+
+	uc_value_free_alloc_held(c, s->val, s->keylen, s->vallen);
+	if (c->hdr->bitmap)
+		uc_heap_free(&c->kheap, (uint64_t)c->kofs[id] * UC_HEAP_UNIT, s->keylen);
+}
+
+uint32_t uc_slot_reserve_alloc_held(ucache_t *c, size_t klen, size_t vlen)
+{
+	struct uc_hdr *h = c->hdr;
+	uint32_t id = h->slot_free, unused = atomic_load_explicit(&h->slot_unused, memory_order_relaxed), val, kofs;
+
+	if (!id && unused >= h->items)
+		return 0;
+	if (!id)
+		id = unused;
+	if (uc_storage_alloc_alloc_held(c, klen, vlen, &val, &kofs))
+		return 0;
+	uc_slot_set_storage(c, id, val, kofs);
+	if (id == h->slot_free)
+		h->slot_free = c->slots[id].next;
+	else
+		atomic_store_explicit(&h->slot_unused, unused + 1, memory_order_relaxed);
+	c->slots[id].state = UC_SLOT_RESERVED;
+	c->slots[id].keylen = (uint16_t)klen;
+	c->slots[id].vallen = (uint32_t)vlen;
+	atomic_fetch_add_explicit(&h->live, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->value_bytes, vlen, memory_order_relaxed);
+	return id;
+}
+
+void uc_slot_free_alloc_held(ucache_t *c, uint32_t id)
+{
+	struct uc_slot *s = &c->slots[id];
+
+	atomic_fetch_sub_explicit(&c->hdr->value_bytes, s->vallen, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&c->hdr->live, 1, memory_order_relaxed);
+	s->state = UC_SLOT_FREE;
+	s->next = c->hdr->slot_free;
+	c->hdr->slot_free = id;
+}
+
+void uc_slot_release_alloc_held(ucache_t *c, uint32_t id)
+{
+	uc_storage_free_alloc_held(c, id);
+	uc_slot_free_alloc_held(c, id);
+}
+
+void uc_item_fill(ucache_t *c, uint32_t val, uint32_t kofs, const void *key, size_t klen, const void *v, size_t vlen)
+{
+	uint8_t *at = c->blocks + uc_val_offset(c, val);
+
+	if (c->hdr->bitmap) {
+		memcpy(c->kheap.data + (uint64_t)kofs * UC_HEAP_UNIT, key, klen);
+		memcpy(at, v, vlen);
+		return;
+	}
+	memcpy(at, key, klen);
+	memcpy(at + klen, v, vlen);
+}

@@ -1,0 +1,79 @@
+/*
+ * index.h - slots, bucket chains, storage and SIEVE queues: the operations
+ * every reader, writer and the rebuild build on.  Nothing here takes a
+ * lock; each function's suffix says which one its caller holds:
+ *   _stripe_held  the stripe lock of the slot's (or bucket's) stripe
+ *   _alloc_held   the allocator lock (hdr->alloc_lock)
+ *   no suffix     none: safe lock-free (bounds-checked reads only)
+ */
+#ifndef UCACHE_INDEX_H
+#define UCACHE_INDEX_H
+
+#include "layout.h"
+
+/* Find key in bucket's chain: the slot id, or 0.  Lock-free safe: every
+ * field read is bounds-checked and the walk is bounded by items; *prev (may
+ * be NULL) gets the slot before it on the chain (0 = the bucket's head). */
+uint32_t uc_chain_find(const ucache_t *c, uint64_t bucket, uint32_t hash, const void *key, size_t klen,
+		       uint32_t *prev);
+
+/* Where slot id sits on bucket's chain: 1 and *prev (0 = head), or 0 if
+ * it is not there (stripe held: the chain cannot change meanwhile). */
+int uc_chain_position(const ucache_t *c, uint64_t bucket, uint32_t id, uint32_t *prev);
+
+/* Refresh bucket b's chunk hint from its head slot. */
+void uc_bucket_hint_stripe_held(ucache_t *c, uint64_t b);
+
+/* Publish reserved slot id (fields filled) at the head of bucket's chain,
+ * and at the newest end of its stripe's SIEVE queue. */
+void uc_chain_link_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32_t id);
+
+/* The same without a seqlock window, for the rebuild (world held). */
+void uc_chain_link_world_held(ucache_t *c, uint64_t bucket, uint32_t id);
+
+/* Empty every chain and SIEVE queue, and zero the allocator's item
+ * counters (rebuild and clear; the caller resets the allocators). */
+void uc_index_reset_world_held(ucache_t *c);
+
+/* Make live slot id unreachable (prev as uc_chain_find returned it): it
+ * becomes RESERVED, still owning its storage (released or reused by the
+ * caller; a rebuild frees it if the caller dies). */
+void uc_chain_unlink_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32_t id, uint32_t prev);
+
+/* Bytes of storage an item of klen + vlen takes (its size class), for
+ * "can the victim's / old chunk be reused in place" decisions. */
+uint64_t uc_storage_class(const ucache_t *c, size_t klen, size_t vlen);
+
+/* Storage for klen + vlen: *val (slot.val) and *kofs (bitmap mode's key
+ * chunk); 0, or -ENOSPC with nothing allocated. */
+int uc_storage_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t *val, uint32_t *kofs);
+/* Point slot id at storage (unreachable slot, or inside a window). */
+void uc_slot_set_storage(ucache_t *c, uint32_t id, uint32_t val, uint32_t kofs);
+/* Return slot id's storage (as its keylen / vallen fields describe it). */
+void uc_storage_free_alloc_held(ucache_t *c, uint32_t id);
+/* Value storage alone (an update keeps its key): single-block, the chunk
+ * of key + value; bitmap, the blocks.  0 or -ENOSPC. */
+int uc_value_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t *val);
+void uc_value_free_alloc_held(ucache_t *c, uint32_t val, size_t klen, size_t vlen);
+
+/* A free slot with storage for klen + vlen, RESERVED and counted in live and
+ * value_bytes: its id, or 0 when there is no slot or no room. */
+uint32_t uc_slot_reserve_alloc_held(ucache_t *c, size_t klen, size_t vlen);
+/* Return a RESERVED slot and its storage. */
+void uc_slot_release_alloc_held(ucache_t *c, uint32_t id);
+/* Return a RESERVED slot whose storage was already returned. */
+void uc_slot_free_alloc_held(ucache_t *c, uint32_t id);
+
+/* Write key and value bytes into storage (val, kofs) that no reader can
+ * reach yet. */
+void uc_item_fill(ucache_t *c, uint32_t val, uint32_t kofs, const void *key, size_t klen, const void *v, size_t vlen);
+
+/* SIEVE (purge_lru caches above 64 items): run stripe st's hand to its next
+ * victim, clearing visited bits as it passes them; an expired item is taken
+ * at once.  Returns a LIVE slot id, or 0 if the queue is empty. */
+uint32_t uc_sieve_victim_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t now);
+
+/* Stamp for exact LRU (caches of <= 64 usable items): a shared logical clock. */
+uint32_t uc_lru_tick(ucache_t *c);
+
+#endif

@@ -1,0 +1,187 @@
+/*
+ * layout.c - where everything of one cache lives in its shared region: the
+ * plan (offsets from the configuration), attaching a process's handle, and
+ * formatting a fresh region.  No locks: planning and formatting happen in
+ * the creating process before any fork, attaching touches only the handle.
+ *
+ * Memory layout of one cache (one MAP_SHARED mapping; offsets only, no
+ * pointers, so the same bytes can live in a file):
+ *
+ *   +------------------+ 0
+ *   | struct uc_hdr    |  geometry, allocator state, counters (per-cpu lines)
+ *   | stripes[S]       |  S <= 256 x {robust mutex, seqlock, SIEVE queue}, a line each
+ *   | buckets[B]       |  {head slot, chunk hint}, B a power of two
+ *   | slots[items]     |  32-byte item headers; slot 0 is the null slot
+ *   | hits[items]      |  per-item hit counters (u32)
+ *   | kofs[items]      |  bitmap mode: key chunk of each slot (u32)
+ *   | atime[items]     |  caches of <= 65 items: exact-LRU access stamps (u32)
+ *   | links[items]     |  larger caches: SIEVE queue links (2 x u32)
+ *   | page descriptors |  value heap (single-block) or key heap (bitmap), 16 B each
+ *   | bitmap           |  bitmap mode: one bit per block
+ *   +------------------+ off_kdata (page aligned)
+ *   | key heap         |  bitmap mode: items pages of keysize
+ *   +------------------+ off_vdata (page aligned)
+ *   | values           |  single-block: items pages of keysize + blocksize, each
+ *   |                  |  chunk holding a key then its value; bitmap: blocks
+ *   +------------------+ total
+ *
+ * Address space: the plan stays within what stock uWSGI maps for the same
+ * --cache2 (uc_stock_mapping), so every configuration that starts under a
+ * --limit-as, vm.overcommit_memory=2 or ulimit -v with stock starts with
+ * ucache.  Per item, stock maps 88 + keysize + blocksize bytes plus 8 of
+ * free-slot stack (and 8 x hashsize of hash table); ucache maps a 32-byte
+ * slot, 4 of hits, 8 of SIEVE links, 4 of key reference (bitmap only), a
+ * 16-byte page descriptor and a page of keysize + blocksize rounded up to
+ * 16: at most 79 + keysize + blocksize, and at most
+ * 8 x max(items, hashsize) of buckets (a power of two below that when the
+ * one above would not fit).  The mapping is MAP_NORESERVE and nothing is
+ * memset: the kernel hands out zero pages, so resident memory grows with
+ * use (a 100-byte value with a 12-byte key costs 32 + 4 + 8 + a 112-byte
+ * chunk).  The SIEVE links and stamps exist whether or not purge_lru is
+ * set, so a store can be reopened with the other policy.
+ *
+ * The heap's capacity argument (heap.c) needs as many pages as slots, each
+ * holding the largest item (keysize + blocksize): that is exactly stock's
+ * per-item key + block budget, so every value stock accepts fits.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "layout.h"
+#include "util.h"
+
+#define UC_PAGE 4096u
+
+uint64_t uc_stock_mapping(const struct ucache_config *cfg)
+{
+	uint64_t blocks = cfg->bitmap ? cfg->blocks : cfg->items;
+	uint64_t m = uc_align_up(cfg->items * (88 + cfg->keysize) + blocks * cfg->blocksize, UC_PAGE);
+
+	m += uc_align_up(cfg->hashsize * 8, UC_PAGE) + uc_align_up(cfg->items * 8, UC_PAGE);
+	if (cfg->bitmap)
+		m += uc_align_up(uc_div_ceil(cfg->blocks, 8), UC_PAGE);
+	return m;
+}
+
+static uint64_t region(uint64_t *off, uint64_t size, uint64_t align)
+{
+	uint64_t at = uc_align_up(*off, align);
+
+	*off = at + size;
+	return at;
+}
+
+/* Single-block heap page: the largest item, key and value together. */
+static uint64_t vpage_size(const struct ucache_config *cfg)
+{
+	return uc_align_up(cfg->keysize + cfg->blocksize, UC_HEAP_UNIT);
+}
+
+void uc_plan_geometry(const struct ucache_config *cfg, struct uc_hdr *h, uint64_t nbuckets)
+{
+	uint64_t off = 0, n = cfg->items, heap_pages = n;
+	int bm = cfg->bitmap != 0;
+
+	h->items = n;
+	h->blocks = bm ? cfg->blocks : n;
+	h->blocksize = cfg->blocksize;
+	h->keysize = cfg->keysize;
+	h->nbuckets = nbuckets;
+	/* purge_lru is a policy, not a layout: a store keeps its file when it
+	 * is toggled, so the arrays of both policies are always there */
+	h->small = n <= UC_EXACT_LRU_MAX;
+	/* a SIEVE queue per stripe needs items to choose from: >= 64 each */
+	h->nstripes = nbuckets < UC_STRIPES_MAX ? nbuckets : UC_STRIPES_MAX;
+	while (h->nstripes > 1 && h->nstripes * UC_SIEVE_PER_STRIPE > n)
+		h->nstripes /= 2;
+	h->hash = (uint64_t)cfg->hash;
+	h->bitmap = (uint64_t)bm;
+	h->csum_values = cfg->store != NULL;
+	region(&off, sizeof(struct uc_hdr), UC_CACHELINE);
+	h->off_stripes = region(&off, h->nstripes * sizeof(struct uc_stripe), UC_CACHELINE);
+	h->off_buckets = region(&off, nbuckets * sizeof(struct uc_bucket), UC_CACHELINE);
+	h->off_slots = region(&off, n * sizeof(struct uc_slot), UC_CACHELINE);
+	h->off_hits = region(&off, n * sizeof(uint32_t), UC_CACHELINE);
+	h->off_kofs = region(&off, bm ? n * sizeof(uint32_t) : 0, UC_CACHELINE);
+	h->off_atime = region(&off, h->small ? n * sizeof(uint32_t) : 0, UC_CACHELINE);
+	h->off_links = region(&off, h->small ? 0 : n * sizeof(struct uc_link), UC_CACHELINE);
+	h->off_kpages = region(&off, bm ? heap_pages * sizeof(struct uc_heap_page) : 0, UC_CACHELINE);
+	h->off_vpages = region(&off, bm ? 0 : heap_pages * sizeof(struct uc_heap_page), UC_CACHELINE);
+	h->off_bitmap = region(&off, bm ? uc_bitmap_words(cfg->blocks) * 8 : 0, UC_CACHELINE);
+	h->size_kdata = bm ? heap_pages * uc_align_up(cfg->keysize, UC_HEAP_UNIT) : 0;
+	h->off_kdata = region(&off, h->size_kdata, UC_PAGE);
+	h->size_vdata = bm ? cfg->blocks * cfg->blocksize : heap_pages * vpage_size(cfg);
+	h->off_vdata = region(&off, h->size_vdata, UC_PAGE);
+	h->total = uc_align_up(off, UC_PAGE);
+}
+
+int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err, size_t errlen)
+{
+	uint64_t want = cfg->hashsize > cfg->items ? cfg->hashsize : cfg->items;
+	uint64_t refs = cfg->bitmap ? cfg->blocks : cfg->items * (vpage_size(cfg) / UC_HEAP_UNIT);
+
+	/* slot.val is 32 bits: a block number, or a heap offset in 16-byte units */
+	if (cfg->items >= 0xffffffffull || refs >= 0xffffffffull || want > (1ull << 32)) {
+		uc_err(err, errlen, "cache \"%s\": geometry too large (items=%llu blocks=%llu blocksize=%llu keysize=%llu): "
+		       "at most 2^32 - 1 items and blocks, and 64 GiB of single-block values", cfg->name,
+		       (unsigned long long)cfg->items, (unsigned long long)cfg->blocks,
+		       (unsigned long long)cfg->blocksize, (unsigned long long)cfg->keysize);
+		return -EINVAL;
+	}
+	/* One bucket per item at most (chains of <= 1 at full load) when that
+	 * fits in stock's budget, else the power of two below (chains <= 2). */
+	uc_plan_geometry(cfg, h, uc_pow2_ceil(want));
+	if (h->total > uc_stock_mapping(cfg))
+		uc_plan_geometry(cfg, h, uc_pow2_floor(want));
+	return 0;
+}
+
+void uc_attach(ucache_t *c)
+{
+	struct uc_hdr *h = (struct uc_hdr *)c->base;
+
+	c->hdr = h;
+	c->stripes = (struct uc_stripe *)(c->base + h->off_stripes);
+	c->buckets = (struct uc_bucket *)(c->base + h->off_buckets);
+	c->slots = (struct uc_slot *)(c->base + h->off_slots);
+	c->hits = (_Atomic uint32_t *)(c->base + h->off_hits);
+	c->kofs = (uint32_t *)(c->base + h->off_kofs);
+	c->atime = (_Atomic uint32_t *)(c->base + h->off_atime);
+	c->links = (struct uc_link *)(c->base + h->off_links);
+	c->kheap = (struct uc_heap){ &h->kheap, (struct uc_heap_page *)(c->base + h->off_kpages), c->base + h->off_kdata };
+	c->vheap = (struct uc_heap){ &h->vheap, (struct uc_heap_page *)(c->base + h->off_vpages), c->base + h->off_vdata };
+	c->bm = (struct uc_bitmap){ &h->bm, (uint64_t *)(c->base + h->off_bitmap) };
+	c->blocks = c->base + h->off_vdata;
+	c->hashfn = uc_hash_get((enum ucache_hash)h->hash);
+	c->bucket_mask = h->nbuckets - 1;
+	c->stripe_mask = (uint32_t)h->nstripes - 1;
+	c->items = (uint32_t)h->items;
+	c->max_value = h->bitmap ? h->blocks * h->blocksize : h->blocksize;
+	c->exact_lru = c->cfg.purge_lru && h->small;
+	c->sieve = c->cfg.purge_lru && !h->small;
+	c->csum_values = h->csum_values != 0;
+}
+
+void uc_format_allocators(ucache_t *c)
+{
+	struct uc_hdr *h = c->hdr;
+	uint32_t pages = (uint32_t)h->items;
+
+	uc_heap_format(&h->kheap, uc_align_up(h->keysize, UC_HEAP_UNIT), h->bitmap ? pages : 0);
+	uc_heap_format(&h->vheap, uc_align_up(h->keysize + h->blocksize, UC_HEAP_UNIT), h->bitmap ? 0 : pages);
+	uc_bitmap_format(&c->bm, h->bitmap ? h->blocks : 0);
+}
+
+void uc_format(ucache_t *c)
+{
+	struct uc_hdr *h = c->hdr;
+
+	memcpy(h->magic, UC_MAGIC, sizeof(h->magic));
+	h->version = UC_LAYOUT_VERSION;
+	h->hdr_size = sizeof(*h);
+	h->created_at = ucache_now();
+	snprintf(h->name, sizeof(h->name), "%s", c->cfg.name);
+	atomic_store(&h->slot_unused, 1);
+	uc_format_allocators(c);
+}

@@ -1,0 +1,266 @@
+/*
+ * layout.h - the shared-memory layout of one cache, the per-process handle
+ * that points into it, and the inline accessors every other core/ file uses.
+ * Internal to core/.  layout.c plans and formats the region; the lock each
+ * field's writer holds is written next to the field.
+ *
+ * Lock names used below (lock.h has the acquire/release functions):
+ *   stripe  the robust mutex of the stripe a key's bucket belongs to
+ *           (struct uc_stripe.lock); writers of that stripe's buckets,
+ *           chains, slots and SIEVE queue hold it;
+ *   alloc   hdr->alloc_lock, taken after a stripe, held only to take or
+ *           return slots and storage;
+ *   world   every stripe then alloc (rebuild, check, clear, close).
+ * Lock-free readers validate what they read against their stripe's seq.
+ */
+#ifndef UCACHE_LAYOUT_H
+#define UCACHE_LAYOUT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "bitmap.h"
+#include "hash.h"
+#include "heap.h"
+#include "ucache.h"
+
+#define UC_MAGIC "UCACHE\0\1"
+/* 2: 8-byte buckets, expiry in the checksum; 3: 64 KiB value pages; 4: value
+ * region capped at 8 GiB; 5: 32-byte slots, key and value in one chunk,
+ * side arrays, per-stripe SIEVE queues, 16-byte page descriptors. */
+#define UC_LAYOUT_VERSION 5u
+#define UC_CPU_LINES 64
+#define UC_STRIPES_MAX 256
+#define UC_EXACT_LRU_MAX 65 /* caches of <= 64 usable items get exact LRU */
+#define UC_SIEVE_PER_STRIPE 64 /* at least this many items per stripe (SIEVE queue quality) */
+#define UC_CACHELINE 64
+#define UC_REPAIR_DEAD 1
+#define UC_REPAIR_ASKED 2
+
+enum uc_slot_state { UC_SLOT_FREE = 0, UC_SLOT_RESERVED = 1, UC_SLOT_LIVE = 2 };
+
+/* slot flags */
+#define UC_SLOT_VISITED 1u /* read since the SIEVE hand last passed it (readers set it, relaxed) */
+#define UC_SLOT_DIRTY 2u   /* a writer is copying a value in place: a rebuild drops the item */
+
+/* One item header: 32 bytes, two per cache line (stock: 88 + keysize).
+ * Every field but flags changes only under the slot's stripe lock, inside
+ * that stripe's seqlock window once the slot is reachable; a lock-free
+ * reader may see any mix of old and new values and must bounds-check each
+ * before use (the seq re-check then discards what it built on them).
+ * Slot 0 is the null slot: ids are 1..items-1. */
+struct uc_slot {
+	uint32_t next;          /* next slot of the bucket chain, or of the free stack */
+	uint32_t hash;          /* raw key hash */
+	uint32_t vallen;
+	uint16_t keylen;
+	uint8_t state;          /* enum uc_slot_state */
+	_Atomic uint8_t flags;  /* UC_SLOT_*; VISITED is set by readers without a lock */
+	uint64_t expires;       /* absolute seconds, 0 = never */
+	uint32_t val;           /* single-block: chunk offset / 16, the key then the value;
+				 * bitmap: first block of the value */
+	uint32_t csum;          /* uc_item_csum() of key, expiry, storage and (with a store) value */
+};
+_Static_assert(sizeof(struct uc_slot) == 32, "slot must be 32 bytes");
+
+/* SIEVE queue links of a slot (purge_lru caches above 64 items), stripe held. */
+struct uc_link {
+	uint32_t prev, next;    /* towards the newer / older end; 0 = none */
+};
+
+/* One index bucket: the head of its chain, and where the head's chunk lives
+ * (in 64-byte lines from the value region, + 1) so a reader starts fetching
+ * key and value while it still reads the slot: a hit costs two overlapping
+ * cache misses instead of three dependent ones.  vhint is only a hint
+ * (stale or 0 is harmless); writers refresh it under the stripe lock. */
+struct uc_bucket {
+	_Atomic uint32_t head;
+	_Atomic uint32_t vhint;
+};
+
+/* One stripe: a cache line.  seq is written by the lock holder only (odd
+ * while it changes the stripe), read by everyone.  head/tail/hand: the
+ * stripe's SIEVE queue (newest, oldest, next to examine; 0 = none), under
+ * the stripe lock. */
+struct uc_stripe {
+	pthread_mutex_t lock;   /* robust, process-shared */
+	_Atomic uint32_t seq;
+	uint32_t head, tail, hand;
+} __attribute__((aligned(UC_CACHELINE)));
+
+struct uc_cpu {
+	_Atomic uint64_t hits, misses;  /* relaxed: statistics, summed without a lock */
+} __attribute__((aligned(UC_CACHELINE)));
+
+struct uc_hdr {
+	char magic[8];
+	uint32_t version, hdr_size;
+	/* geometry, written once by uc_format() (before any fork) */
+	uint64_t items, blocks, blocksize, keysize, nbuckets, nstripes, hash, bitmap;
+	uint64_t csum_values;    /* 1: checksums cover the value bytes (caches with a store) */
+	uint64_t small;          /* items <= UC_EXACT_LRU_MAX: atime stamps instead of SIEVE links */
+	uint64_t off_stripes, off_buckets, off_slots, off_hits, off_kofs, off_atime, off_links;
+	uint64_t off_kpages, off_vpages, off_bitmap, off_kdata, off_vdata, size_kdata, size_vdata, total;
+	uint64_t created_at;
+	char name[64];           /* cache name (informative, may be truncated) */
+	uint32_t clean;          /* store: 1 after a clean close, 0 while open (world held) */
+	uint32_t opens;          /* store: times the file was opened (creator only) */
+
+	/* allocator state: written under alloc only */
+	pthread_mutex_t alloc_lock __attribute__((aligned(UC_CACHELINE)));
+	uint32_t slot_free;      /* stack of freed slots (through slot.next), 0 = empty */
+	_Atomic uint32_t slot_unused; /* slots [slot_unused, items) never used; relaxed reads (sweep, iter bounds) */
+	_Atomic uint64_t live;   /* slots allocated (reserved or live); relaxed reads (stats, full check) */
+	_Atomic uint64_t value_bytes; /* sum of vallen of allocated slots; in-place updates add under stripe */
+	struct uc_heap_state kheap, vheap;
+	struct uc_bitmap_state bm;
+
+	/* lock-free shared words (atomic read-modify-writes, any process) */
+	_Atomic uint32_t repair_needed __attribute__((aligned(UC_CACHELINE)));
+	_Atomic uint64_t sweep_cursor;
+	_Atomic uint64_t lru_clock;
+	_Atomic uint64_t full_logged_at, next_full_sweep, last_modified_at;
+	_Atomic uint64_t full, evictions, expirations, repairs;
+	_Atomic int64_t expiring;   /* live items with an expiry (0: no sweep can free anything) */
+	_Atomic uint32_t evict_cursor; /* next stripe a writer with an empty queue evicts from */
+	struct uc_cpu cpu[UC_CPU_LINES];
+};
+
+struct ucache {
+	struct ucache_config cfg;
+	uint8_t *base;
+	size_t maplen;
+	struct uc_hdr *hdr;
+	struct uc_stripe *stripes;
+	struct uc_bucket *buckets;
+	struct uc_slot *slots;
+	_Atomic uint32_t *hits;  /* per slot: exact below 64, then an unbiased estimate (read.c) */
+	uint32_t *kofs;          /* bitmap mode, per slot: key chunk offset / 16 in the key heap */
+	_Atomic uint32_t *atime; /* exact LRU, per slot: logical clock stamp */
+	struct uc_link *links;   /* SIEVE, per slot */
+	struct uc_heap kheap, vheap;
+	struct uc_bitmap bm;
+	uint8_t *blocks;         /* the value region (heap pages or blocks) */
+	uc_hash_fn hashfn;
+	uint64_t bucket_mask;
+	uint32_t stripe_mask;
+	uint32_t items;
+	uint64_t max_value;
+	int exact_lru, sieve, csum_values;
+	/* store: pending store_migrate import (store.c) */
+	uint8_t *import_base;
+	size_t import_len;
+	char *import_tmp;       /* the new file, renamed over cfg.store when done */
+	int store_fd;           /* store: open and flock()ed while mapped, else -1 */
+};
+
+/* ---------------------------------------------------------------- layout.c */
+
+/* What stock uWSGI 2.0.21 maps for the same configuration (uwsgi_cache_init:
+ * items x (88 + keysize) + blocks x blocksize in one mapping, the hash table
+ * of hashsize x 8 bytes, the free-slot stack of items x 8 bytes, and the
+ * bitmap of ceil(blocks / 8) bytes, each rounded to pages). */
+uint64_t uc_stock_mapping(const struct ucache_config *cfg);
+/* Compute every offset of the layout into h from the configuration, within
+ * uc_stock_mapping() whenever the geometry allows it.  0 or -EINVAL. */
+int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err, size_t errlen);
+/* The plan for a given bucket count (a power of two): what
+ * uc_plan_layout() chose, replayed by store.c to validate a header. */
+void uc_plan_geometry(const struct ucache_config *cfg, struct uc_hdr *h, uint64_t nbuckets);
+/* Point the handle's pointers into the mapping at c->base. */
+void uc_attach(ucache_t *c);
+/* Write magic, geometry and empty allocators into a fresh region. */
+void uc_format(ucache_t *c);
+/* Empty allocators (heaps, bitmap state) shaped from the geometry alone:
+ * formatting, clear and store recovery all use this one definition. */
+void uc_format_allocators(ucache_t *c);
+
+/* --------------------------------------------------------------- accessors */
+
+static inline void uc_write_begin(struct uc_stripe *st)
+{
+	atomic_store_explicit(&st->seq, atomic_load_explicit(&st->seq, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static inline void uc_write_end(struct uc_stripe *st)
+{
+	atomic_store_explicit(&st->seq, atomic_load_explicit(&st->seq, memory_order_relaxed) + 1,
+			      memory_order_release);
+}
+
+static inline uint64_t uc_bucket_of(const ucache_t *c, uint32_t hash)
+{
+	return uc_hash_mix(hash) & c->bucket_mask;
+}
+
+static inline struct uc_stripe *uc_stripe_of(const ucache_t *c, uint64_t bucket)
+{
+	return &c->stripes[bucket & c->stripe_mask];
+}
+
+static inline struct uc_stripe *uc_stripe_of_hash(const ucache_t *c, uint32_t hash)
+{
+	return uc_stripe_of(c, uc_bucket_of(c, hash));
+}
+
+/* Byte offset of slot fields (val, keylen) in the value region: where the
+ * key starts (single-block) or the value starts (bitmap). */
+static inline uint64_t uc_val_offset(const ucache_t *c, uint32_t val)
+{
+	return c->hdr->bitmap ? (uint64_t)val * c->hdr->blocksize : (uint64_t)val * UC_HEAP_UNIT;
+}
+
+/* The key bytes of slot id for a key of keylen, or NULL if the fields read
+ * are out of bounds (torn, or damaged).  Readers pass values they read once. */
+static inline const uint8_t *uc_key_at(const ucache_t *c, uint32_t id, uint32_t val, uint32_t keylen,
+				       uint64_t vallen)
+{
+	uint64_t off;
+
+	if (!keylen || keylen > c->hdr->keysize)
+		return NULL;
+	if (c->hdr->bitmap) {
+		off = (uint64_t)c->kofs[id] * UC_HEAP_UNIT;
+		return off + keylen <= c->hdr->size_kdata ? c->kheap.data + off : NULL;
+	}
+	off = (uint64_t)val * UC_HEAP_UNIT;
+	if (vallen > c->max_value || off + keylen + vallen > c->hdr->size_vdata)
+		return NULL;
+	return c->blocks + off;
+}
+
+/* The value bytes, same contract. */
+static inline const uint8_t *uc_val_at(const ucache_t *c, uint32_t val, uint32_t keylen, uint64_t vallen)
+{
+	uint64_t off = uc_val_offset(c, val) + (c->hdr->bitmap ? 0 : keylen);
+
+	if (vallen > c->max_value || off > c->hdr->size_vdata || vallen > c->hdr->size_vdata - off)
+		return NULL;
+	return c->blocks + off;
+}
+
+static inline const uint8_t *uc_slot_key(const ucache_t *c, uint32_t id)
+{
+	const struct uc_slot *s = &c->slots[id];
+
+	return uc_key_at(c, id, s->val, s->keylen, s->vallen);
+}
+
+static inline const uint8_t *uc_slot_val(const ucache_t *c, uint32_t id)
+{
+	const struct uc_slot *s = &c->slots[id];
+
+	return uc_val_at(c, s->val, s->keylen, s->vallen);
+}
+
+/* Checksum of slot id as it should be (stripe or world held). */
+static inline uint32_t uc_slot_csum(const ucache_t *c, const void *key, uint32_t keylen, const void *val,
+				    uint64_t vallen, uint64_t expires, uint32_t valref)
+{
+	return uc_item_csum(key, keylen, c->csum_values ? val : NULL, vallen, expires, valref);
+}
+
+#endif

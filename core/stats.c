@@ -1,0 +1,67 @@
+/*
+ * stats.c - what a cache reports about itself: counters, sizes, resident
+ * memory, configuration.  Lock-free: every counter is read with a relaxed
+ * atomic load (or, for the per-CPU lines, summed), so a figure may be a
+ * few operations stale but never torn.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "layout.h"
+
+const struct ucache_config *ucache_config(const ucache_t *c)
+{
+	return &c->cfg;
+}
+
+uint64_t ucache_max_value(const ucache_t *c)
+{
+	return c->max_value;
+}
+
+uint64_t ucache_items(const ucache_t *c)
+{
+	return atomic_load_explicit(&c->hdr->live, memory_order_relaxed);
+}
+
+void ucache_stats(ucache_t *c, struct ucache_stats *st)
+{
+	struct uc_hdr *h = c->hdr;
+	int i;
+
+	memset(st, 0, sizeof(*st));
+	for (i = 0; i < UC_CPU_LINES; i++) {
+		st->hits += atomic_load_explicit(&h->cpu[i].hits, memory_order_relaxed);
+		st->misses += atomic_load_explicit(&h->cpu[i].misses, memory_order_relaxed);
+	}
+	st->items = atomic_load_explicit(&h->live, memory_order_relaxed);
+	st->capacity = h->items - 1;
+	st->full = atomic_load(&h->full);
+	st->evictions = atomic_load(&h->evictions);
+	st->expirations = atomic_load(&h->expirations);
+	st->bytes_used = atomic_load_explicit(&h->value_bytes, memory_order_relaxed);
+	/* bm.used is written under alloc: a torn read is impossible (8-byte
+	 * aligned) and a stale one is what statistics may show */
+	st->blocks_used = h->bitmap ? *(volatile uint64_t *)&h->bm.used : st->items;
+	st->last_modified_at = atomic_load(&h->last_modified_at);
+	st->mapped_bytes = h->total;
+	st->metadata_bytes = h->off_kdata; /* everything before the key / value data */
+	st->stock_mapped_bytes = uc_stock_mapping(&c->cfg);
+}
+
+uint64_t ucache_resident_bytes(ucache_t *c)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), npages = (c->maplen + page - 1) / page, i;
+	unsigned char *vec = malloc(npages ? npages : 1);
+	uint64_t resident = 0;
+
+	if (!vec)
+		return 0;
+	if (!mincore(c->base, c->maplen, vec))
+		for (i = 0; i < npages; i++)
+			resident += vec[i] & 1;
+	free(vec);
+	return resident * page;
+}

@@ -1,0 +1,28 @@
+/*
+ * store.h - the store file (store.c): open or create and map it, recover
+ * what it holds, import a mismatching one (store_migrate).  Called by
+ * cache.c only, in the creating process before any fork.
+ */
+#ifndef UCACHE_STORE_H
+#define UCACHE_STORE_H
+
+#include "layout.h"
+
+#define UC_STORE_FRESH 0
+#define UC_STORE_EXISTING 1
+
+/* Open or create cfg.store and map it into c (c->base, c->maplen).
+ * UC_STORE_FRESH: an empty file to format; UC_STORE_EXISTING: a valid store
+ * of the same geometry (locks must be re-initialised and the content
+ * rebuilt); -errno with err filled otherwise. */
+int uc_store_map(ucache_t *c, const struct uc_hdr *plan, char *err, size_t errlen);
+/* After mapping an existing store: fresh locks, rebuild, log the result. */
+void uc_store_recover(ucache_t *c);
+/* Import what a mismatching store held (store_migrate), after formatting. */
+void uc_store_import_pending(ucache_t *c);
+
+/* Clean shutdown of a store: mark it cleanly closed and msync it (the
+ * world lock held meanwhile, so no write is half done in the file). */
+void uc_store_close(ucache_t *c);
+
+#endif
