@@ -31,10 +31,11 @@ static inline uint32_t uc_hash_mix(uint32_t h)
 	return h;
 }
 
-/* Integrity checksum of one item: key, value length, expiry and where the
- * value lives (valref), plus the value bytes when val is not NULL (caches
- * with a store: a machine crash can persist a slot without its value). */
-uint32_t uc_item_csum(const void *key, size_t klen, const void *val, size_t vlen, uint64_t expires,
+/* Integrity checksum of one item: its key's index hash and length, value
+ * length, expiry and where the value lives (valref), plus the value bytes
+ * when val is not NULL (caches with a store: a machine crash can persist a
+ * slot without its value). */
+uint32_t uc_item_csum(uint32_t keyhash, size_t klen, const void *val, size_t vlen, uint64_t expires,
 		      uint32_t valref);
 
 #endif

@@ -13,6 +13,7 @@
 
 #define UC_HEAP_UNIT 16u         /* chunk sizes are multiples of this */
 #define UC_HEAP_MAXCLASS 64
+#define UC_HEAP_TABLE 256        /* sizes up to 256 x 16 = 4 KiB find their class in one load */
 #define UC_HEAP_NIL 0xffffffffu
 
 /* Lives in shared memory (inside the cache header). */
@@ -24,6 +25,7 @@ struct uc_heap_state {
 	uint32_t free_head;                  /* stack of emptied pages */
 	uint32_t partial[UC_HEAP_MAXCLASS];  /* per class: pages with a free chunk */
 	uint32_t class_size[UC_HEAP_MAXCLASS]; /* chunk bytes per class, ascending */
+	uint8_t class_table[UC_HEAP_TABLE];    /* [(size - 1) / 16]: class of size (sizes <= 4 KiB) */
 	uint64_t pages_used;
 	uint64_t chunk_bytes;                /* bytes of chunks handed out */
 };

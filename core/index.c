@@ -26,27 +26,6 @@
 #include "index.h"
 #include "util.h"
 
-uint32_t uc_chain_find(const ucache_t *c, uint64_t bucket, uint32_t hash, const void *key, size_t klen,
-		       uint32_t *prev)
-{
-	uint32_t id = atomic_load_explicit(&c->buckets[bucket].head, memory_order_relaxed), before = 0, steps = 0;
-
-	while (id && id < c->items && steps++ < c->items) {
-		const struct uc_slot *s = &c->slots[id];
-		if (s->hash == hash && s->keylen == klen) {
-			const uint8_t *k = uc_key_at(c, id, s->val, (uint32_t)klen, s->vallen);
-			if (k && !memcmp(k, key, klen)) {
-				if (prev)
-					*prev = before;
-				return id;
-			}
-		}
-		before = id;
-		id = s->next;
-	}
-	return 0;
-}
-
 int uc_chain_position(const ucache_t *c, uint64_t bucket, uint32_t id, uint32_t *prev)
 {
 	uint32_t cur, steps = 0;

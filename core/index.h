@@ -9,13 +9,63 @@
 #ifndef UCACHE_INDEX_H
 #define UCACHE_INDEX_H
 
+#include <string.h>
+
 #include "layout.h"
+
+/* Key equality without a call for the common short keys: two possibly
+ * overlapping 8-byte (or 4-byte) loads per side instead of memcmp(). */
+static inline int uc_key_eq(const uint8_t *a, const uint8_t *b, size_t len)
+{
+	uint64_t x, y, u, v;
+	uint32_t p, q, r, t;
+
+	if (len > 16)
+		return !memcmp(a, b, len);
+	if (len >= 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		memcpy(&u, a + len - 8, 8);
+		memcpy(&v, b + len - 8, 8);
+		return ((x ^ y) | (u ^ v)) == 0;
+	}
+	if (len >= 4) {
+		memcpy(&p, a, 4);
+		memcpy(&q, b, 4);
+		memcpy(&r, a + len - 4, 4);
+		memcpy(&t, b + len - 4, 4);
+		return ((p ^ q) | (r ^ t)) == 0;
+	}
+	while (len--)
+		if (*a++ != *b++)
+			return 0;
+	return 1;
+}
 
 /* Find key in bucket's chain: the slot id, or 0.  Lock-free safe: every
  * field read is bounds-checked and the walk is bounded by items; *prev (may
- * be NULL) gets the slot before it on the chain (0 = the bucket's head). */
-uint32_t uc_chain_find(const ucache_t *c, uint64_t bucket, uint32_t hash, const void *key, size_t klen,
-		       uint32_t *prev);
+ * be NULL) gets the slot before it on the chain (0 = the bucket's head).
+ * Inline: it is most of every write's and read's own work. */
+static inline uint32_t uc_chain_find(const ucache_t *c, uint64_t bucket, uint32_t hash, const void *key,
+				     size_t klen, uint32_t *prev)
+{
+	uint32_t id = atomic_load_explicit(&c->buckets[bucket].head, memory_order_relaxed), before = 0, steps = 0;
+
+	while (id && id < c->items && steps++ < c->items) {
+		const struct uc_slot *s = &c->slots[id];
+		if (s->hash == hash && s->keylen == klen) {
+			const uint8_t *k = uc_key_at(c, id, s->val, (uint32_t)klen, s->vallen);
+			if (k && uc_key_eq(k, key, klen)) {
+				if (prev)
+					*prev = before;
+				return id;
+			}
+		}
+		before = id;
+		id = s->next;
+	}
+	return 0;
+}
 
 /* Where slot id sits on bucket's chain: 1 and *prev (0 = head), or 0 if
  * it is not there (stripe held: the chain cannot change meanwhile). */
@@ -43,6 +93,15 @@ void uc_chain_unlink_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t buc
 /* Bytes of storage an item of klen + vlen takes (its size class), for
  * "can the victim's / old chunk be reused in place" decisions. */
 uint64_t uc_storage_class(const ucache_t *c, size_t klen, size_t vlen);
+
+/* Do items of (ka, va) and (kb, vb) bytes take the same storage?  Equal
+ * sizes answer without looking the classes up. */
+static inline int uc_same_storage(const ucache_t *c, size_t ka, size_t va, size_t kb, size_t vb)
+{
+	if (c->bitmap ? ka == kb && va == vb : ka + va == kb + vb)
+		return 1;
+	return uc_storage_class(c, ka, va) == uc_storage_class(c, kb, vb);
+}
 
 /* Storage for klen + vlen: *val (slot.val) and *kofs (bitmap mode's key
  * chunk); 0, or -ENOSPC with nothing allocated. */

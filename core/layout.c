@@ -158,6 +158,12 @@ void uc_attach(ucache_t *c)
 	c->stripe_mask = (uint32_t)h->nstripes - 1;
 	c->items = (uint32_t)h->items;
 	c->max_value = h->bitmap ? h->blocks * h->blocksize : h->blocksize;
+	c->keysize = h->keysize;
+	c->size_vdata = h->size_vdata;
+	c->size_kdata = h->size_kdata;
+	c->blocksize = h->blocksize;
+	c->bitmap = h->bitmap != 0;
+	c->xxh3 = h->hash == UCACHE_HASH_XXH3;
 	c->exact_lru = c->cfg.purge_lru && h->small;
 	c->sieve = c->cfg.purge_lru && !h->small;
 	c->csum_values = h->csum_values != 0;

@@ -60,7 +60,7 @@ struct uc_slot {
 	uint64_t expires;       /* absolute seconds, 0 = never */
 	uint32_t val;           /* single-block: chunk offset / 16, the key then the value;
 				 * bitmap: first block of the value */
-	uint32_t csum;          /* uc_item_csum() of key, expiry, storage and (with a store) value */
+	uint32_t csum;          /* uc_item_csum() of key hash, lengths, expiry, storage and (with a store) value */
 };
 _Static_assert(sizeof(struct uc_slot) == 32, "slot must be 32 bytes");
 
@@ -147,6 +147,9 @@ struct ucache {
 	uint32_t stripe_mask;
 	uint32_t items;
 	uint64_t max_value;
+	/* copies of header fields the hot paths read, one pointer chase less */
+	uint64_t keysize, size_vdata, size_kdata, blocksize;
+	int bitmap, xxh3;
 	int exact_lru, sieve, csum_values;
 	/* store: pending store_migrate import (store.c) */
 	uint8_t *import_base;
@@ -210,7 +213,7 @@ static inline struct uc_stripe *uc_stripe_of_hash(const ucache_t *c, uint32_t ha
  * key starts (single-block) or the value starts (bitmap). */
 static inline uint64_t uc_val_offset(const ucache_t *c, uint32_t val)
 {
-	return c->hdr->bitmap ? (uint64_t)val * c->hdr->blocksize : (uint64_t)val * UC_HEAP_UNIT;
+	return c->bitmap ? (uint64_t)val * c->blocksize : (uint64_t)val * UC_HEAP_UNIT;
 }
 
 /* The key bytes of slot id for a key of keylen, or NULL if the fields read
@@ -220,14 +223,14 @@ static inline const uint8_t *uc_key_at(const ucache_t *c, uint32_t id, uint32_t 
 {
 	uint64_t off;
 
-	if (!keylen || keylen > c->hdr->keysize)
+	if (!keylen || keylen > c->keysize)
 		return NULL;
-	if (c->hdr->bitmap) {
+	if (c->bitmap) {
 		off = (uint64_t)c->kofs[id] * UC_HEAP_UNIT;
-		return off + keylen <= c->hdr->size_kdata ? c->kheap.data + off : NULL;
+		return off + keylen <= c->size_kdata ? c->kheap.data + off : NULL;
 	}
 	off = (uint64_t)val * UC_HEAP_UNIT;
-	if (vallen > c->max_value || off + keylen + vallen > c->hdr->size_vdata)
+	if (vallen > c->max_value || off + keylen + vallen > c->size_vdata)
 		return NULL;
 	return c->blocks + off;
 }
@@ -235,9 +238,9 @@ static inline const uint8_t *uc_key_at(const ucache_t *c, uint32_t id, uint32_t 
 /* The value bytes, same contract. */
 static inline const uint8_t *uc_val_at(const ucache_t *c, uint32_t val, uint32_t keylen, uint64_t vallen)
 {
-	uint64_t off = uc_val_offset(c, val) + (c->hdr->bitmap ? 0 : keylen);
+	uint64_t off = uc_val_offset(c, val) + (c->bitmap ? 0 : keylen);
 
-	if (vallen > c->max_value || off > c->hdr->size_vdata || vallen > c->hdr->size_vdata - off)
+	if (vallen > c->max_value || off > c->size_vdata || vallen > c->size_vdata - off)
 		return NULL;
 	return c->blocks + off;
 }
@@ -257,10 +260,10 @@ static inline const uint8_t *uc_slot_val(const ucache_t *c, uint32_t id)
 }
 
 /* Checksum of slot id as it should be (stripe or world held). */
-static inline uint32_t uc_slot_csum(const ucache_t *c, const void *key, uint32_t keylen, const void *val,
+static inline uint32_t uc_slot_csum(const ucache_t *c, uint32_t keyhash, uint32_t keylen, const void *val,
 				    uint64_t vallen, uint64_t expires, uint32_t valref)
 {
-	return uc_item_csum(key, keylen, c->csum_values ? val : NULL, vallen, expires, valref);
+	return uc_item_csum(keyhash, keylen, c->csum_values ? val : NULL, vallen, expires, valref);
 }
 
 #endif

@@ -28,11 +28,8 @@ static int mutex_init(pthread_mutex_t *m)
 	return rc;
 }
 
-/* Lock m; 1 if its previous owner died (now made consistent). */
-static int mutex_acquire(pthread_mutex_t *m)
+int uc_lock_outcome(pthread_mutex_t *m, int rc)
 {
-	int rc = pthread_mutex_lock(m);
-
 	if (rc == EOWNERDEAD) {
 		pthread_mutex_consistent(m);
 		return 1;
@@ -40,6 +37,14 @@ static int mutex_acquire(pthread_mutex_t *m)
 	if (rc) /* ENOTRECOVERABLE cannot happen: we always make it consistent */
 		uc_log(UCACHE_LOG_ERROR, "pthread_mutex_lock: %s", strerror(rc));
 	return 0;
+}
+
+/* Lock m; 1 if its previous owner died (now made consistent). */
+static int mutex_acquire(pthread_mutex_t *m)
+{
+	int rc = pthread_mutex_lock(m);
+
+	return rc ? uc_lock_outcome(m, rc) : 0;
 }
 
 int uc_locks_init(ucache_t *c)
@@ -52,16 +57,6 @@ int uc_locks_init(ucache_t *c)
 		atomic_store(&c->stripes[i].seq, 0);
 	}
 	return rc ? -EINVAL : 0;
-}
-
-int uc_stripe_acquire(struct uc_stripe *st)
-{
-	return mutex_acquire(&st->lock);
-}
-
-void uc_stripe_release(struct uc_stripe *st)
-{
-	pthread_mutex_unlock(&st->lock);
 }
 
 int uc_alloc_acquire(ucache_t *c)

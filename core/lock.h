@@ -17,8 +17,21 @@
  * (a new region, or a store whose previous owners are gone).  0 or -EINVAL. */
 int uc_locks_init(ucache_t *c);
 
-int uc_stripe_acquire(struct uc_stripe *st);
-void uc_stripe_release(struct uc_stripe *st);
+/* What a pthread_mutex_lock() result means: 1 if the owner died (the
+ * mutex is made consistent), else 0 (an unexpected error is logged). */
+int uc_lock_outcome(pthread_mutex_t *m, int rc);
+
+static inline int uc_stripe_acquire(struct uc_stripe *st)
+{
+	int rc = pthread_mutex_lock(&st->lock);
+
+	return rc ? uc_lock_outcome(&st->lock, rc) : 0;
+}
+
+static inline void uc_stripe_release(struct uc_stripe *st)
+{
+	pthread_mutex_unlock(&st->lock);
+}
 int uc_alloc_acquire(ucache_t *c);
 void uc_alloc_release(ucache_t *c);
 

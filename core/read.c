@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "evict.h"
 #include "index.h"
@@ -59,7 +60,7 @@ static void uc_pause(unsigned tries)
 /* Reads refuse an empty or oversized key with -EINVAL (writes say -E2BIG). */
 static int key_ok(const ucache_t *c, const void *key, size_t klen)
 {
-	return !key || !klen || klen > c->hdr->keysize ? -EINVAL : 0;
+	return !key || !klen || klen > c->keysize ? -EINVAL : 0;
 }
 
 static void register_atfork(void);
@@ -106,7 +107,7 @@ static uint32_t rand32(void)
 
 /* Side effects of a hit on slot id (racy by design: statistics and
  * eviction hints only). */
-static void touch(ucache_t *c, uint32_t id)
+static inline void touch(ucache_t *c, uint32_t id)
 {
 	uint32_t h = atomic_load_explicit(&c->hits[id], memory_order_relaxed);
 
@@ -282,6 +283,25 @@ static int get_common(ucache_t *c, struct uc_read *r, size_t *vallen, struct uca
 	return rc;
 }
 
+/* The general get_alloc: retries, the locked fallback, lazy expiry.  buf
+ * (cap bytes, may be NULL) is what the fast path already allocated. */
+static void *get_alloc_slow(ucache_t *c, const void *key, size_t klen, size_t *vallen,
+			    struct ucache_item_info *info, void *buf, size_t cap)
+{
+	struct uc_read r = { .key = key, .klen = klen, .alloc = 1, .buf = buf, .buflen = cap };
+	size_t len = 0;
+	int rc = get_common(c, &r, &len, info, 1);
+
+	if (rc) {
+		free(r.buf);
+		errno = -rc;
+		return NULL;
+	}
+	if (vallen)
+		*vallen = len;
+	return r.buf;
+}
+
 static int get_into(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen, size_t *vallen,
 		    struct ucache_item_info *info, int touch_it)
 {
@@ -307,22 +327,115 @@ int ucache_get(ucache_t *c, const void *key, size_t klen, void *buf, size_t bufl
 	return get_into(c, key, klen, buf, buflen, vallen, NULL, 1);
 }
 
-/* One exactly sized malloc, filled inside the lock-free read (the length is
- * only known there): no guessed 256-byte buffer and realloc per call. */
+/* What the fused path snapshots of the slot it found (each field read
+ * once, bounds checked once). */
+struct uc_found {
+	const uint8_t *val;
+	size_t vallen;
+	uint64_t expires;
+};
+
+/* The chain walk of uc_chain_find with the bounds checks done once per
+ * candidate on fields read once, returning where the value is. */
+static inline __attribute__((always_inline)) uint32_t fast_find(const ucache_t *c, uint64_t bucket, uint32_t hash,
+								 const uint8_t *key, size_t klen, struct uc_found *f,
+								 const int bitmap)
+{
+	uint32_t id = atomic_load_explicit(&c->buckets[bucket].head, memory_order_relaxed), steps = 0;
+	uint64_t size = c->size_vdata;
+
+	while (id && id < c->items && steps++ < c->items) {
+		const struct uc_slot *s = &c->slots[id];
+		if (s->hash == hash && s->keylen == klen) {
+			uint64_t off = (uint64_t)s->val * UC_HEAP_UNIT, len = s->vallen;
+			const uint8_t *k = c->blocks + off, *v = k + klen;
+			if (bitmap) { /* a constant: each caller gets its own loop */
+				k = uc_key_at(c, id, s->val, (uint32_t)klen, len);
+				v = uc_val_at(c, s->val, (uint32_t)klen, len);
+				off = 0;
+				if (!k || !v)
+					len = ~0ull; /* fails the check below */
+			}
+			if (len <= c->max_value && off + klen + len <= size && uc_key_eq(k, key, klen)) {
+				f->val = v;
+				f->vallen = len;
+				f->expires = s->expires;
+				return id;
+			}
+		}
+		id = s->next;
+	}
+	return 0;
+}
+
+/* One lock-free attempt of the fused get_alloc: find, size the buffer
+ * exactly, copy.  0 (a hit: *id, *f filled), -ENOENT, -ENOMEM.  A torn
+ * read is caught by the caller's seq check. */
+static inline int alloc_once(ucache_t *c, uint64_t bucket, uint32_t hash, const void *key, size_t klen,
+			     void **buf, size_t *cap, uint32_t *id, struct uc_found *f)
+{
+	uint32_t hint = atomic_load_explicit(&c->buckets[bucket].vhint, memory_order_relaxed);
+
+	if (hint)
+		__builtin_prefetch(c->blocks + (uint64_t)(hint - 1) * UC_CACHELINE);
+	*id = c->bitmap ? fast_find(c, bucket, hash, key, klen, f, 1) : fast_find(c, bucket, hash, key, klen, f, 0);
+	if (!*id || (f->expires && f->expires <= ucache_now()))
+		return -ENOENT;
+	if (f->vallen > *cap) {
+		void *nb = *buf ? realloc(*buf, f->vallen) : malloc(f->vallen ? f->vallen : 1);
+		if (!nb)
+			return -ENOMEM;
+		*buf = nb;
+		*cap = f->vallen;
+	}
+	memcpy(*buf, f->val, f->vallen);
+	return 0;
+}
+
+/* get_alloc, fused for the magic API's hot path (plugins/ucache/api.c):
+ * hash, bucket, seqlock, and the copy straight into a malloc of the
+ * value's exact size.  Anything unusual (a writer inside the stripe, a
+ * torn read, an expired item with lazy_expire) takes the general path. */
 void *ucache_get_alloc(ucache_t *c, const void *key, size_t klen, size_t *vallen, struct ucache_item_info *info)
 {
-	struct uc_read r = { .key = key, .klen = klen, .alloc = 1 };
-	size_t len = 0;
-	int rc = get_common(c, &r, &len, info, 1);
+	struct uc_found f;
+	uint32_t hash, id, seq;
+	void *buf = NULL;
+	size_t cap = 0;
+	struct uc_stripe *st;
+	uint64_t bucket;
+	int rc;
 
-	if (rc) {
-		free(r.buf);
-		errno = -rc;
+	if (UC_UNLIKELY(key_ok(c, key, klen))) {
+		errno = EINVAL;
 		return NULL;
 	}
-	if (vallen)
-		*vallen = len;
-	return r.buf;
+	/* xxh3 (the default) called directly: no indirect call, no wrapper */
+	hash = c->xxh3 ? (uint32_t)XXH3_64bits(key, klen) : c->hashfn(key, klen);
+	bucket = uc_bucket_of(c, hash);
+	st = uc_stripe_of(c, bucket);
+	seq = atomic_load_explicit(&st->seq, memory_order_acquire);
+	if (UC_LIKELY(!(seq & 1))) {
+		rc = alloc_once(c, bucket, hash, key, klen, &buf, &cap, &id, &f);
+		atomic_thread_fence(memory_order_acquire);
+		if (UC_LIKELY(atomic_load_explicit(&st->seq, memory_order_relaxed) == seq) &&
+		    (rc == 0 || (rc == -ENOENT && !c->cfg.lazy_expire))) {
+			if (rc) {
+				count_miss(c);
+				errno = ENOENT;
+				return NULL;
+			}
+			if (info) { /* as get_ex: the hits before this one, plus this one */
+				info->expires = f.expires;
+				info->hits = (uint64_t)atomic_load_explicit(&c->hits[id], memory_order_relaxed) + 1;
+			}
+			touch(c, id);
+			if (vallen)
+				*vallen = f.vallen;
+			return buf;
+		}
+	}
+	return get_alloc_slow(c, key, klen, vallen, info, buf, cap);
 }
 
 int ucache_exists(ucache_t *c, const void *key, size_t klen)

@@ -40,26 +40,22 @@ static void mark_repair(ucache_t *c)
 	atomic_store(&c->hdr->repair_needed, UC_REPAIR_DEAD);
 }
 
-int uc_stripe_lock(ucache_t *c, struct uc_stripe *st)
+int uc_stripe_lock_slow(ucache_t *c, struct uc_stripe *st, int dead)
 {
 	int rc;
 
 	for (;;) {
-		if (uc_stripe_acquire(st))
+		if (dead)
 			mark_repair(c);
-		if (UC_LIKELY(!atomic_load_explicit(&c->hdr->repair_needed, memory_order_acquire)))
+		if (!atomic_load_explicit(&c->hdr->repair_needed, memory_order_acquire))
 			return 0;
 		uc_stripe_release(st);
 		rc = uc_world_lock(c);
 		uc_world_unlock(c);
 		if (rc)
 			return rc;
+		dead = uc_stripe_acquire(st);
 	}
-}
-
-void uc_stripe_unlock(struct uc_stripe *st)
-{
-	uc_stripe_release(st);
 }
 
 int uc_alloc_lock(ucache_t *c)
@@ -116,7 +112,7 @@ int uc_item_valid(const ucache_t *c, uint32_t id)
 	v = uc_slot_val(c, id);
 	if (!k || !v || c->hashfn(k, s->keylen) != s->hash)
 		return 0;
-	return uc_slot_csum(c, k, s->keylen, v, s->vallen, s->expires, s->val) == s->csum;
+	return uc_slot_csum(c, s->hash, s->keylen, v, s->vallen, s->expires, s->val) == s->csum;
 }
 
 static uint64_t nblocks(const ucache_t *c, const struct uc_slot *s)

@@ -7,12 +7,27 @@
 #define UCACHE_REPAIR_H
 
 #include "layout.h"
+#include "lock.h"
+#include "util.h"
 
 /* Lock a stripe, repairing the cache first if a writer died.  0, or
  * -ENOMEM when a needed repair could not allocate its scratch memory (the
- * stripe is then NOT held, and the cache stays marked for repair). */
-int uc_stripe_lock(ucache_t *c, struct uc_stripe *st);
-void uc_stripe_unlock(struct uc_stripe *st);
+ * stripe is then NOT held, and the cache stays marked for repair).  The
+ * common case (owner alive, no repair pending) is inline. */
+int uc_stripe_lock_slow(ucache_t *c, struct uc_stripe *st, int dead);
+static inline int uc_stripe_lock(ucache_t *c, struct uc_stripe *st)
+{
+	int dead = uc_stripe_acquire(st);
+
+	if (UC_LIKELY(!dead && !atomic_load_explicit(&c->hdr->repair_needed, memory_order_acquire)))
+		return 0;
+	return uc_stripe_lock_slow(c, st, dead);
+}
+
+static inline void uc_stripe_unlock(struct uc_stripe *st)
+{
+	uc_stripe_release(st);
+}
 
 /* Lock the allocator (a stripe held): 0, or -EAGAIN when its owner died
  * (the cache is marked for repair and the allocator is not held). */

@@ -58,16 +58,17 @@ static void hash_names_round_trip(void **state)
 
 static void csum_covers_key_value_and_expiry(void **state)
 {
-	uint32_t base = uc_item_csum("key", 3, "value", 5, 1700000000, 7);
+	uint32_t base = uc_item_csum(0x6b6579, 3, "value", 5, 1700000000, 7);
 
 	(void)state;
-	assert_int_not_equal(base, uc_item_csum("kex", 3, "value", 5, 1700000000, 7));
-	assert_int_not_equal(base, uc_item_csum("key", 3, "valuf", 5, 1700000000, 7));
-	assert_int_not_equal(base, uc_item_csum("key", 3, "valu", 4, 1700000000, 7));
-	assert_int_not_equal(base, uc_item_csum("key", 3, "value", 5, 1700000001, 7));
-	assert_int_not_equal(base, uc_item_csum("key", 3, "value", 5, 0, 7));
-	assert_int_not_equal(base, uc_item_csum("key", 3, "value", 5, 1700000000, 8));
-	assert_int_equal(base, uc_item_csum("key", 3, "value", 5, 1700000000, 7));
+	assert_int_not_equal(base, uc_item_csum(0x6b6578, 3, "value", 5, 1700000000, 7));
+	assert_int_not_equal(base, uc_item_csum(0x6b6579, 3, "valuf", 5, 1700000000, 7));
+	assert_int_not_equal(base, uc_item_csum(0x6b6579, 3, "valu", 4, 1700000000, 7));
+	assert_int_not_equal(base, uc_item_csum(0x6b6579, 3, "value", 5, 1700000001, 7));
+	assert_int_not_equal(base, uc_item_csum(0x6b6579, 3, "value", 5, 0, 7));
+	assert_int_not_equal(base, uc_item_csum(0x6b6579, 3, "value", 5, 1700000000, 8));
+	assert_int_not_equal(base, uc_item_csum(0x6b6579, 4, "value", 5, 1700000000, 7));
+	assert_int_equal(base, uc_item_csum(0x6b6579, 3, "value", 5, 1700000000, 7));
 }
 
 /* Without a store the value bytes are left out (write.c never leaves a torn
@@ -75,15 +76,15 @@ static void csum_covers_key_value_and_expiry(void **state)
  * where the value lives. */
 static void csum_without_value_covers_metadata(void **state)
 {
-	uint32_t base = uc_item_csum("key", 3, NULL, 5, 1700000000, 7);
+	uint32_t base = uc_item_csum(0x6b6579, 3, NULL, 5, 1700000000, 7);
 
 	(void)state;
-	assert_int_not_equal(base, uc_item_csum("kex", 3, NULL, 5, 1700000000, 7));
-	assert_int_not_equal(base, uc_item_csum("key", 3, NULL, 4, 1700000000, 7));
-	assert_int_not_equal(base, uc_item_csum("key", 3, NULL, 5, 1700000001, 7));
-	assert_int_not_equal(base, uc_item_csum("key", 3, NULL, 5, 1700000000, 9));
-	assert_int_not_equal(base, uc_item_csum("key", 3, "value", 5, 1700000000, 7));
-	assert_int_equal(base, uc_item_csum("key", 3, NULL, 5, 1700000000, 7));
+	assert_int_not_equal(base, uc_item_csum(0x6b6578, 3, NULL, 5, 1700000000, 7));
+	assert_int_not_equal(base, uc_item_csum(0x6b6579, 3, NULL, 4, 1700000000, 7));
+	assert_int_not_equal(base, uc_item_csum(0x6b6579, 3, NULL, 5, 1700000001, 7));
+	assert_int_not_equal(base, uc_item_csum(0x6b6579, 3, NULL, 5, 1700000000, 9));
+	assert_int_not_equal(base, uc_item_csum(0x6b6579, 3, "value", 5, 1700000000, 7));
+	assert_int_equal(base, uc_item_csum(0x6b6579, 3, NULL, 5, 1700000000, 7));
 }
 
 static void mix_spreads_djb33x_suffixes(void **state)

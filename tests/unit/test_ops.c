@@ -1,7 +1,7 @@
 /*
  * test_ops.c - unit tests of core/ops.c and core/write.c: every rule of
- * STOCK_SEMANTICS.md "Operations" (get/set/update/del/exists/clear, math,
- * num, iteration, the size boundaries, counters) as its own test.
+ * docs/STOCK_SEMANTICS.md "Operations" (get/set/update/del/exists/clear,
+ * math, num, iteration, the size boundaries, counters) as its own test.
  *
  * Every test runs with the fake clock (ut_clock_set) and with engine logs
  * captured, so expiry is deterministic and "cache is FULL" lines are
