@@ -12,7 +12,8 @@
  *   vars    = { keylen (u16 LE, > 0) key vallen (u16 LE) val }*
  *   array   = { len (u16 LE) item }*        (modifier2 1; empty items skipped)
  *
- * Requests by modifier2 (STOCK_SEMANTICS.md has the stock table):
+ * Requests by modifier2 (docs/STOCK_SEMANTICS.md "Wire protocol" has the
+ * stock table):
  *
  *    0 get          body = key
  *    1 set          body = array: key, value (more items are ignored)

@@ -1,6 +1,6 @@
-"""The Python cache API (STOCK_SEMANTICS.md "Operations") with exact return
-values, on single-block, bitmap, LRU and math caches, several named caches,
-the legacy --cache, and 4 workers sharing values."""
+"""The Python cache API (docs/STOCK_SEMANTICS.md "Operations") with exact
+return values, on single-block, bitmap, LRU and math caches, several named
+caches, the legacy --cache, and 4 workers sharing values."""
 import struct
 import threading
 import unittest
@@ -159,6 +159,30 @@ class PythonApi(unittest.TestCase):
             ['cache_get', 'k', 'lru'],
         )
         self.assertEqual(r, [True, True, b's', b'l', None, True, b's', None])
+
+    def test_cache_names_resolve_whatever_the_order(self):
+        """api.c remembers the last caches each thread found by name: every
+        name still resolves to its own cache, in any order.  The names come
+        out of json.loads as fresh str objects, so the same address is
+        reused for other names (the memo must compare names, not pointers);
+        a cycle of five names defeats the memo; a near miss ('singl',
+        'single2'), '' (the default cache), an unknown name and 'single@'
+        (remote, no address) resolve as the stock cache does."""
+        names = ['single', 'bitmap', 'lru', 'math', 'small']
+        self.assertEqual(self.u.ops(*[['cache_set', 'who', n, 0, n] for n in names]),
+                         [True] * len(names))
+        order = ['single', 'single', 'lru', 'single', 'lru', 'math', 'single', 'math', 'lru',
+                 'bitmap', 'small', 'single', 'lru', 'math', 'bitmap', 'small', 'small']
+        queries = order + ['singl', 'single2', '', 'nosuchcache', 'single@', 'single']
+        r = self.u.ops(*[['cache_get', 'who', n] for n in queries])
+        expect = [n.encode() for n in order] + [None, None, b'single', None, None, b'single']
+        self.assertEqual(r, expect)
+        # the same through set / exists / del / clear
+        r = self.u.ops(['cache_update', 'w', 'x', 0, 'math'], ['cache_exists', 'w', 'lru'],
+                       ['cache_exists', 'w', 'math'], ['cache_del', 'w', 'lru'],
+                       ['cache_del', 'w', 'math'], ['cache_clear', 'single'],
+                       ['cache_get', 'who', 'single'], ['cache_get', 'who', 'lru'])
+        self.assertEqual(r, [True, None, True, None, True, True, None, b'lru'])
 
     def test_oversized_inputs_do_not_flood_the_log(self):
         before = self.u.log().count('\n')

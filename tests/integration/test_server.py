@@ -1,8 +1,8 @@
-"""The modifier1 111 server on the wire: every modifier2 of STOCK_SEMANTICS.md
-("Wire protocol") against one ucache server, byte for byte: 0 get (and its
-stream form for values over 65535 bytes), 1 set, 2 del, 3/4 HTTP lookups,
-5 stream, 6 dump (the ucache dump format), 17 magic on the default and on a
-named cache."""
+"""The modifier1 111 server on the wire: every modifier2 of
+docs/STOCK_SEMANTICS.md ("Wire protocol") against one ucache server, byte
+for byte: 0 get (and its stream form for values over 65535 bytes), 1 set,
+2 del, 3/4 HTTP lookups, 5 stream, 6 dump (the ucache dump format), 17
+magic on the default and on a named cache."""
 import struct
 import time
 import unittest
