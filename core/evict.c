@@ -5,6 +5,8 @@
  *
  * Full policy (uc_handle_full), in order, each step only if the previous
  * freed nothing:
+ *   0. return the slots stripes keep in their stashes (index.c) to the
+ *      allocator: not a full cache yet, nothing counted or logged;
  *   1. reclaim a few expired items near the sweep cursor (they can never be
  *      served again, so making room with them is always right; stock would
  *      report "full" instead);
@@ -37,6 +39,8 @@
 int uc_remove_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32_t id, uint32_t prev)
 {
 	uc_chain_unlink_stripe_held(c, st, bucket, id, prev);
+	if (uc_stash_put_stripe_held(c, st, id))
+		return 0;
 	if (uc_alloc_lock(c))
 		return -EAGAIN;
 	uc_slot_release_alloc_held(c, id);
@@ -203,11 +207,38 @@ void uc_note_full(ucache_t *c, uint64_t now)
 	log_full(c, now);
 }
 
+/* Return every stripe's stash to the allocator: 1 if anything was stashed. */
+static int drain_stashes(ucache_t *c)
+{
+	uint32_t i;
+	int any = 0;
+
+	if (!atomic_load_explicit(&c->hdr->stashed, memory_order_relaxed))
+		return 0;
+	for (i = 0; i <= c->stripe_mask; i++) {
+		struct uc_stripe *st = &c->stripes[i];
+		if (!st->nstash) /* racy peek: only skips the lock */
+			continue;
+		if (uc_stripe_lock(c, st))
+			return any;
+		if (st->nstash && !uc_alloc_lock(c)) {
+			uc_stash_drain_alloc_held(c, st);
+			uc_alloc_unlock(c);
+			any = 1;
+		}
+		uc_stripe_unlock(st);
+	}
+	return any;
+}
+
 int uc_handle_full(ucache_t *c)
 {
 	uint64_t now = ucache_now();
 	int64_t n;
 
+	/* slots kept in stripe stashes are free space: not full yet */
+	if (drain_stashes(c))
+		return 1;
 	uc_note_full(c, now);
 	if (ucache_sweep(c, now, 16) > 0)
 		return 1;

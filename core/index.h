@@ -127,6 +127,15 @@ void uc_slot_free_alloc_held(ucache_t *c, uint32_t id);
  * reach yet. */
 void uc_item_fill(ucache_t *c, uint32_t val, uint32_t kofs, const void *key, size_t klen, const void *v, size_t vlen);
 
+/* Stripe stashes (layout.h: struct uc_stripe).  put keeps RESERVED slot id
+ * (just unlinked from st) with its storage: 1, or 0 if the stash is full.
+ * take returns a stashed slot whose storage fits klen + vlen, its lengths
+ * set and counted again, or 0.  drain returns every stashed slot to the
+ * allocator (st and alloc held). */
+int uc_stash_put_stripe_held(ucache_t *c, struct uc_stripe *st, uint32_t id);
+uint32_t uc_stash_take_stripe_held(ucache_t *c, struct uc_stripe *st, size_t klen, size_t vlen);
+void uc_stash_drain_alloc_held(ucache_t *c, struct uc_stripe *st);
+
 /* SIEVE (purge_lru caches above 64 items): run stripe st's hand to its next
  * victim, clearing visited bits as it passes them; an expired item is taken
  * at once.  Returns a LIVE slot id, or 0 if the queue is empty. */

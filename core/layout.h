@@ -79,14 +79,20 @@ struct uc_bucket {
 	_Atomic uint32_t vhint;
 };
 
-/* One stripe: a cache line.  seq is written by the lock holder only (odd
- * while it changes the stripe), read by everyone.  head/tail/hand: the
- * stripe's SIEVE queue (newest, oldest, next to examine; 0 = none), under
- * the stripe lock. */
+/* One stripe: two cache lines.  seq is written by the lock holder only
+ * (odd while it changes the stripe), read by everyone.  Under the stripe
+ * lock: head/tail/hand, the stripe's SIEVE queue (newest, oldest, next to
+ * examine; 0 = none), and the stash: up to UC_STASH slots this stripe
+ * deleted, RESERVED with their storage, that its next inserts reuse
+ * without the allocator lock (write.c).  A stashed slot is counted in
+ * neither live nor value_bytes; a full cache drains every stash first. */
+#define UC_STASH 16
 struct uc_stripe {
 	pthread_mutex_t lock;   /* robust, process-shared */
 	_Atomic uint32_t seq;
 	uint32_t head, tail, hand;
+	uint32_t nstash;
+	uint32_t stash[UC_STASH];
 } __attribute__((aligned(UC_CACHELINE)));
 
 struct uc_cpu {
@@ -124,6 +130,7 @@ struct uc_hdr {
 	_Atomic uint64_t full, evictions, expirations, repairs;
 	_Atomic int64_t expiring;   /* live items with an expiry (0: no sweep can free anything) */
 	_Atomic uint32_t evict_cursor; /* next stripe a writer with an empty queue evicts from */
+	_Atomic uint64_t stashed;   /* slots in stripe stashes (0: nothing to drain) */
 	struct uc_cpu cpu[UC_CPU_LINES];
 };
 

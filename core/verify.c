@@ -4,8 +4,8 @@
  *
  * Invariants:
  *   - a slot is LIVE iff it is on exactly one bucket chain, the one of its
- *     hash; FREE slots below slot_unused are on the free stack, and no
- *     slot is left RESERVED once its writer is done;
+ *     hash; FREE slots below slot_unused are on the free stack; RESERVED
+ *     ones, once their writer is done, are in exactly one stripe's stash;
  *   - hdr->live counts the live slots, value_bytes their lengths, expiring
  *     those with an expiry;
  *   - storage is owned by exactly the live slots (heap chunks, bitmap
@@ -22,8 +22,8 @@
 
 struct uc_checker {
 	ucache_t *c;
-	uint8_t *seen;      /* per slot: 1 = on a chain, 2 = on the free stack */
-	uint64_t chained, bytes, expiring;
+	uint8_t *seen;      /* per slot: 1 = on a chain, 2 = on the free stack, 4 = stashed */
+	uint64_t chained, bytes, expiring, stashed;
 	struct uc_claims cl;
 	char *err;
 	size_t errlen;
@@ -73,6 +73,33 @@ static int check_chains(struct uc_checker *k)
 	return 0;
 }
 
+/* Stashed slots: RESERVED, owning their storage, each in one stash. */
+static int check_stashes(struct uc_checker *k)
+{
+	ucache_t *c = k->c;
+	uint64_t i, j;
+
+	for (i = 0; i < c->hdr->nstripes; i++) {
+		struct uc_stripe *st = &c->stripes[i];
+		for (j = 0; j < st->nstash && j < UC_STASH + 1; j++) {
+			uint32_t id = st->stash[j];
+			if (st->nstash > UC_STASH || !id || id >= atomic_load(&c->hdr->slot_unused) || k->seen[id] ||
+			    c->slots[id].state != UC_SLOT_RESERVED || uc_claim_item(c, &k->cl, id)) {
+				uc_err(k->err, k->errlen, "stripe %llu: bad stash entry %u", (unsigned long long)i, id);
+				return -1;
+			}
+			k->seen[id] = 4;
+			k->stashed++;
+		}
+	}
+	if (k->stashed != atomic_load(&c->hdr->stashed)) {
+		uc_err(k->err, k->errlen, "stashes hold %llu slots, %llu recorded", (unsigned long long)k->stashed,
+		       (unsigned long long)atomic_load(&c->hdr->stashed));
+		return -1;
+	}
+	return 0;
+}
+
 static int check_slots(struct uc_checker *k)
 {
 	ucache_t *c = k->c;
@@ -93,9 +120,9 @@ static int check_slots(struct uc_checker *k)
 			return -1;
 		}
 	}
-	if (k->chained != atomic_load(&h->live) || k->chained + nfree != atomic_load(&h->slot_unused) - 1u) {
-		uc_err(k->err, k->errlen, "counts: %llu indexed, %llu free, live %llu, %u slots used",
-		       (unsigned long long)k->chained, (unsigned long long)nfree,
+	if (k->chained != atomic_load(&h->live) || k->chained + nfree + k->stashed != atomic_load(&h->slot_unused) - 1u) {
+		uc_err(k->err, k->errlen, "counts: %llu indexed, %llu free, %llu stashed, live %llu, %u slots used",
+		       (unsigned long long)k->chained, (unsigned long long)nfree, (unsigned long long)k->stashed,
 		       (unsigned long long)atomic_load(&h->live), atomic_load(&h->slot_unused) - 1);
 		return -1;
 	}
@@ -174,7 +201,8 @@ int ucache_check(ucache_t *c, char *err, size_t errlen)
 	}
 	k.seen = uc_calloc(c->items + 1u, 1);
 	if (k.seen && !uc_claims_prepare(c, &k.cl, 1))
-		rc = check_chains(&k) || check_slots(&k) || check_queues(&k) || check_storage(&k) ? -EUCLEAN : 0;
+		rc = check_chains(&k) || check_stashes(&k) || check_slots(&k) || check_queues(&k) || check_storage(&k)
+			     ? -EUCLEAN : 0;
 	else
 		uc_err(err, errlen, "out of memory");
 	uc_claims_free(&k.cl);

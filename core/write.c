@@ -148,12 +148,15 @@ static int insert_stripe_held(ucache_t *c, struct uc_write *w)
 
 	if (c->sieve && slots_full(c) && (rc = insert_over_victim(c, w)) != -ENOENT)
 		return rc;
-	if (uc_alloc_lock(c))
-		return -EAGAIN;
-	id = uc_slot_reserve_alloc_held(c, w->klen, w->vlen);
-	uc_alloc_unlock(c);
-	if (!id)
-		return -ENOSPC;
+	id = w->st->nstash ? uc_stash_take_stripe_held(c, w->st, w->klen, w->vlen) : 0;
+	if (!id) {
+		if (uc_alloc_lock(c))
+			return -EAGAIN;
+		id = uc_slot_reserve_alloc_held(c, w->klen, w->vlen);
+		uc_alloc_unlock(c);
+		if (!id)
+			return -ENOSPC;
+	}
 	fill_new(c, id, w);
 	uc_chain_link_stripe_held(c, w->st, w->bucket, id);
 	return 0;

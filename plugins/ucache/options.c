@@ -116,6 +116,42 @@ static void warn_unsupported(const struct ucache_config *cfg)
 				"are not implemented yet and are ignored\n", cfg->name);
 }
 
+/* Mapped bytes of this process now (VmSize), 0 if unknown. */
+static uint64_t vm_size(void)
+{
+	char line[128];
+	unsigned long long kb = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (uint64_t) kb * 1024;
+}
+
+/* uWSGI applies --limit-as only after the plugins' start-up hooks, where
+ * the caches are mapped, so a cache too big for it would make some later,
+ * unrelated allocation fail ("unable to allocate 40 bytes").  Name the
+ * cache instead.  (ucache never maps more than stock for the same
+ * --cache2, layout.c: a setup stock starts under the limit starts.) */
+static void check_limit_as(const struct ucache_config *cfg, ucache_t *engine)
+{
+	struct ucache_stats st;
+	uint64_t used = vm_size();
+
+	if (!uwsgi.rl.rlim_max || uwsgi.rl.rlim_max == RLIM_INFINITY || !used || used <= uwsgi.rl.rlim_max)
+		return;
+	ucache_stats(engine, &st);
+	uwsgi_log("ucache: cache \"%s\" maps %llu KiB (stock would map %llu KiB): with it this process maps "
+			"%llu MiB, over --limit-as %llu MiB\n", cfg->name, (unsigned long long) (st.mapped_bytes / 1024),
+			(unsigned long long) (st.stock_mapped_bytes / 1024), (unsigned long long) (used >> 20),
+			(unsigned long long) (uwsgi.rl.rlim_max >> 20));
+	exit(1);
+}
+
 static struct ucp_cache *cache_create(struct ucache_config *cfg)
 {
 	char err[512];
@@ -128,6 +164,7 @@ static struct ucp_cache *cache_create(struct ucache_config *cfg)
 	engine = ucache_create(cfg, err, sizeof(err));
 	if (!engine)
 		config_fatal("unable to create cache", err);
+	check_limit_as(cfg, engine);
 	ucache_config_free(cfg);
 	announce(engine);
 	c = shim_new(engine);

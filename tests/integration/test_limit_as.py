@@ -36,7 +36,7 @@ import math
 import shutil
 import unittest
 
-from harness import Uwsgi, app
+from harness import Uwsgi, app, run_to_exit
 
 MIB = 1 << 20
 PAGE = 4096
@@ -157,6 +157,30 @@ class AddressSpaceReservationLimitAs(unittest.TestCase):
 
     def test_stock_control_purge_lru(self):
         self.check('purge_lru', False)
+
+
+class CacheTooBigForLimitAs(unittest.TestCase):
+    """A cache that does not fit the limit, with stock or ucache: ucache
+    says which cache and by how much (uWSGI applies --limit-as after the
+    caches are mapped, so without the check some later allocation fails
+    with "unable to allocate 40 bytes")."""
+
+    SPEC = 'name=huge,items=200000,blocksize=4096'   # stock maps ~1.2 GiB
+
+    def test_cache_too_big_for_limit_as_is_named(self):
+        limit = 512
+        self.assertGreater(stock_mapping(self.SPEC) / MIB, limit)
+        rc, out = run_to_exit(['--master', '--limit-as', str(limit), '--cache2', self.SPEC,
+                               '--wsgi-file', app('ops_app.py')])
+        self.assertEqual(rc, 1, out)
+        self.assertRegex(out, r'ucache: cache "huge" maps \d+ KiB \(stock would map \d+ KiB\): with it this '
+                              r'process maps \d+ MiB, over --limit-as 512 MiB')
+        self.assertNotIn('unable to allocate', out)
+
+    def test_stock_control_cache_too_big_fails_too(self):
+        rc, out = run_to_exit(['--master', '--limit-as', '512', '--cache2', self.SPEC,
+                               '--wsgi-file', app('ops_app.py')], ucache=False)
+        self.assertNotEqual(rc, 0, out)
 
 
 if __name__ == '__main__':

@@ -452,6 +452,41 @@ static void test_resident_bytes_track_use_per_item(void **state)
 	ut_destroy(c);
 }
 
+/* Deleted slots that stripes keep in their stashes (core/index.c) are
+ * still free space: after deleting everything, items - 1 new keys of other
+ * sizes fit without a single "full", and the counters never show stashed
+ * slots as items or bytes. */
+static void test_stashed_slots_count_as_free(void **state)
+{
+	enum { ITEMS = 300 };
+	ucache_t *c = ut_cache("name=s,items=300,blocksize=512");
+	char k[32];
+	int i, round;
+
+	(void)state;
+	for (round = 0; round < 3; round++) {
+		size_t len = 40 + 200 * (size_t)round; /* a new size class each round */
+		for (i = 0; i < ITEMS - 1; i++) {
+			snprintf(k, sizeof(k), "r%d-%d", round, i);
+			assert_int_equal(put(c, k, len, 0), 0);
+		}
+		snprintf(k, sizeof(k), "r%d-one-too-many", round);
+		assert_int_equal(put(c, k, len, 0), -ENOSPC);
+		assert_int_equal(ut_stats(c).items, ITEMS - 1);
+		assert_int_equal(ut_stats(c).bytes_used, (uint64_t)(ITEMS - 1) * len);
+		for (i = 0; i < ITEMS - 1; i++) {
+			snprintf(k, sizeof(k), "r%d-%d", round, i);
+			expect_put(c, k, len);
+			assert_int_equal(ucache_del(c, k, strlen(k)), 0);
+		}
+		assert_int_equal(ut_stats(c).items, 0);
+		assert_int_equal(ut_stats(c).bytes_used, 0);
+		ut_check(c);
+	}
+	assert_int_equal(ut_stats(c).full, 3); /* the three one-too-many, nothing else */
+	ut_destroy(c);
+}
+
 static void test_memory_mapping_is_virtual_rss_small(void **state)
 {
 	ucache_t *c;
@@ -498,6 +533,7 @@ int main(void)
 		T(test_repair_keeps_all_items),
 		T(test_memory_mapping_is_virtual_rss_small),
 		T(test_resident_bytes_track_use_per_item),
+		T(test_stashed_slots_count_as_free),
 	};
 
 	return cmocka_run_group_tests_name("storage", tests, NULL, NULL);
