@@ -211,7 +211,9 @@ static int read_once(ucache_t *c, struct uc_read *r, uint64_t *now)
 	return 0;
 }
 
-static int read_locked(ucache_t *c, struct uc_stripe *st, struct uc_read *r, uint64_t *now)
+/* The fallback after UC_READ_SPINS torn attempts: read under the stripe
+ * lock (which repairs a dead writer's damage first). */
+static int read_under_lock(ucache_t *c, struct uc_stripe *st, struct uc_read *r, uint64_t *now)
 {
 	int rc = uc_stripe_lock(c, st);
 
@@ -245,7 +247,7 @@ static int do_read(ucache_t *c, struct uc_read *r)
 		if (rc == -ENOMEM)
 			return rc;
 	}
-	return read_locked(c, st, r, &now);
+	return read_under_lock(c, st, r, &now);
 }
 
 static void lazy_expire(ucache_t *c, struct uc_read *r)

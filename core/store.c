@@ -19,7 +19,7 @@
  * a shorter file is extended (what was missing fails its checksum).  Then
  * the locks are initialised afresh (their owners are gone, maybe with the
  * machine) and everything but the slots is rebuilt from the slots that
- * prove themselves (check.c), logging "restored N, dropped M".
+ * prove themselves (repair.c), logging "restored N, dropped M".
  *
  * Mismatch: refuse, naming both geometries; store_delete recreates the
  * file; store_migrate builds a new file beside it (FILE.migrate), imports

@@ -12,7 +12,7 @@
  *     every process then uses the same ucache_t handle it inherited.
  *   - All operations are safe from any number of processes and threads.
  *     Readers take no lock; writers take striped robust locks that recover
- *     when their owner dies (see core/cache.c for the protocol).
+ *     when their owner dies (see core/repair.c for the protocol).
  *   - Keys and values are byte strings; an empty key or value is refused.
  *   - Times are seconds since the Epoch (the engine's clock, see
  *     ucache_set_clock()); an expiry of 0 means "never".
@@ -149,7 +149,7 @@ uint64_t ucache_max_value(const ucache_t *c);
 
 struct ucache_item_info {
 	uint64_t expires;         /* absolute expiry, 0 = never */
-	uint64_t hits;            /* hits of this item, this one included; exact below 64, then an estimate (ops.c) */
+	uint64_t hits;            /* hits of this item, this one included; exact below 64, then an estimate (read.c) */
 };
 
 /* Copy the value of key into buf (buflen bytes); *vallen gets its length.
