@@ -22,14 +22,20 @@
 
 #define N_ITEMS 40
 
+/* Item i: its key and value. */
+static void item(int i, char k[64], char v[64])
+{
+	snprintf(k, 64, "a-key-long-enough-for-its-own-chunk-%d", i);
+	snprintf(v, 64, "value-%d", i);
+}
+
 static void fill(ucache_t *c)
 {
 	char k[64], v[64];
 	int i;
 
 	for (i = 0; i < N_ITEMS; i++) {
-		snprintf(k, sizeof(k), "a-key-long-enough-for-its-own-chunk-%d", i);
-		snprintf(v, sizeof(v), "value-%d", i);
+		item(i, k, v);
 		assert_int_equal(ut_set(c, k, v, 0, 0), 0);
 	}
 }
@@ -40,8 +46,7 @@ static void expect_all(ucache_t *c)
 	int i;
 
 	for (i = 0; i < N_ITEMS; i++) {
-		snprintf(k, sizeof(k), "a-key-long-enough-for-its-own-chunk-%d", i);
-		snprintf(v, sizeof(v), "value-%d", i);
+		item(i, k, v);
 		ut_expect(c, k, v);
 	}
 	assert_int_equal(ucache_items(c), N_ITEMS);
