@@ -14,11 +14,12 @@
  * free-page stack and can serve any class.
  *
  * Capacity argument (why stock capacity rules still hold): the region has as
- * many pages as the cache has slots, each page holds a whole largest value,
- * and every page in use holds at least one live chunk.  So while a slot is
+ * many pages as the cache has slots, each page holds a whole largest item
+ * (keysize + blocksize: layout.c keeps key and value in one chunk), and
+ * every page in use holds at least one live chunk.  So while a slot is
  * free, at most items-1 pages are in use and one more page can always be
- * had: a value that fits stock's single-block mode always fits here, while
- * a 100-byte value costs 112 bytes instead of a whole block.
+ * had: an item that fits stock's single-block mode always fits here, while
+ * a 12-byte key with a 100-byte value costs a 112-byte chunk.
  *
  * Classes: multiples of 16 up to 128 bytes, then ~1/8 geometric steps, the
  * last class being the whole page; at most 1/8 of a chunk is slack.

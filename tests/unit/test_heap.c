@@ -56,6 +56,30 @@ static void classes_ascend_and_end_at_page(void **state)
 	destroy(f);
 }
 
+/* The 4 KiB lookup table agrees with the definition: the smallest class
+ * that holds the size, for page sizes from tiny to past 1 MiB (where the
+ * smallest class grows so a page keeps <= 65535 chunks). */
+static void class_table_matches_smallest_fitting_class(void **state)
+{
+	static const uint64_t pages[] = { 16, 64, 144, 2176, 4096, 67584, (1u << 20) + 2048, 4u << 20 };
+	size_t p;
+
+	(void)state;
+	for (p = 0; p < sizeof(pages) / sizeof(pages[0]); p++) {
+		struct uc_heap_state st;
+		uint64_t size, top = pages[p] < 5000 ? pages[p] + 1 : 5000;
+		uc_heap_format(&st, pages[p], 1);
+		assert_true(st.page_size / st.class_size[0] <= UC_HEAP_PAGE_CHUNKS);
+		for (size = 1; size <= top; size++) {
+			uint32_t i, want = 0;
+			for (i = 0; i < st.nclass && !want; i++)
+				if (st.class_size[i] >= size)
+					want = st.class_size[i];
+			assert_int_equal(uc_heap_chunk_size(&st, size), want);
+		}
+	}
+}
+
 static void small_chunks_pack_into_one_page(void **state)
 {
 	struct fixture *f = make(4096, 4);
@@ -187,6 +211,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(classes_ascend_and_end_at_page),
+		cmocka_unit_test(class_table_matches_smallest_fitting_class),
 		cmocka_unit_test(small_chunks_pack_into_one_page),
 		cmocka_unit_test(freed_chunk_is_reused_first),
 		cmocka_unit_test(empty_page_serves_another_class),
