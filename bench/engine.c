@@ -46,6 +46,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "bench_util.h"
 #include "bench_rand.h"
 #include "ucache.h"
 
@@ -148,18 +149,6 @@ static const char *errname(int64_t rc)
 	return buf;
 }
 
-/* The engine may log "cache is FULL" and the like: show a few lines only. */
-static void bench_logger(enum ucache_log_level level, const char *msg, void *ud)
-{
-	static int shown;
-
-	(void)ud;
-	if (shown++ < 10)
-		fprintf(stderr, "  [ucache %s] %s\n", level == UCACHE_LOG_ERROR ? "error" :
-				level == UCACHE_LOG_WARN ? "warn" : "info", msg);
-	else if (shown == 11)
-		fprintf(stderr, "  [ucache] further engine messages suppressed\n");
-}
 
 /* ------------------------------------------------------ the ceiling table */
 
@@ -668,28 +657,15 @@ static struct result run_job(const struct job *j)
 
 /* ------------------------------------------------------------- set-up */
 
+static void engine_tune(struct ucache_config *cfg)
+{
+	cfg->hash = P.hash;
+	cfg->keysize = 64;
+}
+
 static ucache_t *make_cache(const char *name, int lru)
 {
-	struct ucache_config cfg;
-	char err[256] = "";
-	ucache_t *c;
-
-	ucache_config_init(&cfg);
-	cfg.name = strdup(name);
-	cfg.items = P.items;
-	cfg.blocksize = P.blocksize;
-	cfg.blocks = P.items; /* ucache_create() does not apply the "= items" default */
-	cfg.hash = P.hash;
-	cfg.keysize = 64;
-	cfg.purge_lru = lru;
-	cfg.ignore_full = 1;
-	c = ucache_create(&cfg, err, sizeof(err));
-	if (!c) {
-		fprintf(stderr, "ucache_create(%s): %s\n", name, err);
-		exit(1);
-	}
-	ucache_config_free(&cfg);
-	return c;
+	return bench_cache(name, P.items, P.blocksize, lru, engine_tune);
 }
 
 /* Main cache: the hit keys.  LRU cache: exactly full of fresh keys (tag 0). */

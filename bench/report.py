@@ -26,9 +26,16 @@ TARGETS = [
     ('capi_update_1p_ratio', '>=', 1.5, 'C API update, 1 process, ucache/stock'),
     ('capi_lru_churn_ratio', '>=', 3, 'C API purge_lru churn, 1 process, ucache/stock'),
     ('py_get_1p_ratio', '>=', 1.3, 'Python cache_get (hit), 1 process, ucache/stock'),
-    ('mem_100k_ratio', '>=', 10, 'resident bytes per item, 100k items, stock/ucache'),
+    ('mem_100k_ratio', '>=', 12, 'resident bytes per item, 100k items, stock/ucache'),
+    ('mem_virtual_ratio_max', '<=', 1.0, 'mapped (virtual) bytes of the cache, ucache/stock, largest over the memory rows'),
     ('sweep_max_latency_ms_ucache', '<=', 1, 'max get latency while ucache sweeps 1M items (ms)'),
     ('instr_get_ratio', '<=', 0.33, 'instructions per get, ucache/stock (callgrind)'),
+    ('lru_hit_ratio_zipf_vs_exact', '>=', 1.0, 'purge_lru hit ratio, Zipf(0.99) trace, ucache/exact LRU'),
+    ('lru_hit_ratio_scan_vs_exact', '>=', 1.1, 'purge_lru hit ratio, Zipf(0.99) trace with scans, ucache/exact LRU'),
+    ('php_ucache_vs_stock_1p', '>=', 1.3, 'PHP uwsgi_cache_get (hit), 1 process, ucache/stock'),
+    ('php_ucache_vs_stock_2p', '>=', 1.3, 'PHP uwsgi_cache_get (hit), 2 processes, ucache/stock'),
+    ('php_ucache_vs_apcu_1p', '>=', 1.0, 'PHP uwsgi_cache_get on ucache / apcu_fetch, 1 process'),
+    ('php_ucache_vs_apcu_2p', '>=', 1.0, 'PHP uwsgi_cache_get on ucache / apcu_fetch, 2 processes'),
 ]
 
 # Static functions of the Debian uwsgi-core 2.0.21-5.1 amd64 binary that
@@ -97,12 +104,20 @@ def fratio(x):
     return 'n/a' if x is None else '%.2f×' % x
 
 
+def ftarget(v, target):
+    """A target's value, with 4 decimals where 2 would hide which side of
+    the target it is on."""
+    if isinstance(v, (int, float)) and abs(v - target) < 0.01:
+        return '%.4f' % v
+    return fnum(v)
+
+
 def target_lines(res):
     out = []
     for key, op, target, _ in TARGETS:
         v = res.get(key)
         m = met(v, op, target)
-        out.append('%-30s %10s  target %s %-5s %s' % (key, fnum(v), op, target,
+        out.append('%-30s %10s  target %s %-5s %s' % (key, ftarget(v, target), op, target,
                                                       {True: 'met', False: 'SHORT', None: 'n/a'}[m]))
     return out
 
@@ -120,7 +135,7 @@ def sec_targets(res):
     for key, op, target, what in TARGETS:
         v = res.get(key)
         m = met(v, op, target)
-        rows.append(['`%s`' % key, what, fnum(v), '%s %s' % (op, target),
+        rows.append(['`%s`' % key, what, ftarget(v, target), '%s %s' % (op, target),
                      {True: 'met', False: '**short**', None: 'n/a'}[m]])
     md = ['## Targets', '', table(['key', 'what', 'this run', 'target', ''], rows), '']
     short = [(k, res.get(k)) for k, op, t, _ in TARGETS if met(res.get(k), op, t) is False]
@@ -130,7 +145,8 @@ def sec_targets(res):
                'From profiling (callgrind counts are exact and repeat from run to run; `perf record -e '
                'cpu-clock` for time, as this VM exposes no hardware counters). Source: bench/BOUNDS.md.', '']
         for k, v in short:
-            md += ['### `%s` = %s' % (k, fnum(v)), '', bounds.get(k, 'Not profiled yet.'), '']
+            md += ['### `%s` = %s' % (k, ftarget(v, [t for kk, _, t, _ in TARGETS if kk == k][0])), '',
+               bounds.get(k, 'Not profiled yet.'), '']
     others = [k for k in bounds if k not in {t[0] for t in TARGETS}]
     if others:
         md += ['## Other findings', '']
@@ -154,7 +170,7 @@ def sec_machine(res):
              100 * (m.get('cpu_busy_before') or 0), 100 * (m.get('cpu_steal_before') or 0))],
         ['run', '%s s, %s rep(s) per cell (best counts), %s s per cell%s' % (
             m.get('elapsed_s'), m.get('reps'), m.get('duration'), ', --quick' if m.get('quick') else '')],
-    ]), '']
+    ] + [['re-run', '%s: %s' % (sec, why)] for sec, why in sorted(m.get('sections_rerun', {}).items())]), '']
 
 
 def sec_capi(res):
@@ -222,27 +238,63 @@ def sec_python(res):
     return md
 
 
+def mem_label(row, sep=', '):
+    """'100k items, blocksize 128, keysize 64, bitmap'."""
+    n = row['items']
+    parts = ['%s items' % ('%dM' % (n // 1000000) if n >= 1000000 and n % 1000000 == 0 else '%dk' % (n // 1000)),
+             'blocksize %d' % row['blocksize']]
+    if row.get('keysize', 2048) != 2048:
+        parts.append('keysize %d' % row['keysize'])
+    if row.get('bitmap'):
+        parts.append('bitmap')
+    return sep.join(parts)
+
+
+def mem_rows(m):
+    """The rows in bench/run.py's MEM_CASES order (JSON sorts the keys)."""
+    return sorted(m.items(), key=lambda kv: (kv[1].get('order', 99), kv[0]))
+
+
+def fmib(kb):
+    return 'n/a' if kb is None else ('%.0f MiB' % (kb / 1024) if kb >= 102400 else '%.1f MiB' % (kb / 1024))
+
+
 def sec_mem(res):
     m = res['details'].get('mem')
     if not m:
         return ['## 3. Memory', '', 'not run: %s' % res['errors'].get('mem', 'skipped'), '']
     rows = []
-    for name, row in m.items():
-        rows.append(['%dk' % (row['items'] // 1000), row['blocksize'],
-                     '%.1f MiB' % (row['stock']['cache_rss_kb'] / 1024),
-                     '%.1f MiB' % (row['ucache']['cache_rss_kb'] / 1024),
-                     '%.0f' % row['stock']['bytes_per_item'], '%.0f' % row['ucache']['bytes_per_item'],
+    for name, row in mem_rows(m):
+        st, uc = row['stock'], row['ucache']
+        rows.append([mem_label(row), '%.1f MiB' % (st['cache_rss_kb'] / 1024),
+                     '%.1f MiB' % (uc['cache_rss_kb'] / 1024),
+                     '%.0f' % st['bytes_per_item'], '%.0f' % uc['bytes_per_item'],
                      '**%s**' % fratio(row['ratio']),
-                     '%.0f / %.0f MiB' % (row['stock']['virtual_kb'] / 1024, row['ucache']['virtual_kb'] / 1024)])
-    return ['## 3. Memory (resident shared memory of the cache)', '',
-            'The master stores N items (12-byte keys, 100-byte values, default keysize 2048, '
-            'hash djb33x, hashsize 65536) and sums `Rss` of its shared mappings in /proc/self/smaps; '
-            'the same sum for a 1-item cache of the same blocksize is subtracted. blocksize 128 fits '
-            'the values for both implementations (the headline ratio); 65536 is the stock default, '
-            'where stock touches a page per item. 1M items use blocksize 128 only (stock would map '
-            '64 GiB).', '',
-            table(['items', 'blocksize', 'stock RSS', 'ucache RSS', 'stock B/item', 'ucache B/item',
-                   'stock/ucache', 'virtual (stock / ucache)'], rows), '']
+                     fmib(st['virtual_kb']), fmib(uc['virtual_kb']),
+                     '**%s**' % fnum(row.get('virtual_ratio'), 4), '`%s`' % row.get('cache2', '')])
+    return ['## 3. Memory (resident and mapped shared memory of the cache)', '',
+            'The master stores N items (12-byte keys, 100-byte values; keysize 2048 unless the row '
+            'says otherwise, default hashsize 65536) and reads /proc/self/smaps. **Resident**: the sum '
+            'of `Rss` over its shared mappings minus the same sum for a 1-item cache of the same '
+            'geometry (what the items add), per item. blocksize 128 fits the values for both '
+            'implementations (the headline ratio); 65536 is the stock default, where stock touches a '
+            'page per item; the bitmap row has blocks = items. 1M-item rows use blocksize 128 only '
+            '(stock would map 64 GiB) and are left out of --quick runs.', '',
+            '**Mapped** (virtual): the sum of `Size` over the shared mappings minus the same sum for '
+            'an instance with no cache at all (same command, no `--cache2`): every byte of address '
+            'space the cache itself maps, its fixed parts included. For stock that is, all '
+            '`MAP_SHARED | MAP_ANONYMOUS`: one mapping of items x (keysize + 88) bytes of keys plus '
+            'blocks x blocksize of data plus the bitmap (blocks / 8, bitmap mode), the hashtable '
+            '(hashsize x 8 = 512 KiB), the unused-blocks stack (items x 8) and its lock; bench/run.py '
+            'checks the measured stock figure against the sizes of its own start-up line (within 1% '
+            '+ 256 KiB) and fails the section if they differ. For ucache it is what its start-up line '
+            'reports as "KiB mapped". Mapped is not memory in use: a page costs RAM only once touched '
+            '(resident columns); it counts against `ulimit -v`, `vm.overcommit_memory=2` and VSZ '
+            'alarms. **mapped ucache/stock** is the target\'s ratio (`mem_virtual_ratio_max`: the '
+            'largest row).', '',
+            table(['cache', 'stock resident', 'ucache resident', 'stock B/item', 'ucache B/item',
+                   'stock/ucache', 'stock mapped', 'ucache mapped', 'mapped ucache/stock', '--cache2'],
+                  rows), '']
 
 
 def sec_sweep(res):
@@ -334,6 +386,117 @@ def sec_instr(res):
     return md
 
 
+def sec_hitratio(res):
+    h = res['details'].get('hitratio')
+    if not h:
+        return ['## 6. Eviction quality', '', 'not run: %s' % res['errors'].get('hitratio', 'skipped'), '']
+    rows = []
+    for tr, label in (('zipf', 'Zipf(%s)' % h['alpha']), ('scan', 'Zipf + scans')):
+        t = h['traces'][tr]
+        st, up = t.get('uwsgi_stock', {}), t.get('uwsgi_ucache', {})
+        rows.append([label, t['requests'], t['scan_requests'], '%.4f' % t['ucache']['hit_ratio'],
+                     '%.4f' % t['exact']['hit_ratio'],
+                     '**%s**' % fnum(res.get('lru_hit_ratio_%s_vs_exact' % tr), 3),
+                     '%.4f' % st['hit_ratio'] if st else 'n/a', '%.4f' % up['hit_ratio'] if up else 'n/a',
+                     fnum(res.get('lru_hit_ratio_%s_vs_stock' % tr), 3), t['ucache']['evictions']])
+    return ['## 6. Eviction quality (purge_lru hit ratio against an exact LRU)', '',
+            'bench/hitratio.c (built by bench/run.py against build/libucache.a, public API only) '
+            'replays each trace as a read-through cache: get the key, and on a miss set it (%d-byte '
+            'keys `k%%08u`, %d-byte values) on a fresh cache `items=%d,blocksize=%d,purge_lru=1` '
+            '(%d usable items), then replays the same requests through an exact LRU of the same '
+            'capacity (a map from key to node plus a doubly linked list, in the bench). Traces '
+            '(bench/trace.h, seeded, identical on every run): %d draws from Zipf(%s) over %d keys '
+            '(10x the capacity), ranks shuffled onto key ids; the scan trace inserts, after draw '
+            '%d and then every %d draws, a burst of %d cold keys (%.1fx the capacity) requested once '
+            'and never again. Hit ratio = hits / all requests (the scan\'s cold requests miss in '
+            'every cache, so the ratios between caches are the same over the Zipf requests alone). '
+            'The same traces also go through `uwsgi_cache_magic_get/set` under uwsgi '
+            '(`--ucbench hitratio`, `--cache2 %s`): "stock" is the stock cache\'s purge_lru, and '
+            '"ucache (uwsgi)" the engine behind the plugin (it differs from the first column only '
+            'by the engine\'s own eviction choices). A count, not a speed: only the engine\'s '
+            'sampling varies from run to run.' % (
+                h['klen'], h['vlen'], h['items'], h['blocksize'], h['capacity'], h['draws'], h['alpha'],
+                h['keys'], h['scan_every'] // 2, h['scan_every'], h['scan_len'],
+                h['scan_len'] / float(h['capacity']),
+                'name=bench,items=%d,blocksize=%d,purge_lru=1,ignore_full=1' % (h['items'], h['blocksize'])),
+            '', table(['trace', 'requests', 'scan requests', 'ucache', 'exact LRU', 'ucache/exact',
+                       'stock (uwsgi)', 'ucache (uwsgi)', 'ucache/stock (uwsgi)', 'ucache evictions'],
+                      rows), '']
+
+
+PHP_LABELS = {'noop': 'loop alone (no call)', 'apcu': '`apcu_fetch`', 'uwsgi': '`uwsgi_cache_get`'}
+
+
+def sec_php(res):
+    p = res['details'].get('php')
+    if not p:
+        return ['## 7. PHP', '', 'not run: %s' % res['errors'].get('php', 'skipped'), '']
+    rows = []
+    for c in p['cells']:
+        st, uc = c['stock'], c['ucache']
+        r = res.get('php_ucache_vs_stock_%dp' % c['procs']) if c['backend'] == 'uwsgi' else None
+        rows.append([PHP_LABELS.get(c['backend'], c['backend']), c['procs'], fops(st['ops_s']),
+                     fops(uc['ops_s']), '**%s**' % fratio(r) if r else '',
+                     '%.0f' % (1e9 * c['procs'] / uc['ops_s']) if uc['ops_s'] else 'n/a',
+                     '%.0f' % uc['mem_per_op'] if uc.get('mem_per_op') is not None else '',
+                     '%.1f' % (1000 * uc['minflt_per_op']) if uc.get('minflt_per_op') is not None else ''])
+    md = ['## 7. PHP (`uwsgi_cache_get` against APCu\'s `apcu_fetch`)', '',
+          'uwsgi\'s PHP plugin (Debian uwsgi-plugin-php, PHP 8.2 embed, php-apcu) with `--master '
+          '--processes 2 --cpu-affinity 1 --http-socket ... --http-socket-modifier1 14 --php-docroot '
+          'bench`, `--cache2 %s` and `--php-set apc.enabled=1,apc.shm_size=64M,memory_limit=-1`, once '
+          'on the stock cache and once with `--plugin ./ucache_plugin.so`. One request stores %d keys '
+          '(16 bytes, 100-byte values) in both APCu and the uwsgi cache and reads them back; then '
+          'one request per process (two at once for the 2-process rows, each checked to land on '
+          'its own worker, both starting at the same instant) runs bench/phpbench.php\'s loop for '
+          '%s s: rounds of three timed phases of %s ms - the loop alone, `apcu_fetch`, '
+          '`uwsgi_cache_get` (the last two swap places every round) - each walking the keys in a '
+          'fixed shuffled order and checking every value. ops/s = calls / time spent in that '
+          'function\'s phases, summed over the workers, best of %d reps. The phases share the drift '
+          'of this host\'s speed (it varies by up to 2x from second to second), and are long enough '
+          'that what one function leaves in the CPU caches does not tax the next (batches of 256 '
+          'calls were not: stock\'s gets halved the APCu calls that followed them). '
+          '"uwsgi_cache_get / apcu_fetch" divides two phases of one loop (median over reps); '
+          'ucache / stock pairs the two instances of a rep (median over reps), and "normalised" '
+          'divides the two instances\' in-loop ratios instead (APCu as the yardstick of each '
+          'instance). "ns/op" (per process), "bytes left per call" (request memory the loop left '
+          'allocated) and "faults per 1000 calls" are the ucache instance\'s.' % (
+              p['cache2'], p['keys'], 2 * p['duration'], p.get('phase_ms', 25), p['reps']), '',
+          table(['loop', 'procs', 'stock instance ops/s', 'ucache instance ops/s', 'ucache/stock',
+                 'ns/op', 'bytes left per call', 'faults per 1000 calls'], rows), '',
+          'uwsgi_cache_get / apcu_fetch, same loop: ucache %s (1 process), %s (2 processes); '
+          'stock %s (1 process), %s (2 processes). ucache / stock normalised by APCu: %s (1 process), '
+          '%s (2 processes).' % (
+              fratio(res.get('php_ucache_vs_apcu_1p')), fratio(res.get('php_ucache_vs_apcu_2p')),
+              fratio(res.get('php_stock_vs_apcu_1p')), fratio(res.get('php_stock_vs_apcu_2p')),
+              fratio(res.get('php_ucache_vs_stock_1p_apcu_normalised')),
+              fratio(res.get('php_ucache_vs_stock_2p_apcu_normalised'))), '']
+    behind = [n for n in (1, 2) if (res.get('php_ucache_vs_apcu_%dp' % n) or 0) < 1]
+    if behind:
+        cell = {(c['backend'], c['procs']): c['ucache'] for c in p['cells']}
+        ns = {b: 1e9 / cell[(b, 1)]['ops_s'] if cell.get((b, 1), {}).get('ops_s') else None
+              for b in ('noop', 'apcu', 'uwsgi')}
+        u1 = cell.get(('uwsgi', 1))
+        md += ['**What bounds it (ucache behind APCu at %s).** The PHP plugin\'s wrapper, not the '
+               'cache. Per call, `uwsgi_cache_get` (plugins/php/php_plugin.c, uwsgi 2.0.21) parses '
+               'its arguments, gets a malloc\'d copy of the value from `uwsgi_cache_magic_get`, '
+               '`estrndup()`s it into the request heap, `free()`s the malloc\'d copy, and '
+               '`RETURN_STRING()` `strlen()`s the estrndup\'d buffer and copies it a third time into '
+               'a zend_string; the estrndup\'d buffer is not freed before the request ends (%s bytes '
+               'left per call, %s page faults per 1000 calls in this run). `apcu_fetch` copies once, '
+               'from shared memory into the result. One op cost %s ns with the loop alone, %s ns with '
+               '`apcu_fetch`, %s ns with `uwsgi_cache_get` on ucache (1 process). Callgrind puts the plugin\'s own part of the call (outside the magic '
+               'get) at about four fifths of `apcu_fetch`\'s whole call (bench/BOUNDS.md, '
+               '`php_ucache_vs_apcu_1p`): even a magic get that cost nothing would leave '
+               '`uwsgi_cache_get` only about a quarter ahead in instructions. Clearly ahead needs a '
+               'PHP binding that copies the value once (a fixed PHP plugin, or a PHP extension over '
+               'libucache), outside what a cache plugin can change.' % (
+                   ' and '.join('%d process%s' % (n, 'es' if n > 1 else '') for n in behind),
+                   '%.0f' % u1['mem_per_op'] if u1 else 'n/a',
+                   '%.1f' % (1000 * u1['minflt_per_op']) if u1 else 'n/a',
+                   fnum(ns['noop'], 0), fnum(ns['apcu'], 0), fnum(ns['uwsgi'], 0)), '']
+    return md
+
+
 def sec_engine(res):
     e = res['details'].get('engine')
     if not e:
@@ -378,7 +541,12 @@ def headline(res):
                 g('capi_lru_churn_ratio'), g('py_get_1p_ratio'), g('mem_100k_ratio'),
                 fnum(res.get('mem_100k_bytes_per_item_stock'), 0),
                 fnum(res.get('mem_100k_bytes_per_item'), 0),
-                fnum(s_uc, 3), fnum(s_st, 3), g('instr_get_ratio')), '']
+                fnum(s_uc, 3), fnum(s_st, 3), g('instr_get_ratio'))
+            + ' Mapped (virtual) memory at most **%s** stock\'s over the memory rows; purge_lru hit '
+            'ratio **%s** an exact LRU\'s (Zipf), **%s** with scans; PHP `uwsgi_cache_get` **%s** stock '
+            '(1 process), **%s** APCu\'s `apcu_fetch`.' % (
+                g('mem_virtual_ratio_max'), g('lru_hit_ratio_zipf_vs_exact'),
+                g('lru_hit_ratio_scan_vs_exact'), g('php_ucache_vs_stock_1p'), g('php_ucache_vs_apcu_1p')), '']
 
 
 # --------------------------------------------------------------------- chart
@@ -427,8 +595,8 @@ def chart(res, root, tmp, out_dir=None):
                      "lc rgb '#4477aa', '' using 4 title 'memcached' lc rgb '#ccbb44', '' using 5 title 'redis' "
                      "lc rgb '#ee6677'\nunset logscale y\n")
     if d.get('mem'):
-        rows = [['%dk items\\nblocksize %d' % (r['items'] // 1000, r['blocksize']),
-                 r['stock']['bytes_per_item'], r['ucache']['bytes_per_item']] for r in d['mem'].values()]
+        rows = [[mem_label(r, '\\n').replace('blocksize', 'bs').replace(' items', ''),
+                 r['stock']['bytes_per_item'], r['ucache']['bytes_per_item']] for _, r in mem_rows(d['mem'])]
         write(os.path.join(tmp, 'mem.dat'), rows)
         plots.append(("set title 'Resident bytes per item (log)'\nset logscale y\nset xrange [-0.6:%g]\n"
                       % (len(rows) - 0.4)) +
@@ -493,7 +661,8 @@ def generate(res, root, tmp=None, out_dir=None):
         md += ['**Sections that failed in this run:** ' +
                '; '.join('%s: %s' % (k, v.splitlines()[0]) for k, v in res['errors'].items()), '']
     md += sec_targets(res) + sec_machine(res) + sec_capi(res) + sec_python(res) + sec_mem(res) \
-        + sec_sweep(res) + sec_instr(res) + sec_engine(res) + sec_commands(res)
+        + sec_sweep(res) + sec_instr(res) + sec_hitratio(res) + sec_php(res) + sec_engine(res) \
+        + sec_commands(res)
     with open(os.path.join(out_dir or root, 'BENCHMARKS.md'), 'w') as f:
         f.write('\n'.join(md))
     if own_tmp:

@@ -8,11 +8,18 @@ the same command line except for `--plugin ./ucache_plugin.so`:
           uwsgi_cache_magic_* functions in N forked processes)
   python  the same through uwsgi.cache_get / cache_update under --pyrun
   peers   memcached and Redis over unix sockets from Python (context)
-  mem     resident shared memory per item, 100k and 1M items
+  mem     resident shared memory per item and mapped (virtual) bytes of the
+          cache: 10k to 1M items, blocksize 128 / 65536, keysize 64, bitmap
   sweep   get latency in a worker while the master's sweeper expires 10%
           of 1M items
   instr   callgrind instructions per get / update
   engine  bench/engine --quick (libucache alone against a private table)
+  hitratio  eviction quality: a purge_lru cache's hit ratio on a Zipf trace
+          and on the same trace with scans, against an exact LRU
+          (bench/hitratio.c, built here against build/libucache.a) and the
+          stock cache's purge_lru (--ucbench hitratio)
+  php     PHP under uwsgi: apcu_fetch against uwsgi_cache_get, stock and
+          ucache, 1 and 2 worker processes
 
 A full run (~7 min on 2 CPUs) writes bench/results/latest.json,
 bench/results/<date>.json, bench/results/chart.png and BENCHMARKS.md
@@ -30,9 +37,11 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,9 +53,10 @@ PYTHON3 = os.environ.get('PYTHON3', '/usr/bin/python3')
 UCACHE_SO = './ucache_plugin.so'
 UCBENCH_SO = 'build/bench/ucbench_plugin.so'
 ENGINE = 'build/bench/engine'
+HITRATIO = 'build/bench/hitratio'
 RESULTS = os.path.join(ROOT, 'bench', 'results')
 IMPLS = ('stock', 'ucache')
-SECTIONS = ('capi', 'python', 'peers', 'mem', 'sweep', 'instr', 'engine')
+SECTIONS = ('capi', 'python', 'peers', 'mem', 'sweep', 'instr', 'engine', 'hitratio', 'php')
 
 # C API groups: one uwsgi run per (group, implementation, rep) prefills the
 # cache once and measures each workload x process count in turn.
@@ -71,9 +81,18 @@ CAPI_GROUPS = [
 ]
 PY_CACHE = 'name=bench,items=131072'
 PY_CELLS = 'get_hit:1,get_hit:2,get_miss:1,update:1,mixed:1'
-MEM_CASES = [  # name, items stored, blocksize
-    ('100k_bs128', 100000, 128), ('100k_bs65536', 100000, 65536), ('1m_bs128', 1000000, 128),
+# Memory rows: name, items stored, blocksize, more --cache2 keys ({items}:
+# the cache's items), also in --quick.  The cache has items stored + 1 items
+# (usable items = items - 1); 12-byte keys, 100-byte values.
+MEM_CASES = [
+    ('100k_bs128', 100000, 128, '', True),
+    ('100k_bs65536', 100000, 65536, '', True),
+    ('1m_bs128', 1000000, 128, '', False),
+    ('1m_bs128_ks64', 1000000, 128, 'keysize=64', False),
+    ('100k_bitmap', 100000, 128, 'blocks={items},bitmap=1', True),
+    ('10k_bs65536', 10000, 65536, '', True),
 ]
+MEM_HASHSIZE = 65536  # the stock default: its hashtable maps hashsize * 8 bytes
 SWEEP_ITEMS = 1000000
 INSTR_CACHE = 'name=bench,items=131072'
 INSTR_OPTS = ['--ucbench-fill', '100000', '--ucbench-klen', '16', '--ucbench-vlen', '100']
@@ -124,7 +143,7 @@ def machine_info_git():
     """HEAD, and whether the sources the plugins are built from differ from
     it (they are built from the work tree)."""
     dirty = sh('git status --porcelain --untracked-files=no -- core include plugins '
-               'uwsgiplugin.py bench/capi | head -1') not in ('', '?')
+               'uwsgiplugin.py bench/capi bench/hitratio.c bench/trace.h bench/bench_util.h | head -1') not in ('', '?')
     return sh('git rev-parse --short HEAD') + (' (with uncommitted source changes)' if dirty else '')
 
 
@@ -240,6 +259,8 @@ class Runner:
         cmd = [UWSGI]
         if 'python3' in plugins:
             cmd += ['--plugin', 'python3']
+        if 'php' in plugins:
+            cmd += ['--plugin', 'php']
         if impl == 'ucache':
             cmd += ['--plugin', UCACHE_SO]
         if 'ucbench' in plugins:
@@ -454,33 +475,86 @@ def bench_peers(r, a):
 
 # ----------------------------------------------------------------- mem
 
+def mem_cache2(n, bs, extra):
+    """--cache2 of a memory row storing n items (a 1-item baseline: 3)."""
+    items = n + 2 if n == 1 else n + 1
+    return 'name=bench,items=%d,blocksize=%d' % (items, bs) + \
+        (',' + extra.format(items=items) if extra else ''), items
+
+
+STOCK_INIT = re.compile(r'\*\*\* Cache "bench" initialized: \S+ \(key: (\d+) bytes, keys: (\d+) bytes, '
+                        r'data: (\d+) bytes, bitmap: (\d+) bytes\)')
+UCACHE_INIT = re.compile(r'\*\*\* ucache "bench" initialized: (\d+) KiB mapped')
+
+
+def stock_formula_kb(log, items, label):
+    """What the stock cache maps by its own account (its start-up line):
+    keys (items * (keysize + 88)) + data (blocks * blocksize) + bitmap, one
+    mapping, plus the hashtable (hashsize * 8) and the unused-blocks stack
+    (items * 8), each MAP_SHARED | MAP_ANONYMOUS."""
+    m = STOCK_INIT.search(log)
+    if not m:
+        raise BenchError('%s: no "*** Cache "bench" initialized" line in the log' % label)
+    keys, data, bitmap = int(m.group(2)), int(m.group(3)), int(m.group(4))
+    return (keys + data + bitmap + MEM_HASHSIZE * 8 + items * 8) / 1024.0
+
+
 def bench_mem(r, a):
-    raw = {}
-    cases = MEM_CASES if not a.quick else MEM_CASES[:2]
+    """Resident bytes: the shared mappings' Rss after the fill minus the same
+    for a 1-item cache of the same geometry (what every item adds).  Mapped
+    bytes: the shared mappings' Size minus the same for an instance with no
+    cache at all (everything the cache maps, fixed parts included)."""
+    raw, logs = {}, {}
+    cases = [c for c in MEM_CASES if c[4] or not a.quick]
     for impl in IMPLS:
-        for bs in sorted({c[2] for c in cases}):
-            cases_bs = [('tiny_bs%d' % bs, 1, bs)] + [c for c in cases if c[2] == bs]
-            for name, n, _ in cases_bs:
+        out = r.path('mem.json')
+        label = 'mem nocache %s' % impl
+        r.run(r.uwsgi(impl, ['--ucbench', 'mem', '--ucbench-fill', '0', '--ucbench-klen', '12',
+                             '--ucbench-vlen', '100', '--ucbench-out', out]), label, 60, impl=impl)
+        raw[('nocache', impl)] = r.json_of(out, label, impl)
+        for bs, extra in sorted({(c[2], c[3]) for c in cases}):
+            tiny = 'tiny_bs%d%s' % (bs, '_' + re.sub(r'\W+', '_', extra.replace('{items}', 'n'))
+                                    if extra else '')
+            cases_g = [(tiny, 1)] + [(c[0], c[1]) for c in cases if (c[2], c[3]) == (bs, extra)]
+            for name, n in cases_g:
                 out = r.path('mem.json')
                 label = 'mem %s %s' % (name, impl)
-                args = ['--cache2', 'name=bench,items=%d,blocksize=%d' % (n + 2 if n == 1 else n + 1, bs),
-                        '--ucbench', 'mem', '--ucbench-fill', str(n), '--ucbench-klen', '12',
-                        '--ucbench-vlen', '100', '--ucbench-out', out]
-                r.run(r.uwsgi(impl, args), label, 300, impl=impl)
+                cache2, items = mem_cache2(n, bs, extra)
+                args = ['--cache2', cache2, '--ucbench', 'mem', '--ucbench-fill', str(n),
+                        '--ucbench-klen', '12', '--ucbench-vlen', '100', '--ucbench-out', out]
+                log = r.run(r.uwsgi(impl, args), label, 300, impl=impl)
                 d = r.json_of(out, label, impl)
                 if d['fill_errors'] or d['missing']:
                     raise BenchError('%s: %d refused, %d missing' % (label, d['fill_errors'], d['missing']))
-                raw[(name, impl)] = d
+                d['tiny'], d['cache2'], d['cache_items'] = tiny, cache2, items
+                raw[(name, impl)], logs[(name, impl)] = d, log
     res = {}
-    for name, n, bs in cases:
-        row = {'items': n, 'blocksize': bs, 'keysize': 2048, 'klen': 12, 'vlen': 100}
+    for order, (name, n, bs, extra, _) in enumerate(cases):
+        keysize = int(re.search(r'keysize=(\d+)', extra).group(1)) if 'keysize=' in extra else 2048
+        row = {'order': order, 'items': n, 'blocksize': bs, 'keysize': keysize, 'bitmap': 'bitmap=1' in extra,
+               'klen': 12, 'vlen': 100, 'cache2': raw[(name, 'stock')]['cache2']}
         for impl in IMPLS:
-            d, base = raw[(name, impl)], raw[('tiny_bs%d' % bs, impl)]
+            d = raw[(name, impl)]
+            base, none = raw[(d['tiny'], impl)], raw[('nocache', impl)]
             kb = d['shared_rss_kb'] - base['shared_rss_kb']
             row[impl] = {'rss_kb': d['shared_rss_kb'], 'baseline_rss_kb': base['shared_rss_kb'],
                          'cache_rss_kb': kb, 'bytes_per_item': kb * 1024.0 / n,
-                         'virtual_kb': d['shared_size_kb'] - base['shared_size_kb']}
+                         'mapped_kb': d['shared_size_kb'], 'nocache_mapped_kb': none['shared_size_kb'],
+                         'virtual_kb': d['shared_size_kb'] - none['shared_size_kb'],
+                         'virtual_over_tiny_kb': d['shared_size_kb'] - base['shared_size_kb'],
+                         'shared_maps_kb': d.get('shared_maps_kb')}
+        m = UCACHE_INIT.search(logs[(name, 'ucache')])
+        row['ucache']['log_mapped_kb'] = int(m.group(1)) if m else None
+        # cross-check the stock figure against what stock says it maps: a
+        # mismatch means the no-cache baseline does not isolate the cache
+        formula = stock_formula_kb(logs[(name, 'stock')], raw[(name, 'stock')]['cache_items'],
+                                   'mem %s stock' % name)
+        row['stock']['formula_kb'] = formula
+        if abs(row['stock']['virtual_kb'] - formula) > 0.01 * formula + 256:
+            raise BenchError('mem %s stock: %d KiB mapped, but its start-up line accounts for %.0f KiB'
+                             % (name, row['stock']['virtual_kb'], formula))
         row['ratio'] = ratio(row['stock']['bytes_per_item'], row['ucache']['bytes_per_item'])
+        row['virtual_ratio'] = ratio(row['ucache']['virtual_kb'], row['stock']['virtual_kb'])
         res[name] = row
     return res
 
@@ -491,6 +565,11 @@ def mem_flat(m):
         flat['mem_%s_ratio' % name] = row['ratio']
         flat['mem_%s_bytes_per_item' % name] = row['ucache']['bytes_per_item']
         flat['mem_%s_bytes_per_item_stock' % name] = row['stock']['bytes_per_item']
+        flat['mem_%s_virtual_ratio' % name] = row['virtual_ratio']
+        flat['mem_%s_virtual_kb' % name] = row['ucache']['virtual_kb']
+        flat['mem_%s_virtual_kb_stock' % name] = row['stock']['virtual_kb']
+    vr = [row['virtual_ratio'] for row in m.values() if row['virtual_ratio']]
+    flat['mem_virtual_ratio_max'] = max(vr) if vr else None
     if '100k_bs128' in m:
         flat['mem_100k_ratio'] = m['100k_bs128']['ratio']
         flat['mem_100k_bytes_per_item'] = m['100k_bs128']['ucache']['bytes_per_item']
@@ -647,6 +726,258 @@ def bench_engine(r, a):
     return d
 
 
+# ------------------------------------------------------------ hitratio
+
+# The cache of both replays (usable items: 10000) and the traces of
+# bench/trace.h, passed explicitly to both programs so that they replay the
+# same requests.
+HR_ITEMS, HR_BLOCKSIZE = 10001, 64
+HR_TRACE = {'keys': 100000, 'draws': 2000000, 'alpha': '0.99', 'scan-every': 100000,
+            'scan-len': 15000, 'seed': 0x5eed0099}
+HR_CACHE = 'name=bench,items=%d,blocksize=%d,purge_lru=1,ignore_full=1' % (HR_ITEMS, HR_BLOCKSIZE)
+HR_CC = ['cc', '-std=gnu11', '-g', '-O2', '-Wall', '-Wextra', '-Wshadow', '-Werror', '-Iinclude',
+         '-D_GNU_SOURCE', 'bench/hitratio.c', '-o', HITRATIO, 'build/libucache.a',
+         '-lxxhash', '-lpthread', '-lm']
+
+
+def bench_hitratio(r, a):
+    """Not a speed test: every figure is a count, the same on every run
+    (the trace is seeded) except for the engine's own eviction choices."""
+    if not os.path.exists(os.path.join(ROOT, 'build/libucache.a')):
+        raise BenchError('build/libucache.a is missing: run `make bench`')
+    os.makedirs(os.path.join(ROOT, os.path.dirname(HITRATIO)), exist_ok=True)
+    r.run(HR_CC, 'hitratio build', 120)
+    out = r.path('hitratio.json')
+    opts = []
+    for k, v in HR_TRACE.items():
+        opts += ['--' + ('requests' if k == 'draws' else k), str(v)]
+    text = r.run([HITRATIO, '--items', str(HR_ITEMS), '--blocksize', str(HR_BLOCKSIZE), '--json', out]
+                 + opts, 'hitratio engine', 120)
+    d = r.json_of(out, 'hitratio engine')
+    if d['failed'] or d['capacity'] != HR_ITEMS - 1:
+        raise BenchError('hitratio engine: failed=%s, capacity %s (expected %d):\n%s'
+                         % (d['failed'], d['capacity'], HR_ITEMS - 1, text[-1500:]))
+    d['table'] = [line for line in text.splitlines() if line.strip()]
+    # the same traces through uwsgi_cache_magic_get/set: stock's purge_lru
+    # (a doubly linked list, as the exact LRU), and ucache through the plugin
+    for n, tr in enumerate(('zipf', 'scan')):
+        t = d['traces'][tr]
+        for impl in (IMPLS if n % 2 == 0 else IMPLS[::-1]):
+            out = r.path('hr.json')
+            label = 'hitratio %s %s' % (tr, impl)
+            args = ['--cache2', HR_CACHE, '--ucbench', 'hitratio', '--ucbench-trace', tr,
+                    '--ucbench-keys', str(HR_TRACE['keys']), '--ucbench-ops', str(HR_TRACE['draws']),
+                    '--ucbench-alpha', HR_TRACE['alpha'], '--ucbench-scan-every', str(HR_TRACE['scan-every']),
+                    '--ucbench-scan-len', str(HR_TRACE['scan-len']), '--ucbench-seed', str(HR_TRACE['seed']),
+                    '--ucbench-out', out]
+            r.run(r.uwsgi(impl, args), label, 180, impl=impl)
+            u = r.json_of(out, label, impl)
+            if u['set_errors'] or u['bad_values']:
+                raise BenchError('%s: %d sets refused, %d wrong values' % (label, u['set_errors'], u['bad_values']))
+            if (u['requests'], u['scan_requests']) != (t['requests'], t['scan_requests']):
+                raise BenchError('%s: replayed %d requests (%d scan), bench/hitratio.c %d (%d): not the same trace'
+                                 % (label, u['requests'], u['scan_requests'], t['requests'], t['scan_requests']))
+            u['hit_ratio'] = u['hits'] / u['requests']
+            t['uwsgi_' + impl] = u
+    return d
+
+
+def hitratio_flat(h):
+    flat = {}
+    for tr in ('zipf', 'scan'):
+        t = h['traces'][tr]
+        uc, ex = t['ucache']['hit_ratio'], t['exact']['hit_ratio']
+        flat['lru_hit_ratio_%s_ucache' % tr] = uc
+        flat['lru_hit_ratio_%s_exact' % tr] = ex
+        flat['lru_hit_ratio_%s_vs_exact' % tr] = ratio(uc, ex)
+        st, up = t.get('uwsgi_stock', {}).get('hit_ratio'), t.get('uwsgi_ucache', {}).get('hit_ratio')
+        flat['lru_hit_ratio_%s_stock' % tr] = st
+        flat['lru_hit_ratio_%s_uwsgi_ucache' % tr] = up
+        flat['lru_hit_ratio_%s_vs_stock' % tr] = ratio(up, st)
+    return flat
+
+
+# ----------------------------------------------------------------- php
+
+# One instance per (implementation, rep), 2 workers pinned one per CPU: the
+# fill, then one cell per process count; a 1-process cell leaves the other
+# worker idle in accept().  Each cell's loop alternates the three backends
+# in timed phases of PHP_PHASE_MS (bench/phpbench.php).
+PHP_KEYS = 10000
+PHP_CACHE = 'name=bench,items=16384'
+PHP_OPTS = ['--master', '--processes', '2', '--cpu-affinity', '1', '--http-socket-modifier1', '14',
+            '--php-docroot', 'bench', '--php-allowed-ext', '.php',
+            '--php-set', 'apc.enabled=1', '--php-set', 'apc.shm_size=64M',
+            '--php-set', 'memory_limit=-1', '--disable-logging']
+PHP_PROCS = (1, 2)
+PHP_BACKENDS = ('noop', 'apcu', 'uwsgi')
+PHP_PHASE_MS = 25
+
+
+def http_get(sock, path, timeout):
+    """GET path over the unix socket sock (HTTP/1.0); the JSON body."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(sock)
+        s.sendall(('GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' % path).encode())
+        data = b''
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError as e:
+        raise BenchError('php: GET %s: %s' % (path, e))
+    finally:
+        s.close()
+    head, _, body = data.partition(b'\r\n\r\n')
+    status = head.split(b'\r\n', 1)[0].decode(errors='replace')
+    try:
+        d = json.loads(body)
+    except ValueError:
+        d = None
+    if ' 200 ' not in status + ' ' or not isinstance(d, dict):
+        raise BenchError('php: GET %s: %s %s' % (path, status, body[:500].decode(errors='replace')))
+    return d
+
+
+def php_cell(sock, procs, duration):
+    """procs concurrent requests, one per worker, started together; each
+    loops for 2 x duration over the three backends in turn, PHP_PHASE_MS
+    each."""
+    start = time.time() + 0.3
+    path = '/phpbench.php?op=loop&n=%d&dur=%s&start=%.6f&phase_ms=%d' % (PHP_KEYS, 2 * duration, start,
+                                                                         PHP_PHASE_MS)
+    res, errs = [None] * procs, []
+
+    def one(i):
+        try:
+            res[i] = http_get(sock, path, 30 + 4 * duration)
+        except BenchError as e:
+            errs.append(e)
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(procs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errs:
+        raise errs[0]
+    if len({d['pid'] for d in res}) != procs:
+        raise BenchError('php %dp: the %d requests were served by %d worker(s)'
+                         % (procs, procs, len({d['pid'] for d in res})))
+    for d in res:
+        for b in PHP_BACKENDS:
+            if d['misses'][b] or d['bad'][b] or not d['ops'][b] or not d['ns'][b]:
+                raise BenchError('php %s %dp: %d misses, %d wrong values in %d ops (pid %s)'
+                                 % (b, procs, d['misses'][b], d['bad'][b], d['ops'][b], d['pid']))
+    return {'procs': procs,
+            'ops_s': {b: sum(d['ops'][b] * 1e9 / d['ns'][b] for d in res) for b in PHP_BACKENDS},
+            'cpu_share': sum(d['cpu_ns'] / d['wall_ns'] for d in res) / procs,
+            'late_ms': max(d['late_ms'] for d in res), 'per_proc': res}
+
+
+def php_instance(r, a, impl, label):
+    """Start uwsgi + PHP, fill, run every cell, stop it; the cells."""
+    sock, done = r.path('php.sock'), r.path('php.done')
+    for f in (sock, done):
+        if os.path.exists(f):
+            os.unlink(f)
+    cmd = r.uwsgi(impl, ['--cache2', PHP_CACHE, '--http-socket', sock] + PHP_OPTS, plugins=('php',))
+    box = {}
+
+    def serve():
+        try:
+            box['log'] = r.run(cmd, label, 120 + 12 * a.duration, impl=impl, stop_on=done)
+        except BenchError as e:
+            box['error'] = e
+    th = threading.Thread(target=serve)
+    th.start()
+    cells, failure = [], None
+    try:
+        deadline = time.time() + 20
+        while not os.path.exists(sock) and th.is_alive() and time.time() < deadline:
+            time.sleep(0.05)
+        if not os.path.exists(sock):
+            raise BenchError('%s: uwsgi did not create %s' % (label, sock))
+        time.sleep(0.3)  # the workers: the master binds the socket before forking them
+        d = http_get(sock, '/phpbench.php?op=fill&n=%d' % PHP_KEYS, 60)
+        if d['errors'] or d['bad'] or not d['apcu']:
+            raise BenchError('%s: fill: %d errors, %d wrong read-backs, APCu enabled: %s'
+                             % (label, d['errors'], d['bad'], d['apcu']))
+        for procs in PHP_PROCS:
+            cells.append(php_cell(sock, procs, a.duration))
+    except BenchError as e:
+        failure = e
+    finally:
+        with open(done, 'w'):
+            pass
+        th.join()
+    if 'error' in box:
+        raise box['error']
+    if failure:  # with the end of uwsgi's log (a PHP fatal error, a missing plugin)
+        raise BenchError('%s\n%s' % (failure, box.get('log', '')[-1500:]))
+    if not re.search(r'PHP [\d.]+ initialized', box['log']):
+        raise BenchError('%s: no "PHP ... initialized" line in the log' % label)
+    return cells
+
+
+def bench_php(r, a):
+    m = re.search(r'-DUWSGI_PLUGIN_DIR="\\"(.*?)\\""', sh(UWSGI + ' --cflags'))
+    plugin_dir = m.group(1) if m else '/usr/lib/uwsgi/plugins'
+    if not os.path.exists(os.path.join(plugin_dir, 'php_plugin.so')):
+        raise BenchError('no php_plugin.so in %s: install uwsgi-plugin-php and php-apcu (make deps)' % plugin_dir)
+    samples, per = {}, {}  # (backend, procs, impl) -> [ops/s]; (procs, impl) -> [cells]
+    for rep in range(a.reps):
+        for impl in (IMPLS if rep % 2 == 0 else IMPLS[::-1]):
+            for c in php_instance(r, a, impl, 'php %s' % impl):
+                for b in PHP_BACKENDS:
+                    samples.setdefault((b, c['procs'], impl), []).append(c['ops_s'][b])
+                per.setdefault((c['procs'], impl), []).append(c)
+    cells = []
+    for procs in PHP_PROCS:
+        for b in PHP_BACKENDS:
+            row = {'backend': b, 'procs': procs}
+            for impl in IMPLS:
+                cs = per.get((procs, impl), [])
+                row[impl] = {'ops_s': best(samples.get((b, procs, impl), [])),
+                             'samples': samples.get((b, procs, impl), []),
+                             'cpu_share': min((c['cpu_share'] for c in cs), default=None)}
+                if b == 'uwsgi':  # what the loop left behind and faulted in: all uwsgi_cache_get's
+                    row[impl]['mem_per_op'] = max((d['mem_per_op'] for c in cs for d in c['per_proc']), default=None)
+                    row[impl]['minflt_per_op'] = max((d['minflt_per_op'] for c in cs for d in c['per_proc']),
+                                                     default=None)
+            cells.append(row)
+    res = {'cells': cells, 'cache2': PHP_CACHE, 'keys': PHP_KEYS, 'reps': a.reps, 'duration': a.duration,
+           'phase_ms': PHP_PHASE_MS}
+    # ucache / stock pairs each rep's two instances; uwsgi_cache_get / APCu
+    # pairs two phases of one loop.  Normalised: ucache's and stock's
+    # uwsgi_cache_get each measured against the APCu calls of its own loop
+    # (a yardstick that ran at the same drift of the machine's speed).
+    for p in PHP_PROCS:
+        g = {impl: samples.get(('uwsgi', p, impl), []) for impl in IMPLS}
+        ap = {impl: samples.get(('apcu', p, impl), []) for impl in IMPLS}
+        res['ucache_vs_stock_%dp' % p] = paired(g['ucache'], g['stock'])
+        res['ucache_vs_apcu_%dp' % p] = paired(g['ucache'], ap['ucache'])
+        res['stock_vs_apcu_%dp' % p] = paired(g['stock'], ap['stock'])
+        res['ucache_vs_stock_%dp_apcu_normalised' % p] = ratio(res['ucache_vs_apcu_%dp' % p],
+                                                              res['stock_vs_apcu_%dp' % p])
+    return res
+
+
+def php_flat(ph):
+    flat = {}
+    for p in PHP_PROCS:
+        for k in ('ucache_vs_stock', 'ucache_vs_apcu', 'stock_vs_apcu', 'ucache_vs_stock_%dp_apcu_normalised'):
+            key = k % p if '%' in k else '%s_%dp' % (k, p)
+            flat['php_' + key] = ph[key]
+    for c in ph['cells']:
+        name = {'uwsgi': 'uwsgi_cache_get', 'apcu': 'apcu_fetch', 'noop': 'noop'}[c['backend']]
+        for impl in IMPLS:
+            flat['php_%s_%dp_ops_s_%s' % (name, c['procs'], impl)] = c[impl]['ops_s']
+    return flat
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -677,7 +1008,8 @@ def main():
     funcs = {'capi': (bench_capi, capi_flat), 'python': (bench_python, python_flat),
              'peers': (bench_peers, None), 'mem': (bench_mem, mem_flat),
              'sweep': (bench_sweep, sweep_flat), 'instr': (bench_instr, instr_flat),
-             'engine': (bench_engine, None)}
+             'engine': (bench_engine, None), 'hitratio': (bench_hitratio, hitratio_flat),
+             'php': (bench_php, php_flat)}
     flat = {}
     for s in SECTIONS:
         if s not in only:
@@ -686,6 +1018,9 @@ def main():
         run, fl = funcs[s]
         try:
             res['details'][s] = run(r, a)
+            if s == 'hitratio':
+                for line in res['details'][s]['table'][3:6]:
+                    print('   ' + line, flush=True)
             if fl:
                 flat.update(fl(res['details'][s]))
             elif s == 'engine':

@@ -16,8 +16,10 @@
  *          children pinned one per CPU, run the workload's loop for
  *          --ucbench-duration seconds, sum ops/s; then _exit().
  *   mem    prefill, then sum Rss / Pss / Size of every shared mapping of
- *          the process from /proc/self/smaps, _exit().  The runner subtracts
- *          the same figure from a run with a tiny cache.
+ *          the process from /proc/self/smaps (and list each one), _exit().
+ *          The runner subtracts the resident figure of a run with a tiny
+ *          cache, and the mapped figure of a run with no cache at all
+ *          (--ucbench-fill 0, no --cache2: only mem accepts a fill of 0).
  *   sweep  init prefills, then gives every --ucbench-expire-every'th item an
  *          expiry --ucbench-expires s later; uwsgi then starts normally
  *          (--master), and worker 1's post_fork (unpinned, like a real
@@ -29,6 +31,12 @@
  *          this process; run under callgrind with
  *          --toggle-collect=ucb_instr_loop (the "noop" workload measures the
  *          loop's own instructions, which the runner subtracts).
+ *   hitratio  no prefill: replay the request trace of bench/trace.h
+ *          (--ucbench-trace zipf or scan, --ucbench-keys, --ucbench-ops
+ *          draws, --ucbench-alpha, --ucbench-scan-every, --ucbench-scan-len,
+ *          --ucbench-seed) as get, then set on a miss, on an empty cache (a
+ *          purge_lru one), count hits, _exit().  bench/hitratio.c replays
+ *          the same trace on the engine and on an exact LRU.
  *
  * Workloads (--ucbench-workload; instr uses the first): get_hit, get_miss, update, mixed (95% get
  * / 5% update), lru (insert a new key per op into a full purge_lru cache),
@@ -53,6 +61,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include "../bench_rand.h"
+#include "../trace.h"
 
 extern struct uwsgi_server uwsgi;
 
@@ -74,8 +83,11 @@ static struct ucb_opts {
 	char *mode, *workload, *out, *duration, *procs;
 	int nopin;
 	uint64_t fill, klen, vlen, vlen_max, ops, expire_every, expires, window_ms;
+	char *trace, *alpha;
+	uint64_t keys, scan_every, scan_len, seed;
 } O = { .fill = 100000, .klen = 16, .vlen = 100, .ops = 100000,
-	.expire_every = 10, .expires = 2, .window_ms = 20 };
+	.expire_every = 10, .expires = 2, .window_ms = 20, .keys = TRACE_KEYS,
+	.scan_every = TRACE_SCAN_EVERY, .scan_len = TRACE_SCAN_LEN, .seed = TRACE_SEED };
 
 /* One child's report. */
 struct pslot {
@@ -505,10 +517,82 @@ static void mode_instr(void)
 	_exit(0);
 }
 
+/* -------------------------------------------------------------- hitratio */
+
+/* The value stored for key id (as bench/hitratio.c): "v" + the key id,
+ * padded with '.' to 32 bytes. */
+#define HR_VLEN 32
+
+static void hr_value(char *v, uint32_t id)
+{
+	memset(v, '.', HR_VLEN);
+	v[0] = 'v';
+	trace_key(v + 1, id);
+}
+
+static void mode_hitratio(void)
+{
+	struct trace t;
+	int scan = O.trace && !strcmp(O.trace, "scan");
+	double alpha = O.alpha ? strtod(O.alpha, NULL) : TRACE_ALPHA;
+	uint64_t hits = 0, zipf_hits = 0, sets = 0, set_errs = 0, bad = 0, t0, t1;
+	char key[TRACE_KLEN], val[HR_VLEN], want[HR_VLEN];
+	FILE *f;
+
+	if (O.trace && !scan && strcmp(O.trace, "zipf")) {
+		uwsgi_log("ucbench: --ucbench-trace is zipf or scan\n");
+		exit(1);
+	}
+	if (O.keys < 2 || O.keys > UINT32_MAX || !O.ops || !O.scan_every || !(alpha > 0) ||
+			trace_build(&t, (uint32_t)O.keys, O.ops, alpha, scan ? O.scan_every : 0, O.scan_len, O.seed)) {
+		uwsgi_log("ucbench: cannot build the %s trace\n", scan ? "scan" : "zipf");
+		_exit(2);
+	}
+	t0 = now_ns();
+	for (uint64_t q = 0; q < t.n; q++) {
+		uint32_t id = t.id[q];
+		uint64_t vl = 0;
+		char *v;
+
+		trace_key(key, id);
+		v = uwsgi_cache_magic_get(key, TRACE_KLEN, &vl, NULL, NULL);
+		if (v) {
+			hits++;
+			zipf_hits += id < t.keys;
+			hr_value(want, id);
+			if (vl != HR_VLEN || memcmp(v, want, HR_VLEN))
+				bad++;
+			free(v);
+			continue;
+		}
+		hr_value(val, id);
+		sets++;
+		if (uwsgi_cache_magic_set(key, TRACE_KLEN, val, HR_VLEN, 0, 0, NULL))
+			set_errs++;
+	}
+	t1 = now_ns();
+	f = json_open();
+	fprintf(f, ", \"trace\": \"%s\", \"keys\": %llu, \"draws\": %llu, \"alpha\": %.4f, "
+			"\"scan_every\": %llu, \"scan_len\": %llu, \"seed\": %llu, \"requests\": %llu, "
+			"\"scan_requests\": %llu, \"hits\": %llu, \"zipf_hits\": %llu, \"sets\": %llu, "
+			"\"set_errors\": %llu, \"bad_values\": %llu, \"seconds\": %.3f",
+			scan ? "scan" : "zipf", (unsigned long long)O.keys, (unsigned long long)O.ops, alpha,
+			(unsigned long long)O.scan_every, (unsigned long long)O.scan_len,
+			(unsigned long long)O.seed, (unsigned long long)t.n, (unsigned long long)t.scan,
+			(unsigned long long)hits, (unsigned long long)zipf_hits, (unsigned long long)sets,
+			(unsigned long long)set_errs, (unsigned long long)bad, (double)(t1 - t0) / 1e9);
+	json_close(f);
+	trace_free(&t);
+	_exit(0);
+}
+
 /* ------------------------------------------------------------------- mem */
+
+#define MAXMAPS 64
 
 struct smaps_sum {
 	uint64_t size_kb, rss_kb, pss_kb, largest_rss_kb, mappings;
+	uint64_t map_size_kb[MAXMAPS], map_rss_kb[MAXMAPS];  /* the first MAXMAPS, in address order */
 };
 
 /* Sum Size/Rss/Pss of the shared mappings ("rw-s") of this process. */
@@ -528,8 +612,12 @@ static void smaps_shared(struct smaps_sum *sum)
 			sum->mappings += shared;
 		} else if (shared && sscanf(line, "Size: %llu kB", &v) == 1) {
 			sum->size_kb += v;
+			if (sum->mappings <= MAXMAPS)
+				sum->map_size_kb[sum->mappings - 1] = v;
 		} else if (shared && sscanf(line, "Rss: %llu kB", &v) == 1) {
 			sum->rss_kb += v;
+			if (sum->mappings <= MAXMAPS)
+				sum->map_rss_kb[sum->mappings - 1] = v;
 			if (v > sum->largest_rss_kb)
 				sum->largest_rss_kb = v;
 		} else if (shared && sscanf(line, "Pss: %llu kB", &v) == 1) {
@@ -568,6 +656,11 @@ static void mode_mem(void)
 			(unsigned long long)after.size_kb, (unsigned long long)after.rss_kb,
 			(unsigned long long)after.pss_kb, (unsigned long long)after.largest_rss_kb,
 			(unsigned long long)after.mappings, (unsigned long long)before.rss_kb);
+	fprintf(f, ", \"shared_maps_kb\": [");
+	for (uint64_t i = 0; i < after.mappings && i < MAXMAPS; i++)
+		fprintf(f, "%s[%llu, %llu]", i ? ", " : "", (unsigned long long)after.map_size_kb[i],
+				(unsigned long long)after.map_rss_kb[i]);
+	fprintf(f, "]");
 	json_close(f);
 	_exit(0);
 }
@@ -897,8 +990,8 @@ static int ucb_init(void)
 	parse_lists();
 	if (O.duration)
 		duration = strtod(O.duration, NULL);
-	if (O.klen < 10 || O.klen > 250 || !O.fill || !O.vlen) {
-		uwsgi_log("ucbench: need 10 <= klen <= 250, fill > 0, vlen > 0\n");
+	if (O.klen < 10 || O.klen > 250 || (!O.fill && strcmp(O.mode, "mem")) || !O.vlen) {
+		uwsgi_log("ucbench: need 10 <= klen <= 250, fill > 0 (mem: >= 0), vlen > 0\n");
 		exit(1);
 	}
 	load_cpus();
@@ -910,6 +1003,8 @@ static int ucb_init(void)
 		mode_mem();
 	else if (!strcmp(O.mode, "sweep"))
 		mode_sweep_fill();
+	else if (!strcmp(O.mode, "hitratio"))
+		mode_hitratio();
 	else {
 		uwsgi_log("ucbench: unknown --ucbench mode \"%s\"\n", O.mode);
 		exit(1);
@@ -924,7 +1019,7 @@ static void ucb_post_fork(void)
 }
 
 static struct uwsgi_option ucb_options[] = {
-	{"ucbench", required_argument, 0, "benchmark mode: capi, mem, sweep or instr", uwsgi_opt_set_str, &O.mode, 0},
+	{"ucbench", required_argument, 0, "benchmark mode: capi, mem, sweep, instr or hitratio", uwsgi_opt_set_str, &O.mode, 0},
 	{"ucbench-workload", required_argument, 0, "comma-separated list of get_hit, get_miss, update, mixed, lru, noop", uwsgi_opt_set_str, &O.workload, 0},
 	{"ucbench-out", required_argument, 0, "write the JSON result here", uwsgi_opt_set_str, &O.out, 0},
 	{"ucbench-duration", required_argument, 0, "seconds per measured run (capi, sweep)", uwsgi_opt_set_str, &O.duration, 0},
@@ -938,6 +1033,12 @@ static struct uwsgi_option ucb_options[] = {
 	{"ucbench-expire-every", required_argument, 0, "sweep: every Nth item expires", uwsgi_opt_set_64bit, &O.expire_every, 0},
 	{"ucbench-expires", required_argument, 0, "sweep: their expiry (relative seconds)", uwsgi_opt_set_64bit, &O.expires, 0},
 	{"ucbench-window-ms", required_argument, 0, "sweep: window of the max-latency series", uwsgi_opt_set_64bit, &O.window_ms, 0},
+	{"ucbench-trace", required_argument, 0, "hitratio: zipf or scan (bench/trace.h)", uwsgi_opt_set_str, &O.trace, 0},
+	{"ucbench-keys", required_argument, 0, "hitratio: distinct Zipf keys", uwsgi_opt_set_64bit, &O.keys, 0},
+	{"ucbench-alpha", required_argument, 0, "hitratio: Zipf exponent", uwsgi_opt_set_str, &O.alpha, 0},
+	{"ucbench-scan-every", required_argument, 0, "hitratio: draws between two scan bursts", uwsgi_opt_set_64bit, &O.scan_every, 0},
+	{"ucbench-scan-len", required_argument, 0, "hitratio: cold keys per scan burst", uwsgi_opt_set_64bit, &O.scan_len, 0},
+	{"ucbench-seed", required_argument, 0, "hitratio: trace seed", uwsgi_opt_set_64bit, &O.seed, 0},
 	{0, 0, 0, 0, 0, 0, 0},
 };
 

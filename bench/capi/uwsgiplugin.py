@@ -8,5 +8,5 @@ NAME = 'ucbench'
 CFLAGS = ['-std=gnu11', '-D_GNU_SOURCE', '-Wall', '-Wextra', '-Wshadow', '-Werror',
           '-Wno-unused-parameter', '-Wno-missing-field-initializers']
 LDFLAGS = []
-LIBS = []
+LIBS = ['-lm']  # pow(): the hitratio trace (bench/trace.h)
 GCC_LIST = ['ucbench']
