@@ -76,7 +76,7 @@ int64_t ucache_sweep(ucache_t *c, uint64_t now, uint64_t budget)
 
 	/* nothing can expire: don't read a single slot (a full purge_lru cache
 	 * of items without TTL called this on every eviction) */
-	if (limit <= 1 || !budget || atomic_load_explicit(&c->hdr->expiring, memory_order_relaxed) <= 0)
+	if (limit <= 1 || !budget || uc_sum_expiring(c) <= 0)
 		return 0;
 	if (scan > limit - 1)
 		scan = limit - 1;
@@ -98,7 +98,7 @@ static int64_t sweep_all(ucache_t *c, uint64_t now)
 	uint32_t limit = atomic_load_explicit(&c->hdr->slot_unused, memory_order_relaxed), id;
 	int64_t freed = 0;
 
-	if (atomic_load_explicit(&c->hdr->expiring, memory_order_relaxed) <= 0)
+	if (uc_sum_expiring(c) <= 0)
 		return 0;
 	for (id = 1; id < limit && id < c->items; id++) {
 		const struct uc_slot *s = &c->slots[id];
@@ -213,7 +213,7 @@ static int drain_stashes(ucache_t *c)
 	uint32_t i;
 	int any = 0;
 
-	if (!atomic_load_explicit(&c->hdr->stashed, memory_order_relaxed))
+	if (!uc_sum_stashed(c))
 		return 0;
 	for (i = 0; i <= c->stripe_mask; i++) {
 		struct uc_stripe *st = &c->stripes[i];
@@ -273,7 +273,7 @@ int64_t ucache_clear(ucache_t *c)
 	int64_t n = 0;
 
 	if (!uc_world_lock(c)) {
-		n = (int64_t)atomic_load(&c->hdr->live);
+		n = (int64_t)(atomic_load(&c->hdr->live) - uc_sum_stashed(c));
 		reset_world_held(c);
 	}
 	uc_world_unlock(c);

@@ -121,7 +121,7 @@ static void chain_push(ucache_t *c, uint64_t bucket, uint32_t id)
 static void link_bookkeeping(ucache_t *c, struct uc_stripe *st, uint32_t id)
 {
 	if (c->slots[id].expires)
-		atomic_fetch_add_explicit(&c->hdr->expiring, 1, memory_order_relaxed);
+		uc_count_expiring(c, 1);
 	if (c->sieve)
 		sieve_push(c, st, id);
 }
@@ -151,11 +151,9 @@ void uc_index_reset_world_held(ucache_t *c)
 	memset((void *)c->buckets, 0, c->hdr->nbuckets * sizeof(struct uc_bucket));
 	for (i = 0; i < c->hdr->nstripes; i++)
 		c->stripes[i].head = c->stripes[i].tail = c->stripes[i].hand = c->stripes[i].nstash = 0;
-	atomic_store(&c->hdr->stashed, 0);
 	c->hdr->slot_free = 0;
 	atomic_store(&c->hdr->live, 0);
-	atomic_store(&c->hdr->value_bytes, 0);
-	atomic_store(&c->hdr->expiring, 0);
+	uc_counts_reset(c);
 }
 
 void uc_chain_unlink_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32_t id, uint32_t prev)
@@ -172,7 +170,7 @@ void uc_chain_unlink_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t buc
 	s->state = UC_SLOT_RESERVED; /* unreachable; a rebuild frees it */
 	uc_write_end(st);
 	if (s->expires)
-		atomic_fetch_sub_explicit(&c->hdr->expiring, 1, memory_order_relaxed);
+		uc_count_expiring(c, -1);
 	if (c->sieve)
 		sieve_remove(c, st, id);
 }
@@ -262,7 +260,7 @@ uint32_t uc_slot_reserve_alloc_held(ucache_t *c, size_t klen, size_t vlen)
 	c->slots[id].keylen = (uint16_t)klen;
 	c->slots[id].vallen = (uint32_t)vlen;
 	atomic_fetch_add_explicit(&h->live, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&h->value_bytes, vlen, memory_order_relaxed);
+	uc_count_bytes(c, (int64_t)vlen);
 	return id;
 }
 
@@ -270,7 +268,7 @@ void uc_slot_free_alloc_held(ucache_t *c, uint32_t id)
 {
 	struct uc_slot *s = &c->slots[id];
 
-	atomic_fetch_sub_explicit(&c->hdr->value_bytes, s->vallen, memory_order_relaxed);
+	uc_count_bytes(c, -(int64_t)s->vallen);
 	atomic_fetch_sub_explicit(&c->hdr->live, 1, memory_order_relaxed);
 	s->state = UC_SLOT_FREE;
 	s->next = c->hdr->slot_free;
@@ -312,9 +310,7 @@ int uc_stash_put_stripe_held(ucache_t *c, struct uc_stripe *st, uint32_t id)
 	if (st->nstash >= UC_STASH || c->bitmap)
 		return 0;
 	st->stash[st->nstash++] = id;
-	atomic_fetch_sub_explicit(&c->hdr->live, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&c->hdr->value_bytes, s->vallen, memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->hdr->stashed, 1, memory_order_relaxed);
+	uc_count_bytes(c, -(int64_t)s->vallen);
 	return 1;
 }
 
@@ -329,9 +325,7 @@ uint32_t uc_stash_take_stripe_held(ucache_t *c, struct uc_stripe *st, size_t kle
 		st->stash[i] = st->stash[--st->nstash];
 		c->slots[id].keylen = (uint16_t)klen;
 		c->slots[id].vallen = (uint32_t)vlen;
-		atomic_fetch_add_explicit(&c->hdr->live, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&c->hdr->value_bytes, vlen, memory_order_relaxed);
-		atomic_fetch_sub_explicit(&c->hdr->stashed, 1, memory_order_relaxed);
+		uc_count_bytes(c, (int64_t)vlen);
 		return id;
 	}
 	return 0;
@@ -342,9 +336,7 @@ void uc_stash_drain_alloc_held(ucache_t *c, struct uc_stripe *st)
 	while (st->nstash) {
 		uint32_t id = st->stash[--st->nstash];
 		/* counted back in, so that the release counts it out once */
-		atomic_fetch_add_explicit(&c->hdr->live, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&c->hdr->value_bytes, c->slots[id].vallen, memory_order_relaxed);
-		atomic_fetch_sub_explicit(&c->hdr->stashed, 1, memory_order_relaxed);
+		uc_count_bytes(c, (int64_t)c->slots[id].vallen);
 		uc_slot_release_alloc_held(c, id);
 	}
 }

@@ -116,7 +116,7 @@ int uc_value_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t *v
 void uc_value_free_alloc_held(ucache_t *c, uint32_t val, size_t klen, size_t vlen);
 
 /* A free slot with storage for klen + vlen, RESERVED and counted in live and
- * value_bytes: its id, or 0 when there is no slot or no room. */
+ * the value bytes: its id, or 0 when there is no slot or no room. */
 uint32_t uc_slot_reserve_alloc_held(ucache_t *c, size_t klen, size_t vlen);
 /* Return a RESERVED slot and its storage. */
 void uc_slot_release_alloc_held(ucache_t *c, uint32_t id);

@@ -191,3 +191,42 @@ void uc_format(ucache_t *c)
 	atomic_store(&h->slot_unused, 1);
 	uc_format_allocators(c);
 }
+
+int64_t uc_sum_bytes(const ucache_t *c)
+{
+	int64_t n = 0;
+	int i;
+
+	for (i = 0; i < UC_CPU_LINES; i++)
+		n += atomic_load_explicit(&c->hdr->cpu[i].bytes, memory_order_relaxed);
+	return n;
+}
+
+int64_t uc_sum_expiring(const ucache_t *c)
+{
+	int64_t n = 0;
+	int i;
+
+	for (i = 0; i < UC_CPU_LINES; i++)
+		n += atomic_load_explicit(&c->hdr->cpu[i].expiring, memory_order_relaxed);
+	return n;
+}
+
+uint64_t uc_sum_stashed(const ucache_t *c)
+{
+	uint64_t i, n = 0;
+
+	for (i = 0; i < c->hdr->nstripes; i++)
+		n += *(volatile uint32_t *)&c->stripes[i].nstash;
+	return n;
+}
+
+void uc_counts_reset(ucache_t *c)
+{
+	int i;
+
+	for (i = 0; i < UC_CPU_LINES; i++) {
+		atomic_store(&c->hdr->cpu[i].bytes, 0);
+		atomic_store(&c->hdr->cpu[i].expiring, 0);
+	}
+}

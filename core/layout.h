@@ -24,13 +24,13 @@
 #include "hash.h"
 #include "heap.h"
 #include "ucache.h"
+#include "util.h"
 
 #define UC_MAGIC "UCACHE\0\1"
 /* 2: 8-byte buckets, expiry in the checksum; 3: 64 KiB value pages; 4: value
  * region capped at 8 GiB; 5: 32-byte slots, key and value in one chunk,
  * side arrays, per-stripe SIEVE queues, 16-byte page descriptors. */
 #define UC_LAYOUT_VERSION 5u
-#define UC_CPU_LINES 64
 #define UC_STRIPES_MAX 256
 #define UC_EXACT_LRU_MAX 65 /* caches of <= 64 usable items get exact LRU */
 #define UC_SIEVE_PER_STRIPE 64 /* at least this many items per stripe (SIEVE queue quality) */
@@ -84,8 +84,9 @@ struct uc_bucket {
  * lock: head/tail/hand, the stripe's SIEVE queue (newest, oldest, next to
  * examine; 0 = none), and the stash: up to UC_STASH slots this stripe
  * deleted, RESERVED with their storage, that its next inserts reuse
- * without the allocator lock (write.c).  A stashed slot is counted in
- * neither live nor value_bytes; a full cache drains every stash first. */
+ * without the allocator lock (write.c).  A stashed slot stays counted in
+ * hdr->live (it is allocated), not in the items or bytes a cache reports;
+ * a full cache drains every stash first. */
 #define UC_STASH 16
 struct uc_stripe {
 	pthread_mutex_t lock;   /* robust, process-shared */
@@ -95,8 +96,16 @@ struct uc_stripe {
 	uint32_t stash[UC_STASH];
 } __attribute__((aligned(UC_CACHELINE)));
 
+/* Counters every process updates often, one line per thread group
+ * (uc_cpu_line()): relaxed atomics, summed over the lines by readers.  One
+ * shared word per counter made two processes setting and deleting take
+ * turns on its line (~100 ns per write): bytes and expiring move here for
+ * that reason.  A line's bytes or expiring may go negative (one process
+ * adds, another subtracts); only the sum means anything. */
 struct uc_cpu {
-	_Atomic uint64_t hits, misses;  /* relaxed: statistics, summed without a lock */
+	_Atomic uint64_t hits, misses;
+	_Atomic int64_t bytes;      /* value bytes of live items */
+	_Atomic int64_t expiring;   /* live items with an expiry (0 in sum: no sweep can free anything) */
 } __attribute__((aligned(UC_CACHELINE)));
 
 struct uc_hdr {
@@ -117,8 +126,7 @@ struct uc_hdr {
 	pthread_mutex_t alloc_lock __attribute__((aligned(UC_CACHELINE)));
 	uint32_t slot_free;      /* stack of freed slots (through slot.next), 0 = empty */
 	_Atomic uint32_t slot_unused; /* slots [slot_unused, items) never used; relaxed reads (sweep, iter bounds) */
-	_Atomic uint64_t live;   /* slots allocated (reserved or live); relaxed reads (stats, full check) */
-	_Atomic uint64_t value_bytes; /* sum of vallen of allocated slots; in-place updates add under stripe */
+	_Atomic uint64_t live;   /* slots allocated (reserved, live or stashed); relaxed reads (stats, full check) */
 	struct uc_heap_state kheap, vheap;
 	struct uc_bitmap_state bm;
 
@@ -128,9 +136,7 @@ struct uc_hdr {
 	_Atomic uint64_t lru_clock;
 	_Atomic uint64_t full_logged_at, next_full_sweep, last_modified_at;
 	_Atomic uint64_t full, evictions, expirations, repairs;
-	_Atomic int64_t expiring;   /* live items with an expiry (0: no sweep can free anything) */
 	_Atomic uint32_t evict_cursor; /* next stripe a writer with an empty queue evicts from */
-	_Atomic uint64_t stashed;   /* slots in stripe stashes (0: nothing to drain) */
 	struct uc_cpu cpu[UC_CPU_LINES];
 };
 
@@ -164,6 +170,26 @@ struct ucache {
 	char *import_tmp;       /* the new file, renamed over cfg.store when done */
 	int store_fd;           /* store: open and flock()ed while mapped, else -1 */
 };
+
+/* ------------------------------------------------------------- counters */
+
+static inline void uc_count_bytes(ucache_t *c, int64_t delta)
+{
+	atomic_fetch_add_explicit(&c->hdr->cpu[uc_cpu_line()].bytes, delta, memory_order_relaxed);
+}
+
+static inline void uc_count_expiring(ucache_t *c, int64_t delta)
+{
+	atomic_fetch_add_explicit(&c->hdr->cpu[uc_cpu_line()].expiring, delta, memory_order_relaxed);
+}
+
+/* Sums over the counter lines (64 loads: stats, sweeps, checks only). */
+int64_t uc_sum_bytes(const ucache_t *c);
+int64_t uc_sum_expiring(const ucache_t *c);
+/* Slots kept in stripe stashes (a racy sum outside the world lock). */
+uint64_t uc_sum_stashed(const ucache_t *c);
+/* Zero bytes and expiring on every line (world held: rebuild, clear). */
+void uc_counts_reset(ucache_t *c);
 
 /* ---------------------------------------------------------------- layout.c */
 

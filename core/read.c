@@ -63,36 +63,6 @@ static int key_ok(const ucache_t *c, const void *key, size_t klen)
 	return !key || !klen || klen > c->keysize ? -EINVAL : 0;
 }
 
-static void register_atfork(void);
-
-/* Counter line of the calling thread: chosen once per thread (from its
- * CPU at first use, so processes pinned to different cores never share a
- * line) and forgotten in a forked child, which would otherwise inherit its
- * parent's line and share it with every sibling. */
-static __thread int my_line = -1;
-
-static void forget_line(void)
-{
-	my_line = -1;
-}
-
-static void register_atfork(void)
-{
-	pthread_atfork(NULL, NULL, forget_line);
-}
-
-static unsigned cpu_line(void)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	static _Atomic unsigned next;
-
-	if (UC_LIKELY(my_line >= 0))
-		return (unsigned)my_line;
-	pthread_once(&once, register_atfork);
-	my_line = (int)((atomic_fetch_add(&next, 1) + (unsigned)getpid()) % UC_CPU_LINES);
-	return (unsigned)my_line;
-}
-
 static uint32_t rand32(void)
 {
 	static __thread uint32_t x;
@@ -125,12 +95,12 @@ static inline void touch(ucache_t *c, uint32_t id)
 		if (!(rand32() & ((1u << k) - 1)))
 			atomic_store_explicit(&c->hits[id], h + (1u << k), memory_order_relaxed);
 	}
-	atomic_fetch_add_explicit(&c->hdr->cpu[cpu_line()].hits, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->hdr->cpu[uc_cpu_line()].hits, 1, memory_order_relaxed);
 }
 
 static void count_miss(ucache_t *c)
 {
-	atomic_fetch_add_explicit(&c->hdr->cpu[cpu_line()].misses, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->hdr->cpu[uc_cpu_line()].misses, 1, memory_order_relaxed);
 }
 
 static int expired(uint64_t expires, uint64_t now)

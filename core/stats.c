@@ -21,9 +21,12 @@ uint64_t ucache_max_value(const ucache_t *c)
 	return c->max_value;
 }
 
+/* Allocated slots minus those stripes keep stashed: the live items. */
 uint64_t ucache_items(const ucache_t *c)
 {
-	return atomic_load_explicit(&c->hdr->live, memory_order_relaxed);
+	uint64_t live = atomic_load_explicit(&c->hdr->live, memory_order_relaxed), stashed = uc_sum_stashed(c);
+
+	return live > stashed ? live - stashed : 0; /* racy sums: never below 0 */
 }
 
 void ucache_stats(ucache_t *c, struct ucache_stats *st)
@@ -36,12 +39,12 @@ void ucache_stats(ucache_t *c, struct ucache_stats *st)
 		st->hits += atomic_load_explicit(&h->cpu[i].hits, memory_order_relaxed);
 		st->misses += atomic_load_explicit(&h->cpu[i].misses, memory_order_relaxed);
 	}
-	st->items = atomic_load_explicit(&h->live, memory_order_relaxed);
+	st->items = ucache_items(c);
 	st->capacity = h->items - 1;
 	st->full = atomic_load(&h->full);
 	st->evictions = atomic_load(&h->evictions);
 	st->expirations = atomic_load(&h->expirations);
-	st->bytes_used = atomic_load_explicit(&h->value_bytes, memory_order_relaxed);
+	st->bytes_used = (uint64_t)(uc_sum_bytes(c) > 0 ? uc_sum_bytes(c) : 0);
 	/* bm.used is written under alloc: a torn read is impossible (8-byte
 	 * aligned) and a stale one is what statistics may show */
 	st->blocks_used = h->bitmap ? *(volatile uint64_t *)&h->bm.used : st->items;

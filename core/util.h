@@ -32,6 +32,16 @@ void uc_err(char *err, size_t errlen, const char *fmt, ...) UC_PRINTF(3, 4);
 void *uc_calloc(size_t n, size_t size);
 void uc_fault_arm(long nth);
 
+/* Which of the UC_CPU_LINES per-process counter lines the calling thread
+ * writes (hits, misses, bytes, expiring: layout.h struct uc_cpu). */
+#define UC_CPU_LINES 64
+extern __thread int uc_my_line;   /* -1 until first use, and in a forked child */
+unsigned uc_cpu_line_slow(void);
+static inline unsigned uc_cpu_line(void)
+{
+	return UC_LIKELY(uc_my_line >= 0) ? (unsigned)uc_my_line : uc_cpu_line_slow();
+}
+
 static inline uint64_t uc_pow2_floor(uint64_t v)
 {
 	uint64_t p = 1;

@@ -134,7 +134,7 @@ static int insert_over_victim(ucache_t *c, struct uc_write *w)
 	rc = reuse_storage(c, id, w);
 	if (rc)
 		return rc;
-	atomic_fetch_add_explicit(&c->hdr->value_bytes, w->vlen - s->vallen, memory_order_relaxed);
+	uc_count_bytes(c, (int64_t)w->vlen - (int64_t)s->vallen);
 	fill_new(c, id, w);
 	uc_chain_link_stripe_held(c, w->st, w->bucket, id);
 	return 0;
@@ -146,9 +146,9 @@ static int insert_stripe_held(ucache_t *c, struct uc_write *w)
 	uint32_t id;
 	int rc;
 
-	if (c->sieve && slots_full(c) && (rc = insert_over_victim(c, w)) != -ENOENT)
-		return rc;
 	id = w->st->nstash ? uc_stash_take_stripe_held(c, w->st, w->klen, w->vlen) : 0;
+	if (!id && c->sieve && slots_full(c) && (rc = insert_over_victim(c, w)) != -ENOENT)
+		return rc;
 	if (!id) {
 		if (uc_alloc_lock(c))
 			return -EAGAIN;
@@ -175,7 +175,7 @@ static void mark_used(ucache_t *c, uint32_t id)
 static void publish_fields(ucache_t *c, struct uc_slot *s, const struct uc_write *w)
 {
 	if (!s->expires != !w->expires)
-		atomic_fetch_add_explicit(&c->hdr->expiring, w->expires ? 1 : -1, memory_order_relaxed);
+		uc_count_expiring(c, w->expires ? 1 : -1);
 	s->vallen = (uint32_t)w->vlen;
 	s->expires = w->expires;
 	s->csum = uc_slot_csum(c, w->hash, (uint32_t)w->klen, w->val, w->vlen, w->expires, s->val);
@@ -192,7 +192,7 @@ static void replace_in_place(ucache_t *c, struct uc_write *w, uint32_t id)
 	atomic_fetch_or_explicit(&s->flags, UC_SLOT_DIRTY, memory_order_relaxed);
 	memcpy(v, w->val, w->vlen);
 	if (w->vlen != s->vallen) /* a shared line: don't write it for nothing */
-		atomic_fetch_add_explicit(&c->hdr->value_bytes, w->vlen - s->vallen, memory_order_relaxed);
+		uc_count_bytes(c, (int64_t)w->vlen - (int64_t)s->vallen);
 	publish_fields(c, s, w);
 	uc_write_end(w->st);
 }
@@ -223,7 +223,7 @@ static int replace_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
 	publish_fields(c, s, w);
 	uc_bucket_hint_stripe_held(c, w->bucket);
 	uc_write_end(w->st);
-	atomic_fetch_add_explicit(&c->hdr->value_bytes, w->vlen - oldlen, memory_order_relaxed);
+	uc_count_bytes(c, (int64_t)w->vlen - (int64_t)oldlen);
 	if (!uc_alloc_lock(c)) { /* else the repair reclaims the old storage */
 		uc_value_free_alloc_held(c, oldval, w->klen, oldlen);
 		uc_alloc_unlock(c);
