@@ -719,7 +719,9 @@ def instr_flat(i):
 
 def bench_engine(r, a):
     out = r.path('engine.json')
-    text = r.run([ENGINE, '--quick', '--json', out], 'engine', 300)
+    # 3 reps of 0.5 s per cell (~30 s): with --quick's single 0.25 s run the
+    # 2-process scalings swung from 0.8 to 1.6 between runs on this VM
+    text = r.run([ENGINE] + (['--quick'] if a.quick else ['--reps', '3']) + ['--json', out], 'engine', 300)
     with open(out) as f:
         d = json.load(f)
     d['table'] = [line for line in text.splitlines() if line.strip()]

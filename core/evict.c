@@ -64,7 +64,7 @@ int uc_delete_slot(ucache_t *c, uint32_t id, uint32_t hash, uint64_t expired_bef
 		done = !uc_remove_stripe_held(c, st, bucket, id, prev);
 	uc_stripe_unlock(st);
 	if (done && expired_before)
-		atomic_fetch_add(&c->hdr->expirations, 1);
+		uc_count_event(c, UC_COUNT_EXPIRATIONS, 1);
 	return done;
 }
 
@@ -152,7 +152,7 @@ static int evict_sieve(ucache_t *c, uint64_t now)
 			int was_expired = c->slots[id].expires && c->slots[id].expires <= now;
 			done = uc_chain_position(c, bucket, id, &prev) && !uc_remove_stripe_held(c, st, bucket, id, prev);
 			if (done)
-				atomic_fetch_add(was_expired ? &c->hdr->expirations : &c->hdr->evictions, 1);
+				uc_count_event(c, was_expired ? UC_COUNT_EXPIRATIONS : UC_COUNT_EVICTIONS, 1);
 		}
 		uc_stripe_unlock(st);
 		if (done)
@@ -172,7 +172,7 @@ static int evict_exact(ucache_t *c)
 		if (!id)
 			return 0;
 		if (uc_delete_slot(c, id, c->slots[id].hash, 0)) {
-			atomic_fetch_add(&c->hdr->evictions, 1);
+			uc_count_event(c, UC_COUNT_EVICTIONS, 1);
 			return 1;
 		}
 	}
@@ -203,7 +203,7 @@ static int sweep_on_full(ucache_t *c, uint64_t now)
 
 void uc_note_full(ucache_t *c, uint64_t now)
 {
-	atomic_fetch_add(&c->hdr->full, 1);
+	uc_count_event(c, UC_COUNT_FULL, 1);
 	log_full(c, now);
 }
 
@@ -247,7 +247,7 @@ int uc_handle_full(ucache_t *c)
 	if (sweep_on_full(c, now))
 		return 1;
 	if (c->cfg.clear_on_full && (n = ucache_clear(c)) > 0) {
-		atomic_fetch_add(&c->hdr->evictions, (uint64_t)n);
+		uc_count_event(c, UC_COUNT_EVICTIONS, (uint64_t)n);
 		return 1;
 	}
 	return 0;

@@ -123,6 +123,10 @@ void uc_slot_release_alloc_held(ucache_t *c, uint32_t id);
 /* Return a RESERVED slot whose storage was already returned. */
 void uc_slot_free_alloc_held(ucache_t *c, uint32_t id);
 
+/* Copy a value into the cache: memcpy, or streaming stores for large ones
+ * (index.c says why), fenced so that a publish after it orders them. */
+void uc_copy_value(void *dst, const void *src, size_t len);
+
 /* Write key and value bytes into storage (val, kofs) that no reader can
  * reach yet. */
 void uc_item_fill(ucache_t *c, uint32_t val, uint32_t kofs, const void *key, size_t klen, const void *v, size_t vlen);

@@ -212,6 +212,16 @@ int64_t uc_sum_expiring(const ucache_t *c)
 	return n;
 }
 
+uint64_t uc_sum_event(const ucache_t *c, size_t which)
+{
+	uint64_t n = 0;
+	int i;
+
+	for (i = 0; i < UC_CPU_LINES; i++)
+		n += atomic_load_explicit((_Atomic uint64_t *)((char *)&c->hdr->cpu[i] + which), memory_order_relaxed);
+	return n;
+}
+
 uint64_t uc_sum_stashed(const ucache_t *c)
 {
 	uint64_t i, n = 0;

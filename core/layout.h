@@ -18,6 +18,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bitmap.h"
@@ -106,7 +107,9 @@ struct uc_cpu {
 	_Atomic uint64_t hits, misses;
 	_Atomic int64_t bytes;      /* value bytes of live items */
 	_Atomic int64_t expiring;   /* live items with an expiry (0 in sum: no sweep can free anything) */
+	_Atomic uint64_t full, evictions, expirations; /* once per insert into a full LRU cache */
 } __attribute__((aligned(UC_CACHELINE)));
+_Static_assert(sizeof(struct uc_cpu) == UC_CACHELINE, "counters: one line per thread group");
 
 struct uc_hdr {
 	char magic[8];
@@ -135,7 +138,7 @@ struct uc_hdr {
 	_Atomic uint64_t sweep_cursor;
 	_Atomic uint64_t lru_clock;
 	_Atomic uint64_t full_logged_at, next_full_sweep, last_modified_at;
-	_Atomic uint64_t full, evictions, expirations, repairs;
+	_Atomic uint64_t repairs;
 	_Atomic uint32_t evict_cursor; /* next stripe a writer with an empty queue evicts from */
 	struct uc_cpu cpu[UC_CPU_LINES];
 };
@@ -182,6 +185,21 @@ static inline void uc_count_expiring(ucache_t *c, int64_t delta)
 {
 	atomic_fetch_add_explicit(&c->hdr->cpu[uc_cpu_line()].expiring, delta, memory_order_relaxed);
 }
+
+/* Which of full, evictions, expirations (struct uc_cpu) to count. */
+#define UC_COUNT_FULL offsetof(struct uc_cpu, full)
+#define UC_COUNT_EVICTIONS offsetof(struct uc_cpu, evictions)
+#define UC_COUNT_EXPIRATIONS offsetof(struct uc_cpu, expirations)
+
+static inline void uc_count_event(ucache_t *c, size_t which, uint64_t n)
+{
+	_Atomic uint64_t *ctr = (_Atomic uint64_t *)((char *)&c->hdr->cpu[uc_cpu_line()] + which);
+
+	atomic_fetch_add_explicit(ctr, n, memory_order_relaxed);
+}
+
+/* The sum of one of them over the lines. */
+uint64_t uc_sum_event(const ucache_t *c, size_t which);
 
 /* Sums over the counter lines (64 loads: stats, sweeps, checks only). */
 int64_t uc_sum_bytes(const ucache_t *c);

@@ -41,9 +41,9 @@ void ucache_stats(ucache_t *c, struct ucache_stats *st)
 	}
 	st->items = ucache_items(c);
 	st->capacity = h->items - 1;
-	st->full = atomic_load(&h->full);
-	st->evictions = atomic_load(&h->evictions);
-	st->expirations = atomic_load(&h->expirations);
+	st->full = uc_sum_event(c, UC_COUNT_FULL);
+	st->evictions = uc_sum_event(c, UC_COUNT_EVICTIONS);
+	st->expirations = uc_sum_event(c, UC_COUNT_EXPIRATIONS);
 	st->bytes_used = (uint64_t)(uc_sum_bytes(c) > 0 ? uc_sum_bytes(c) : 0);
 	/* bm.used is written under alloc: a torn read is impossible (8-byte
 	 * aligned) and a stale one is what statistics may show */

@@ -129,7 +129,7 @@ static int insert_over_victim(ucache_t *c, struct uc_write *w)
 		return -ENOENT; /* cannot happen with the stripe held; be safe */
 	was_expired = s->expires && s->expires <= now;
 	uc_note_full(c, now);
-	atomic_fetch_add(was_expired ? &c->hdr->expirations : &c->hdr->evictions, 1);
+	uc_count_event(c, was_expired ? UC_COUNT_EXPIRATIONS : UC_COUNT_EVICTIONS, 1);
 	uc_chain_unlink_stripe_held(c, w->st, vb, id, prev);
 	rc = reuse_storage(c, id, w);
 	if (rc)
@@ -190,7 +190,7 @@ static void replace_in_place(ucache_t *c, struct uc_write *w, uint32_t id)
 
 	uc_write_begin(w->st);
 	atomic_fetch_or_explicit(&s->flags, UC_SLOT_DIRTY, memory_order_relaxed);
-	memcpy(v, w->val, w->vlen);
+	uc_copy_value(v, w->val, w->vlen);
 	if (w->vlen != s->vallen) /* a shared line: don't write it for nothing */
 		uc_count_bytes(c, (int64_t)w->vlen - (int64_t)s->vallen);
 	publish_fields(c, s, w);
@@ -238,7 +238,7 @@ static inline uint32_t find_live_stripe_held(ucache_t *c, struct uc_write *w)
 
 	if (id && c->slots[id].expires && c->slots[id].expires <= ucache_now()) {
 		if (!uc_remove_stripe_held(c, w->st, w->bucket, id, prev))
-			atomic_fetch_add(&c->hdr->expirations, 1);
+			uc_count_event(c, UC_COUNT_EXPIRATIONS, 1);
 		return 0;
 	}
 	return id;

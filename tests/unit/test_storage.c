@@ -487,6 +487,34 @@ static void test_stashed_slots_count_as_free(void **state)
 	ut_destroy(c);
 }
 
+/* Values of 16 KiB and more are copied with streaming stores (core/
+ * index.c): every length around the threshold and the 64-byte loop, at
+ * every alignment a key length gives, inserted and updated in place, reads
+ * back byte for byte. */
+static void test_large_values_round_trip_streamed(void **state)
+{
+	static const size_t lens[] = { 16383, 16384, 16385, 16384 + 63, 16384 + 64, 16384 + 65, 65535, 65536 };
+	ucache_t *c = ut_cache("name=s,items=64,blocksize=65536,keysize=32");
+	char k[32], *other = malloc(65536);
+	size_t i, kl;
+
+	(void)state;
+	assert_non_null(other);
+	for (kl = 1; kl <= 17; kl += 4) {
+		for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+			snprintf(k, sizeof(k), "%.*s%zu", (int)kl, "kkkkkkkkkkkkkkkkk", i);
+			assert_int_equal(put(c, k, lens[i], UCACHE_SET_UPDATE), 0);
+			expect_put(c, k, lens[i]);
+			fill(other, lens[i], "another value"); /* same class: copied in place */
+			assert_int_equal(ucache_set(c, k, strlen(k), other, lens[i], 0, UCACHE_SET_UPDATE), 0);
+			ut_expect_mem(c, k, strlen(k), other, lens[i]);
+		}
+	}
+	free(other);
+	ut_check(c);
+	ut_destroy(c);
+}
+
 static void test_memory_mapping_is_virtual_rss_small(void **state)
 {
 	ucache_t *c;
@@ -534,6 +562,7 @@ int main(void)
 		T(test_memory_mapping_is_virtual_rss_small),
 		T(test_resident_bytes_track_use_per_item),
 		T(test_stashed_slots_count_as_free),
+		T(test_large_values_round_trip_streamed),
 	};
 
 	return cmocka_run_group_tests_name("storage", tests, NULL, NULL);
