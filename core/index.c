@@ -209,6 +209,14 @@ void uc_value_free_alloc_held(ucache_t *c, uint32_t val, size_t klen, size_t vle
 		uc_heap_free(&c->vheap, (uint64_t)val * UC_HEAP_UNIT, klen + vlen);
 }
 
+void uc_value_trim_alloc_held(ucache_t *c, uint32_t val, size_t oldlen, size_t newlen)
+{
+	uint64_t keep = uc_div_ceil(newlen, c->blocksize), had = uc_div_ceil(oldlen, c->blocksize);
+
+	if (c->bitmap && keep < had)
+		uc_bitmap_free(&c->bm, val + keep, had - keep);
+}
+
 int uc_storage_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t *val, uint32_t *kofs)
 {
 	int64_t k;

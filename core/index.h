@@ -114,6 +114,9 @@ void uc_storage_free_alloc_held(ucache_t *c, uint32_t id);
  * of key + value; bitmap, the blocks.  0 or -ENOSPC. */
 int uc_value_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t *val);
 void uc_value_free_alloc_held(ucache_t *c, uint32_t val, size_t klen, size_t vlen);
+/* Bitmap mode: return the blocks a value shrunk in place from oldlen to
+ * newlen no longer needs (the tail of its run). */
+void uc_value_trim_alloc_held(ucache_t *c, uint32_t val, size_t oldlen, size_t newlen);
 
 /* A free slot with storage for klen + vlen, RESERVED and counted in live and
  * the value bytes: its id, or 0 when there is no slot or no room. */

@@ -7,11 +7,12 @@
  * stripe lock and held only for the allocation itself.  New storage is
  * filled while unreachable; only the pointer/length swap happens inside
  * the stripe's seqlock window, and old storage is freed after it.  An
- * update whose new item has the size class of the old one is copied in
- * place, inside the window and under UC_SLOT_DIRTY, so a writer killed
- * mid-copy leaves an item the rebuild drops rather than a torn value.
- * Stock rules kept: set on an existing key fails, update overwrites; in
- * bitmap mode an update allocates its new blocks before freeing the old.
+ * update whose old storage serves (the same size class; in bitmap mode no
+ * more blocks, the tail freed after) is copied in place, inside the window
+ * and under UC_SLOT_DIRTY, so a writer killed mid-copy leaves an item the
+ * rebuild drops rather than a torn value.  Stock rules kept: set on an
+ * existing key fails, update overwrites; a bitmap update that needs more
+ * blocks allocates them before freeing the old ones.
  *
  * Full purge_lru cache (SIEVE, > 64 items): the writer takes its victim
  * from its own stripe's queue (it holds that lock already), unlinks it and
@@ -205,9 +206,17 @@ static int replace_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
 	int rc;
 
 	mark_used(c, id);
-	/* bitmap: stock's rule, new blocks first, even for the same count */
-	if (!c->bitmap && uc_same_storage(c, w->klen, oldlen, w->klen, w->vlen)) {
+	/* in place when the old storage serves: single-block, the same size
+	 * class; bitmap, no more blocks (stock moved every bitmap update, and
+	 * failed one that could not find a second run of the same length) */
+	if (c->bitmap ? uc_div_ceil(w->vlen, c->blocksize) <= uc_div_ceil(oldlen, c->blocksize)
+		      : uc_same_storage(c, w->klen, oldlen, w->klen, w->vlen)) {
 		replace_in_place(c, w, id);
+		if (c->bitmap && uc_div_ceil(w->vlen, c->blocksize) < uc_div_ceil(oldlen, c->blocksize) &&
+		    !uc_alloc_lock(c)) { /* else the repair reclaims the tail */
+			uc_value_trim_alloc_held(c, oldval, oldlen, w->vlen);
+			uc_alloc_unlock(c);
+		}
 		return 0;
 	}
 	if (uc_alloc_lock(c))

@@ -262,11 +262,13 @@ static void test_issue527_bitmap_capacity(void **state)
 	issue527(13);
 }
 
-/* Stock rule: a bitmap update allocates the new blocks before freeing the
- * old ones.  Observed: with a value of 8 blocks and 8 other free blocks, an
- * update to 12 or 16 blocks fails with -ENOSPC (even though freeing first
- * would leave 16 contiguous blocks) and leaves the old value intact; an
- * update to 8 blocks succeeds by moving to the free run. */
+/* Stock rule: a bitmap update that needs more blocks allocates them before
+ * freeing the old ones.  Observed: with a value of 8 blocks and 8 other free
+ * blocks, an update to 12 or 16 blocks fails with -ENOSPC (even though
+ * freeing first would leave 16 contiguous blocks) and leaves the old value
+ * intact.  An update to no more blocks stays in place (stock moved it, and
+ * failed it when no second run of that length was free); a shrink frees
+ * the tail of the run. */
 static void test_bitmap_update_allocates_before_freeing(void **state)
 {
 	ucache_t *c = ut_cache("name=b,items=4,blocks=16,blocksize=4,bitmap=1");
@@ -278,15 +280,34 @@ static void test_bitmap_update_allocates_before_freeing(void **state)
 	expect_put(c, "a", 32);
 	assert_int_equal(ut_stats(c).blocks_used, 8);
 	assert_int_equal(ut_stats(c).full, 2);
-	assert_int_equal(put(c, "a", 8 * 4 - 1, UCACHE_SET_UPDATE), 0); /* 8-15, then 0-7 freed */
+	assert_int_equal(put(c, "a", 8 * 4 - 1, UCACHE_SET_UPDATE), 0); /* in place: 0-7 */
 	expect_put(c, "a", 31);
 	assert_int_equal(ut_stats(c).blocks_used, 8);
-	assert_int_equal(put(c, "a", 9 * 4, UCACHE_SET_UPDATE), -ENOSPC); /* 0-7 free: 8 in a row */
-	assert_int_equal(put(c, "a", 4, UCACHE_SET_UPDATE), 0);          /* shrinking always fits */
+	assert_int_equal(put(c, "a", 9 * 4, UCACHE_SET_UPDATE), -ENOSPC); /* 8-15 free: 8 in a row */
+	assert_int_equal(put(c, "a", 4, UCACHE_SET_UPDATE), 0);          /* shrinks in place: 0, 1-7 freed */
 	assert_int_equal(ut_stats(c).blocks_used, 1);
 	assert_int_equal(put(c, "a", 15 * 4, UCACHE_SET_UPDATE), 0);     /* 15 of 16 free around it? */
 	expect_put(c, "a", 60);
 	assert_int_equal(ut_stats(c).blocks_used, 15);
+	ut_check(c);
+	ut_destroy(c);
+}
+
+/* Stock moved every bitmap update to a fresh run and so failed to update a
+ * value in a cache with no second run of its length free; an update to no
+ * more blocks now stays in place. */
+static void test_bitmap_same_size_update_needs_no_second_run(void **state)
+{
+	ucache_t *c = ut_cache("name=b,items=4,blocks=16,blocksize=4,bitmap=1");
+
+	(void)state;
+	assert_int_equal(put(c, "a", 8 * 4, 0), 0);  /* 0-7 */
+	assert_int_equal(put(c, "b", 8 * 4, 0), 0);  /* 8-15: every block used */
+	assert_int_equal(put(c, "a", 8 * 4 - 3, UCACHE_SET_UPDATE), 0);
+	expect_put(c, "a", 8 * 4 - 3);
+	expect_put(c, "b", 8 * 4);
+	assert_int_equal(ut_stats(c).full, 0);
+	assert_int_equal(ut_stats(c).blocks_used, 16);
 	ut_check(c);
 	ut_destroy(c);
 }
@@ -556,6 +577,7 @@ int main(void)
 		T(test_bitmap_fragmentation),
 		T(test_issue527_bitmap_capacity),
 		T(test_bitmap_update_allocates_before_freeing),
+		T(test_bitmap_same_size_update_needs_no_second_run),
 		T(test_single_block_any_size_mix_keeps_capacity),
 		T(test_single_block_max_values_after_small_churn),
 		T(test_repair_keeps_all_items),
