@@ -77,7 +77,7 @@ static uint32_t rand32(void)
 
 /* Side effects of a hit on slot id (racy by design: statistics and
  * eviction hints only). */
-static inline void touch(ucache_t *c, uint32_t id)
+static inline __attribute__((always_inline)) void touch(ucache_t *c, uint32_t id)
 {
 	uint32_t h = atomic_load_explicit(&c->hits[id], memory_order_relaxed);
 

@@ -233,7 +233,7 @@ char *ucp_api_magic_get(char *key, uint16_t klen, uint64_t *vlen, uint64_t *expi
 		return ucp_remote_get(cache, key, klen, vlen, expires);
 	if (!c)
 		return NULL;
-	value = ucache_get_alloc(c->cache, key, klen, &len, &info);
+	value = ucache_get_alloc(c->cache, key, klen, &len, expires ? &info : NULL);
 	if (!value)
 		return NULL;
 	*vlen = len;
