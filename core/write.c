@@ -7,12 +7,13 @@
  * stripe lock and held only for the allocation itself.  New storage is
  * filled while unreachable; only the pointer/length swap happens inside
  * the stripe's seqlock window, and old storage is freed after it.  An
- * update whose old storage serves (the same size class; in bitmap mode no
- * more blocks, the tail freed after) is copied in place, inside the window
- * and under UC_SLOT_DIRTY, so a writer killed mid-copy leaves an item the
- * rebuild drops rather than a torn value.  Stock rules kept: set on an
- * existing key fails, update overwrites; a bitmap update that needs more
- * blocks allocates them before freeing the old ones.
+ * update whose new item has the size class of the old one (single-block),
+ * or a bitmap update that finds no new run but needs no more blocks, is
+ * copied in place, inside the window and under UC_SLOT_DIRTY, so a writer
+ * killed mid-copy leaves an item the rebuild drops rather than a torn
+ * value.  Stock rules kept: set on an existing key fails, update
+ * overwrites; a bitmap update allocates its new blocks before freeing the
+ * old ones.
  *
  * Full purge_lru cache (SIEVE, > 64 items): the writer takes its victim
  * from its own stripe's queue (it holds that lock already), unlinks it and
@@ -198,6 +199,22 @@ static void replace_in_place(ucache_t *c, struct uc_write *w, uint32_t id)
 	uc_write_end(w->st);
 }
 
+/* Bitmap mode, no second run free for w: its value needs no more blocks
+ * than the old one, so copy it over them and free the tail (stock failed
+ * such an update as "full").  Moving is tried first because it is faster:
+ * next-fit allocation writes the bitmap's blocks in order, an in-place
+ * copy lands on a random, cold run (1.45M vs 1.2M updates/s of 100-1000
+ * byte values here). */
+static int replace_blocks_in_place(ucache_t *c, struct uc_write *w, uint32_t id, uint32_t oldval, uint32_t oldlen)
+{
+	replace_in_place(c, w, id);
+	if (uc_div_ceil(w->vlen, c->blocksize) < uc_div_ceil(oldlen, c->blocksize) && !uc_alloc_lock(c)) {
+		uc_value_trim_alloc_held(c, oldval, oldlen, w->vlen); /* else the repair reclaims the tail */
+		uc_alloc_unlock(c);
+	}
+	return 0;
+}
+
 /* Overwrite live slot id with w (stripe held).  0, -ENOSPC or -EAGAIN. */
 static int replace_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
 {
@@ -206,23 +223,16 @@ static int replace_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
 	int rc;
 
 	mark_used(c, id);
-	/* in place when the old storage serves: single-block, the same size
-	 * class; bitmap, no more blocks (stock moved every bitmap update, and
-	 * failed one that could not find a second run of the same length) */
-	if (c->bitmap ? uc_div_ceil(w->vlen, c->blocksize) <= uc_div_ceil(oldlen, c->blocksize)
-		      : uc_same_storage(c, w->klen, oldlen, w->klen, w->vlen)) {
+	if (!c->bitmap && uc_same_storage(c, w->klen, oldlen, w->klen, w->vlen)) {
 		replace_in_place(c, w, id);
-		if (c->bitmap && uc_div_ceil(w->vlen, c->blocksize) < uc_div_ceil(oldlen, c->blocksize) &&
-		    !uc_alloc_lock(c)) { /* else the repair reclaims the tail */
-			uc_value_trim_alloc_held(c, oldval, oldlen, w->vlen);
-			uc_alloc_unlock(c);
-		}
 		return 0;
 	}
 	if (uc_alloc_lock(c))
 		return -EAGAIN;
 	rc = uc_value_alloc_alloc_held(c, w->klen, w->vlen, &val);
 	uc_alloc_unlock(c);
+	if (rc && c->bitmap && uc_div_ceil(w->vlen, c->blocksize) <= uc_div_ceil(oldlen, c->blocksize))
+		return replace_blocks_in_place(c, w, id, oldval, oldlen);
 	if (rc)
 		return rc;
 	uc_item_fill(c, val, kofs, w->key, w->klen, w->val, w->vlen);

@@ -262,13 +262,11 @@ static void test_issue527_bitmap_capacity(void **state)
 	issue527(13);
 }
 
-/* Stock rule: a bitmap update that needs more blocks allocates them before
- * freeing the old ones.  Observed: with a value of 8 blocks and 8 other free
- * blocks, an update to 12 or 16 blocks fails with -ENOSPC (even though
- * freeing first would leave 16 contiguous blocks) and leaves the old value
- * intact.  An update to no more blocks stays in place (stock moved it, and
- * failed it when no second run of that length was free); a shrink frees
- * the tail of the run. */
+/* Stock rule: a bitmap update allocates the new blocks before freeing the
+ * old ones.  Observed: with a value of 8 blocks and 8 other free blocks, an
+ * update to 12 or 16 blocks fails with -ENOSPC (even though freeing first
+ * would leave 16 contiguous blocks) and leaves the old value intact; an
+ * update to 8 blocks succeeds by moving to the free run. */
 static void test_bitmap_update_allocates_before_freeing(void **state)
 {
 	ucache_t *c = ut_cache("name=b,items=4,blocks=16,blocksize=4,bitmap=1");
@@ -280,11 +278,11 @@ static void test_bitmap_update_allocates_before_freeing(void **state)
 	expect_put(c, "a", 32);
 	assert_int_equal(ut_stats(c).blocks_used, 8);
 	assert_int_equal(ut_stats(c).full, 2);
-	assert_int_equal(put(c, "a", 8 * 4 - 1, UCACHE_SET_UPDATE), 0); /* in place: 0-7 */
+	assert_int_equal(put(c, "a", 8 * 4 - 1, UCACHE_SET_UPDATE), 0); /* 8-15, then 0-7 freed */
 	expect_put(c, "a", 31);
 	assert_int_equal(ut_stats(c).blocks_used, 8);
-	assert_int_equal(put(c, "a", 9 * 4, UCACHE_SET_UPDATE), -ENOSPC); /* 8-15 free: 8 in a row */
-	assert_int_equal(put(c, "a", 4, UCACHE_SET_UPDATE), 0);          /* shrinks in place: 0, 1-7 freed */
+	assert_int_equal(put(c, "a", 9 * 4, UCACHE_SET_UPDATE), -ENOSPC); /* 0-7 free: 8 in a row */
+	assert_int_equal(put(c, "a", 4, UCACHE_SET_UPDATE), 0);          /* shrinking always fits */
 	assert_int_equal(ut_stats(c).blocks_used, 1);
 	assert_int_equal(put(c, "a", 15 * 4, UCACHE_SET_UPDATE), 0);     /* 15 of 16 free around it? */
 	expect_put(c, "a", 60);
@@ -294,8 +292,8 @@ static void test_bitmap_update_allocates_before_freeing(void **state)
 }
 
 /* Stock moved every bitmap update to a fresh run and so failed to update a
- * value in a cache with no second run of its length free; an update to no
- * more blocks now stays in place. */
+ * value in a cache with no second run of its length free; such an update
+ * (to no more blocks) is now copied in place, and a shrink frees the tail. */
 static void test_bitmap_same_size_update_needs_no_second_run(void **state)
 {
 	ucache_t *c = ut_cache("name=b,items=4,blocks=16,blocksize=4,bitmap=1");
@@ -308,6 +306,11 @@ static void test_bitmap_same_size_update_needs_no_second_run(void **state)
 	expect_put(c, "b", 8 * 4);
 	assert_int_equal(ut_stats(c).full, 0);
 	assert_int_equal(ut_stats(c).blocks_used, 16);
+	assert_int_equal(put(c, "b", 3 * 4, UCACHE_SET_UPDATE), 0); /* shrinks in place: 11-15 freed */
+	expect_put(c, "b", 3 * 4);
+	assert_int_equal(ut_stats(c).blocks_used, 11);
+	assert_int_equal(put(c, "c", 5 * 4, 0), 0);                  /* the freed tail serves */
+	expect_put(c, "c", 5 * 4);
 	ut_check(c);
 	ut_destroy(c);
 }
