@@ -99,15 +99,7 @@ class Instance(Uwsgi):
         """The stats server's JSON (needs stats=True).  Reading it also wakes
         the master's loop, which reaps and respawns dead workers there and
         then instead of at its next 1 s tick."""
-        import socket
-        with socket.create_connection(('127.0.0.1', self.stats_port), timeout=5) as s:
-            chunks = []
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        return json.loads(b''.join(chunks))
+        return harness.stats_json(self.stats_port)
 
     def wait_respawned(self, gone=(), timeout=10.0):
         """Poll (waking the master through its stats server) until all the

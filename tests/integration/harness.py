@@ -56,6 +56,24 @@ def poll(predicate, timeout=10.0, interval=0.02, what='condition'):
         time.sleep(interval)
 
 
+def stats_json(port, timeout=10.0):
+    """The uWSGI stats server's JSON on port.  The master opens that socket
+    after the workers it spawns can already answer, so a test that starts
+    with the app socket ready polls until the stats socket listens too."""
+    def read():
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=5) as s:
+                chunks = []
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        return json.loads(b''.join(chunks))
+                    chunks.append(chunk)
+        except ConnectionRefusedError:
+            return None
+    return poll(read, timeout, 0.02, 'the stats server on port %d' % port)
+
+
 def app(name):
     return os.path.join(APPS, name)
 

@@ -1,9 +1,8 @@
 """The stats server's "caches" array: stock keys plus ucache's evictions,
 expired and bytes_used; the counters are live."""
-import json
 import unittest
 
-from harness import Uwsgi, app, free_port, poll, raw_exchange
+from harness import Uwsgi, app, free_port, poll, stats_json
 
 STOCK_KEYS = ['name', 'hash', 'hashsize', 'keysize', 'max_items', 'blocks', 'blocksize',
               'items', 'hits', 'miss', 'full', 'last_modified_at']
@@ -12,7 +11,7 @@ UCACHE_KEYS = ['evictions', 'expired', 'bytes_used']
 
 class Stats(unittest.TestCase):
     def stats(self, port):
-        return json.loads(raw_exchange(port, b''))
+        return stats_json(port)
 
     def check(self, minified):
         sport = free_port()
