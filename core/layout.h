@@ -151,10 +151,18 @@ struct ucache {
 	struct uc_stripe *stripes;
 	struct uc_bucket *buckets;
 	struct uc_slot *slots;
-	_Atomic uint32_t *hits;  /* per slot: exact below 64, then an unbiased estimate (read.c) */
-	uint32_t *kofs;          /* bitmap mode, per slot: key chunk offset / 16 in the key heap */
-	_Atomic uint32_t *atime; /* exact LRU, per slot: logical clock stamp */
-	struct uc_link *links;   /* SIEVE, per slot */
+	/* side arrays in the region, one entry per slot:
+	 *   hits   exact below 64, then an unbiased estimate (read.c); readers
+	 *          update it with relaxed atomics, a writer zeroes it on insert
+	 *   kofs   bitmap mode: key chunk offset / 16 in the key heap; set while
+	 *          the slot is unreachable (alloc or stripe held), read like
+	 *          the slot's other fields (bounds-checked, seq-validated)
+	 *   atime  exact LRU: logical clock stamp, relaxed atomics by anyone
+	 *   links  SIEVE queue links: stripe held only (readers never read them) */
+	_Atomic uint32_t *hits;
+	uint32_t *kofs;
+	_Atomic uint32_t *atime;
+	struct uc_link *links;
 	struct uc_heap kheap, vheap;
 	struct uc_bitmap bm;
 	uint8_t *blocks;         /* the value region (heap pages or blocks) */
