@@ -419,14 +419,46 @@ def sec_hitratio(res):
             'The same traces also go through `uwsgi_cache_magic_get/set` under uwsgi '
             '(`--ucbench hitratio`, `--cache2 %s`): "stock" is the stock cache\'s purge_lru, and '
             '"ucache (uwsgi)" the engine behind the plugin (it differs from the first column only '
-            'by the engine\'s own eviction choices). A count, not a speed: only the engine\'s '
-            'sampling varies from run to run.' % (
+            'by the engine\'s own eviction choices). A count, not a speed: one process replaying a '
+            'seeded trace, it repeats from run to run.' % (
                 h['klen'], h['vlen'], h['items'], h['blocksize'], h['capacity'], h['draws'], h['alpha'],
                 h['keys'], h['scan_every'] // 2, h['scan_every'], h['scan_len'],
                 h['scan_len'] / float(h['capacity']),
                 'name=bench,items=%d,blocksize=%d,purge_lru=1,ignore_full=1' % (h['items'], h['blocksize'])),
             '', table(['trace', 'requests', 'scan requests', 'ucache', 'exact LRU', 'ucache/exact',
                        'stock (uwsgi)', 'ucache (uwsgi)', 'ucache/stock (uwsgi)', 'ucache evictions'],
+                      rows), ''] + hitratio_policies(res, h)
+
+
+def hitratio_policies(res, h):
+    """Section 6's policy table: the simulated references of bench/hitratio.c."""
+    labels = [('exact', 'exact LRU'), ('clock', 'CLOCK'), ('sieve', 'SIEVE, one queue'),
+              ('s3fifo', 'S3-FIFO'),
+              ('sieve_part', 'SIEVE, %s queues by key hash' % h.get('sieve_part_queues', '?')),
+              ('ucache', 'ucache (the engine: per-stripe SIEVE)')]
+    if 'sieve' not in h['traces']['zipf']:
+        return ['(no simulated policies in this results file)', '']
+    rows = []
+    for pol, label in labels:
+        ratios, vs = [], []
+        for tr in ('zipf', 'scan'):
+            ratios.append(h['traces'][tr].get(pol, {}).get('hit_ratio'))
+            # ucache's own keys predate the others: lru_hit_ratio_<trace>_vs_exact
+            vs.append(1.0 if pol == 'exact' else res.get(
+                'lru_hit_ratio_%s_vs_exact' % tr if pol == 'ucache' else 'lru_hit_ratio_%s_%s_vs_exact' % (tr, pol)))
+        rows.append([label] + [fnum(x, 4) for x in ratios] + [fnum(x, 3) for x in vs])
+    return ['The same requests through simulated eviction policies of the same capacity (%d keys; '
+            'bench/hitratio.c, whose `--selftest` checks every simulator on hand-worked traces, '
+            'on cycles and scans of known hits, against a naive LRU and for capacity before each '
+            'run): CLOCK (second chance over a circular array), SIEVE (NSDI\'24) with one global '
+            'queue, S3-FIFO (SOSP\'23: S %d keys, M and a ghost queue of %d, S to M when a key\'s '
+            'counter is > %s) and SIEVE with one queue per engine stripe, keys placed by the '
+            'engine\'s hash, which is what ucache runs: where its hits equal ucache\'s, the engine '
+            'evicts exactly as modelled. Rules: the comments of bench/hitratio.c; findings: '
+            '"eviction policy" under Other findings.' % (
+                h['capacity'], h.get('s3fifo_small', 0), h['capacity'] - h.get('s3fifo_small', 0),
+                h.get('s3fifo_threshold', '?')),
+            '', table(['policy', 'Zipf', 'Zipf + scans', 'Zipf / exact LRU', 'Zipf + scans / exact LRU'],
                       rows), '']
 
 

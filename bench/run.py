@@ -15,9 +15,11 @@ the same command line except for `--plugin ./ucache_plugin.so`:
   instr   callgrind instructions per get / update
   engine  bench/engine --quick (libucache alone against a private table)
   hitratio  eviction quality: a purge_lru cache's hit ratio on a Zipf trace
-          and on the same trace with scans, against an exact LRU
-          (bench/hitratio.c, built here against build/libucache.a) and the
-          stock cache's purge_lru (--ucbench hitratio)
+          and on the same trace with scans, against an exact LRU and
+          simulated CLOCK, SIEVE, S3-FIFO and per-stripe SIEVE
+          (bench/hitratio.c, built here against build/libucache.a, its
+          --selftest first) and the stock cache's purge_lru (--ucbench
+          hitratio)
   php     PHP under uwsgi: apcu_fetch against uwsgi_cache_get, stock and
           ucache, 1 and 2 worker processes
 
@@ -740,6 +742,9 @@ HR_CACHE = 'name=bench,items=%d,blocksize=%d,purge_lru=1,ignore_full=1' % (HR_IT
 HR_CC = ['cc', '-std=gnu11', '-g', '-O2', '-Wall', '-Wextra', '-Wshadow', '-Werror', '-Iinclude',
          '-D_GNU_SOURCE', 'bench/hitratio.c', '-o', HITRATIO, 'build/libucache.a',
          '-lxxhash', '-lpthread', '-lm']
+# The eviction policies bench/hitratio.c simulates over the same requests
+# besides the exact LRU (its JSON names): the figures to pick a policy by.
+HR_POLICIES = ('clock', 'sieve', 's3fifo', 'sieve_part')
 
 
 def bench_hitratio(r, a):
@@ -749,6 +754,11 @@ def bench_hitratio(r, a):
         raise BenchError('build/libucache.a is missing: run `make bench`')
     os.makedirs(os.path.join(ROOT, os.path.dirname(HITRATIO)), exist_ok=True)
     r.run(HR_CC, 'hitratio build', 120)
+    # the simulated references first: a figure from a broken simulator
+    # would read as a finding
+    check = r.run([HITRATIO, '--selftest'], 'hitratio selftest', 60)
+    if 'hitratio --selftest: ok' not in check:
+        raise BenchError('hitratio selftest: no "ok" line:\n%s' % check[-1500:])
     out = r.path('hitratio.json')
     opts = []
     for k, v in HR_TRACE.items():
@@ -760,6 +770,7 @@ def bench_hitratio(r, a):
         raise BenchError('hitratio engine: failed=%s, capacity %s (expected %d):\n%s'
                          % (d['failed'], d['capacity'], HR_ITEMS - 1, text[-1500:]))
     d['table'] = [line for line in text.splitlines() if line.strip()]
+    d['selftest'] = [line for line in check.splitlines() if line.strip()]
     # the same traces through uwsgi_cache_magic_get/set: stock's purge_lru
     # (a doubly linked list, as the exact LRU), and ucache through the plugin
     for n, tr in enumerate(('zipf', 'scan')):
@@ -792,6 +803,9 @@ def hitratio_flat(h):
         flat['lru_hit_ratio_%s_ucache' % tr] = uc
         flat['lru_hit_ratio_%s_exact' % tr] = ex
         flat['lru_hit_ratio_%s_vs_exact' % tr] = ratio(uc, ex)
+        for pol in HR_POLICIES:
+            flat['lru_hit_ratio_%s_%s' % (tr, pol)] = t[pol]['hit_ratio']
+            flat['lru_hit_ratio_%s_%s_vs_exact' % (tr, pol)] = ratio(t[pol]['hit_ratio'], ex)
         st, up = t.get('uwsgi_stock', {}).get('hit_ratio'), t.get('uwsgi_ucache', {}).get('hit_ratio')
         flat['lru_hit_ratio_%s_stock' % tr] = st
         flat['lru_hit_ratio_%s_uwsgi_ucache' % tr] = up
@@ -1020,8 +1034,8 @@ def main():
         run, fl = funcs[s]
         try:
             res['details'][s] = run(r, a)
-            if s == 'hitratio':
-                for line in res['details'][s]['table'][3:6]:
+            if s == 'hitratio':  # the self-test's verdict, ucache's table and the policies'
+                for line in res['details'][s]['selftest'][-1:] + res['details'][s]['table'][3:10]:
                     print('   ' + line, flush=True)
             if fl:
                 flat.update(fl(res['details'][s]))
