@@ -64,7 +64,7 @@ int uc_delete_slot(ucache_t *c, uint32_t id, uint32_t hash, uint64_t expired_bef
 		done = !uc_remove_stripe_held(c, st, bucket, id, prev);
 	uc_stripe_unlock(st);
 	if (done && expired_before)
-		uc_count_event(c, UC_COUNT_EXPIRATIONS, 1);
+		uc_count(c, UC_CTR_EXPIRATIONS, 1);
 	return done;
 }
 
@@ -76,7 +76,7 @@ int64_t ucache_sweep(ucache_t *c, uint64_t now, uint64_t budget)
 
 	/* nothing can expire: don't read a single slot (a full purge_lru cache
 	 * of items without TTL called this on every eviction) */
-	if (limit <= 1 || !budget || uc_sum_expiring(c) <= 0)
+	if (limit <= 1 || !budget || uc_sum(c, UC_CTR_EXPIRING) <= 0)
 		return 0;
 	if (scan > limit - 1)
 		scan = limit - 1;
@@ -98,7 +98,7 @@ static int64_t sweep_all(ucache_t *c, uint64_t now)
 	uint32_t limit = atomic_load_explicit(&c->hdr->slot_unused, memory_order_relaxed), id;
 	int64_t freed = 0;
 
-	if (uc_sum_expiring(c) <= 0)
+	if (uc_sum(c, UC_CTR_EXPIRING) <= 0)
 		return 0;
 	for (id = 1; id < limit && id < c->items; id++) {
 		const struct uc_slot *s = &c->slots[id];
@@ -152,7 +152,7 @@ static int evict_sieve(ucache_t *c, uint64_t now)
 			int was_expired = c->slots[id].expires && c->slots[id].expires <= now;
 			done = uc_chain_position(c, bucket, id, &prev) && !uc_remove_stripe_held(c, st, bucket, id, prev);
 			if (done)
-				uc_count_event(c, was_expired ? UC_COUNT_EXPIRATIONS : UC_COUNT_EVICTIONS, 1);
+				uc_count(c, was_expired ? UC_CTR_EXPIRATIONS : UC_CTR_EVICTIONS, 1);
 		}
 		uc_stripe_unlock(st);
 		if (done)
@@ -172,7 +172,7 @@ static int evict_exact(ucache_t *c)
 		if (!id)
 			return 0;
 		if (uc_delete_slot(c, id, c->slots[id].hash, 0)) {
-			uc_count_event(c, UC_COUNT_EVICTIONS, 1);
+			uc_count(c, UC_CTR_EVICTIONS, 1);
 			return 1;
 		}
 	}
@@ -203,7 +203,7 @@ static int sweep_on_full(ucache_t *c, uint64_t now)
 
 void uc_note_full(ucache_t *c, uint64_t now)
 {
-	uc_count_event(c, UC_COUNT_FULL, 1);
+	uc_count(c, UC_CTR_FULL, 1);
 	log_full(c, now);
 }
 
@@ -247,7 +247,7 @@ int uc_handle_full(ucache_t *c)
 	if (sweep_on_full(c, now))
 		return 1;
 	if (c->cfg.clear_on_full && (n = ucache_clear(c)) > 0) {
-		uc_count_event(c, UC_COUNT_EVICTIONS, (uint64_t)n);
+		uc_count(c, UC_CTR_EVICTIONS, (uint64_t)n);
 		return 1;
 	}
 	return 0;

@@ -124,7 +124,7 @@ static void chain_push(ucache_t *c, uint64_t bucket, uint32_t id)
 static void link_bookkeeping(ucache_t *c, struct uc_stripe *st, uint32_t id)
 {
 	if (c->slots[id].expires)
-		uc_count_expiring(c, 1);
+		uc_count(c, UC_CTR_EXPIRING, 1);
 	if (c->sieve)
 		sieve_push(c, st, id);
 }
@@ -173,7 +173,7 @@ void uc_chain_unlink_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t buc
 	s->state = UC_SLOT_RESERVED; /* unreachable; a rebuild frees it */
 	uc_write_end(st);
 	if (s->expires)
-		uc_count_expiring(c, -1);
+		uc_count(c, UC_CTR_EXPIRING, -1);
 	if (c->sieve)
 		sieve_remove(c, st, id);
 }
@@ -271,7 +271,7 @@ uint32_t uc_slot_reserve_alloc_held(ucache_t *c, size_t klen, size_t vlen)
 	c->slots[id].keylen = (uint16_t)klen;
 	c->slots[id].vallen = (uint32_t)vlen;
 	atomic_fetch_add_explicit(&h->live, 1, memory_order_relaxed);
-	uc_count_bytes(c, (int64_t)vlen);
+	uc_count(c, UC_CTR_BYTES, (int64_t)vlen);
 	return id;
 }
 
@@ -279,7 +279,7 @@ void uc_slot_free_alloc_held(ucache_t *c, uint32_t id)
 {
 	struct uc_slot *s = &c->slots[id];
 
-	uc_count_bytes(c, -(int64_t)s->vallen);
+	uc_count(c, UC_CTR_BYTES, -(int64_t)s->vallen);
 	atomic_fetch_sub_explicit(&c->hdr->live, 1, memory_order_relaxed);
 	s->state = UC_SLOT_FREE;
 	s->next = c->hdr->slot_free;
@@ -361,7 +361,7 @@ int uc_stash_put_stripe_held(ucache_t *c, struct uc_stripe *st, uint32_t id)
 	if (st->nstash >= UC_STASH || c->bitmap)
 		return 0;
 	st->stash[st->nstash++] = id;
-	uc_count_bytes(c, -(int64_t)s->vallen);
+	uc_count(c, UC_CTR_BYTES, -(int64_t)s->vallen);
 	return 1;
 }
 
@@ -376,7 +376,7 @@ uint32_t uc_stash_take_stripe_held(ucache_t *c, struct uc_stripe *st, size_t kle
 		st->stash[i] = st->stash[--st->nstash];
 		c->slots[id].keylen = (uint16_t)klen;
 		c->slots[id].vallen = (uint32_t)vlen;
-		uc_count_bytes(c, (int64_t)vlen);
+		uc_count(c, UC_CTR_BYTES, (int64_t)vlen);
 		return id;
 	}
 	return 0;
@@ -387,7 +387,7 @@ void uc_stash_drain_alloc_held(ucache_t *c, struct uc_stripe *st)
 	while (st->nstash) {
 		uint32_t id = st->stash[--st->nstash];
 		/* counted back in, so that the release counts it out once */
-		uc_count_bytes(c, (int64_t)c->slots[id].vallen);
+		uc_count(c, UC_CTR_BYTES, (int64_t)c->slots[id].vallen);
 		uc_slot_release_alloc_held(c, id);
 	}
 }

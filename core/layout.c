@@ -192,34 +192,14 @@ void uc_format(ucache_t *c)
 	uc_format_allocators(c);
 }
 
-int64_t uc_sum_bytes(const ucache_t *c)
-{
-	int64_t n = 0;
-	int i;
-
-	for (i = 0; i < UC_CPU_LINES; i++)
-		n += atomic_load_explicit(&c->hdr->cpu[i].bytes, memory_order_relaxed);
-	return n;
-}
-
-int64_t uc_sum_expiring(const ucache_t *c)
-{
-	int64_t n = 0;
-	int i;
-
-	for (i = 0; i < UC_CPU_LINES; i++)
-		n += atomic_load_explicit(&c->hdr->cpu[i].expiring, memory_order_relaxed);
-	return n;
-}
-
-uint64_t uc_sum_event(const ucache_t *c, size_t which)
+int64_t uc_sum(const ucache_t *c, enum uc_counter which)
 {
 	uint64_t n = 0;
 	int i;
 
 	for (i = 0; i < UC_CPU_LINES; i++)
-		n += atomic_load_explicit((_Atomic uint64_t *)((char *)&c->hdr->cpu[i] + which), memory_order_relaxed);
-	return n;
+		n += atomic_load_explicit(&c->hdr->cpu[i].ctr[which], memory_order_relaxed);
+	return (int64_t)n;
 }
 
 uint64_t uc_sum_stashed(const ucache_t *c)
@@ -236,7 +216,7 @@ void uc_counts_reset(ucache_t *c)
 	int i;
 
 	for (i = 0; i < UC_CPU_LINES; i++) {
-		atomic_store(&c->hdr->cpu[i].bytes, 0);
-		atomic_store(&c->hdr->cpu[i].expiring, 0);
+		atomic_store(&c->hdr->cpu[i].ctr[UC_CTR_BYTES], 0);
+		atomic_store(&c->hdr->cpu[i].ctr[UC_CTR_EXPIRING], 0);
 	}
 }

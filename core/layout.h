@@ -18,7 +18,6 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdint.h>
 
 #include "bitmap.h"
@@ -103,11 +102,15 @@ struct uc_stripe {
  * turns on its line (~100 ns per write): bytes and expiring move here for
  * that reason.  A line's bytes or expiring may go negative (one process
  * adds, another subtracts); only the sum means anything. */
+enum uc_counter {
+	UC_CTR_HITS, UC_CTR_MISSES,
+	UC_CTR_BYTES,       /* value bytes of live items */
+	UC_CTR_EXPIRING,    /* live items with an expiry (0 in sum: no sweep can free anything) */
+	UC_CTR_FULL, UC_CTR_EVICTIONS, UC_CTR_EXPIRATIONS, /* once per insert into a full LRU cache */
+	UC_CTR_COUNT
+};
 struct uc_cpu {
-	_Atomic uint64_t hits, misses;
-	_Atomic int64_t bytes;      /* value bytes of live items */
-	_Atomic int64_t expiring;   /* live items with an expiry (0 in sum: no sweep can free anything) */
-	_Atomic uint64_t full, evictions, expirations; /* once per insert into a full LRU cache */
+	_Atomic uint64_t ctr[UC_CTR_COUNT]; /* signed counts are stored modulo 2^64 */
 } __attribute__((aligned(UC_CACHELINE)));
 _Static_assert(sizeof(struct uc_cpu) == UC_CACHELINE, "counters: one line per thread group");
 
@@ -184,34 +187,14 @@ struct ucache {
 
 /* ------------------------------------------------------------- counters */
 
-static inline void uc_count_bytes(ucache_t *c, int64_t delta)
+/* Add delta to counter which on the calling thread's line. */
+static inline void uc_count(ucache_t *c, enum uc_counter which, int64_t delta)
 {
-	atomic_fetch_add_explicit(&c->hdr->cpu[uc_cpu_line()].bytes, delta, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->hdr->cpu[uc_cpu_line()].ctr[which], (uint64_t)delta, memory_order_relaxed);
 }
 
-static inline void uc_count_expiring(ucache_t *c, int64_t delta)
-{
-	atomic_fetch_add_explicit(&c->hdr->cpu[uc_cpu_line()].expiring, delta, memory_order_relaxed);
-}
-
-/* Which of full, evictions, expirations (struct uc_cpu) to count. */
-#define UC_COUNT_FULL offsetof(struct uc_cpu, full)
-#define UC_COUNT_EVICTIONS offsetof(struct uc_cpu, evictions)
-#define UC_COUNT_EXPIRATIONS offsetof(struct uc_cpu, expirations)
-
-static inline void uc_count_event(ucache_t *c, size_t which, uint64_t n)
-{
-	_Atomic uint64_t *ctr = (_Atomic uint64_t *)((char *)&c->hdr->cpu[uc_cpu_line()] + which);
-
-	atomic_fetch_add_explicit(ctr, n, memory_order_relaxed);
-}
-
-/* The sum of one of them over the lines. */
-uint64_t uc_sum_event(const ucache_t *c, size_t which);
-
-/* Sums over the counter lines (64 loads: stats, sweeps, checks only). */
-int64_t uc_sum_bytes(const ucache_t *c);
-int64_t uc_sum_expiring(const ucache_t *c);
+/* A counter summed over the lines (64 loads: stats, sweeps, checks only). */
+int64_t uc_sum(const ucache_t *c, enum uc_counter which);
 /* Slots kept in stripe stashes (a racy sum outside the world lock). */
 uint64_t uc_sum_stashed(const ucache_t *c);
 /* Zero bytes and expiring on every line (world held: rebuild, clear). */

@@ -95,12 +95,12 @@ static inline __attribute__((always_inline)) void touch(ucache_t *c, uint32_t id
 		if (!(rand32() & ((1u << k) - 1)))
 			atomic_store_explicit(&c->hits[id], h + (1u << k), memory_order_relaxed);
 	}
-	atomic_fetch_add_explicit(&c->hdr->cpu[uc_cpu_line()].hits, 1, memory_order_relaxed);
+	uc_count(c, UC_CTR_HITS, 1);
 }
 
 static void count_miss(ucache_t *c)
 {
-	atomic_fetch_add_explicit(&c->hdr->cpu[uc_cpu_line()].misses, 1, memory_order_relaxed);
+	uc_count(c, UC_CTR_MISSES, 1);
 }
 
 static int expired(uint64_t expires, uint64_t now)

@@ -209,7 +209,7 @@ static int keep_item(ucache_t *c, struct uc_claims *cl, uint32_t id)
 	atomic_fetch_and_explicit(&s->flags, (uint8_t)~UC_SLOT_DIRTY, memory_order_relaxed);
 	uc_chain_link_world_held(c, b, id);
 	atomic_fetch_add_explicit(&c->hdr->live, 1, memory_order_relaxed);
-	uc_count_bytes(c, (int64_t)s->vallen);
+	uc_count(c, UC_CTR_BYTES, (int64_t)s->vallen);
 	return 1;
 }
 

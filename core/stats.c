@@ -32,19 +32,17 @@ uint64_t ucache_items(const ucache_t *c)
 void ucache_stats(ucache_t *c, struct ucache_stats *st)
 {
 	struct uc_hdr *h = c->hdr;
-	int i;
+	int64_t bytes = uc_sum(c, UC_CTR_BYTES);
 
 	memset(st, 0, sizeof(*st));
-	for (i = 0; i < UC_CPU_LINES; i++) {
-		st->hits += atomic_load_explicit(&h->cpu[i].hits, memory_order_relaxed);
-		st->misses += atomic_load_explicit(&h->cpu[i].misses, memory_order_relaxed);
-	}
+	st->hits = (uint64_t)uc_sum(c, UC_CTR_HITS);
+	st->misses = (uint64_t)uc_sum(c, UC_CTR_MISSES);
 	st->items = ucache_items(c);
 	st->capacity = h->items - 1;
-	st->full = uc_sum_event(c, UC_COUNT_FULL);
-	st->evictions = uc_sum_event(c, UC_COUNT_EVICTIONS);
-	st->expirations = uc_sum_event(c, UC_COUNT_EXPIRATIONS);
-	st->bytes_used = (uint64_t)(uc_sum_bytes(c) > 0 ? uc_sum_bytes(c) : 0);
+	st->full = (uint64_t)uc_sum(c, UC_CTR_FULL);
+	st->evictions = (uint64_t)uc_sum(c, UC_CTR_EVICTIONS);
+	st->expirations = (uint64_t)uc_sum(c, UC_CTR_EXPIRATIONS);
+	st->bytes_used = bytes > 0 ? (uint64_t)bytes : 0; /* racy sum: never below 0 */
 	/* bm.used is written under alloc: a torn read is impossible (8-byte
 	 * aligned) and a stale one is what statistics may show */
 	st->blocks_used = h->bitmap ? *(volatile uint64_t *)&h->bm.used : st->items;

@@ -165,14 +165,14 @@ static int check_storage(struct uc_checker *k)
 	ucache_t *c = k->c;
 	struct uc_hdr *h = c->hdr;
 
-	if ((int64_t)k->bytes != uc_sum_bytes(c)) {
+	if ((int64_t)k->bytes != uc_sum(c, UC_CTR_BYTES)) {
 		uc_err(k->err, k->errlen, "bytes used: %llu counted, %lld recorded", (unsigned long long)k->bytes,
-		       (long long)uc_sum_bytes(c));
+		       (long long)uc_sum(c, UC_CTR_BYTES));
 		return -1;
 	}
-	if ((int64_t)k->expiring != uc_sum_expiring(c)) {
+	if ((int64_t)k->expiring != uc_sum(c, UC_CTR_EXPIRING)) {
 		uc_err(k->err, k->errlen, "items with an expiry: %llu counted, %lld recorded",
-		       (unsigned long long)k->expiring, (long long)uc_sum_expiring(c));
+		       (unsigned long long)k->expiring, (long long)uc_sum(c, UC_CTR_EXPIRING));
 		return -1;
 	}
 	if (uc_heap_verify(&c->kheap, &k->cl.k, k->err, k->errlen) || uc_heap_verify(&c->vheap, &k->cl.v, k->err, k->errlen))

@@ -131,12 +131,12 @@ static int insert_over_victim(ucache_t *c, struct uc_write *w)
 		return -ENOENT; /* cannot happen with the stripe held; be safe */
 	was_expired = s->expires && s->expires <= now;
 	uc_note_full(c, now);
-	uc_count_event(c, was_expired ? UC_COUNT_EXPIRATIONS : UC_COUNT_EVICTIONS, 1);
+	uc_count(c, was_expired ? UC_CTR_EXPIRATIONS : UC_CTR_EVICTIONS, 1);
 	uc_chain_unlink_stripe_held(c, w->st, vb, id, prev);
 	rc = reuse_storage(c, id, w);
 	if (rc)
 		return rc;
-	uc_count_bytes(c, (int64_t)w->vlen - (int64_t)s->vallen);
+	uc_count(c, UC_CTR_BYTES, (int64_t)w->vlen - (int64_t)s->vallen);
 	fill_new(c, id, w);
 	uc_chain_link_stripe_held(c, w->st, w->bucket, id);
 	return 0;
@@ -177,7 +177,7 @@ static void mark_used(ucache_t *c, uint32_t id)
 static void publish_fields(ucache_t *c, struct uc_slot *s, const struct uc_write *w)
 {
 	if (!s->expires != !w->expires)
-		uc_count_expiring(c, w->expires ? 1 : -1);
+		uc_count(c, UC_CTR_EXPIRING, w->expires ? 1 : -1);
 	s->vallen = (uint32_t)w->vlen;
 	s->expires = w->expires;
 	s->csum = uc_slot_csum(c, w->hash, (uint32_t)w->klen, w->val, w->vlen, w->expires, s->val);
@@ -194,7 +194,7 @@ static void replace_in_place(ucache_t *c, struct uc_write *w, uint32_t id)
 	atomic_fetch_or_explicit(&s->flags, UC_SLOT_DIRTY, memory_order_relaxed);
 	uc_copy_value(v, w->val, w->vlen);
 	if (w->vlen != s->vallen) /* a shared line: don't write it for nothing */
-		uc_count_bytes(c, (int64_t)w->vlen - (int64_t)s->vallen);
+		uc_count(c, UC_CTR_BYTES, (int64_t)w->vlen - (int64_t)s->vallen);
 	publish_fields(c, s, w);
 	uc_write_end(w->st);
 }
@@ -242,7 +242,7 @@ static int replace_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
 	publish_fields(c, s, w);
 	uc_bucket_hint_stripe_held(c, w->bucket);
 	uc_write_end(w->st);
-	uc_count_bytes(c, (int64_t)w->vlen - (int64_t)oldlen);
+	uc_count(c, UC_CTR_BYTES, (int64_t)w->vlen - (int64_t)oldlen);
 	if (!uc_alloc_lock(c)) { /* else the repair reclaims the old storage */
 		uc_value_free_alloc_held(c, oldval, w->klen, oldlen);
 		uc_alloc_unlock(c);
@@ -257,7 +257,7 @@ static inline uint32_t find_live_stripe_held(ucache_t *c, struct uc_write *w)
 
 	if (id && c->slots[id].expires && c->slots[id].expires <= ucache_now()) {
 		if (!uc_remove_stripe_held(c, w->st, w->bucket, id, prev))
-			uc_count_event(c, UC_COUNT_EXPIRATIONS, 1);
+			uc_count(c, UC_CTR_EXPIRATIONS, 1);
 		return 0;
 	}
 	return id;
