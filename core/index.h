@@ -46,8 +46,9 @@ static inline int uc_key_eq(const uint8_t *a, const uint8_t *b, size_t len)
  * field read is bounds-checked and the walk is bounded by items; *prev (may
  * be NULL) gets the slot before it on the chain (0 = the bucket's head).
  * Inline: it is most of every write's and read's own work. */
-static inline uint32_t uc_chain_find(const ucache_t *c, uint64_t bucket, uint32_t hash, const void *key,
-				     size_t klen, uint32_t *prev)
+static inline __attribute__((always_inline)) uint32_t uc_chain_find(const ucache_t *c, uint64_t bucket,
+								     uint32_t hash, const void *key, size_t klen,
+								     uint32_t *prev)
 {
 	uint32_t id = atomic_load_explicit(&c->buckets[bucket].head, memory_order_relaxed), before = 0, steps = 0;
 

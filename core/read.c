@@ -30,7 +30,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "evict.h"
 #include "index.h"
@@ -121,19 +120,19 @@ struct uc_read {
 	/* results */
 	uint32_t id;
 	size_t vallen;
-	struct ucache_item_info info;
+	uint64_t expires;
 	int expired;
 };
 
 /* Make r->buf hold vallen bytes (get_alloc): malloc exactly once in the
  * common case; a value that grew between attempts reallocates. */
-static int fit_buffer(struct uc_read *r, size_t vallen)
+static inline int fit_buffer(struct uc_read *r, size_t vallen)
 {
 	void *nb;
 
 	if (vallen <= r->buflen && r->buf)
 		return 0;
-	nb = realloc(r->buf, vallen ? vallen : 1);
+	nb = r->buf ? realloc(r->buf, vallen) : malloc(vallen ? vallen : 1); /* realloc(NULL) costs ~24 more */
 	if (!nb)
 		return -ENOMEM;
 	r->buf = nb;
@@ -141,43 +140,77 @@ static int fit_buffer(struct uc_read *r, size_t vallen)
 	return 0;
 }
 
-/* One attempt: find and copy.  Returns 0, -ENOENT, -ENOBUFS, -ENOMEM, or
- * -EAGAIN when what was read is impossible (torn): the caller retries. */
-static int read_once(ucache_t *c, struct uc_read *r, uint64_t *now)
-{
-	uint32_t hint = atomic_load_explicit(&c->buckets[r->bucket].vhint, memory_order_relaxed), val, keylen;
-	const struct uc_slot *s;
-	const uint8_t *v;
+/* What a read snapshots of the slot it found (each field read once, bounds
+ * checked once). */
+struct uc_found {
+	const uint8_t *val;
+	size_t vallen;
+	uint64_t expires;
+};
 
-	if (hint && (r->buf || r->alloc)) { /* start fetching the head's key and value now (see uc_bucket) */
-		const uint8_t *p = c->blocks + (uint64_t)(hint - 1) * UC_CACHELINE;
-		__builtin_prefetch(p);
-		__builtin_prefetch(p + UC_CACHELINE);
+/* The chain walk of uc_chain_find for readers: the bounds checks done once
+ * per candidate on fields read once (a torn candidate fails them and is
+ * passed over; the seq check then makes the reader retry), returning where
+ * the value is.  bitmap is a constant at each call: two loops. */
+static inline __attribute__((always_inline)) uint32_t find_slot(const ucache_t *c, uint64_t bucket, uint32_t hash,
+								 const uint8_t *key, size_t klen, struct uc_found *f,
+								 const int bitmap)
+{
+	uint32_t id = atomic_load_explicit(&c->buckets[bucket].head, memory_order_relaxed), steps = 0;
+	uint64_t size = c->size_vdata;
+
+	while (id && id < c->items && steps++ < c->items) {
+		const struct uc_slot *s = &c->slots[id];
+		if (s->hash == hash && s->keylen == klen) {
+			uint64_t off = (uint64_t)s->val * UC_HEAP_UNIT, len = s->vallen;
+			const uint8_t *k = c->blocks + off, *v = k + klen;
+			int ok = len <= c->max_value && off + klen + len <= size;
+			if (bitmap) { /* the key in the key heap, the value in its blocks */
+				k = uc_key_at(c, id, s->val, (uint32_t)klen, len);
+				v = uc_val_at(c, s->val, (uint32_t)klen, len);
+				ok = k && v;
+			}
+			if (ok && uc_key_eq(k, key, klen)) {
+				f->val = v;
+				f->vallen = len;
+				f->expires = s->expires;
+				return id;
+			}
+		}
+		id = s->next;
 	}
-	r->id = uc_chain_find(c, r->bucket, r->hash, r->key, r->klen, NULL);
+	return 0;
+}
+
+/* One attempt: find and copy.  Returns 0, -ENOENT, -ENOBUFS or -ENOMEM;
+ * the caller validates it against the stripe's seq.  The read path's
+ * functions are always inlined: as layers they cost ~110 instructions per
+ * get (callgrind), most of a get's own work. */
+static inline __attribute__((always_inline)) int read_once(ucache_t *c, struct uc_read *r, uint64_t *now)
+{
+	uint32_t hint = atomic_load_explicit(&c->buckets[r->bucket].vhint, memory_order_relaxed);
+	struct uc_found f;
+
+	if (hint && (r->buf || r->alloc)) /* start fetching the head's key and value now (see uc_bucket) */
+		__builtin_prefetch(c->blocks + (uint64_t)(hint - 1) * UC_CACHELINE);
+	r->id = c->bitmap ? find_slot(c, r->bucket, r->hash, r->key, r->klen, &f, 1)
+			  : find_slot(c, r->bucket, r->hash, r->key, r->klen, &f, 0);
 	if (!r->id)
 		return -ENOENT;
-	s = &c->slots[r->id];
-	r->vallen = s->vallen;
-	val = s->val;
-	keylen = s->keylen;
-	r->info.expires = s->expires;
-	r->info.hits = atomic_load_explicit(&c->hits[r->id], memory_order_relaxed);
-	if (r->info.expires && !*now) /* read the clock only for items that can expire */
+	r->vallen = f.vallen;
+	r->expires = f.expires;
+	if (f.expires && !*now) /* read the clock only for items that can expire */
 		*now = ucache_now();
-	r->expired = expired(r->info.expires, *now);
+	r->expired = expired(f.expires, *now);
 	if (r->expired)
 		return -ENOENT;
 	if (!r->buf && !r->alloc)
 		return 0;
-	v = uc_val_at(c, val, keylen, r->vallen);
-	if (!v)
-		return -EAGAIN;
-	if (r->alloc && fit_buffer(r, r->vallen))
+	if (r->alloc && fit_buffer(r, f.vallen))
 		return -ENOMEM;
-	if (r->vallen > r->buflen)
+	if (f.vallen > r->buflen)
 		return -ENOBUFS;
-	memcpy(r->buf, v, r->vallen);
+	memcpy(r->buf, f.val, f.vallen);
 	return 0;
 }
 
@@ -191,17 +224,17 @@ static int read_under_lock(ucache_t *c, struct uc_stripe *st, struct uc_read *r,
 		return rc;
 	rc = read_once(c, r, now);
 	uc_stripe_unlock(st);
-	return rc == -EAGAIN ? -ENOENT : rc;
+	return rc;
 }
 
-static int do_read(ucache_t *c, struct uc_read *r)
+static inline __attribute__((always_inline)) int do_read(ucache_t *c, struct uc_read *r)
 {
 	uint64_t now = 0;
 	struct uc_stripe *st;
 	unsigned tries;
 	int rc;
 
-	r->hash = c->hashfn(r->key, r->klen);
+	r->hash = uc_key_hash(c, r->key, r->klen);
 	r->bucket = uc_bucket_of(c, r->hash);
 	st = uc_stripe_of(c, r->bucket);
 	for (tries = 0; tries < UC_READ_SPINS; tries++) {
@@ -212,9 +245,7 @@ static int do_read(ucache_t *c, struct uc_read *r)
 		}
 		rc = read_once(c, r, &now);
 		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&st->seq, memory_order_relaxed) == seq && rc != -EAGAIN)
-			return rc;
-		if (rc == -ENOMEM)
+		if (atomic_load_explicit(&st->seq, memory_order_relaxed) == seq || rc == -ENOMEM)
 			return rc;
 	}
 	return read_under_lock(c, st, r, &now);
@@ -229,7 +260,8 @@ static void lazy_expire(ucache_t *c, struct uc_read *r)
 /* What get_ex, peek and get_alloc share once r is set up: the read, the
  * counters (touch_it: count the hit or miss and mark the item used) and
  * the outputs. */
-static int get_common(ucache_t *c, struct uc_read *r, size_t *vallen, struct ucache_item_info *info, int touch_it)
+static inline __attribute__((always_inline)) int get_common(ucache_t *c, struct uc_read *r, size_t *vallen,
+							    struct ucache_item_info *info, int touch_it)
 {
 	int rc = key_ok(c, r->key, r->klen);
 
@@ -245,12 +277,12 @@ static int get_common(ucache_t *c, struct uc_read *r, size_t *vallen, struct uca
 	if (vallen)
 		*vallen = r->vallen;
 	if (rc == 0) {
+		if (info) { /* the item's hits before this read, plus this one */
+			info->expires = r->expires;
+			info->hits = atomic_load_explicit(&c->hits[r->id], memory_order_relaxed) + (uint64_t)touch_it;
+		}
 		if (touch_it)
 			touch(c, r->id);
-		if (info) {
-			*info = r->info;
-			info->hits += (uint64_t)touch_it;
-		}
 	}
 	return rc;
 }
@@ -299,47 +331,6 @@ int ucache_get(ucache_t *c, const void *key, size_t klen, void *buf, size_t bufl
 	return get_into(c, key, klen, buf, buflen, vallen, NULL, 1);
 }
 
-/* What the fused path snapshots of the slot it found (each field read
- * once, bounds checked once). */
-struct uc_found {
-	const uint8_t *val;
-	size_t vallen;
-	uint64_t expires;
-};
-
-/* The chain walk of uc_chain_find with the bounds checks done once per
- * candidate on fields read once, returning where the value is. */
-static inline __attribute__((always_inline)) uint32_t fast_find(const ucache_t *c, uint64_t bucket, uint32_t hash,
-								 const uint8_t *key, size_t klen, struct uc_found *f,
-								 const int bitmap)
-{
-	uint32_t id = atomic_load_explicit(&c->buckets[bucket].head, memory_order_relaxed), steps = 0;
-	uint64_t size = c->size_vdata;
-
-	while (id && id < c->items && steps++ < c->items) {
-		const struct uc_slot *s = &c->slots[id];
-		if (s->hash == hash && s->keylen == klen) {
-			uint64_t off = (uint64_t)s->val * UC_HEAP_UNIT, len = s->vallen;
-			const uint8_t *k = c->blocks + off, *v = k + klen;
-			if (bitmap) { /* a constant: each caller gets its own loop */
-				k = uc_key_at(c, id, s->val, (uint32_t)klen, len);
-				v = uc_val_at(c, s->val, (uint32_t)klen, len);
-				off = 0;
-				if (!k || !v)
-					len = ~0ull; /* fails the check below */
-			}
-			if (len <= c->max_value && off + klen + len <= size && uc_key_eq(k, key, klen)) {
-				f->val = v;
-				f->vallen = len;
-				f->expires = s->expires;
-				return id;
-			}
-		}
-		id = s->next;
-	}
-	return 0;
-}
-
 /* One lock-free attempt of the fused get_alloc: find, size the buffer
  * exactly, copy.  0 (a hit: *id, *f filled), -ENOENT, -ENOMEM.  A torn
  * read is caught by the caller's seq check. */
@@ -350,7 +341,7 @@ static inline int alloc_once(ucache_t *c, uint64_t bucket, uint32_t hash, const 
 
 	if (hint)
 		__builtin_prefetch(c->blocks + (uint64_t)(hint - 1) * UC_CACHELINE);
-	*id = c->bitmap ? fast_find(c, bucket, hash, key, klen, f, 1) : fast_find(c, bucket, hash, key, klen, f, 0);
+	*id = c->bitmap ? find_slot(c, bucket, hash, key, klen, f, 1) : find_slot(c, bucket, hash, key, klen, f, 0);
 	if (!*id || (f->expires && f->expires <= ucache_now()))
 		return -ENOENT;
 	if (f->vallen > *cap) {
@@ -367,7 +358,10 @@ static inline int alloc_once(ucache_t *c, uint64_t bucket, uint32_t hash, const 
 /* get_alloc, fused for the magic API's hot path (plugins/ucache/api.c):
  * hash, bucket, seqlock, and the copy straight into a malloc of the
  * value's exact size.  Anything unusual (a writer inside the stripe, a
- * torn read, an expired item with lazy_expire) takes the general path. */
+ * torn read, an expired item with lazy_expire) takes the general path.
+ * Running the general path's first attempt here instead (read_once through
+ * struct uc_read) costs ~45 more instructions per get (callgrind): 10% of
+ * the whole get, the hottest call of the project. */
 void *ucache_get_alloc(ucache_t *c, const void *key, size_t klen, size_t *vallen, struct ucache_item_info *info)
 {
 	struct uc_found f;
@@ -382,8 +376,7 @@ void *ucache_get_alloc(ucache_t *c, const void *key, size_t klen, size_t *vallen
 		errno = EINVAL;
 		return NULL;
 	}
-	/* xxh3 (the default) called directly: no indirect call, no wrapper */
-	hash = c->xxh3 ? (uint32_t)XXH3_64bits(key, klen) : c->hashfn(key, klen);
+	hash = uc_key_hash(c, key, klen);
 	bucket = uc_bucket_of(c, hash);
 	st = uc_stripe_of(c, bucket);
 	seq = atomic_load_explicit(&st->seq, memory_order_acquire);

@@ -27,7 +27,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "evict.h"
 #include "index.h"
@@ -286,7 +285,7 @@ static inline __attribute__((always_inline)) int with_retries(ucache_t *c, struc
 {
 	int attempt, rc = -ENOSPC;
 
-	w->hash = c->xxh3 ? (uint32_t)XXH3_64bits(w->key, w->klen) : c->hashfn(w->key, w->klen);
+	w->hash = uc_key_hash(c, w->key, w->klen);
 	w->bucket = uc_bucket_of(c, w->hash);
 	w->st = uc_stripe_of(c, w->bucket);
 	for (attempt = 0; attempt < UC_FULL_RETRIES; attempt++) {

@@ -292,6 +292,31 @@ static void test_value_max_blocksize_ok_plus_one_e2big(void **state)
 	ut_destroy(c);
 }
 
+/* Regression, "get_alloc misses a bitmap cache's largest values": the
+ * fused get_alloc checked key + value against the value region, where a
+ * bitmap cache keeps only the value (its key is in the key heap), so a
+ * value within a key's length of blocks x blocksize was reported missing
+ * to the magic API (every language's cache_get) while ucache_get found it. */
+static void test_get_alloc_bitmap_largest_value(void **state)
+{
+	ucache_t *c = ut_cache("name=bm,items=10,blocks=20,blocksize=16,bitmap=1");
+	char val[320];
+	size_t len = 0;
+	char *got;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 320; i++)
+		val[i] = (char)('a' + i % 26);
+	assert_int_equal(ucache_set(c, "max", 3, val, 320, 0, 0), 0);
+	got = ucache_get_alloc(c, "max", 3, &len, NULL);
+	assert_non_null(got);
+	assert_int_equal(len, 320);
+	assert_memory_equal(got, val, 320);
+	free(got);
+	ut_destroy(c);
+}
+
 static void test_value_max_bitmap_ok_plus_one_e2big(void **state)
 {
 	ucache_t *c = ut_cache("name=bm,items=10,blocks=20,blocksize=16,bitmap=1");
@@ -1189,6 +1214,7 @@ int main(void)
 		T(test_key_keysize_ok_keysize_plus_one_refused),
 		T(test_value_max_blocksize_ok_plus_one_e2big),
 		T(test_value_max_bitmap_ok_plus_one_e2big),
+		T(test_get_alloc_bitmap_largest_value),
 		T(test_usable_items_is_items_minus_one),
 		T(test_get_small_buffer_enobufs_reports_needed),
 		T(test_get_alloc),
