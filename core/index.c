@@ -182,7 +182,7 @@ void uc_chain_unlink_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t buc
 
 uint64_t uc_storage_class(const ucache_t *c, size_t klen, size_t vlen)
 {
-	if (c->hdr->bitmap) /* blocks for the value, a key chunk: pack both */
+	if (c->bitmap) /* blocks for the value, a key chunk: pack both */
 		return uc_div_ceil(vlen, c->hdr->blocksize) << 32 | uc_heap_chunk_size(&c->hdr->kheap, klen);
 	return uc_heap_chunk_size(&c->hdr->vheap, klen + vlen);
 }
@@ -191,7 +191,7 @@ int uc_value_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t *v
 {
 	int64_t v;
 
-	if (c->hdr->bitmap) {
+	if (c->bitmap) {
 		v = uc_bitmap_alloc(&c->bm, uc_div_ceil(vlen, c->hdr->blocksize));
 		*val = (uint32_t)v;
 	} else {
@@ -203,7 +203,7 @@ int uc_value_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t *v
 
 void uc_value_free_alloc_held(ucache_t *c, uint32_t val, size_t klen, size_t vlen)
 {
-	if (c->hdr->bitmap)
+	if (c->bitmap)
 		uc_bitmap_free(&c->bm, val, uc_div_ceil(vlen, c->hdr->blocksize));
 	else
 		uc_heap_free(&c->vheap, (uint64_t)val * UC_HEAP_UNIT, klen + vlen);
@@ -224,7 +224,7 @@ int uc_storage_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t 
 	*kofs = 0;
 	if (uc_value_alloc_alloc_held(c, klen, vlen, val))
 		return -ENOSPC;
-	if (!c->hdr->bitmap)
+	if (!c->bitmap)
 		return 0;
 	k = uc_heap_alloc(&c->kheap, klen);
 	if (k < 0) {
@@ -238,7 +238,7 @@ int uc_storage_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t 
 void uc_slot_set_storage(ucache_t *c, uint32_t id, uint32_t val, uint32_t kofs)
 {
 	c->slots[id].val = val;
-	if (c->hdr->bitmap)
+	if (c->bitmap)
 		c->kofs[id] = kofs;
 }
 
@@ -247,7 +247,7 @@ void uc_storage_free_alloc_held(ucache_t *c, uint32_t id)
 	const struct uc_slot *s = &c->slots[id];
 
 	uc_value_free_alloc_held(c, s->val, s->keylen, s->vallen);
-	if (c->hdr->bitmap)
+	if (c->bitmap)
 		uc_heap_free(&c->kheap, (uint64_t)c->kofs[id] * UC_HEAP_UNIT, s->keylen);
 }
 
@@ -336,7 +336,7 @@ void uc_item_fill(ucache_t *c, uint32_t val, uint32_t kofs, const void *key, siz
 {
 	uint8_t *at = c->blocks + uc_val_offset(c, val);
 
-	if (c->hdr->bitmap) {
+	if (c->bitmap) {
 		memcpy(c->kheap.data + (uint64_t)kofs * UC_HEAP_UNIT, key, klen);
 		uc_copy_value(at, v, vlen);
 		return;

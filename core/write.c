@@ -69,7 +69,7 @@ static void touch_modified(ucache_t *c)
 static void fill_new(ucache_t *c, uint32_t id, const struct uc_write *w)
 {
 	struct uc_slot *s = &c->slots[id];
-	uint32_t kofs = c->hdr->bitmap ? c->kofs[id] : 0;
+	uint32_t kofs = c->bitmap ? c->kofs[id] : 0;
 
 	s->hash = w->hash;
 	s->keylen = (uint16_t)w->klen;
@@ -187,7 +187,7 @@ static void publish_fields(ucache_t *c, struct uc_slot *s, const struct uc_write
 static void replace_in_place(ucache_t *c, struct uc_write *w, uint32_t id)
 {
 	struct uc_slot *s = &c->slots[id];
-	uint8_t *v = c->blocks + uc_val_offset(c, s->val) + (c->hdr->bitmap ? 0 : w->klen);
+	uint8_t *v = c->blocks + uc_val_offset(c, s->val) + (c->bitmap ? 0 : w->klen);
 
 	uc_write_begin(w->st);
 	atomic_fetch_or_explicit(&s->flags, UC_SLOT_DIRTY, memory_order_relaxed);
@@ -204,21 +204,20 @@ static void replace_in_place(ucache_t *c, struct uc_write *w, uint32_t id)
  * next-fit allocation writes the bitmap's blocks in order, an in-place
  * copy lands on a random, cold run (1.45M vs 1.2M updates/s of 100-1000
  * byte values here). */
-static int replace_blocks_in_place(ucache_t *c, struct uc_write *w, uint32_t id, uint32_t oldval, uint32_t oldlen)
+static void replace_blocks_in_place(ucache_t *c, struct uc_write *w, uint32_t id, uint32_t oldval, uint32_t oldlen)
 {
 	replace_in_place(c, w, id);
 	if (uc_div_ceil(w->vlen, c->blocksize) < uc_div_ceil(oldlen, c->blocksize) && !uc_alloc_lock(c)) {
 		uc_value_trim_alloc_held(c, oldval, oldlen, w->vlen); /* else the repair reclaims the tail */
 		uc_alloc_unlock(c);
 	}
-	return 0;
 }
 
 /* Overwrite live slot id with w (stripe held).  0, -ENOSPC or -EAGAIN. */
 static int replace_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
 {
 	struct uc_slot *s = &c->slots[id];
-	uint32_t oldval = s->val, oldlen = s->vallen, kofs = c->hdr->bitmap ? c->kofs[id] : 0, val;
+	uint32_t oldval = s->val, oldlen = s->vallen, val;
 	int rc;
 
 	mark_used(c, id);
@@ -230,11 +229,16 @@ static int replace_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
 		return -EAGAIN;
 	rc = uc_value_alloc_alloc_held(c, w->klen, w->vlen, &val);
 	uc_alloc_unlock(c);
-	if (rc && c->bitmap && uc_div_ceil(w->vlen, c->blocksize) <= uc_div_ceil(oldlen, c->blocksize))
-		return replace_blocks_in_place(c, w, id, oldval, oldlen);
+	if (rc && c->bitmap && uc_div_ceil(w->vlen, c->blocksize) <= uc_div_ceil(oldlen, c->blocksize)) {
+		replace_blocks_in_place(c, w, id, oldval, oldlen);
+		return 0;
+	}
 	if (rc)
 		return rc;
-	uc_item_fill(c, val, kofs, w->key, w->klen, w->val, w->vlen);
+	if (c->bitmap) /* the key stays in its key-heap chunk: only the value moves */
+		uc_copy_value(c->blocks + uc_val_offset(c, val), w->val, w->vlen);
+	else
+		uc_item_fill(c, val, 0, w->key, w->klen, w->val, w->vlen);
 	uc_write_begin(w->st);
 	atomic_fetch_or_explicit(&s->flags, UC_SLOT_DIRTY, memory_order_relaxed);
 	s->val = val;
