@@ -18,6 +18,7 @@
 
 #include "lock.h"
 #include "store.h"
+#include "tags.h"
 #include "util.h"
 
 static int config_copy(struct ucache_config *dst, const struct ucache_config *src)
@@ -69,6 +70,11 @@ ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errle
 	rc = cfg->store ? uc_store_map(c, &plan, err, errlen) : map_anonymous(c, err, errlen);
 	if (rc < 0)
 		goto fail;
+	if (uc_tags_map(c, rc == UC_STORE_EXISTING)) {
+		uc_err(err, errlen, "cache \"%s\": mmap of the tag generations failed: %s", cfg->name, strerror(errno));
+		munmap(c->base, c->maplen);
+		goto fail;
+	}
 	if (rc == UC_STORE_EXISTING) {
 		uc_attach(c);
 		uc_store_recover(c);
@@ -80,6 +86,7 @@ ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errle
 	if (uc_locks_init(c)) {
 		uc_err(err, errlen, "cache \"%s\": cannot initialise process-shared robust mutexes", cfg->name);
 		munmap(c->base, c->maplen);
+		uc_tags_unmap(c);
 		goto fail;
 	}
 	if (cfg->store)
@@ -98,6 +105,7 @@ void ucache_destroy(ucache_t *c)
 	if (!c)
 		return;
 	munmap(c->base, c->maplen);
+	uc_tags_unmap(c);
 	if (c->store_fd >= 0)
 		close(c->store_fd);
 	ucache_config_free(&c->cfg);

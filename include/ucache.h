@@ -222,6 +222,38 @@ int64_t ucache_sweep(ucache_t *c, uint64_t now, uint64_t budget);
 /* Number of live items. Never fails. */
 uint64_t ucache_items(const ucache_t *c);
 
+/* ------------------------------------------------------------------ tags */
+
+/* An entry may carry tags: its value starts with a tag envelope (the head
+ * ucache_tags_head() writes) followed by the payload.  Invalidating a tag
+ * costs one atomic increment however many entries carry it; from then on
+ * every read of an entry carrying it (get, get_ex, get_alloc, exists, num,
+ * peek) is a miss, and ucache_sweep() frees it.  The head records each
+ * tag's generation when it is made: make it *before* computing the value,
+ * so an invalidation during the computation is not lost.  Reads return the
+ * payload only, except ucache_peek(), which returns the stored bytes
+ * (envelope included: dumps and replicas copy them unchanged; another
+ * instance's table never matches them, so there they are misses).
+ * Generations are not persisted: after a restart every tagged entry of a
+ * reopened store is a miss.  Values starting with the 8 bytes
+ * "\0UCTAGS\1" are reserved for envelopes. */
+#define UCACHE_TAGS_MAX 64          /* tags per entry */
+#define UCACHE_TAG_MAX 1024         /* bytes per tag */
+#define UCACHE_TAG_HEAD_MAX (24 + 16 * UCACHE_TAGS_MAX)
+
+/* Write the envelope head for ntags tags (tags[i], lens[i] bytes) into out.
+ * Returns its length (24 + 16 * ntags), -EINVAL (no tags, more than
+ * UCACHE_TAGS_MAX, an empty or oversized tag) or -ENOBUFS (outlen short). */
+long ucache_tags_head(ucache_t *c, const void *const *tags, const size_t *lens, size_t ntags, void *out,
+		      size_t outlen);
+
+/* Invalidate tag: O(1).  0 or -EINVAL (empty or oversized tag). */
+int ucache_invalidate_tag(ucache_t *c, const void *tag, size_t len);
+
+/* Is the stored value val (len bytes) a fresh tagged entry?  The payload's
+ * offset (> 0) if so, 0 if val has no envelope, -ESTALE if it is stale. */
+long ucache_tags_check(ucache_t *c, const void *val, size_t len);
+
 struct ucache_stats {
 	uint64_t items;            /* live items (expired-but-unswept included) */
 	uint64_t capacity;         /* usable items: items - 1 */
