@@ -12,6 +12,8 @@
  *              no uWSGI, unit-tested and fuzzed alone)
  *   server.c   the modifier1 111 request handler
  *   sweeper.c  the master's expiry thread, store msync/close, the check RPC
+ *   tags.c     tag invalidation and envelope heads: the RPC functions
+ *              ucache_invalidate and ucache_tags_head, and magic invalidate
  *   stats.c    live counters and ucache's extra keys in the stats server
  *
  * Every cache is a struct ucp_cache: a struct uwsgi_cache (the "shim", which
@@ -44,6 +46,7 @@ struct ucp_cache {
 };
 
 extern struct uwsgi_server uwsgi;
+extern struct uwsgi_plugin ucache_plugin;
 
 /* ------------------------------------------------------------ options.c */
 
@@ -163,6 +166,16 @@ void ucp_caches_close(void);
  * or every local cache; one "ok NAME ITEMS" / "FAIL NAME: why" line each,
  * malloc'd into *buffer.  Returns the reply's length. */
 uint64_t ucp_check_rpc(uint8_t argc, char **argv, uint16_t *argvs, char **buffer);
+
+/* --------------------------------------------------------------- tags.c */
+
+/* Invalidate every tag of the comma-separated list (tags, len) in c.
+ * 0, or -1 if a tag is empty or too long (the others are invalidated). */
+int ucp_tags_invalidate(struct ucp_cache *c, const char *tags, size_t len);
+
+/* Register the RPC functions ucache_invalidate and ucache_tags_head (from
+ * the master, before fork); exits naming the function if one fails. */
+void ucp_tags_register(void);
 
 /* -------------------------------------------------------------- stats.c */
 
