@@ -1,13 +1,12 @@
 /*
  * tags.c - tagged entries: invalidation by tag in O(1).
  *
- * A tagged value starts with an envelope (tags.h) recording, for each of
- * its tags, the tag's generation counter and the generation read when the
- * head was made, which the renderer does *before* rendering: an
- * invalidation that lands while the page is rendered bumps the counter past
- * the recorded value, so the page is stale the moment it is stored.
- * Invalidating a tag is one atomic increment, whatever the number of
- * entries carrying it; every read (read.c: get, get_alloc, exists, peek)
+ * A tagged value starts with an envelope (tags.h) recording its tags'
+ * generation counters and "since", the invalidation clock the renderer read
+ * *before* rendering: an invalidation that lands while the page is rendered
+ * raises a counter past since, so the page is stale the moment it is
+ * stored.  Invalidating a tag is an atomic add and a compare-and-swap,
+ * whatever the number of entries carrying it; every read (read.c: get, get_alloc, exists, peek)
  * compares the recorded generations with the table after its copy and
  * treats a mismatch as a miss, and the sweep (evict.c) frees such entries.
  *
@@ -42,6 +41,7 @@ int uc_tags_map(ucache_t *c, int reopened)
 		return -ENOMEM;
 	c->tags = p;
 	c->tags->epoch = draw_epoch();
+	atomic_store(&c->tags->seq, 1);
 	/* a reopened store may hold envelopes of the previous table: all stale */
 	atomic_store(&c->tags->invalidated, reopened ? 1 : 0);
 	return 0;
@@ -66,35 +66,39 @@ static int tag_ok(const void *tag, size_t len)
 
 long uc_tags_fresh(const ucache_t *c, const uint8_t *val, size_t len)
 {
-	uint64_t epoch, gen;
+	uint64_t epoch, since;
 	uint32_t ntags, hlen, idx, i;
 
 	if (len < UC_TAG_FIXED)
 		return -ESTALE;
 	memcpy(&epoch, val + 8, 8);
-	memcpy(&ntags, val + 16, 4);
-	memcpy(&hlen, val + 20, 4);
+	memcpy(&since, val + 16, 8);
+	memcpy(&ntags, val + 24, 4);
+	memcpy(&hlen, val + 28, 4);
 	if (epoch != c->tags->epoch || !ntags || ntags > UCACHE_TAGS_MAX ||
 	    hlen != UC_TAG_FIXED + UC_TAG_REF * ntags || hlen > len)
 		return -ESTALE;
 	for (i = 0; i < ntags; i++) {
-		const uint8_t *ref = val + UC_TAG_FIXED + (size_t)i * UC_TAG_REF;
-		memcpy(&idx, ref, 4);
-		memcpy(&gen, ref + 8, 8);
-		if (idx >= UC_TAG_GENS || atomic_load_explicit(&c->tags->gen[idx], memory_order_acquire) != gen)
+		memcpy(&idx, val + UC_TAG_FIXED + (size_t)i * UC_TAG_REF, 4);
+		if (idx >= UC_TAG_GENS || atomic_load_explicit(&c->tags->gen[idx], memory_order_acquire) > since)
 			return -ESTALE;
 	}
 	return (long)hlen;
 }
 
-long ucache_tags_head(ucache_t *c, const void *const *tags, const size_t *lens, size_t ntags, void *out,
-		      size_t outlen)
+uint64_t ucache_tags_now(ucache_t *c)
+{
+	return c->tags ? atomic_load_explicit(&c->tags->seq, memory_order_acquire) : 0;
+}
+
+long ucache_tags_head(ucache_t *c, uint64_t since, const void *const *tags, const size_t *lens, size_t ntags,
+		      void *out, size_t outlen)
 {
 	uint8_t *o = out;
-	uint32_t n = (uint32_t)ntags, hlen = UC_TAG_FIXED + UC_TAG_REF * (uint32_t)ntags, zero = 0;
+	uint32_t n = (uint32_t)ntags, hlen = UC_TAG_FIXED + UC_TAG_REF * (uint32_t)ntags;
 	size_t i;
 
-	if (!c->tags || !ntags || ntags > UCACHE_TAGS_MAX)
+	if (!c->tags || !since || !ntags || ntags > UCACHE_TAGS_MAX)
 		return -EINVAL;
 	for (i = 0; i < ntags; i++) {
 		if (!tag_ok(tags[i], lens[i]))
@@ -104,24 +108,28 @@ long ucache_tags_head(ucache_t *c, const void *const *tags, const size_t *lens, 
 		return -ENOBUFS;
 	memcpy(o, UC_TAG_MAGIC, UC_TAG_MAGIC_LEN);
 	memcpy(o + 8, &c->tags->epoch, 8);
-	memcpy(o + 16, &n, 4);
-	memcpy(o + 20, &hlen, 4);
+	memcpy(o + 16, &since, 8);
+	memcpy(o + 24, &n, 4);
+	memcpy(o + 28, &hlen, 4);
 	for (i = 0; i < ntags; i++) {
-		uint8_t *ref = o + UC_TAG_FIXED + i * UC_TAG_REF;
 		uint32_t idx = gen_index(tags[i], lens[i]);
-		uint64_t gen = atomic_load_explicit(&c->tags->gen[idx], memory_order_acquire);
-		memcpy(ref, &idx, 4);
-		memcpy(ref + 4, &zero, 4);
-		memcpy(ref + 8, &gen, 8);
+		memcpy(o + UC_TAG_FIXED + i * UC_TAG_REF, &idx, 4);
 	}
 	return (long)hlen;
 }
 
 int ucache_invalidate_tag(ucache_t *c, const void *tag, size_t len)
 {
+	_Atomic uint64_t *gen;
+	uint64_t s, cur;
+
 	if (!c->tags || !tag_ok(tag, len))
 		return -EINVAL;
-	atomic_fetch_add(&c->tags->gen[gen_index(tag, len)], 1);
+	gen = &c->tags->gen[gen_index(tag, len)];
+	s = atomic_fetch_add(&c->tags->seq, 1) + 1;
+	cur = atomic_load(gen);
+	while (cur < s && !atomic_compare_exchange_weak(gen, &cur, s))
+		;
 	atomic_fetch_add_explicit(&c->tags->invalidated, 1, memory_order_relaxed);
 	return 0;
 }

@@ -20,16 +20,25 @@
 
 /*
  * The generation table: its own shared anonymous mapping, created with the
- * cache before fork (cache.c).  No lock at all: an invalidation is one
- * atomic increment of gen[i] (seq_cst), a reader loads gen[i] (acquire)
- * after copying the value, so a read that starts after an invalidation
- * returned sees it.  A process killed anywhere leaves every counter whole.
+ * cache before fork (cache.c).  No lock at all.  seq is a clock of
+ * invalidations: invalidating a tag takes the next value s of seq (one
+ * atomic add) and raises gen[i] to s (a compare-and-swap loop that only
+ * ever raises it, so concurrent invalidations of one counter keep the
+ * largest).  A renderer reads seq *before* rendering ("since", 1 word):
+ * its entry is fresh while every tag's gen[i] <= since, so the tags
+ * themselves may be named after rendering (the app sets them while it
+ * renders) and an invalidation landing during the render (s > since)
+ * still makes the entry stale.  Readers load gen[i] (acquire) after copying
+ * the value, so a read that starts after an invalidation returned sees it.
+ * A process killed anywhere leaves every counter whole (at worst seq was
+ * taken and gen[i] not raised: that invalidation did not happen).
  * The table is never persisted: epoch is drawn at random when it is created,
  * so an envelope written before a restart (a store reopened) never matches
  * and every tagged entry of a reopened store is a miss.
  */
 struct uc_tagtab {
 	uint64_t epoch;                /* written once, before fork */
+	_Atomic uint64_t seq;          /* last invalidation's number (starts at 1) */
 	_Atomic uint64_t invalidated;  /* invalidations so far (+1 for a reopened store): 0 = the sweep need not read values */
 	_Atomic uint64_t gen[UC_TAG_GENS];
 };
@@ -38,17 +47,18 @@ struct uc_tagtab {
  * The envelope (native byte order, unaligned: read through memcpy):
  *   magic   8 bytes  UC_TAG_MAGIC
  *   epoch   u64      the table's epoch when the head was made
+ *   since   u64      seq read before rendering
  *   ntags   u32      1..UCACHE_TAGS_MAX
- *   hlen    u32      24 + 16 * ntags: where the payload starts
- *   ntags x { u32 index into gen[], u32 0, u64 generation }
+ *   hlen    u32      32 + 4 * ntags: where the payload starts
+ *   ntags x u32      index into gen[]
  *   payload
  * Values starting with the magic are reserved for envelopes: one that does
  * not parse is treated as stale.
  */
 #define UC_TAG_MAGIC "\0UCTAGS\1"
 #define UC_TAG_MAGIC_LEN 8
-#define UC_TAG_FIXED 24
-#define UC_TAG_REF 16
+#define UC_TAG_FIXED 32
+#define UC_TAG_REF 4
 
 int uc_tags_map(ucache_t *c, int reopened);
 void uc_tags_unmap(ucache_t *c);

@@ -13,7 +13,8 @@
  *   server.c   the modifier1 111 request handler
  *   sweeper.c  the master's expiry thread, store msync/close, the check RPC
  *   tags.c     tag invalidation and envelope heads: the RPC functions
- *              ucache_invalidate and ucache_tags_head, and magic invalidate
+ *              ucache_invalidate, ucache_tags_now, ucache_tags_head, and
+ *              the modifier2 17 invalidate
  *   stats.c    live counters and ucache's extra keys in the stats server
  *
  * Every cache is a struct ucp_cache: a struct uwsgi_cache (the "shim", which
@@ -173,7 +174,8 @@ uint64_t ucp_check_rpc(uint8_t argc, char **argv, uint16_t *argvs, char **buffer
  * 0, or -1 if a tag is empty or too long (the others are invalidated). */
 int ucp_tags_invalidate(struct ucp_cache *c, const char *tags, size_t len);
 
-/* Register the RPC functions ucache_invalidate and ucache_tags_head (from
+/* Register the RPC functions ucache_invalidate, ucache_tags_now and
+ * ucache_tags_head (from
  * the master, before fork); exits naming the function if one fails. */
 void ucp_tags_register(void);
 

@@ -39,7 +39,7 @@ static int put_tagged(ucache_t *c, const char *key, const char *tags, const char
 		p += l + (e ? 1 : 0);
 	}
 	assert_non_null(buf);
-	hlen = ucache_tags_head(c, tv, tl, n, buf, UCACHE_TAG_HEAD_MAX);
+	hlen = ucache_tags_head(c, ucache_tags_now(c), tv, tl, n, buf, UCACHE_TAG_HEAD_MAX);
 	assert_true(hlen > 0);
 	memcpy(buf + hlen, payload, strlen(payload));
 	rc = ucache_set(c, key, strlen(key), buf, (size_t)hlen + strlen(payload), expires, UCACHE_SET_UPDATE);
@@ -83,8 +83,8 @@ static void test_tagged_entry_served_as_payload(void **state)
 	free(v);
 	/* peek gives the stored bytes, envelope included */
 	assert_int_equal(ucache_peek(c, "/page", 5, buf, sizeof(buf), &len, NULL), 0);
-	assert_int_equal(len, 24 + 2 * 16 + 21);
-	assert_true(ucache_tags_check(c, buf, len) == 24 + 2 * 16);
+	assert_int_equal(len, 32 + 2 * 4 + 21);
+	assert_true(ucache_tags_check(c, buf, len) == 32 + 2 * 4);
 	assert_int_equal(ucache_tags_check(c, "plain", 5), 0);
 	ut_check(c);
 	ut_destroy(c);
@@ -118,15 +118,24 @@ static void test_invalidation_during_render_is_not_lost(void **state)
 	const void *tv[1] = { "t" };
 	size_t tl[1] = { 1 };
 	uint8_t buf[256];
+	uint64_t since;
 	long hlen;
 
 	(void)state;
-	hlen = ucache_tags_head(c, tv, tl, 1, buf, sizeof(buf)); /* before rendering */
-	assert_true(hlen > 0);
+	assert_int_equal(inval(c, "t"), 0);                     /* before: harmless */
+	since = ucache_tags_now(c);                             /* before rendering */
 	assert_int_equal(inval(c, "t"), 0);                     /* lands during it */
+	hlen = ucache_tags_head(c, since, tv, tl, 1, buf, sizeof(buf)); /* tags named after */
+	assert_true(hlen > 0);
 	memcpy(buf + hlen, "old", 3);
 	assert_int_equal(ucache_set(c, "k", 1, buf, (size_t)hlen + 3, 0, 0), 0);
 	expect_gone(c, "k");
+	/* rendered again after the invalidation: fresh */
+	since = ucache_tags_now(c);
+	hlen = ucache_tags_head(c, since, tv, tl, 1, buf, sizeof(buf));
+	memcpy(buf + hlen, "new", 3);
+	assert_int_equal(ucache_set(c, "k", 1, buf, (size_t)hlen + 3, 0, UCACHE_SET_UPDATE), 0);
+	ut_expect(c, "k", "new");
 	ut_destroy(c);
 }
 
@@ -219,12 +228,13 @@ static void test_bad_tags_refused(void **state)
 		tv[i] = "t";
 		tl[i] = 1;
 	}
-	assert_int_equal(ucache_tags_head(c, tv, tl, 0, buf, sizeof(buf)), -EINVAL);
-	assert_int_equal(ucache_tags_head(c, tv, tl, UCACHE_TAGS_MAX + 1, buf, sizeof(buf)), -EINVAL);
-	assert_int_equal(ucache_tags_head(c, tv, tl, UCACHE_TAGS_MAX, buf, sizeof(buf)), UCACHE_TAG_HEAD_MAX);
-	assert_int_equal(ucache_tags_head(c, tv, tl, 2, buf, 40), -ENOBUFS);
+	assert_int_equal(ucache_tags_head(c, 1, tv, tl, 0, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(ucache_tags_head(c, 1, tv, tl, UCACHE_TAGS_MAX + 1, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(ucache_tags_head(c, 1, tv, tl, UCACHE_TAGS_MAX, buf, sizeof(buf)), UCACHE_TAG_HEAD_MAX);
+	assert_int_equal(ucache_tags_head(c, 1, tv, tl, 2, buf, 39), -ENOBUFS);
+	assert_int_equal(ucache_tags_head(c, 0, tv, tl, 1, buf, sizeof(buf)), -EINVAL);
 	tl[0] = 0;
-	assert_int_equal(ucache_tags_head(c, tv, tl, 1, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(ucache_tags_head(c, 1, tv, tl, 1, buf, sizeof(buf)), -EINVAL);
 	memset(big, 'x', sizeof(big));
 	assert_int_equal(ucache_invalidate_tag(c, big, sizeof(big)), -EINVAL);
 	assert_int_equal(ucache_invalidate_tag(c, "", 0), -EINVAL);
