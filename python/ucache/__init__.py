@@ -1,0 +1,1 @@
+"""ucache: the Python side of the ucache uWSGI plugin."""
