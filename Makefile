@@ -109,7 +109,8 @@ DEB_PACKAGES = build-essential libxxhash-dev libcmocka-dev \
 	uwsgi-core uwsgi-dev uwsgi-src uwsgi-plugin-python3 uwsgi-plugin-psgi \
 	uwsgi-plugin-lua5.2 python3 python3-django python3-django-uwsgi-ng \
 	nginx-light memcached redis-server python3-pymemcache python3-redis \
-	clang libclang-rt-14-dev gnuplot-nox wrk valgrind uwsgi-plugin-php php-apcu
+	clang libclang-rt-14-dev gnuplot-nox wrk valgrind uwsgi-plugin-php php-apcu \
+	libnginx-mod-http-lua
 
 deb-packages:
 	@echo $(DEB_PACKAGES)

@@ -18,6 +18,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_bench  # noqa: E402  (bench/http_bench.py: its BENCHMARKS.md section)
+
 # key, comparison, target, what it is
 TARGETS = [
     ('capi_get_1p_ratio', '>=', 3, 'C API get (hit), 1 process, ucache/stock'),
@@ -42,6 +45,9 @@ TARGETS = [
     ('php_ucache_vs_stock_2p', '>=', 1.3, 'PHP uwsgi_cache_get (hit), 2 processes, ucache/stock'),
     ('php_ucache_vs_apcu_1p', '>=', 1.0, 'PHP uwsgi_cache_get on ucache / apcu_fetch, 1 process'),
     ('php_ucache_vs_apcu_2p', '>=', 1.0, 'PHP uwsgi_cache_get on ucache / apcu_fetch, 2 processes'),
+    ('http_direct_over_nginx_cache', '>=', 1.0, 'cached 8 KiB page via nginx: ucache direct hit / nginx uwsgi_cache'),
+    ('http_direct_over_python_hit', '>=', 5, 'cached 8 KiB page via nginx: ucache direct hit / Accelerator hit'),
+    ('http_invalidate_100k_ms', '<=', 1, 'invalidate a tag carried by 100k entries, ms'),
 ]
 
 # Static functions of the Debian uwsgi-core 2.0.21-5.1 amd64 binary that
@@ -699,7 +705,8 @@ def generate(res, root, tmp=None, out_dir=None):
         md += ['**Sections that failed in this run:** ' +
                '; '.join('%s: %s' % (k, v.splitlines()[0]) for k, v in res['errors'].items()), '']
     md += sec_targets(res) + sec_machine(res) + sec_capi(res) + sec_python(res) + sec_mem(res) \
-        + sec_sweep(res) + sec_instr(res) + sec_hitratio(res) + sec_php(res) + sec_engine(res) \
+        + sec_sweep(res) + sec_instr(res) + sec_hitratio(res) + sec_php(res) + http_bench.section(res) \
+        + sec_engine(res) \
         + sec_commands(res)
     with open(os.path.join(out_dir or root, 'BENCHMARKS.md'), 'w') as f:
         f.write('\n'.join(md))

@@ -22,6 +22,9 @@ the same command line except for `--plugin ./ucache_plugin.so`:
           hitratio)
   php     PHP under uwsgi: apcu_fetch against uwsgi_cache_get, stock and
           ucache, 1 and 2 worker processes
+  http    one cached 8 KiB page through nginx: ucache direct hit, nginx
+          uwsgi_cache, the Accelerator's Python hit, uncached, lua_shared_dict;
+          invalidating a tag of 100k entries (bench/http_bench.py)
 
 A full run (~7 min on 2 CPUs) writes bench/results/latest.json,
 bench/results/<date>.json, bench/results/chart.png and BENCHMARKS.md
@@ -49,6 +52,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'bench'))
 import report  # noqa: E402  (bench/report.py)
+import http_bench  # noqa: E402  (bench/http_bench.py: the 'http' section)
 
 UWSGI = os.environ.get('UWSGI', 'uwsgi')
 PYTHON3 = os.environ.get('PYTHON3', '/usr/bin/python3')
@@ -58,7 +62,7 @@ ENGINE = 'build/bench/engine'
 HITRATIO = 'build/bench/hitratio'
 RESULTS = os.path.join(ROOT, 'bench', 'results')
 IMPLS = ('stock', 'ucache')
-SECTIONS = ('capi', 'python', 'peers', 'mem', 'sweep', 'instr', 'engine', 'hitratio', 'php')
+SECTIONS = ('capi', 'python', 'peers', 'mem', 'sweep', 'instr', 'engine', 'hitratio', 'php', 'http')
 
 # C API groups: one uwsgi run per (group, implementation, rep) prefills the
 # cache once and measures each workload x process count in turn.
@@ -996,6 +1000,13 @@ def php_flat(ph):
 
 # ---------------------------------------------------------------- main
 
+def bench_http(r, a):
+    try:
+        return http_bench.run(r.tmp, a.quick, a.reps)
+    except http_bench.Error as e:
+        raise BenchError('http: %s' % e)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--quick', action='store_true', help='a smoke run: 1 rep, short runs, no 1M memory case')
@@ -1025,7 +1036,7 @@ def main():
              'peers': (bench_peers, None), 'mem': (bench_mem, mem_flat),
              'sweep': (bench_sweep, sweep_flat), 'instr': (bench_instr, instr_flat),
              'engine': (bench_engine, None), 'hitratio': (bench_hitratio, hitratio_flat),
-             'php': (bench_php, php_flat)}
+             'php': (bench_php, php_flat), 'http': (bench_http, http_bench.flat)}
     flat = {}
     for s in SECTIONS:
         if s not in only:
