@@ -158,31 +158,29 @@ class Procs:
             p.wait()
 
 
-def wait_port(port, proc, what, timeout=20):
+def wait_listen(connect, proc, what, timeout=20):
+    """Poll connect() (a socket connection attempt) until it succeeds."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
             raise Error('%s exited with status %s' % (what, proc.returncode))
         try:
-            socket.create_connection(('127.0.0.1', port), timeout=1).close()
+            connect()
             return
         except OSError:
             time.sleep(0.05)
-    raise Error('%s did not listen on port %d' % (what, port))
+    raise Error('%s did not listen' % what)
 
 
-def wait_unix(path, proc, what, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise Error('%s exited with status %s' % (what, proc.returncode))
-        try:
-            with socket.socket(socket.AF_UNIX) as s:
-                s.connect(path)
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise Error('%s did not listen on %s' % (what, path))
+def tcp_connect(port):
+    return lambda: socket.create_connection(('127.0.0.1', port), timeout=1).close()
+
+
+def unix_connect(path):
+    def connect():
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(path)
+    return connect
 
 
 def fetch(port, path, timeout=30):
@@ -225,7 +223,7 @@ def run(tmp, quick, reps):
                                   '--cache2', 'name=counters,items=100,blocksize=64',
                                   '--cache2', 'name=inval,items=100010,blocksize=128',
                                   '--pythonpath', 'python', '--wsgi-file', 'bench/http_app.py'])
-        wait_unix(usock, u, 'uwsgi')
+        wait_listen(unix_connect(usock), u, 'uwsgi')
         conf = os.path.join(tmp, 'http-nginx.conf')
         with open(conf, 'w') as f:
             f.write(NGINX_CONF % dict(
@@ -234,7 +232,7 @@ def run(tmp, quick, reps):
                 lua_http=LUA_HTTP if lua_ok else '',
                 lua_server=LUA_SERVER % dict(lua=ports['lua'], page=PAGE) if lua_ok else ''))
         n = procs.start('nginx', [NGINX, '-c', conf, '-p', tmp])
-        wait_port(ports['direct'], n, 'nginx')
+        wait_listen(tcp_connect(ports['direct']), n, 'nginx')
         targets = {'direct': (ports['direct'], '/page/8k'), 'nginx_cache': (ports['nginx_cache'], '/raw/8k'),
                    'python_hit': (ports['app'], '/page/8k'), 'uncached': (ports['app'], '/raw/8k')}
         if lua_ok:

@@ -70,8 +70,11 @@ static int sweepable(const ucache_t *c, uint32_t id, uint64_t now, int tags)
 	return (s->expires && s->expires <= now) || (tags && tag_stale(c, id));
 }
 
-/* Delete slot id if it is still live, on its chain, and still stale. */
-static int delete_stale_slot(ucache_t *c, uint32_t id, uint32_t hash)
+/* Delete slot id (whose key hashed to hash) if it is still live on its
+ * chain -- it may have been deleted or reused since it was picked -- and
+ * still what it was picked for: with stale, a stale tagged entry; else
+ * expired before expired_before (0: anything).  1 if deleted. */
+static int delete_picked(ucache_t *c, uint32_t id, uint32_t hash, uint64_t expired_before, int stale)
 {
 	struct uc_slot *s = &c->slots[id];
 	uint64_t bucket = uc_bucket_of(c, hash);
@@ -81,9 +84,12 @@ static int delete_stale_slot(ucache_t *c, uint32_t id, uint32_t hash)
 
 	if (uc_stripe_lock(c, st))
 		return 0;
-	if (s->state == UC_SLOT_LIVE && s->hash == hash && uc_chain_position(c, bucket, id, &prev) && tag_stale(c, id))
+	if (s->state == UC_SLOT_LIVE && s->hash == hash && uc_chain_position(c, bucket, id, &prev) &&
+	    (stale ? tag_stale(c, id) : !expired_before || (s->expires && s->expires < expired_before)))
 		done = !uc_remove_stripe_held(c, st, bucket, id, prev);
 	uc_stripe_unlock(st);
+	if (done && expired_before)
+		uc_count(c, UC_CTR_EXPIRATIONS, 1);
 	return done;
 }
 
@@ -94,28 +100,13 @@ static int sweep_slot(ucache_t *c, uint32_t id, uint64_t now)
 	uint32_t hash = s->hash;
 
 	if (s->expires && s->expires <= now)
-		return uc_delete_slot(c, id, hash, now + 1);
-	return delete_stale_slot(c, id, hash);
+		return delete_picked(c, id, hash, now + 1, 0);
+	return delete_picked(c, id, hash, 0, 1);
 }
 
 int uc_delete_slot(ucache_t *c, uint32_t id, uint32_t hash, uint64_t expired_before)
 {
-	struct uc_slot *s = &c->slots[id];
-	uint64_t bucket = uc_bucket_of(c, hash);
-	struct uc_stripe *st = uc_stripe_of(c, bucket);
-	uint32_t prev;
-	int done = 0;
-
-	if (uc_stripe_lock(c, st))
-		return 0;
-	/* the slot may have been deleted or reused since it was picked */
-	if (s->state == UC_SLOT_LIVE && s->hash == hash && uc_chain_position(c, bucket, id, &prev) &&
-	    (!expired_before || (s->expires && s->expires < expired_before)))
-		done = !uc_remove_stripe_held(c, st, bucket, id, prev);
-	uc_stripe_unlock(st);
-	if (done && expired_before)
-		uc_count(c, UC_CTR_EXPIRATIONS, 1);
-	return done;
+	return delete_picked(c, id, hash, expired_before, 0);
 }
 
 int64_t ucache_sweep(ucache_t *c, uint64_t now, uint64_t budget)

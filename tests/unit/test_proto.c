@@ -82,6 +82,10 @@ static int parse(uint8_t m2, const char *body, size_t len, struct ucp_request *r
 		r->value = body + (r->value - copy);
 	if (r->cache)
 		r->cache = body + (r->cache - copy);
+	if (r->tags)
+		r->tags = body + (r->tags - copy);
+	if (r->inm)
+		r->inm = body + (r->inm - copy);
 	free(copy);
 	return rc;
 }
@@ -471,8 +475,12 @@ static void etag_helpers(void **state)
 	assert_int_equal(ucp_http_etag(resp, sizeof(resp) - 1, &e, &el), 0);
 	assert_span(e, (uint16_t) el, "\"v1\"");
 	/* only the head is searched */
-	assert_int_equal(ucp_http_etag("HTTP/1.1 200 OK\r\n\r\nETag: \"x\"", 29, &e, &el), -1);
-	assert_int_equal(ucp_http_etag("HTTP/1.1 200 OK\r\nETag:\r\n\r\n", 28, &e, &el), -1);
+	{
+		static const char body_only[] = "HTTP/1.1 200 OK\r\n\r\nETag: \"x\"";
+		static const char empty[] = "HTTP/1.1 200 OK\r\nETag:\r\n\r\n";
+		assert_int_equal(ucp_http_etag(body_only, sizeof(body_only) - 1, &e, &el), -1);
+		assert_int_equal(ucp_http_etag(empty, sizeof(empty) - 1, &e, &el), -1);
+	}
 	assert_true(ucp_etag_match("\"v1\"", 4, "\"v1\"", 4));
 	assert_true(ucp_etag_match("\"a\", W/\"v1\"", 11, "\"v1\"", 4));
 	assert_true(ucp_etag_match(" * ", 3, "\"v1\"", 4));
