@@ -49,17 +49,6 @@ int uc_remove_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t bucket, ui
 	return 0;
 }
 
-/* Is live slot id a stale tagged entry?  Lock-free (a sweep's guess, the
- * bytes may be torn) or with its stripe held (the decision). */
-static int tag_stale(const ucache_t *c, uint32_t id)
-{
-	const struct uc_slot *s = &c->slots[id];
-	uint32_t vallen = s->vallen;
-	const uint8_t *v = uc_val_at(c, s->val, s->keylen, vallen);
-
-	return v && uc_tags_is_env(v, vallen) && c->tags && uc_tags_fresh(c, v, vallen) < 0;
-}
-
 /* What a sweep frees: expired by now, or (tags invalidated) stale. */
 static int sweepable(const ucache_t *c, uint32_t id, uint64_t now, int tags)
 {
@@ -67,7 +56,7 @@ static int sweepable(const ucache_t *c, uint32_t id, uint64_t now, int tags)
 
 	if (s->state != UC_SLOT_LIVE)
 		return 0;
-	return (s->expires && s->expires <= now) || (tags && tag_stale(c, id));
+	return (s->expires && s->expires <= now) || (tags && uc_tags_stale_slot(c, id));
 }
 
 /* Delete slot id (whose key hashed to hash) if it is still live on its
@@ -85,7 +74,7 @@ static int delete_picked(ucache_t *c, uint32_t id, uint32_t hash, uint64_t expir
 	if (uc_stripe_lock(c, st))
 		return 0;
 	if (s->state == UC_SLOT_LIVE && s->hash == hash && uc_chain_position(c, bucket, id, &prev) &&
-	    (stale ? tag_stale(c, id) : !expired_before || (s->expires && s->expires < expired_before)))
+	    (stale ? uc_tags_stale_slot(c, id) : !expired_before || (s->expires && s->expires < expired_before)))
 		done = !uc_remove_stripe_held(c, st, bucket, id, prev);
 	uc_stripe_unlock(st);
 	if (done && expired_before)

@@ -94,6 +94,18 @@ static inline int uc_tags_skip(const ucache_t *c, const uint8_t **val, size_t *l
 	return 0;
 }
 
+/* Is live slot id a stale tagged entry?  Lock-free (a sweep's guess: the
+ * bytes may be torn) or with its stripe held (the decision: sweeps, and a
+ * write finding its key, which treats a stale entry as an expired one). */
+static inline int uc_tags_stale_slot(const ucache_t *c, uint32_t id)
+{
+	const struct uc_slot *s = &c->slots[id];
+	uint32_t vallen = s->vallen;
+	const uint8_t *v = uc_val_at(c, s->val, s->keylen, vallen);
+
+	return v && c->tags && uc_tags_is_env(v, vallen) && uc_tags_fresh(c, v, vallen) < 0;
+}
+
 /* Has any generation moved since the table was made (the sweep reads
  * values only then)? */
 static inline int uc_tags_invalidated(const ucache_t *c)

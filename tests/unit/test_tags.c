@@ -102,6 +102,9 @@ static void test_invalidate_one_tag_misses_exactly_its_entries(void **state)
 	assert_int_equal(inval(c, "x"), 0);
 	expect_gone(c, "a");
 	expect_gone(c, "b");
+	/* a set without UPDATE finds a stale entry missing, as reads do */
+	assert_int_equal(ut_set(c, "b", "plain B", 0, 0), 0);
+	ut_expect(c, "b", "plain B");
 	ut_expect(c, "c", "C");
 	ut_expect(c, "plain", "P");
 	assert_int_equal(inval(c, "z"), 0);
@@ -109,6 +112,7 @@ static void test_invalidate_one_tag_misses_exactly_its_entries(void **state)
 	/* re-stored after the invalidation: fresh again */
 	assert_int_equal(put_tagged(c, "a", "x", "A2", 0), 0);
 	ut_expect(c, "a", "A2");
+	ut_check(c);
 	ut_destroy(c);
 }
 
