@@ -30,9 +30,12 @@ import socket
 import statistics
 import subprocess
 import time
+import sys
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'bench', 'nginx'))
+from bench_nginx import TEMP_PATHS  # noqa: E402  (nginx's temporary paths, in the work dir)
 NGINX = os.environ.get('NGINX', shutil.which('nginx') or '/usr/sbin/nginx')
 WRK = os.environ.get('WRK', shutil.which('wrk') or '/usr/bin/wrk')
 UWSGI = os.environ.get('UWSGI', 'uwsgi')
@@ -61,11 +64,7 @@ pid %(dir)s/nginx.pid;
 events { worker_connections 4096; }
 http {
     access_log off;
-    client_body_temp_path %(dir)s/body;
-    uwsgi_temp_path %(dir)s/uwsgi;
-    proxy_temp_path %(dir)s/proxy;
-    fastcgi_temp_path %(dir)s/fastcgi;
-    scgi_temp_path %(dir)s/scgi;
+%(temp_paths)s
     uwsgi_cache_path %(shm)s levels=1:2 keys_zone=uwsgipages:10m max_size=64m inactive=1h use_temp_path=off;
     %(lua_http)s
     server {   # direct: ucache answers, the app on a miss
@@ -227,7 +226,7 @@ def run(tmp, quick, reps):
         conf = os.path.join(tmp, 'http-nginx.conf')
         with open(conf, 'w') as f:
             f.write(NGINX_CONF % dict(
-                ports, usock=usock, dir=tmp, shm=shm, page=PAGE,
+                ports, usock=usock, dir=tmp, shm=shm, page=PAGE, temp_paths=TEMP_PATHS % {'dir': tmp},
                 load='\n'.join('load_module %s;' % m for m in LUA_MODULES) if lua_ok else '',
                 lua_http=LUA_HTTP if lua_ok else '',
                 lua_server=LUA_SERVER % dict(lua=ports['lua'], page=PAGE) if lua_ok else ''))

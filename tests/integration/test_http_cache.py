@@ -321,6 +321,15 @@ class NginxDirect(unittest.TestCase):
         self.assertIn(b'render #2', self.c.req(u)[2])
         self.assertEqual(self.calls(u), 2)
 
+    def test_vary_page_served_by_the_middleware_behind_nginx(self):
+        u = '/nvary?cache_for=60&vary=Accept-Encoding'
+        gz = self.c.req(u, headers={'Accept-Encoding': 'gzip'})[2]
+        self.assertEqual(self.c.req(u, headers={'Accept-Encoding': 'gzip'})[2], gz)   # nginx missed, Python hit
+        ident = self.c.req(u, headers={'Accept-Encoding': 'identity'})[2]
+        self.assertIn(b'ae=gzip', gz)
+        self.assertIn(b'ae=identity', ident)
+        self.assertEqual(self.calls(u), 2)
+
     def test_post_goes_to_the_app(self):
         u = '/npost?cache_for=60'
         self.assertIn(b'POST', self.c.req(u, 'POST', body=b'x')[2])
