@@ -434,14 +434,16 @@ int ucache_num(ucache_t *c, const void *key, size_t klen, int64_t *out)
 
 /* --------------------------------------------------------------- iterate */
 
-/* Copy slot id's key if it is live and unexpired; 0 or -ENOENT. */
+/* Copy slot id's key if it is live, unexpired and not a stale tagged entry
+ * (reads would miss it); 0 or -ENOENT. */
 static int iter_copy(ucache_t *c, uint32_t id, void *buf, size_t *klen, uint64_t now)
 {
 	const struct uc_slot *s = &c->slots[id];
 	uint32_t len = s->keylen;
 	const uint8_t *k;
 
-	if (s->state != UC_SLOT_LIVE || expired(s->expires, now) || !(k = uc_key_at(c, id, s->val, len, s->vallen)))
+	if (s->state != UC_SLOT_LIVE || expired(s->expires, now) || !(k = uc_key_at(c, id, s->val, len, s->vallen)) ||
+	    (uc_tags_invalidated(c) && uc_tags_stale_slot(c, id)))
 		return -ENOENT;
 	memcpy(buf, k, len);
 	*klen = len;

@@ -20,8 +20,8 @@ import threading
 import time
 import unittest
 
-from harness import (NGINX, ROOT, STOCK, Nginx, Uwsgi, app, need, poll, raw_exchange, uwsgi_packet,
-                     uwsgi_vars)
+from harness import (NGINX, ROOT, STOCK, Nginx, Uwsgi, app, free_port, need, poll, raw_exchange,
+                     stats_json, uwsgi_packet, uwsgi_vars)
 
 sys.path.insert(0, os.path.join(ROOT, 'python'))
 from ucache.wsgi import invalidate_tags  # noqa: E402  (remote invalidation: plain Python)
@@ -224,6 +224,23 @@ class ReadonlyInvalidation(unittest.TestCase):
                 invalidate_tags('pages@127.0.0.1:%d' % u.uport, ['ro'])
             self.assertIn(b'render #1', c.req(uri)[2])
             self.assertIn('refused', u.log())
+
+
+@unittest.skipIf(STOCK, 'needs ucache')
+class Sweeper(unittest.TestCase):
+    def test_the_sweeper_frees_invalidated_entries(self):
+        sport = free_port()
+        with accel('--stats', '127.0.0.1:%d' % sport, '--cache-expire-freq', '1') as u:
+            c = Client(u.port)
+
+            def items():
+                return [x['items'] for x in stats_json(sport)['caches'] if x['name'] == 'pages'][0]
+            for p in ('/s1?cache_for=600&tags=sw', '/s2?cache_for=600&tags=sw,x', '/s3?cache_for=600&tags=x'):
+                c.req(p)
+            self.assertEqual(items(), 3)
+            c.req('/_invalidate', 'POST', body=b'sw')
+            poll(lambda: items() == 1, 10, 0.1, 'the sweeper to free the 2 invalidated pages')
+            self.assertIn(b'render #1', c.req('/s3?cache_for=600&tags=x')[2])
 
 
 @unittest.skipIf(STOCK, 'needs ucache')

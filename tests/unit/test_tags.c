@@ -102,6 +102,18 @@ static void test_invalidate_one_tag_misses_exactly_its_entries(void **state)
 	assert_int_equal(inval(c, "x"), 0);
 	expect_gone(c, "a");
 	expect_gone(c, "b");
+	/* nor does iteration list them */
+	{
+		uint64_t cur = 0;
+		char kb[2048];
+		size_t kl = 0;
+		int n = 0;
+		while (ucache_iter(c, &cur, kb, sizeof(kb), &kl) == 0) {
+			assert_false(kl == 1 && (kb[0] == 'a' || kb[0] == 'b'));
+			n++;
+		}
+		assert_int_equal(n, 2); /* c, plain */
+	}
 	/* a set without UPDATE finds a stale entry missing, as reads do */
 	assert_int_equal(ut_set(c, "b", "plain B", 0, 0), 0);
 	ut_expect(c, "b", "plain B");
