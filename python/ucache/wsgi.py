@@ -207,6 +207,9 @@ class Accelerator:
         self.coalesce = coalesce
         self.lock_timeout = lock_timeout
         self.poll_interval = poll_interval
+        if '@' in self.cache or not uwsgi.call(b'ucache_tags_now', self.bcache):
+            raise RuntimeError('ucache.wsgi.Accelerator: no local cache %r (a --cache2 cache of this '
+                               'instance, loaded with --plugin ucache)' % self.cache)
 
     # wsgi-accelerator's name
     def invalidate_tag(self, tags):

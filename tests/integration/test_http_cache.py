@@ -21,7 +21,7 @@ import time
 import unittest
 
 from harness import (NGINX, ROOT, STOCK, Nginx, Uwsgi, app, free_port, need, poll, raw_exchange,
-                     stats_json, uwsgi_packet, uwsgi_vars)
+                     run_to_exit, stats_json, uwsgi_packet, uwsgi_vars)
 
 sys.path.insert(0, os.path.join(ROOT, 'python'))
 from ucache.wsgi import invalidate_tags  # noqa: E402  (remote invalidation: plain Python)
@@ -211,6 +211,16 @@ class Accelerator(unittest.TestCase):
             invalidate_tags('pages@127.0.0.1:%d' % self.u.uport, ['a,b'])
         with self.assertRaises(RuntimeError):
             invalidate_tags('nosuchcache@127.0.0.1:%d' % self.u.uport, ['x'])
+
+
+@unittest.skipIf(STOCK, 'needs ucache')
+class ConfigErrors(unittest.TestCase):
+    def test_unknown_cache_is_a_clear_error_at_load(self):
+        rc, out = run_to_exit(['--master', '--http-socket', '127.0.0.1:%d' % free_port(), '--need-app',
+                               '--cache2', 'name=pages,items=10', '--pythonpath', PYTHONPATH,
+                               '--wsgi-file', app('accel_bad_cache_app.py')])
+        self.assertNotEqual(rc, 0)
+        self.assertIn("ucache.wsgi.Accelerator: no local cache 'nosuch'", out)
 
 
 @unittest.skipIf(STOCK, 'needs ucache')
