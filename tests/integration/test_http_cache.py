@@ -163,6 +163,16 @@ class Accelerator(unittest.TestCase):
         self.assertEqual(len({b[2] for b in bodies}), 1)
         self.assertEqual(self.calls(u), 1)
 
+    def test_a_renderer_killed_holding_the_lock_does_not_wedge_the_url(self):
+        u = '/crash?cache_for=60&crash=1'
+        with self.assertRaises((http.client.HTTPException, ConnectionError)):
+            self.get(u)                       # its worker dies mid-render, lock held
+        t0 = time.monotonic()
+        status, _, body = self.get(u)         # a waiter finds the owner dead, breaks the lock
+        self.assertEqual(status, 200)
+        self.assertIn(b'render #1', body)
+        self.assertLess(time.monotonic() - t0, 10)   # not the 30 s lock deadline
+
     def test_uncacheable_concurrent_misses_all_answered(self):
         u = '/herd401?cache_for=60&sleep=0.2&status=401+Unauthorized'
         with concurrent.futures.ThreadPoolExecutor(6) as ex:

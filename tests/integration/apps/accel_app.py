@@ -8,6 +8,8 @@ times the app rendered it ("render #N"); query parameters shape the reply:
   cookie=1      a Set-Cookie header       cc=private   a Cache-Control header
   vary=H        a Vary header             sleep=S      render for S seconds
   size=N        pad the body to N bytes
+  crash=1       the first render of this URL kills its worker (SIGKILL) while
+                it holds the render lock
 The render count lives in the 'counters' cache (cache_inc: every worker
 and thread sees it).  Control endpoints (never cached, POST or cache_for 0):
   /_calls?u=URI        how many times URI was rendered
@@ -17,6 +19,7 @@ The cache name comes from ACCEL_CACHE (default "pages"); ACCEL_SWR sets
 stale_while_revalidate.
 """
 import os
+import signal
 import time
 from urllib.parse import parse_qs
 
@@ -50,6 +53,8 @@ def app(environ, start_response):
     q = {k: v[0] for k, v in parse_qs(environ.get('QUERY_STRING', '')).items()}
     if q.get('sleep'):
         time.sleep(float(q['sleep']))
+    if q.get('crash') and uwsgi.cache_set('crashed:' + uri, b'1', 0, 'counters'):
+        os.kill(os.getpid(), signal.SIGKILL)
     uwsgi.cache_inc(counter_key(uri), 1, 0, 'counters')
     n = uwsgi.cache_num(counter_key(uri), 'counters')
     headers = [('Content-Type', 'text/plain')]
