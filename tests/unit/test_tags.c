@@ -260,6 +260,46 @@ static void test_bad_tags_refused(void **state)
 	ut_destroy(c);
 }
 
+static ucache_t *open_store(const char *path)
+{
+	struct ucache_config cfg;
+	char kv[512], err[512];
+	ucache_t *c;
+
+	snprintf(kv, sizeof(kv), "name=s,items=100,blocksize=4096,store=%s", path);
+	assert_int_equal(ucache_config_parse(&cfg, kv, err, sizeof(err)), 0);
+	c = ucache_create(&cfg, err, sizeof(err));
+	ucache_config_free(&cfg);
+	if (!c)
+		fail_msg("store: %s", err);
+	return c;
+}
+
+/* Generations are not persisted: a reopened store's tagged entries were
+ * made against another table and must never be served again (an
+ * invalidation may have been lost with the old table). */
+static void test_reopened_store_drops_tagged_entries(void **state)
+{
+	char path[128];
+	ucache_t *c;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/ucache-test-tags-%d.db", (int)getpid());
+	unlink(path);
+	c = open_store(path);
+	assert_int_equal(put_tagged(c, "tagged", "t", "T", 0), 0);
+	assert_int_equal(ut_set(c, "plain", "P", 0, 0), 0);
+	ut_expect(c, "tagged", "T");
+	ucache_close(c);
+	c = open_store(path);
+	ut_expect(c, "plain", "P");
+	expect_gone(c, "tagged");
+	assert_int_equal(ucache_sweep(c, ucache_now(), 100), 1);  /* and the sweep frees it */
+	assert_int_equal(ut_stats(c).items, 1);
+	ucache_close(c);
+	unlink(path);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, ut_setup, ut_teardown)
 
 int main(void)
@@ -273,6 +313,7 @@ int main(void)
 		T(test_invalidate_cost_independent_of_entries),
 		T(test_invalidation_from_another_process),
 		T(test_bad_tags_refused),
+		T(test_reopened_store_drops_tagged_entries),
 	};
 
 	return cmocka_run_group_tests_name("tags", tests, NULL, NULL);
