@@ -16,6 +16,15 @@ OPT     ?= -O2
 CFLAGS_BASE = -std=gnu11 -g $(OPT) -fPIC -Wall -Wextra -Wshadow -Werror \
 	-Iinclude -Icore -D_GNU_SOURCE
 CFLAGS  ?=
+# The release lives in VERSION alone (uwsgiplugin.py reads it for the
+# plugin).  It goes into C strings, JSON and a Debian version unescaped, so
+# it may hold digits, letters, '.', '+' and '~' only ('-' would make the
+# .deb a non-native package).
+VERSION := $(shell cat VERSION)
+ifeq ($(shell printf '%s' '$(VERSION)' | grep -Ex '[0-9][A-Za-z0-9.+~]*'),)
+$(error VERSION file holds "$(VERSION)": want a version such as 0.5.0 (digits, letters, . + ~))
+endif
+CFLAGS_BASE += -DUCACHE_VERSION='"$(VERSION)"'
 ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS)
 LDLIBS_ENGINE = -lxxhash -lpthread
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -77,7 +86,7 @@ $(BUILD)/san/tests/test_proto: tests/unit/test_proto.c $(PROTO_SRC)
 # Store inspection tool: ucache-inspect [-k] [-v] FILE
 tools: $(BUILD)/ucache-inspect
 
-$(BUILD)/ucache-inspect: tools/ucache-inspect.c $(BUILD)/libucache.a
+$(BUILD)/ucache-inspect: tools/ucache-inspect.c $(BUILD)/libucache.a VERSION
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(BUILD)/libucache.a $(LDLIBS_ENGINE)
 
 inspect: $(BUILD)/ucache-inspect
@@ -98,7 +107,7 @@ unit-san: $(UNIT_SAN_BIN)
 UWSGI      ?= uwsgi
 PYTHON3    ?= /usr/bin/python3
 PLUGIN      = ucache_plugin.so
-PLUGIN_SRC  = $(wildcard plugins/ucache/*.c plugins/ucache/*.h) uwsgiplugin.py
+PLUGIN_SRC  = $(wildcard plugins/ucache/*.c plugins/ucache/*.h) uwsgiplugin.py VERSION
 # The binary's plugin directory, from its -DUWSGI_PLUGIN_DIR cflag.
 PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | tr ' ' '\n' | \
 	sed -n 's/^-DUWSGI_PLUGIN_DIR="\\"\(.*\)\\""$$/\1/p')
@@ -166,7 +175,7 @@ BENCH_ARGS ?=
 $(BUILD)/bench/engine: bench/engine.c include/ucache.h $(BUILD)/libucache.a
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O2 -Wall -Wextra -Wshadow -Werror -Iinclude -D_GNU_SOURCE \
-		$< -o $@ $(BUILD)/libucache.a $(LDLIBS_ENGINE) -lm
+		-DUCACHE_VERSION='"$(VERSION)"' $< -o $@ $(BUILD)/libucache.a $(LDLIBS_ENGINE) -lm
 
 bench-engine: $(BUILD)/bench/engine
 	$(BUILD)/bench/engine $(BENCH_ARGS)
