@@ -7,6 +7,8 @@
 #   make soak       the long crash tests (1000 worker kills, 100 instance crashes)
 #   make fuzz       libFuzzer on the modifier1 111 parser, bounded (FUZZ_TIME s)
 #   make bench-nginx    nginx direct hits on ucache vs nginx + memcached (not a test)
+#   make install    plugin, ucache-inspect, its man page, docs, Python package (DESTDIR-aware)
+#   make deb        build/deb/uwsgi-plugin-ucache_<VERSION>_<arch>.deb (packaging/deb/)
 #
 # The engine (core/, include/) builds without uWSGI; everything touching
 # uWSGI lives under plugins/ucache/ and is built by `uwsgi --build-plugin`.
@@ -16,6 +18,15 @@ OPT     ?= -O2
 CFLAGS_BASE = -std=gnu11 -g $(OPT) -fPIC -Wall -Wextra -Wshadow -Werror \
 	-Iinclude -Icore -D_GNU_SOURCE
 CFLAGS  ?=
+# The release lives in VERSION alone (uwsgiplugin.py reads it for the
+# plugin).  It goes into C strings, JSON and a Debian version unescaped, so
+# it may hold digits, letters, '.', '+' and '~' only ('-' would make the
+# .deb a non-native package).
+VERSION := $(shell cat VERSION)
+ifeq ($(shell printf '%s' '$(VERSION)' | grep -Ex '[0-9][A-Za-z0-9.+~]*'),)
+$(error VERSION file holds "$(VERSION)": want a version such as 0.5.0 (digits, letters, . + ~))
+endif
+CFLAGS_BASE += -DUCACHE_VERSION='"$(VERSION)"'
 ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS)
 LDLIBS_ENGINE = -lxxhash -lpthread
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -30,6 +41,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_SAN_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
 
 .PHONY: tools inspect
+.PHONY: deb
 .PHONY: all engine plugin install deps deb-packages test unit unit-san integration demo bench-engine clean
 .PHONY: fuzz fuzz-regress bench-nginx layering
 .PHONY: soak
@@ -77,7 +89,7 @@ $(BUILD)/san/tests/test_proto: tests/unit/test_proto.c $(PROTO_SRC)
 # Store inspection tool: ucache-inspect [-k] [-v] FILE
 tools: $(BUILD)/ucache-inspect
 
-$(BUILD)/ucache-inspect: tools/ucache-inspect.c $(BUILD)/libucache.a
+$(BUILD)/ucache-inspect: tools/ucache-inspect.c $(BUILD)/libucache.a VERSION
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(BUILD)/libucache.a $(LDLIBS_ENGINE)
 
 inspect: $(BUILD)/ucache-inspect
@@ -98,7 +110,7 @@ unit-san: $(UNIT_SAN_BIN)
 UWSGI      ?= uwsgi
 PYTHON3    ?= /usr/bin/python3
 PLUGIN      = ucache_plugin.so
-PLUGIN_SRC  = $(wildcard plugins/ucache/*.c plugins/ucache/*.h) uwsgiplugin.py
+PLUGIN_SRC  = $(wildcard plugins/ucache/*.c plugins/ucache/*.h) uwsgiplugin.py VERSION
 # The binary's plugin directory, from its -DUWSGI_PLUGIN_DIR cflag.
 PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | tr ' ' '\n' | \
 	sed -n 's/^-DUWSGI_PLUGIN_DIR="\\"\(.*\)\\""$$/\1/p')
@@ -110,6 +122,8 @@ DEB_PACKAGES = build-essential libxxhash-dev libcmocka-dev \
 	uwsgi-plugin-lua5.2 python3 python3-django python3-django-uwsgi-ng \
 	nginx-light memcached redis-server python3-pymemcache python3-redis \
 	clang libclang-rt-14-dev gnuplot-nox wrk valgrind uwsgi-plugin-php php-apcu
+# make deb's package check (.ci/run runs it on the .deb)
+DEB_PACKAGES += lintian
 
 deb-packages:
 	@echo $(DEB_PACKAGES)
@@ -119,9 +133,38 @@ plugin: $(PLUGIN)
 $(PLUGIN): $(PLUGIN_SRC) $(CORE_SRC) $(CORE_HDR)
 	$(UWSGI) --build-plugin .
 
-install: $(PLUGIN)
+# What `make install` and the .deb put in place.  The plugin goes where the
+# binary looks for `--plugin ucache`; the Python package where Debian's
+# python3 (and so the python3 plugin) finds it, with a generated _version.py
+# carrying VERSION (python/ucache/__init__.py reads it from there).
+PREFIX  ?= /usr
+DOCDIR   = $(PREFIX)/share/doc/uwsgi-plugin-ucache
+PYDIR    = $(PREFIX)/lib/python3/dist-packages
+PY_FILES = $(shell cd python 2>/dev/null && find ucache -name '*.py' ! -name _version.py | sort)
+
+install: $(PLUGIN) $(BUILD)/ucache-inspect
 	@test -n "$(PLUGIN_DIR)" || { echo "cannot find the plugin dir of $(UWSGI)"; exit 1; }
 	install -D -m 0644 $(PLUGIN) $(DESTDIR)$(PLUGIN_DIR)/$(PLUGIN)
+	install -D -m 0755 $(BUILD)/ucache-inspect $(DESTDIR)$(PREFIX)/bin/ucache-inspect
+	install -D -m 0644 docs/ucache-inspect.1 $(DESTDIR)$(PREFIX)/share/man/man1/ucache-inspect.1
+	gzip -9nf $(DESTDIR)$(PREFIX)/share/man/man1/ucache-inspect.1
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -D -m 0644 LICENSE $(DESTDIR)$(DOCDIR)/copyright
+	@set -e; for f in $(PY_FILES); do \
+		echo "install python/$$f"; install -D -m 0644 python/$$f $(DESTDIR)$(PYDIR)/$$f; done; \
+	if [ -n "$(PY_FILES)" ]; then \
+		echo "__version__ = '$(VERSION)'" > $(DESTDIR)$(PYDIR)/ucache/_version.py; fi
+
+# The Debian package: `make install` into a staging root, then
+# packaging/deb/build.sh adds the control data (Depends: the uwsgi-abi-<hash>
+# the installed uwsgi-core Provides, plus dpkg-shlibdeps' libraries) and
+# runs dpkg-deb.
+DEB_ROOT = $(BUILD)/deb/root
+
+deb: $(PLUGIN) $(BUILD)/ucache-inspect
+	rm -rf $(DEB_ROOT)
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEB_ROOT) PREFIX=/usr
+	packaging/deb/build.sh $(VERSION) $(DEB_ROOT) $(BUILD)/deb
 
 deps:
 	@test "$$(id -u)" = 0 || { echo "make deps installs Debian packages: run it as root"; exit 1; }
@@ -166,7 +209,7 @@ BENCH_ARGS ?=
 $(BUILD)/bench/engine: bench/engine.c include/ucache.h $(BUILD)/libucache.a
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O2 -Wall -Wextra -Wshadow -Werror -Iinclude -D_GNU_SOURCE \
-		$< -o $@ $(BUILD)/libucache.a $(LDLIBS_ENGINE) -lm
+		-DUCACHE_VERSION='"$(VERSION)"' $< -o $@ $(BUILD)/libucache.a $(LDLIBS_ENGINE) -lm
 
 bench-engine: $(BUILD)/bench/engine
 	$(BUILD)/bench/engine $(BENCH_ARGS)

@@ -27,7 +27,12 @@
 extern "C" {
 #endif
 
-#define UCACHE_VERSION "0.1.0"
+/* The release, from the repository's VERSION file (the one place it lives):
+ * the Makefile and uwsgiplugin.py pass -DUCACHE_VERSION="...".  A compile
+ * line that does not (a benchmark's own) says so instead of guessing. */
+#ifndef UCACHE_VERSION
+#define UCACHE_VERSION "unknown"
+#endif
 
 /* Largest key the engine accepts at all (stock: keysize < 65535). */
 #define UCACHE_KEYSIZE_MAX 65534

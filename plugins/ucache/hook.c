@@ -289,6 +289,7 @@ void ucp_hook_install(void)
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	selftest(sites);
-	uwsgi_log("ucache: %zu cache entry points redirected (" UCP_ARCH "), self-test passed\n",
+	uwsgi_log("ucache: %zu cache entry points redirected (" UCP_ARCH "), self-test passed "
+			"(ucache " UCACHE_VERSION " for uWSGI " UWSGI_VERSION ")\n",
 			(size_t) N_REDIRECTS);
 }

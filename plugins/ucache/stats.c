@@ -16,8 +16,9 @@
  *   uwsgi_stats_keylong(us, "last_modified_at", n)
  *                                   the last stock key of a cache object:
  *                                   after it, append "evictions", "expired"
- *                                   and "bytes_used" of the cursor's cache
- *                                   and advance the cursor.
+ *                                   and "bytes_used" of the cursor's cache,
+ *                                   then "ucache_version" (the plugin's
+ *                                   release), and advance the cursor.
  *
  * The generator runs in the master's main thread and in stats pushers'
  * threads, hence a per-thread cursor.  Refreshing writes a few aligned
@@ -93,6 +94,13 @@ static int keylong(struct uwsgi_stats *us, const char *key, unsigned long long n
 	return stats_printf(us, "\"%s\":%llu", key, num);
 }
 
+static int keystr(struct uwsgi_stats *us, const char *key, const char *value)
+{
+	if (uwsgi_stats_apply_tabs(us))
+		return -1;
+	return stats_printf(us, "\"%s\":\"%s\"", key, value);
+}
+
 static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
 {
 	if (uwsgi_stats_comma(us) || keylong(us, "evictions", c->snap.evictions))
@@ -100,6 +108,9 @@ static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
 	if (uwsgi_stats_comma(us) || keylong(us, "expired", c->snap.expirations))
 		return -1;
 	if (uwsgi_stats_comma(us) || keylong(us, "bytes_used", c->snap.bytes_used))
+		return -1;
+	/* VERSION holds no quote or backslash (the Makefile checks): no escaping */
+	if (uwsgi_stats_comma(us) || keystr(us, "ucache_version", UCACHE_VERSION))
 		return -1;
 	return 0;
 }

@@ -1,12 +1,12 @@
 """The stats server's "caches" array: stock keys plus ucache's evictions,
-expired and bytes_used; the counters are live."""
+expired, bytes_used and ucache_version; the counters are live."""
 import unittest
 
 from harness import Uwsgi, app, free_port, poll, stats_json
 
 STOCK_KEYS = ['name', 'hash', 'hashsize', 'keysize', 'max_items', 'blocks', 'blocksize',
               'items', 'hits', 'miss', 'full', 'last_modified_at']
-UCACHE_KEYS = ['evictions', 'expired', 'bytes_used']
+UCACHE_KEYS = ['evictions', 'expired', 'bytes_used', 'ucache_version']
 
 
 class Stats(unittest.TestCase):
