@@ -15,9 +15,10 @@
  *                                   first cache;
  *   uwsgi_stats_keylong(us, "last_modified_at", n)
  *                                   the last stock key of a cache object:
- *                                   after it, append "evictions", "expired"
- *                                   and "bytes_used" of the cursor's cache
- *                                   and advance the cursor.
+ *                                   after it, append "evictions", "expired",
+ *                                   "bytes_used" and the udp_* counters
+ *                                   (udp.c) of the cursor's cache and
+ *                                   advance the cursor.
  *
  * The generator runs in the master's main thread and in stats pushers'
  * threads, hence a per-thread cursor.  Refreshing writes a few aligned
@@ -95,12 +96,20 @@ static int keylong(struct uwsgi_stats *us, const char *key, unsigned long long n
 
 static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
 {
+	const char *name;
+	uint64_t value;
+	size_t i;
+
 	if (uwsgi_stats_comma(us) || keylong(us, "evictions", c->snap.evictions))
 		return -1;
 	if (uwsgi_stats_comma(us) || keylong(us, "expired", c->snap.expirations))
 		return -1;
 	if (uwsgi_stats_comma(us) || keylong(us, "bytes_used", c->snap.bytes_used))
 		return -1;
+	for (i = 0; ucp_udp_stat(c, i, &name, &value); i++) {
+		if (uwsgi_stats_comma(us) || keylong(us, name, value))
+			return -1;
+	}
 	return 0;
 }
 
