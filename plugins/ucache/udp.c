@@ -536,21 +536,6 @@ static void rx_log(struct ucp_cache *c, const struct sockaddr_storage *ss, const
 	log_limited(c, &c->udp->rx_log_second, &c->udp->rx_log_suppressed, "datagram from", src, why);
 }
 
-/* 0 if the datagram may be applied, else -UCP_UDPW_E*. */
-static int authenticate(struct ucp_udp *u, const void *buf, const struct ucp_udpw_msg *m)
-{
-	int ret;
-
-	if (!u->secret)
-		return 0;
-	if (!m->has_trailer)
-		return -UCP_UDPW_EUNSIGNED;
-	ret = ucp_udpw_verify(buf, m, u->secret, u->secret_len);
-	if (ret)
-		return ret;
-	return ucp_udpw_guard_check(u->guard, m->sender, m->seq, m->timestamp, (uint64_t) time(NULL));
-}
-
 /* Apply to the engine directly (never re-sent).  0 or -errno. */
 static int apply(struct ucp_cache *c, const struct ucp_udpw_msg *m)
 {
@@ -584,15 +569,9 @@ static void handle(struct ucp_cache *c, const unsigned char *buf, size_t len,
 		rx_log(c, src, "refused: source not in udp_allow");
 		return;
 	}
-	ret = ucp_udpw_parse(buf, len, &m);
+	ret = ucp_udpw_accept(buf, len, &m, u->secret, u->secret_len, u->guard, (uint64_t) time(NULL));
 	if (ret) {
-		count(u, C_MALFORMED);
-		rx_log(c, src, ucp_udpw_strerror(ret));
-		return;
-	}
-	ret = authenticate(u, buf, &m);
-	if (ret) {
-		count(u, C_REFUSED);
+		count(u, -ret < UCP_UDPW_EPARSE_MAX ? C_MALFORMED : C_REFUSED);
 		rx_log(c, src, ucp_udpw_strerror(ret));
 		return;
 	}

@@ -280,6 +280,21 @@ int ucp_udpw_guard_check(struct ucp_udpw_guard *g, uint64_t sender, uint64_t seq
 	return 0;
 }
 
+int ucp_udpw_accept(const void *buf, size_t len, struct ucp_udpw_msg *m, const void *secret,
+		size_t secret_len, struct ucp_udpw_guard *g, uint64_t now)
+{
+	int ret = ucp_udpw_parse(buf, len, m);
+
+	if (ret || !secret_len)
+		return ret;
+	if (!m->has_trailer)
+		return -UCP_UDPW_EUNSIGNED;
+	ret = ucp_udpw_verify(buf, m, secret, secret_len);
+	if (ret)
+		return ret;
+	return ucp_udpw_guard_check(g, m->sender, m->seq, m->timestamp, now);
+}
+
 /* -------------------------------------------------------- source networks */
 
 static void mask_host_bits(unsigned char *a, unsigned bytes, unsigned prefix)

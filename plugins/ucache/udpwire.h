@@ -147,6 +147,13 @@ struct ucp_udpw_guard {
 int ucp_udpw_guard_check(struct ucp_udpw_guard *g, uint64_t sender, uint64_t seq,
 		uint64_t timestamp, uint64_t now);
 
+/* What a receiver runs on each datagram: parse, then with a secret
+ * (secret_len > 0) require the trailer, check the mac and ask the guard
+ * (at now).  0 if it may be applied; -UCP_UDPW_E*: below EPARSE_MAX the
+ * datagram is malformed, from EUNSIGNED on it is refused. */
+int ucp_udpw_accept(const void *buf, size_t len, struct ucp_udpw_msg *m, const void *secret,
+		size_t secret_len, struct ucp_udpw_guard *g, uint64_t now);
+
 /* -------------------------------------------------------- source networks */
 
 /* One udp_allow= entry: an address (all of its bits) or a CIDR network.
