@@ -336,7 +336,8 @@ void ucp_udp_setup(struct ucp_cache *c, int legacy)
 	struct ucp_udp *u;
 	char where[300];
 
-	if (legacy ? !uwsgi.cache_udp_node && !uwsgi.cache_udp_server : !cfg->nodes && !cfg->udp)
+	if (legacy ? !uwsgi.cache_udp_node && !uwsgi.cache_udp_server
+			: !cfg->nodes && !cfg->udp && !cfg->udp_allow && !cfg->udp_secret_file)
 		return;
 	u = uwsgi_calloc(sizeof(*u));
 	c->udp = u;
