@@ -147,7 +147,8 @@ static void fatal(const char *where, const char *value, const char *why)
 /* --------------------------------------------------------------- addresses */
 
 /* "HOST:PORT", "[IPV6]:PORT" or ":PORT" -> a resolved address.  NULL on
- * success, else why not. */
+ * success, else why not.  IPv4 first (a name resolves as stock resolved it,
+ * ":PORT" is 0.0.0.0 / 127.0.0.1 as in stock), then IPv6. */
 static const char *addr_resolve(const char *text, int passive, struct udp_addr *a)
 {
 	char host[256];
@@ -156,7 +157,7 @@ static const char *addr_resolve(const char *text, int passive, struct udp_addr *
 	size_t hlen;
 	uint64_t port = 0;
 	struct addrinfo hints, *res = NULL;
-	int err;
+	int err = 0, i;
 
 	if (!colon)
 		return "expected HOST:PORT";
@@ -173,13 +174,16 @@ static const char *addr_resolve(const char *text, int passive, struct udp_addr *
 		return "expected a port 1-65535 after the last ':'";
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_DGRAM;
-	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
-	err = getaddrinfo(hlen ? host : NULL, colon + 1, &hints, &res);
-	if (err)
-		return gai_strerror(err);
+	for (i = 0; i < 2 && !res; i++) {
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = i ? AF_INET6 : AF_INET;
+		hints.ai_socktype = SOCK_DGRAM;
+		hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+		if (i == 0 || hlen)
+			err = getaddrinfo(hlen ? host : NULL, colon + 1, &hints, &res);
+	}
+	if (!res)
+		return err ? gai_strerror(err) : "cannot resolve";
 	memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
 	a->len = res->ai_addrlen;
 	freeaddrinfo(res);

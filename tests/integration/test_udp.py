@@ -213,6 +213,17 @@ class UcacheToUcache(unittest.TestCase):
             self.assertEqual((ca['udp_sent'], ca['udp_received']), (3, 2))
             self.assertEqual((cb['udp_sent'], cb['udp_received']), (2, 3))
 
+    def test_ipv6(self):
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(('::1', 0))
+            port = s.getsockname()[1]
+        with Node(keys=',udp=[::1]:%d,udp_allow=::1' % port) as b, \
+                Node(keys=',nodes=[::1]:%d' % port) as a:
+            line = '*** udp server for cache "r" running on [::1]:%d ***' % port
+            poll(lambda: line in b.log(), 10, what='the udp server line')
+            a.op('cache_set', 'k', 'v6', 0, 'r')
+            b.wait_value('k', b'v6')
+
     def test_oversized_value_sent_as_del(self):
         pa, pb = udp_port(), udp_port()
         big = ',blocksize=100000'
