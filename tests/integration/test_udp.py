@@ -111,18 +111,23 @@ class Node(Uwsgi):
              what='%r == %r on %s (now %r)' % (key, value, self.name, self.get(key)))
 
 
+def set_and_update(test, sender, receiver):
+    """A set with an expiry, then an update without: replicated, the
+    absolute expiry as is."""
+    test.assertIs(sender.op('cache_set', 'k', 'v', 100, 'r'), True)
+    receiver.wait_value('k', b'v')
+    test.assertEqual(receiver.get_ex('k'), sender.get_ex('k'))
+    test.assertGreater(receiver.get_ex('k')[1], time.time() + 90)
+    test.assertIs(sender.op('cache_update', 'k', 'w', 0, 'r'), True)
+    receiver.wait_value('k', b'w')
+    test.assertEqual(receiver.get_ex('k'), (b'w', 0))
+
+
 class StockToUcache(unittest.TestCase):
     def test_set_update_del_expiry_from_stock(self):
         pu, ps = udp_port(), udp_port()
         with Node(udp=pu) as u, Node(udp=ps, nodes=[pu], stock=True) as s:
-            self.assertIs(s.op('cache_set', 'k', 'v', 100, 'r'), True)
-            u.wait_value('k', b'v')
-            # the absolute expiry travels as is
-            self.assertEqual(u.get_ex('k'), s.get_ex('k'))
-            self.assertGreater(u.get_ex('k')[1], time.time() + 90)
-            self.assertIs(s.op('cache_update', 'k', 'w', 0, 'r'), True)
-            u.wait_value('k', b'w')
-            self.assertEqual(u.get_ex('k'), (b'w', 0))
+            set_and_update(self, s, u)
             # stock sends its del unpadded: ucache applies it anyway
             self.assertIs(s.op('cache_del', 'k', 'r'), True)
             u.wait_value('k', None)
@@ -156,12 +161,7 @@ class UcacheToStock(unittest.TestCase):
     def test_set_update_del_math_reach_stock(self):
         pu, ps = udp_port(), udp_port()
         with Node(udp=ps, stock=True) as s, Node(udp=pu, nodes=[ps]) as u:
-            self.assertIs(u.op('cache_set', 'k', 'v', 100, 'r'), True)
-            s.wait_value('k', b'v')
-            self.assertEqual(s.get_ex('k'), u.get_ex('k'))
-            self.assertGreater(s.get_ex('k')[1], time.time() + 90)
-            self.assertIs(u.op('cache_update', 'k', 'w', 0, 'r'), True)
-            s.wait_value('k', b'w')
+            set_and_update(self, u, s)
             # a padded del: the stock receiver applies it
             self.assertIs(u.op('cache_del', 'k', 'r'), True)
             s.wait_value('k', None)
@@ -201,6 +201,7 @@ class UcacheToUcache(unittest.TestCase):
             self.assertEqual(b.get_ex('k'), a.get_ex('k'))
             self.assertIs(b.op('cache_update', 'k', 'w', 0, 'r'), True)
             a.wait_value('k', b'w')
+            self.assertEqual(a.get_ex('k'), (b'w', 0))
             self.assertIs(a.op('cache_inc', 'n', 7, 0, 'r'), True)
             poll(lambda: b.op('cache_num', 'n', 'r') == 7, 10, what='n == 7')
             self.assertIs(b.op('cache_dec', 'n', 2, 0, 'r'), True)
