@@ -68,7 +68,13 @@ static const char *const ctr_names[C_COUNT] = {
 	"udp_malformed", "udp_refused", "udp_failed",
 };
 
-/* Shared by every process (see the header comment); one page per cache. */
+/* One MAP_SHARED page per cache, mapped in the master before fork.
+ * Writers: any process and thread, no lock: every field is changed only by
+ * an atomic read-modify-write (add, exchange, compare-exchange; relaxed).
+ * Readers (the stats server, the log limiter) load with relaxed atomics:
+ * each counter is exact and only grows, but two counters read one after
+ * the other need not agree (a datagram may be in udp_received and not yet
+ * in udp_applied). */
 struct udp_shared {
 	uint64_t ctr[C_COUNT];
 	uint64_t log_second;      /* send-error log limiter: last second logged */
