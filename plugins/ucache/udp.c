@@ -59,6 +59,12 @@
  * not a secret file. */
 #define SECRET_MIN 16
 #define SECRET_MAX 4096
+/* Receive buffer asked for on udp= sockets: a burst the thread has not read
+ * yet waits there (the kernel caps it at net.core.rmem_max; Debian's
+ * default, 212992 bytes, holds ~1500 datagrams of a 100-byte value, 4 MiB
+ * ~30000).  What does not fit is dropped by the kernel: compare the
+ * senders' udp_sent with udp_received. */
+#define RCVBUF (4 << 20)
 
 enum udp_ctr { C_SENT, C_SEND_ERRORS, C_OVERSIZE, C_RECEIVED, C_APPLIED, C_MALFORMED,
 	C_REFUSED, C_FAILED, C_COUNT };
@@ -215,7 +221,7 @@ static int send_socket(const struct udp_addr *a)
 
 static void bind_server(const char *where, struct udp_addr *a)
 {
-	int one = 1;
+	int one = 1, rcvbuf = RCVBUF;
 	int fd = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0 || (a->ss.ss_family == AF_INET6 &&
@@ -224,6 +230,8 @@ static void bind_server(const char *where, struct udp_addr *a)
 		uwsgi_log("ucache: %s: cannot bind to \"%s\": %s\n", where, a->text, strerror(errno));
 		exit(1);
 	}
+	/* best effort: a smaller buffer only means earlier drops */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	a->fd = fd;
 }
 
