@@ -60,10 +60,10 @@
 #define SECRET_MIN 16
 #define SECRET_MAX 4096
 /* Receive buffer asked for on udp= sockets: a burst the thread has not read
- * yet waits there (the kernel caps it at net.core.rmem_max; Debian's
- * default, 212992 bytes, holds ~1500 datagrams of a 100-byte value, 4 MiB
- * ~30000).  What does not fit is dropped by the kernel: compare the
- * senders' udp_sent with udp_received. */
+ * yet waits there (the kernel caps it at net.core.rmem_max).  Measured on
+ * loopback: 14850 updates of 100 bytes from one worker, 7958 applied with
+ * the 212992-byte default, all with 4 MiB.  What does not fit is dropped by
+ * the kernel: compare the senders' udp_sent with udp_received. */
 #define RCVBUF (4 << 20)
 
 enum udp_ctr { C_SENT, C_SEND_ERRORS, C_OVERSIZE, C_RECEIVED, C_APPLIED, C_MALFORMED,
