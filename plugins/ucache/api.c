@@ -205,7 +205,7 @@ static int local_math(struct ucp_cache *c, char *key, uint16_t klen, char *val, 
 	memcpy(&delta, val, sizeof(delta));
 	if (ucache_math(c->cache, key, klen, op, delta, expires, NULL))
 		return -1;
-	if (c->udp)
+	if (c->udp && !(flags & (UWSGI_CACHE_FLAG_LOCAL)))
 		ucp_udp_send_item(c, key, klen);
 	return 0;
 }
@@ -222,7 +222,8 @@ int ucp_local_set(struct ucp_cache *c, char *key, uint16_t klen, char *val, uint
 	expires = expiry(expires, flags, &sflags);
 	if (ucache_set(c->cache, key, klen, val, vlen, expires, sflags))
 		return -1;
-	if (c->udp)
+	/* _LOCAL: the stock flag for "do not replicate" */
+	if (c->udp && !(flags & (UWSGI_CACHE_FLAG_LOCAL)))
 		ucp_udp_send_set(c, key, klen, val, vlen, expires, !!(sflags & UCACHE_SET_ABSEXPIRE));
 	return 0;
 }
@@ -430,9 +431,10 @@ int ucp_api_del2(struct uwsgi_cache *uc, char *key, uint16_t klen, uint64_t inde
 	struct ucp_cache *c = ucp_from_uc(uc);
 
 	(void) index;
-	(void) flags;
 	if (!c || !key)
 		return -1;
+	if (flags & (UWSGI_CACHE_FLAG_LOCAL))
+		return ucache_del(c->cache, key, klen) ? -1 : 0;
 	return ucp_local_del(c, key, klen) ? -1 : 0;
 }
 
