@@ -399,6 +399,12 @@ class Startup(unittest.TestCase):
             lines = self.start_fails('--cache2', 'name=r,items=10,udp=127.0.0.1:%d' % port)
             self.assertIn('cannot bind to "127.0.0.1:%d"' % port, lines[0])
 
+    def test_without_master_says_nothing_is_received(self):
+        with Uwsgi('--cache2', 'name=r,items=10,udp=127.0.0.1:%d' % udp_port(),
+                   '--wsgi-file', app('ops_app.py')) as u:
+            self.assertIn('ucache: cache "r": udp needs the master (--master) to receive', u.log())
+            self.assertNotIn('udp server thread enabled', u.log())
+
     def test_log_lines_and_legacy_options(self):
         """The stock lines, and --cache-udp-node / --cache-udp-server on the
         legacy --cache, against a stock node."""
