@@ -5,7 +5,8 @@
 #                   corpus (ASan), then integration tests
 #   make bench-engine   engine micro-benchmark (not a test)
 #   make soak       the long crash tests (1000 worker kills, 100 instance crashes)
-#   make fuzz       libFuzzer on the modifier1 111 parser, bounded (FUZZ_TIME s)
+#   make fuzz       libFuzzer on the modifier1 111 parser, bounded (FUZZ_TIME s);
+#                   FUZZ_TARGET=udp: on the replication datagram receiver
 #   make bench-nginx    nginx direct hits on ucache vs nginx + memcached (not a test)
 #   make install    plugin, ucache-inspect, its man page, docs, Python package (DESTDIR-aware)
 #   make deb        build/deb/uwsgi-plugin-ucache_<VERSION>_<arch>.deb (packaging/deb/)
@@ -86,6 +87,19 @@ $(BUILD)/san/tests/test_proto: tests/unit/test_proto.c $(PROTO_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache $< plugins/ucache/proto.c -o $@ -lcmocka
 
+# The replication datagram (plugins/ucache/udpwire.c): alone with proto.c's
+# byte helpers and libcrypto (HMAC-SHA256), like test_proto.
+UDPW_SRC = plugins/ucache/udpwire.c plugins/ucache/udpwire.h $(PROTO_SRC)
+UDPW_C = plugins/ucache/udpwire.c plugins/ucache/proto.c
+
+$(BUILD)/tests/test_udpwire: tests/unit/test_udpwire.c $(UDPW_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Iplugins/ucache $< $(UDPW_C) -o $@ -lcmocka -lcrypto
+
+$(BUILD)/san/tests/test_udpwire: tests/unit/test_udpwire.c $(UDPW_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache $< $(UDPW_C) -o $@ -lcmocka -lcrypto
+
 # Store inspection tool: ucache-inspect [-k] [-v] FILE
 tools: $(BUILD)/ucache-inspect
 
@@ -117,7 +131,7 @@ PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | tr ' ' '\n' | \
 
 # Debian packages needed to build, test, demo and benchmark (make deps and
 # .ci/run install the same list).
-DEB_PACKAGES = build-essential libxxhash-dev libcmocka-dev \
+DEB_PACKAGES = build-essential libxxhash-dev libcmocka-dev libssl-dev \
 	uwsgi-core uwsgi-dev uwsgi-src uwsgi-plugin-python3 uwsgi-plugin-psgi \
 	uwsgi-plugin-lua5.2 python3 python3-django python3-django-uwsgi-ng \
 	nginx-light memcached redis-server python3-pymemcache python3-redis \
@@ -234,35 +248,58 @@ bench: $(PLUGIN) $(BUILD)/bench/engine $(BUILD)/bench/ucbench_plugin.so
 	$(PYTHON3) bench/run.py $(BENCH_RUN_ARGS)
 
 # ------------------------------------------------------------------ fuzzing
-# libFuzzer on the modifier1 111 parser (tests/fuzz/fuzz_proto.c), for
-# FUZZ_TIME seconds from the seed corpus; new inputs go to build/fuzz/corpus,
-# a crash to build/fuzz/crash-*.  `make test` replays the committed
-# regression corpus (and the seeds) through the same target under ASan.
+# libFuzzer for FUZZ_TIME seconds from a seed corpus; new inputs go to
+# build/fuzz/corpus[-udp], a crash to build/fuzz/crash-*.  Targets
+# (FUZZ_TARGET): proto (default), the modifier1 111 parser
+# (tests/fuzz/fuzz_proto.c); udp, the replication datagram receiver
+# (tests/fuzz/fuzz_udp.c).  `make test` replays the committed regression
+# corpora (and the seeds) through both targets under ASan.
 FUZZ_CC   ?= clang
 FUZZ_TIME ?= 60
 FUZZ_ARGS ?=
+FUZZ_TARGET ?= proto
 FUZZ_SRC   = tests/fuzz/fuzz_proto.c $(PROTO_SRC)
+FUZZ_UDP_SRC = tests/fuzz/fuzz_udp.c $(UDPW_SRC)
+FUZZ_FLAGS = -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Iplugins/ucache \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_RUN   = -max_total_time=$(FUZZ_TIME) -timeout=5 -rss_limit_mb=1024 \
+	-artifact_prefix=$(BUILD)/fuzz/ $(FUZZ_ARGS)
 
 $(BUILD)/fuzz/fuzz_proto: $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Iplugins/ucache \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		tests/fuzz/fuzz_proto.c plugins/ucache/proto.c -o $@
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_proto.c plugins/ucache/proto.c -o $@
 
-fuzz: $(BUILD)/fuzz/fuzz_proto
+$(BUILD)/fuzz/fuzz_udp: $(FUZZ_UDP_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_udp.c $(UDPW_C) -o $@ -lcrypto
+
+fuzz: fuzz-$(FUZZ_TARGET)
+
+.PHONY: fuzz-proto fuzz-udp
+fuzz-proto: $(BUILD)/fuzz/fuzz_proto
 	@mkdir -p $(BUILD)/fuzz/corpus
-	$(BUILD)/fuzz/fuzz_proto -max_total_time=$(FUZZ_TIME) -timeout=5 -rss_limit_mb=1024 \
-		-dict=tests/fuzz/proto.dict -artifact_prefix=$(BUILD)/fuzz/ $(FUZZ_ARGS) \
+	$< $(FUZZ_RUN) -dict=tests/fuzz/proto.dict \
 		$(BUILD)/fuzz/corpus tests/fuzz/corpus tests/fuzz/regressions
+
+fuzz-udp: $(BUILD)/fuzz/fuzz_udp
+	@mkdir -p $(BUILD)/fuzz/corpus-udp
+	$< $(FUZZ_RUN) $(BUILD)/fuzz/corpus-udp tests/fuzz/udp-corpus tests/fuzz/udp-regressions
 
 $(BUILD)/san/tests/fuzz_replay: tests/fuzz/replay.c $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache tests/fuzz/replay.c \
 		tests/fuzz/fuzz_proto.c plugins/ucache/proto.c -o $@
 
-fuzz-regress: $(BUILD)/san/tests/fuzz_replay
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		$< tests/fuzz/regressions tests/fuzz/corpus
+$(BUILD)/san/tests/fuzz_replay_udp: tests/fuzz/replay.c $(FUZZ_UDP_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache tests/fuzz/replay.c \
+		tests/fuzz/fuzz_udp.c $(UDPW_C) -o $@ -lcrypto
+
+FUZZ_REPLAY_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+
+fuzz-regress: $(BUILD)/san/tests/fuzz_replay $(BUILD)/san/tests/fuzz_replay_udp
+	$(FUZZ_REPLAY_ENV) $(BUILD)/san/tests/fuzz_replay tests/fuzz/regressions tests/fuzz/corpus
+	$(FUZZ_REPLAY_ENV) $(BUILD)/san/tests/fuzz_replay_udp tests/fuzz/udp-regressions tests/fuzz/udp-corpus
 
 # nginx direct hits on ucache (modifier1 111) against nginx's memcached_pass
 # to memcached, same keys and values, same run: a benchmark, not a test.

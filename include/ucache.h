@@ -74,6 +74,8 @@ struct ucache_config {
 	char *nodes;              /* ';'-separated UDP peers, or NULL */
 	char *udp;                /* ';'-separated UDP listen addresses, or NULL */
 	char *sync;               /* ';'-separated nodes to dump from, or NULL */
+	char *udp_allow;          /* ';'-separated sources (ADDR[/PREFIX]) udp= accepts, or NULL (any) */
+	char *udp_secret_file;    /* file holding the UDP shared secret, or NULL */
 	int lastmod;              /* keep last_modified_at */
 	int64_t math_initial;     /* start value of math on a missing key */
 	int ignore_full;          /* don't log "cache is FULL" */

@@ -15,10 +15,11 @@
  *                                   first cache;
  *   uwsgi_stats_keylong(us, "last_modified_at", n)
  *                                   the last stock key of a cache object:
- *                                   after it, append "evictions", "expired"
- *                                   and "bytes_used" of the cursor's cache,
- *                                   then "ucache_version" (the plugin's
- *                                   release), and advance the cursor.
+ *                                   after it, append "evictions", "expired",
+ *                                   "bytes_used", "ucache_version" (the
+ *                                   plugin's release) and the udp_* counters
+ *                                   (udp.c) of the cursor's cache and
+ *                                   advance the cursor.
  *
  * The generator runs in the master's main thread and in stats pushers'
  * threads, hence a per-thread cursor.  Refreshing writes a few aligned
@@ -103,6 +104,10 @@ static int keystr(struct uwsgi_stats *us, const char *key, const char *value)
 
 static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
 {
+	const char *name;
+	uint64_t value;
+	size_t i;
+
 	if (uwsgi_stats_comma(us) || keylong(us, "evictions", c->snap.evictions))
 		return -1;
 	if (uwsgi_stats_comma(us) || keylong(us, "expired", c->snap.expirations))
@@ -112,6 +117,10 @@ static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
 	/* VERSION holds no quote or backslash (the Makefile checks): no escaping */
 	if (uwsgi_stats_comma(us) || keystr(us, "ucache_version", UCACHE_VERSION))
 		return -1;
+	for (i = 0; ucp_udp_stat(c, i, &name, &value); i++) {
+		if (uwsgi_stats_comma(us) || keylong(us, name, value))
+			return -1;
+	}
 	return 0;
 }
 
