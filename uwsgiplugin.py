@@ -26,6 +26,6 @@ if os.environ.get('UCACHE_PLUGIN_CFLAGS'):
     CFLAGS += os.environ['UCACHE_PLUGIN_CFLAGS'].split()
 
 LDFLAGS = []
-LIBS = ['-lxxhash', '-lpthread']
+LIBS = ['-lxxhash', '-lpthread', '-lhiredis']
 
 GCC_LIST = sorted(glob.glob('plugins/ucache/*.c')) + sorted(glob.glob('core/*.c'))

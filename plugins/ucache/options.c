@@ -169,6 +169,7 @@ static struct ucp_cache *cache_create(struct ucache_config *cfg)
 	announce(engine);
 	c = shim_new(engine);
 	shim_append(c);
+	ucp_redis_attach(c);
 	return c;
 }
 

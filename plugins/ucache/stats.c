@@ -95,6 +95,13 @@ static int keylong(struct uwsgi_stats *us, const char *key, unsigned long long n
 
 static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
 {
+	const char *names[8];
+	unsigned long long vals[8];
+	int i, n = ucp_redis_stats(c, names, vals, 8);
+
+	for (i = 0; i < n; i++)
+		if (uwsgi_stats_comma(us) || keylong(us, names[i], vals[i]))
+			return -1;
 	if (uwsgi_stats_comma(us) || keylong(us, "evictions", c->snap.evictions))
 		return -1;
 	if (uwsgi_stats_comma(us) || keylong(us, "expired", c->snap.expirations))

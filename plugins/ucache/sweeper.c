@@ -95,6 +95,7 @@ void ucp_sweepers_start(void)
 	pthread_t tid;
 	int err;
 
+	ucp_redis_listeners_start();
 	if (uwsgi.cache_no_expire)
 		return;
 	for (uc = uwsgi.caches; uc; uc = uc->next) {
