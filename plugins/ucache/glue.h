@@ -205,6 +205,9 @@ int ucp_redis_stats(struct ucp_cache *c, const char **names, unsigned long long 
 /* One listener thread per near cache, in the master (from ucp_sweepers_start). */
 void ucp_redis_listeners_start(void);
 
+/* Stop them changing any L1 (before the master unmaps the caches). */
+void ucp_redis_listeners_stop(void);
+
 /* What api.c and server.c call for a local cache: the engine, and for a
  * near cache Redis behind it.  A cache without redis= pays one test of
  * c->redis, and only on an L1 miss or a write. */

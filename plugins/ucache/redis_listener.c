@@ -42,6 +42,33 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 
+/* Held by a listener around each change it makes to an L1, and taken for
+ * good by ucp_redis_listeners_stop() before the master unmaps the caches
+ * (exit, reload): a listener that finds stopping set exits instead. */
+static pthread_mutex_t l1_lock = PTHREAD_MUTEX_INITIALIZER;
+static int stopping;
+
+static void l1_enter(void)
+{
+	pthread_mutex_lock(&l1_lock);
+	if (stopping) {
+		pthread_mutex_unlock(&l1_lock);
+		pthread_exit(NULL);
+	}
+}
+
+static void l1_leave(void)
+{
+	pthread_mutex_unlock(&l1_lock);
+}
+
+void ucp_redis_listeners_stop(void)
+{
+	pthread_mutex_lock(&l1_lock);
+	stopping = 1;
+	pthread_mutex_unlock(&l1_lock);
+}
+
 struct listener {
 	struct ucp_cache *c;
 	redisContext *sub, *trk;
@@ -113,8 +140,10 @@ static void went_up(struct listener *l, int was_down_logged)
 {
 	struct ucp_cache *c = l->c;
 
+	l1_enter();
 	ucp_redis_flush_l1(c);
 	atomic_store(&c->redis->sh->live, 1);
+	l1_leave();
 	if (was_down_logged)
 		uwsgi_log("ucache: cache \"%s\": Redis %s: invalidation stream back, near cache "
 				"flushed\n", c->uc.name, c->redis->shown);
@@ -127,8 +156,11 @@ static void went_down(struct listener *l)
 
 	if (atomic_exchange(&c->redis->sh->live, 0)) {
 		atomic_fetch_add(&c->redis->sh->epoch, 1);
-		if (!stale)
+		if (!stale) {
+			l1_enter();
 			ucp_redis_flush_l1(c);
+			l1_leave();
+		}
 		uwsgi_log("ucache: cache \"%s\": Redis %s: invalidation stream lost (%s): %s\n",
 				c->uc.name, c->redis->shown, l->why, stale
 				? "serving what the near cache holds until it is back"
@@ -146,9 +178,11 @@ static void invalidate(struct listener *l, redisReply *keys)
 	struct ucp_redis *r = c->redis;
 	size_t i;
 
+	l1_enter();
 	if (keys->type != REDIS_REPLY_ARRAY) {
 		/* nil: FLUSHDB / FLUSHALL (or anything we cannot read) */
 		ucp_redis_flush_l1(c);
+		l1_leave();
 		return;
 	}
 	atomic_fetch_add(&r->sh->epoch, 1);
@@ -161,6 +195,7 @@ static void invalidate(struct listener *l, redisReply *keys)
 		if (ucache_del(c->cache, k->str + r->prefix_len, k->len - r->prefix_len) == 0)
 			atomic_fetch_add_explicit(&r->sh->invalidations, 1, memory_order_relaxed);
 	}
+	l1_leave();
 }
 
 /* One push on sub: ["message", channel, payload] or ["pong", ""]. */

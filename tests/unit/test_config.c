@@ -78,6 +78,9 @@ static void parse_fails(const char *keyval, ...)
 	assert_null(cfg.nodes);
 	assert_null(cfg.udp);
 	assert_null(cfg.sync);
+	assert_null(cfg.redis);
+	assert_null(cfg.redis_prefix);
+	assert_null(cfg.redis_password_file);
 	assert_int_equal(cfg.items, 0);
 }
 
@@ -630,6 +633,8 @@ static void test_error_frees_strings(void **state)
 	parse_fails("name=x,store=/s,nodes=a,udp=b,sync=c,items=2,blocks=1",
 		"invalid value \"1\" for key \"blocks\"", NULL);
 	parse_fails("name=x,store=/s,nodes=a,udp=b,sync=c,items=2,hash=nope", "\"nope\"", NULL);
+	parse_fails("name=x,redis=h:1,redis_prefix=p,redis_password_file=/f,items=2,blocks=1",
+		"invalid value \"1\" for key \"blocks\"", NULL);
 }
 
 /* ----------------------------------------------------------------- legacy */
