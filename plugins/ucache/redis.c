@@ -32,10 +32,11 @@
  * changes the key, the listener processes its invalidation (removes the
  * key from L1), and only then the worker's fill lands: L1 would hold the
  * old value with no invalidation left to come.  Designed away with the
- * shared epoch (redis.h): the worker loads epoch and live before sending
- * its read, fills, issues a full fence, and loads them again; if the epoch
- * moved or live dropped it removes what it filled.  The listener bumps the
- * epoch (seq_cst) before it removes keys.  If the listener's bump came
+ * shared epochs (redis.h): the worker loads the global epoch, its key's
+ * slot epoch and live before sending its read, fills, issues a full fence,
+ * and loads them again; if an epoch moved or live dropped it removes what
+ * it filled.  The listener bumps the key's slot epoch (seq_cst) before it
+ * removes the key, and the global one before a flush.  If the listener's bump came
  * before the worker's second load, the worker sees it and removes its
  * fill; otherwise the bump - and the removal after it - came after the
  * fill, which the removal then deletes.  The invalidation of a write that
@@ -44,8 +45,9 @@
  * worker's first load: one of the two cases always applies.  A worker's
  * own acknowledged write bumps the epoch the same way, so a concurrent
  * fill on the same machine cannot hide it either (read-your-writes).
- * Cost: a fill that overlaps any invalidation is undone (counted in
- * fills_dropped), which is only a later miss.
+ * Cost: a fill that overlaps an invalidation of a key of the same slot
+ * (1 in 4096), or a flush, is undone (counted in fills_dropped), which is
+ * only a later miss.
  *
  * Connections are per thread and per cache, opened lazily on first use in
  * each process (one inherited across fork is never used: its pid differs),
@@ -153,7 +155,7 @@ void ucp_redis_flush_l1(struct ucp_cache *c)
  * with, by a read that overlapped the write) the old value. */
 static void written(struct ucp_cache *c, const char *key, size_t klen)
 {
-	atomic_fetch_add(&c->redis->sh->epoch, 1);
+	atomic_fetch_add(ucp_key_epoch(c->redis->sh, key, klen), 1);
 	ucache_del(c->cache, key, klen);
 }
 
@@ -328,7 +330,8 @@ static int parse_i64(const char *s, size_t len, int64_t *out)
 static int fetch_fill(struct ucp_cache *c, const char *key, size_t klen, struct fetched *f)
 {
 	struct ucp_redis_shared *sh = c->redis->sh;
-	uint64_t e0 = atomic_load(&sh->epoch);
+	_Atomic uint64_t *slot = ucp_key_epoch(sh, key, klen);
+	uint64_t e0 = atomic_load(&sh->epoch), s0 = atomic_load(slot);
 	uint32_t live0 = atomic_load(&sh->live);
 	const char *argv[4] = { "EVAL", FETCH_LUA, "1", NULL };
 	size_t lens[4] = { 4, sizeof(FETCH_LUA) - 1, 1, 0 };
@@ -364,7 +367,7 @@ static int fetch_fill(struct ucp_cache *c, const char *key, size_t klen, struct 
 			UCACHE_SET_UPDATE | UCACHE_SET_ABSEXPIRE))
 		return 0;
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load(&sh->epoch) != e0 || !atomic_load(&sh->live)) {
+	if (atomic_load(&sh->epoch) != e0 || atomic_load(slot) != s0 || !atomic_load(&sh->live)) {
 		ucache_del(c->cache, key, klen);
 		atomic_fetch_add_explicit(&sh->fills_dropped, 1, memory_order_relaxed);
 	}

@@ -9,13 +9,18 @@
  * before fork, so every process of the instance sees the same epoch, state
  * and counters.  Every field is atomic; nobody takes a lock:
  *
- *   epoch   bumped (seq_cst) by the listener before it removes invalidated
- *           keys from L1, at every flush and at every state change, and by
- *           a worker after Redis acknowledged its write and before it
- *           removes the key from L1.  A worker filling L1 from a Redis
- *           read loads it before sending the read and again after the fill
- *           (with a full fence between the fill and the load); a different
- *           value makes it remove what it filled (redis.c "The fill race").
+ *   epoch   bumped (seq_cst) at every flush, clear and state change.
+ *   key_epoch[slot of a key]
+ *           bumped (seq_cst) by the listener before it removes an
+ *           invalidated key from L1, and by a worker after Redis
+ *           acknowledged its write of a key and before it removes the key
+ *           from L1.  A slot is the key's xxh3 modulo UCP_EPOCH_SLOTS, so
+ *           an invalidation only disturbs the fills of 1/4096 of the keys.
+ *           A worker filling L1 from a Redis read loads epoch and its
+ *           key's slot before sending the read and again after the fill
+ *           (with a full fence between the fill and the loads); a
+ *           different value makes it remove what it filled (redis.c "The
+ *           fill race").
  *   live    1 while the invalidation stream is subscribed and tracking is
  *           on; written only by the listener.  L1 is filled only by a read
  *           that started while it was 1 and finished while it still was.
@@ -28,9 +33,11 @@
 #include <stdatomic.h>
 #include <sys/time.h>
 #include <hiredis/hiredis.h>
+#include <xxhash.h>
 
 /* Redis caches per instance (each has a per-thread connection slot). */
 #define UCP_REDIS_MAX 32
+#define UCP_EPOCH_SLOTS 4096
 
 struct ucp_redis_shared {
 	_Atomic uint64_t epoch;
@@ -41,7 +48,14 @@ struct ucp_redis_shared {
 	_Atomic uint64_t flushes;        /* whole-L1 flushes (connect, loss, FLUSHDB) */
 	_Atomic uint64_t fills_dropped;  /* fills undone by the epoch check */
 	_Atomic uint64_t log_ms;
+	_Atomic uint64_t key_epoch[UCP_EPOCH_SLOTS];
 };
+
+/* The key_epoch slot of an L1 key. */
+static inline _Atomic uint64_t *ucp_key_epoch(struct ucp_redis_shared *sh, const void *key, size_t klen)
+{
+	return &sh->key_epoch[XXH3_64bits(key, klen) & (UCP_EPOCH_SLOTS - 1)];
+}
 
 struct ucp_redis {
 	struct ucache_redis_addr addr;

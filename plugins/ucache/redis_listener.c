@@ -15,8 +15,8 @@
  *        expiry, eviction), is sent to sub.  It must stay open: tracking
  *        ends with it.
  *
- * Each key of a message, less the prefix, is removed from L1 after one
- * epoch bump per message (redis.h: the fill race).  A nil message flushes
+ * Each key of a message, less the prefix, is removed from L1 right after
+ * a bump of its slot epoch (redis.h: the fill race).  A nil message flushes
  * L1.  So does every (re)connection, once tracking is on: what changed
  * while nobody listened cannot be known.  A lost stream (either connection
  * closed or in error, or a PING not answered within max(redis_timeout,
@@ -185,13 +185,13 @@ static void invalidate(struct listener *l, redisReply *keys)
 		l1_leave();
 		return;
 	}
-	atomic_fetch_add(&r->sh->epoch, 1);
 	for (i = 0; i < keys->elements; i++) {
 		redisReply *k = keys->element[i];
 
 		if (k->type != REDIS_REPLY_STRING || k->len <= r->prefix_len ||
 				memcmp(k->str, r->prefix, r->prefix_len))
 			continue;
+		atomic_fetch_add(ucp_key_epoch(r->sh, k->str + r->prefix_len, k->len - r->prefix_len), 1);
 		if (ucache_del(c->cache, k->str + r->prefix_len, k->len - r->prefix_len) == 0)
 			atomic_fetch_add_explicit(&r->sh->invalidations, 1, memory_order_relaxed);
 	}

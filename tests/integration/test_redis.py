@@ -276,6 +276,32 @@ class TwoInstances(unittest.TestCase):
         self.assertIs(self.b.op('cache_del', 'rem', 'r@127.0.0.1:%d' % self.a.uport), True)
         self.assertIsNone(self.redis.call('GET', 'ucache:r:rem'))
 
+    def test_fill_race_never_leaves_an_old_value(self):
+        """B's workers refill the key from Redis while A rewrites it 300
+        times: a fill that read Redis before a write whose invalidation was
+        processed before the fill would stay in B's L1 forever without the
+        epoch check (redis.c "The fill race").  After the last write, B must
+        serve the last value within the bound, and keep serving it."""
+        stop = threading.Event()
+        self.assertIs(self.a.op('cache_update', 'race', 'v0', 0, 'r'), True)
+
+        def reader():
+            while not stop.is_set():
+                self.b.ops(*[['cache_get', 'race', 'r']] * 20)
+        threads = [threading.Thread(target=reader) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(1, 301):
+                self.assertIs(self.a.op('cache_update', 'race', 'v%d' % i, 0, 'r'), True)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        poll(lambda: self.b.op('cache_get', 'race', 'r') == b'v300', BOUND + SLACK, 0.005,
+             'the last value on B')
+        self.assertEqual(self.b.ops(*[['cache_get', 'race', 'r']] * 50), [b'v300'] * 50)
+
     def test_random_workload_against_a_model(self):
         """Sequential random ops on 8 keys from both instances.  A read must
         return the model's value or miss, except a value replaced less than
