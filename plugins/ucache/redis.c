@@ -282,7 +282,15 @@ static redisReply *command(struct ucp_cache *c, int argc, const char **argv, con
 		return NULL;
 	rep = redisCommandArgv(ctx, argc, argv, lens);
 	if (!rep) {
-		failed(c, argv[0], ctx->errstr[0] ? ctx->errstr : "no reply");
+		char why[160];
+
+		/* SO_RCVTIMEO expired: hiredis says "Resource temporarily unavailable" */
+		if (ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
+			snprintf(why, sizeof(why), "no reply within redis_timeout (%llu ms)",
+					(unsigned long long) c->redis->timeout_ms);
+		else
+			snprintf(why, sizeof(why), "%s", ctx->errstr[0] ? ctx->errstr : "no reply");
+		failed(c, argv[0], why);
 		drop(&tl_conns[c->redis->index]);
 		return NULL;
 	}
