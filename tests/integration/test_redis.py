@@ -377,6 +377,25 @@ class Failures(unittest.TestCase):
                 self.assertEqual(a.op('cache_get', 'new', 'r'), b'fresh')
                 self.assertEqual(again.call('GET', 'ucache:r:new'), b'fresh')
 
+    def test_lost_listener_connection_flushes_l1(self):
+        """CLIENT KILL of either listener connection (the subscriber, or the
+        one that owns the tracking) flushes L1 and the listener comes back."""
+        with Redis() as redis, instance(redis) as a:
+            poll(lambda: connected(a), 10, 0.05, 'subscribed')
+            for flag in ('P', 't'):      # CLIENT LIST flags: pubsub, tracking
+                self.assertIs(a.op('cache_update', 'k', flag, 0, 'r'), True)
+                poll(lambda: a.op('cache_get', 'k', 'r') == flag.encode() and
+                     cache_stats(a)['items'] == 1, 5, 0.01, 'L1 filled')
+                flushes = cache_stats(a)['l1_flushes']
+                ids = [l.split('id=')[1].split()[0]
+                       for l in redis.call('CLIENT', 'LIST').decode().splitlines()
+                       if flag in l.split('flags=')[1].split()[0]]
+                self.assertEqual(len(ids), 1, (flag, redis.call('CLIENT', 'LIST')))
+                self.assertEqual(redis.call('CLIENT', 'KILL', 'ID', ids[0]), 1)
+                poll(lambda: cache_stats(a)['l1_flushes'] >= flushes + 2 and connected(a), 10, 0.02,
+                     'a flush at the loss and one at the reconnection (%s)' % flag)
+                self.assertIn('invalidation stream lost', a.log())
+
     def test_flushall_flushes_l1(self):
         with Redis() as redis, instance(redis) as a:
             poll(lambda: connected(a), 10, 0.05, 'subscribed')
