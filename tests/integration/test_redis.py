@@ -45,7 +45,11 @@ class Redis(Process):
 
     def __enter__(self):
         self.start()
-        poll(self.ping, 10, 0.02, 'redis-server to answer')
+        try:
+            poll(self.ping, 10, 0.02, 'redis-server to answer')
+        except Exception:
+            self.__exit__(None, None, None)   # no redis-server outlives a failed start
+            raise
         return self
 
     def __exit__(self, *exc):
