@@ -34,6 +34,6 @@ if os.environ.get('UCACHE_PLUGIN_CFLAGS'):
     CFLAGS += os.environ['UCACHE_PLUGIN_CFLAGS'].split()
 
 LDFLAGS = []
-LIBS = ['-lxxhash', '-lpthread', '-lcrypto']
+LIBS = ['-lxxhash', '-lpthread', '-lcrypto', '-lhiredis']
 
 GCC_LIST = sorted(glob.glob('plugins/ucache/*.c')) + sorted(glob.glob('core/*.c'))

@@ -58,7 +58,7 @@ ENGINE = 'build/bench/engine'
 HITRATIO = 'build/bench/hitratio'
 RESULTS = os.path.join(ROOT, 'bench', 'results')
 IMPLS = ('stock', 'ucache')
-SECTIONS = ('capi', 'python', 'peers', 'mem', 'sweep', 'instr', 'engine', 'hitratio', 'php')
+SECTIONS = ('capi', 'python', 'peers', 'mem', 'sweep', 'instr', 'engine', 'hitratio', 'php', 'redis')
 
 # C API groups: one uwsgi run per (group, implementation, rep) prefills the
 # cache once and measures each workload x process count in turn.
@@ -984,6 +984,95 @@ def bench_php(r, a):
     return res
 
 
+# --------------------------------------------------------------- redis
+
+def free_tcp_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def http_json(port, path, timeout):
+    import http.client
+    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
+    try:
+        conn.request('GET', path)
+        body = conn.getresponse().read()
+    finally:
+        conn.close()
+    try:
+        d = json.loads(body)
+    except ValueError:
+        raise BenchError('redis %s: not JSON: %r' % (path.split('?')[0], body[:200]))
+    if isinstance(d, dict) and d.get('error'):
+        raise BenchError('redis %s: %s' % (path.split('?')[0], d['error']))
+    return d
+
+
+def redis_instance(r, name, sock, items):
+    """A uwsgi instance (master + 1 worker) with near cache r over the Redis
+    at unix socket sock; returns (process, http port) once it answers."""
+    port = free_tcp_port()
+    cmd = r.uwsgi('ucache', ['--master', '--workers', '1', '--http-socket', '127.0.0.1:%d' % port,
+                             '--disable-logging', '--cache2',
+                             'name=r,items=%d,blocksize=128,redis=unix:%s' % (items, sock),
+                             '--wsgi-file', os.path.join(ROOT, 'bench', 'redis_app.py')],
+                  plugins=('python3',))
+    cmd = [os.path.join(ROOT, c) if c == UCACHE_SO else c for c in cmd]  # start_server runs in r.tmp
+    p = start_server(r, 'uwsgi-' + name, cmd)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(('127.0.0.1', port), timeout=1).close()
+            time.sleep(0.5)  # the listener subscribes and flushes L1 once
+            return p, port
+        except OSError:
+            if p.poll() is not None:
+                break
+            time.sleep(0.05)
+    stop_server(p)
+    raise BenchError('uwsgi %s did not start; log %s' % (name, r.path('uwsgi-' + name + '.log')))
+
+
+def bench_redis(r, a):
+    """The near cache over Redis (issue 13): L1 hits and misses against
+    redis-py GET in the same worker over the same unix socket, and how long
+    a write on instance A takes to replace the value B serves."""
+    if not shutil.which('redis-server'):
+        raise BenchError('redis-server not installed')
+    sock = r.path('redis-near.sock')
+    srv = start_server(r, 'redis-near', ['redis-server', '--port', '0', '--unixsocket', sock,
+                                         '--save', '', '--appendonly', 'no'])
+    procs = []
+    n_miss = 2000 if a.quick else 20000
+    n_inval = 200 if a.quick else 1000
+    try:
+        wait_socket(sock)
+        pa, port_a = redis_instance(r, 'A', sock, 64 * 1024)
+        procs.append(pa)
+        pb, port_b = redis_instance(r, 'B', sock, 64 * 1024)
+        procs.append(pb)
+        hits, misses = [], []
+        for _ in range(a.reps):
+            hits.append(http_json(port_b, '/hit?sock=%s&duration=%s' % (sock, a.duration), 120))
+            misses.append(http_json(port_b, '/miss?sock=%s&n=%d' % (sock, n_miss), 300))
+        inval = http_json(port_b, '/inval?n=%d&peer=%d' % (n_inval, port_a), 300)
+    finally:
+        for p in procs:
+            stop_server(p)
+        stop_server(srv)
+    best_hit = max(hits, key=lambda h: h['ratio'])
+    best_miss = min(misses, key=lambda m: m['ratio'])
+    return {'hit': best_hit, 'miss': best_miss, 'inval': inval, 'hit_samples': hits,
+            'miss_samples': misses, 'miss_keys': n_miss}
+
+
+def redis_flat(d):
+    return {'redis_l1_hit_over_redis_py': d['hit']['ratio'],
+            'redis_miss_over_redis_py': d['miss']['ratio'],
+            'redis_invalidation_p99_ms': d['inval']['p99_ms']}
+
+
 def php_flat(ph):
     flat = {}
     for p in PHP_PROCS:
@@ -1028,7 +1117,7 @@ def main():
              'peers': (bench_peers, None), 'mem': (bench_mem, mem_flat),
              'sweep': (bench_sweep, sweep_flat), 'instr': (bench_instr, instr_flat),
              'engine': (bench_engine, None), 'hitratio': (bench_hitratio, hitratio_flat),
-             'php': (bench_php, php_flat)}
+             'php': (bench_php, php_flat), 'redis': (bench_redis, redis_flat)}
     flat = {}
     for s in SECTIONS:
         if s not in only:

@@ -170,6 +170,7 @@ static struct ucp_cache *cache_create(struct ucache_config *cfg, int legacy)
 	c = shim_new(engine);
 	shim_append(c);
 	ucp_udp_setup(c, legacy);
+	ucp_redis_attach(c);
 	return c;
 }
 
@@ -206,7 +207,7 @@ static void store_item(struct ucp_cache *c, const char *tag, char *key, size_t k
 	int ret = -EINVAL;
 
 	if (klen <= UINT16_MAX)
-		ret = ucache_set(c->cache, key, klen, val, vlen, 0, UCACHE_SET_UPDATE);
+		ret = ucp_set(c, key, klen, val, vlen, 0, UCACHE_SET_UPDATE);
 	if (ret)
 		uwsgi_log("[%s-error] unable to store \"%.*s\" in \"%s\": %s\n", tag, (int) klen,
 				key, c->uc.name, strerror(-ret));

@@ -18,7 +18,8 @@
  *                                   after it, append "evictions", "expired",
  *                                   "bytes_used", "ucache_version" (the
  *                                   plugin's release) and the udp_* counters
- *                                   (udp.c) of the cursor's cache and
+ *                                   (udp.c), then a near cache's redis
+ *                                   keys (redis.c) of the cursor's cache, and
  *                                   advance the cursor.
  *
  * The generator runs in the master's main thread and in stats pushers'
@@ -104,9 +105,11 @@ static int keystr(struct uwsgi_stats *us, const char *key, const char *value)
 
 static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
 {
-	const char *name;
+	const char *names[8], *name;
+	unsigned long long vals[8];
 	uint64_t value;
 	size_t i;
+	int j, n;
 
 	if (uwsgi_stats_comma(us) || keylong(us, "evictions", c->snap.evictions))
 		return -1;
@@ -119,6 +122,11 @@ static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
 		return -1;
 	for (i = 0; ucp_udp_stat(c, i, &name, &value); i++) {
 		if (uwsgi_stats_comma(us) || keylong(us, name, value))
+			return -1;
+	}
+	n = ucp_redis_stats(c, names, vals, 8);
+	for (j = 0; j < n; j++) {
+		if (uwsgi_stats_comma(us) || keylong(us, names[j], vals[j]))
 			return -1;
 	}
 	return 0;
