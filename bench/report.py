@@ -45,6 +45,9 @@ TARGETS = [
     ('php_ucache_vs_stock_2p', '>=', 1.3, 'PHP uwsgi_cache_get (hit), 2 processes, ucache/stock'),
     ('php_ucache_vs_apcu_1p', '>=', 1.0, 'PHP uwsgi_cache_get on ucache / apcu_fetch, 1 process'),
     ('php_ucache_vs_apcu_2p', '>=', 1.0, 'PHP uwsgi_cache_get on ucache / apcu_fetch, 2 processes'),
+    ('redis_l1_hit_over_redis_py', '>=', 100, 'near cache over Redis: Python cache_get (L1 hit) / redis-py GET, same process'),
+    ('redis_miss_over_redis_py', '<=', 1.2, 'near cache over Redis: time of a miss (Redis read + L1 fill) / redis-py GET'),
+    ('redis_invalidation_p99_ms', '<=', 5, 'near cache over Redis: write on A -> B serves the new value, p99 of 1000 (ms)'),
     ('http_direct_over_nginx_cache', '>=', 1.0, 'cached 8 KiB page via nginx: ucache direct hit / nginx uwsgi_cache'),
     ('http_direct_over_python_hit', '>=', 5, 'cached 8 KiB page via nginx: ucache direct hit / Accelerator hit'),
     ('http_invalidate_100k_ms', '<=', 1, 'invalidate a tag carried by 100k entries, ms'),
@@ -541,6 +544,32 @@ def sec_php(res):
     return md
 
 
+def sec_redis(res):
+    d = res['details'].get('redis')
+    if not d:
+        return ['## 8. Near cache over Redis', '', 'not run: %s' % res['errors'].get('redis', 'skipped'), '']
+    h, m, i = d['hit'], d['miss'], d['inval']
+    rows = [['L1 hit: `uwsgi.cache_get`', fops(h['l1_hit_ops_s']), fops(h['redis_py_get_ops_s']),
+             '**%s**' % fratio(h['ratio'])],
+            ['miss: Redis read + L1 fill (us per get)', '%.1f' % m['near_miss_us'],
+             '%.1f' % m['redis_py_get_us'], '**%s**' % fratio(m['ratio'])]]
+    return ['## 8. Near cache over Redis (bench/redis_app.py)', '',
+            'One redis-server (unix socket), two uwsgi instances A and B (`--master --workers 1`, '
+            '`--cache2 name=r,items=65536,blocksize=128,redis=unix:SOCK`). In B\'s worker, over the same '
+            'socket: 100-byte values read by `uwsgi.cache_get` and by redis-py `GET` (python3-redis); '
+            'a hit loops on one key for %s s, a miss reads each of %d keys written to Redis once '
+            '(best of %d reps). Invalidation: %d rounds of "B holds the value in L1, B asks A over HTTP '
+            'to `cache_update` it, B reads until it sees the new value", timed from the moment A\'s '
+            '`cache_update` returned (Redis acknowledged; `time.perf_counter()` is the machine\'s '
+            'CLOCK_MONOTONIC in both processes) to B\'s first read of the new value.' % (
+                res['meta'].get('duration'), d['miss_keys'], len(d['hit_samples']), i['n']), '',
+            table(['', 'near cache', 'redis-py GET', 'ratio'], rows), '',
+            'Write acknowledged on A -> B serves the new value: p50 %.2f ms, p99 **%.2f ms**, max %.2f ms '
+            '(%d rounds, %d not seen within 2 s); from before B\'s request to A: p50 %.2f ms, p99 %.2f ms.'
+            % (i['p50_ms'], i['p99_ms'], i['max_ms'], i['n'], i['timeouts'],
+               i.get('from_send_p50_ms', 0), i.get('from_send_p99_ms', 0)), '']
+
+
 def sec_engine(res):
     e = res['details'].get('engine')
     if not e:
@@ -705,8 +734,8 @@ def generate(res, root, tmp=None, out_dir=None):
         md += ['**Sections that failed in this run:** ' +
                '; '.join('%s: %s' % (k, v.splitlines()[0]) for k, v in res['errors'].items()), '']
     md += sec_targets(res) + sec_machine(res) + sec_capi(res) + sec_python(res) + sec_mem(res) \
-        + sec_sweep(res) + sec_instr(res) + sec_hitratio(res) + sec_php(res) + http_bench.section(res) \
-        + sec_engine(res) \
+        + sec_sweep(res) + sec_instr(res) + sec_hitratio(res) + sec_php(res) + sec_redis(res) \
+        + http_bench.section(res) + sec_engine(res) \
         + sec_commands(res)
     with open(os.path.join(out_dir or root, 'BENCHMARKS.md'), 'w') as f:
         f.write('\n'.join(md))

@@ -62,7 +62,7 @@ ENGINE = 'build/bench/engine'
 HITRATIO = 'build/bench/hitratio'
 RESULTS = os.path.join(ROOT, 'bench', 'results')
 IMPLS = ('stock', 'ucache')
-SECTIONS = ('capi', 'python', 'peers', 'mem', 'sweep', 'instr', 'engine', 'hitratio', 'php', 'http')
+SECTIONS = ('capi', 'python', 'peers', 'mem', 'sweep', 'instr', 'engine', 'hitratio', 'php', 'redis', 'http')
 
 # C API groups: one uwsgi run per (group, implementation, rep) prefills the
 # cache once and measures each workload x process count in turn.
@@ -743,8 +743,11 @@ HR_ITEMS, HR_BLOCKSIZE = 10001, 64
 HR_TRACE = {'keys': 100000, 'draws': 2000000, 'alpha': '0.99', 'scan-every': 100000,
             'scan-len': 15000, 'seed': 0x5eed0099}
 HR_CACHE = 'name=bench,items=%d,blocksize=%d,purge_lru=1,ignore_full=1' % (HR_ITEMS, HR_BLOCKSIZE)
+# VERSION is the one place the version lives (the Makefile passes it the same way)
+with open(os.path.join(ROOT, 'VERSION')) as _f:
+    UCACHE_VERSION = _f.read().strip()
 HR_CC = ['cc', '-std=gnu11', '-g', '-O2', '-Wall', '-Wextra', '-Wshadow', '-Werror', '-Iinclude',
-         '-D_GNU_SOURCE', 'bench/hitratio.c', '-o', HITRATIO, 'build/libucache.a',
+         '-D_GNU_SOURCE', '-DUCACHE_VERSION="%s"' % UCACHE_VERSION, 'bench/hitratio.c', '-o', HITRATIO, 'build/libucache.a',
          '-lxxhash', '-lpthread', '-lm']
 # The eviction policies bench/hitratio.c simulates over the same requests
 # besides the exact LRU (its JSON names): the figures to pick a policy by.
@@ -985,6 +988,95 @@ def bench_php(r, a):
     return res
 
 
+# --------------------------------------------------------------- redis
+
+def free_tcp_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def http_json(port, path, timeout):
+    import http.client
+    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
+    try:
+        conn.request('GET', path)
+        body = conn.getresponse().read()
+    finally:
+        conn.close()
+    try:
+        d = json.loads(body)
+    except ValueError:
+        raise BenchError('redis %s: not JSON: %r' % (path.split('?')[0], body[:200]))
+    if isinstance(d, dict) and d.get('error'):
+        raise BenchError('redis %s: %s' % (path.split('?')[0], d['error']))
+    return d
+
+
+def redis_instance(r, name, sock, items):
+    """A uwsgi instance (master + 1 worker) with near cache r over the Redis
+    at unix socket sock; returns (process, http port) once it answers."""
+    port = free_tcp_port()
+    cmd = r.uwsgi('ucache', ['--master', '--workers', '1', '--http-socket', '127.0.0.1:%d' % port,
+                             '--disable-logging', '--cache2',
+                             'name=r,items=%d,blocksize=128,redis=unix:%s' % (items, sock),
+                             '--wsgi-file', os.path.join(ROOT, 'bench', 'redis_app.py')],
+                  plugins=('python3',))
+    cmd = [os.path.join(ROOT, c) if c == UCACHE_SO else c for c in cmd]  # start_server runs in r.tmp
+    p = start_server(r, 'uwsgi-' + name, cmd)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(('127.0.0.1', port), timeout=1).close()
+            time.sleep(0.5)  # the listener subscribes and flushes L1 once
+            return p, port
+        except OSError:
+            if p.poll() is not None:
+                break
+            time.sleep(0.05)
+    stop_server(p)
+    raise BenchError('uwsgi %s did not start; log %s' % (name, r.path('uwsgi-' + name + '.log')))
+
+
+def bench_redis(r, a):
+    """The near cache over Redis (issue 13): L1 hits and misses against
+    redis-py GET in the same worker over the same unix socket, and how long
+    a write on instance A takes to replace the value B serves."""
+    if not shutil.which('redis-server'):
+        raise BenchError('redis-server not installed')
+    sock = r.path('redis-near.sock')
+    srv = start_server(r, 'redis-near', ['redis-server', '--port', '0', '--unixsocket', sock,
+                                         '--save', '', '--appendonly', 'no'])
+    procs = []
+    n_miss = 2000 if a.quick else 20000
+    n_inval = 200 if a.quick else 1000
+    try:
+        wait_socket(sock)
+        pa, port_a = redis_instance(r, 'A', sock, 64 * 1024)
+        procs.append(pa)
+        pb, port_b = redis_instance(r, 'B', sock, 64 * 1024)
+        procs.append(pb)
+        hits, misses = [], []
+        for _ in range(a.reps):
+            hits.append(http_json(port_b, '/hit?sock=%s&duration=%s' % (sock, a.duration), 120))
+            misses.append(http_json(port_b, '/miss?sock=%s&n=%d' % (sock, n_miss), 300))
+        inval = http_json(port_b, '/inval?n=%d&peer=%d' % (n_inval, port_a), 300)
+    finally:
+        for p in procs:
+            stop_server(p)
+        stop_server(srv)
+    best_hit = max(hits, key=lambda h: h['ratio'])
+    best_miss = min(misses, key=lambda m: m['ratio'])
+    return {'hit': best_hit, 'miss': best_miss, 'inval': inval, 'hit_samples': hits,
+            'miss_samples': misses, 'miss_keys': n_miss}
+
+
+def redis_flat(d):
+    return {'redis_l1_hit_over_redis_py': d['hit']['ratio'],
+            'redis_miss_over_redis_py': d['miss']['ratio'],
+            'redis_invalidation_p99_ms': d['inval']['p99_ms']}
+
+
 def php_flat(ph):
     flat = {}
     for p in PHP_PROCS:
@@ -1036,7 +1128,8 @@ def main():
              'peers': (bench_peers, None), 'mem': (bench_mem, mem_flat),
              'sweep': (bench_sweep, sweep_flat), 'instr': (bench_instr, instr_flat),
              'engine': (bench_engine, None), 'hitratio': (bench_hitratio, hitratio_flat),
-             'php': (bench_php, php_flat), 'http': (bench_http, http_bench.flat)}
+             'php': (bench_php, php_flat), 'redis': (bench_redis, redis_flat),
+             'http': (bench_http, http_bench.flat)}
     flat = {}
     for s in SECTIONS:
         if s not in only:

@@ -51,6 +51,7 @@ enum key_type {
 	KT_I64,     /* signed decimal */
 	KT_BOOL,    /* enabled by presence */
 	KT_HASH,    /* hash algorithm name */
+	KT_OFFLINE, /* redis_offline: miss or stale */
 	KT_IGNORED  /* accepted, warned about, no effect */
 };
 
@@ -58,9 +59,10 @@ enum key_type {
 enum key_id {
 	K_NAME, K_ITEMS, K_BLOCKSIZE, K_BLOCKS, K_BITMAP, K_HASH, K_HASHSIZE,
 	K_KEYSIZE, K_STORE, K_STORE_SYNC, K_STORE_DELETE, K_STORE_MIGRATE,
-	K_NODES, K_UDP, K_SYNC, K_LASTMOD, K_MATH_INITIAL, K_IGNORE_FULL,
+	K_NODES, K_UDP, K_SYNC, K_UDP_ALLOW, K_UDP_SECRET_FILE, K_LASTMOD, K_MATH_INITIAL, K_IGNORE_FULL,
 	K_PURGE_LRU, K_LAZY_EXPIRE, K_SWEEP_ON_FULL, K_CLEAR_ON_FULL,
-	K_NO_EXPIRE, K_EXPIRES, K_COUNT
+	K_NO_EXPIRE, K_EXPIRES, K_REDIS, K_REDIS_PREFIX, K_REDIS_TIMEOUT,
+	K_REDIS_PASSWORD_FILE, K_REDIS_OFFLINE, K_COUNT
 };
 
 #define CFG_OFF(field) offsetof(struct ucache_config, field)
@@ -85,6 +87,8 @@ static const struct key_field {
 	[K_NODES] = { "nodes", KT_LIST, CFG_OFF(nodes) },
 	[K_UDP] = { "udp", KT_LIST, CFG_OFF(udp) },
 	[K_SYNC] = { "sync", KT_LIST, CFG_OFF(sync) },
+	[K_UDP_ALLOW] = { "udp_allow", KT_LIST, CFG_OFF(udp_allow) },
+	[K_UDP_SECRET_FILE] = { "udp_secret_file", KT_PATH, CFG_OFF(udp_secret_file) },
 	[K_LASTMOD] = { "lastmod", KT_BOOL, CFG_OFF(lastmod) },
 	[K_MATH_INITIAL] = { "math_initial", KT_I64, CFG_OFF(math_initial) },
 	[K_IGNORE_FULL] = { "ignore_full", KT_BOOL, CFG_OFF(ignore_full) },
@@ -94,10 +98,16 @@ static const struct key_field {
 	[K_CLEAR_ON_FULL] = { "clear_on_full", KT_BOOL, CFG_OFF(clear_on_full) },
 	[K_NO_EXPIRE] = { "no_expire", KT_BOOL, CFG_OFF(no_expire) },
 	[K_EXPIRES] = { "expires", KT_IGNORED, 0 },
+	[K_REDIS] = { "redis", KT_LIST, CFG_OFF(redis) },
+	[K_REDIS_PREFIX] = { "redis_prefix", KT_LIST, CFG_OFF(redis_prefix) },
+	[K_REDIS_TIMEOUT] = { "redis_timeout", KT_U64, CFG_OFF(redis_timeout) },
+	[K_REDIS_PASSWORD_FILE] = { "redis_password_file", KT_PATH, CFG_OFF(redis_password_file) },
+	[K_REDIS_OFFLINE] = { "redis_offline", KT_OFFLINE, CFG_OFF(redis_offline) },
 };
 
 /* Spellings other than the canonical ones of fields[]: together, every
- * spelling stock 2.0.21 accepts, plus store_migrate and expires. */
+ * spelling stock 2.0.21 accepts, plus store_migrate, expires and ucache's
+ * udp_allow / udp_secret_file (the plugin reads and checks their values). */
 static const struct key_alias {
 	const char *alias;
 	enum key_id id;
@@ -114,8 +124,10 @@ static const struct key_alias {
 };
 
 struct parse_state {
-	uint32_t seen;  /* bit i: key i (enum key_id) was given */
+	uint64_t seen;  /* bit i: key i (enum key_id) was given */
 };
+
+_Static_assert(K_COUNT <= 64, "parse_state.seen has a bit per key");
 
 /* The name to print in messages: "?" until the cache has one. */
 static const char *disp(const char *name)
@@ -316,6 +328,14 @@ static int set_field(struct ucache_config *cfg, const struct key_field *f, const
 			return bad_value(cfg, key, val, "expected djb33x, murmur2 or xxh3",
 				err, errlen);
 		return 0;
+	case KT_OFFLINE:
+		if (!strcmp(val, "miss"))
+			cfg->redis_offline = UCACHE_REDIS_OFFLINE_MISS;
+		else if (!strcmp(val, "stale"))
+			cfg->redis_offline = UCACHE_REDIS_OFFLINE_STALE;
+		else
+			return bad_value(cfg, key, val, "expected miss or stale", err, errlen);
+		return 0;
 	case KT_IGNORED:
 		uc_log(UCACHE_LOG_WARN, "cache \"%s\": key \"%s\" is ignored (as in stock uWSGI); "
 			"give each item its own expiry", disp(cfg->name), key);
@@ -346,10 +366,10 @@ static int apply_item(struct ucache_config *cfg, struct parse_state *st, const c
 			f->type == KT_BOOL ? "1" : "VALUE");
 		return 0;
 	}
-	if (st->seen & (UINT32_C(1) << id))
+	if (st->seen & (UINT64_C(1) << id))
 		uc_log(UCACHE_LOG_WARN, "cache \"%s\": %s=%s overrides an earlier %s",
-			disp(cfg->name), key, val, f->canon);
-	st->seen |= UINT32_C(1) << id;
+			disp(cfg->name), key, id == K_REDIS ? "..." : val, f->canon);
+	st->seen |= UINT64_C(1) << id;
 	return set_field(cfg, f, key, val, err, errlen);
 }
 
@@ -385,6 +405,7 @@ void ucache_config_init(struct ucache_config *cfg)
 	 * key where djb33x costs ~106 (a fifth of a get).  hash=djb33x still
 	 * selects it. */
 	cfg->hash = UCACHE_HASH_XXH3;
+	cfg->redis_timeout = UCACHE_REDIS_TIMEOUT_DEFAULT;
 }
 
 void ucache_config_free(struct ucache_config *cfg)
@@ -394,6 +415,11 @@ void ucache_config_free(struct ucache_config *cfg)
 	free(cfg->nodes);
 	free(cfg->udp);
 	free(cfg->sync);
+	free(cfg->udp_allow);
+	free(cfg->udp_secret_file);
+	free(cfg->redis);
+	free(cfg->redis_prefix);
+	free(cfg->redis_password_file);
 	ucache_config_init(cfg);
 }
 
@@ -415,15 +441,15 @@ static int parse_items(struct ucache_config *cfg, const char *keyval, char *buf,
 		if (rc)
 			return rc;
 	}
-	if (!(st.seen & (UINT32_C(1) << K_NAME))) {
+	if (!(st.seen & (UINT64_C(1) << K_NAME))) {
 		uc_err(err, errlen, "cache \"?\": missing required key \"name\"");
 		return -EINVAL;
 	}
-	if (!(st.seen & (UINT32_C(1) << K_ITEMS))) {
+	if (!(st.seen & (UINT64_C(1) << K_ITEMS))) {
 		uc_err(err, errlen, "cache \"%s\": missing required key \"items\"", disp(cfg->name));
 		return -EINVAL;
 	}
-	if (!(st.seen & (UINT32_C(1) << K_BLOCKS)))
+	if (!(st.seen & (UINT64_C(1) << K_BLOCKS)))
 		cfg->blocks = cfg->items;
 	return 0;
 }
@@ -499,6 +525,41 @@ static int validate_counts(const struct ucache_config *cfg, char *err, size_t er
 	return 0;
 }
 
+/* The near-cache keys: a parseable address, a timeout in range, and no
+ * redis_* key without redis= (it would silently do nothing). */
+static int validate_redis(const struct ucache_config *cfg, char *err, size_t errlen)
+{
+	struct ucache_redis_addr addr;
+	char why[400];
+
+	if (!cfg->redis) {
+		if (cfg->redis_prefix || cfg->redis_password_file ||
+				cfg->redis_timeout != UCACHE_REDIS_TIMEOUT_DEFAULT ||
+				cfg->redis_offline != UCACHE_REDIS_OFFLINE_MISS) {
+			uc_err(err, errlen, "cache \"%s\": redis_prefix, redis_timeout, "
+				"redis_password_file and redis_offline need redis=ADDR",
+				disp(cfg->name));
+			return -EINVAL;
+		}
+		return 0;
+	}
+	/* Redis is the shared truth of a near cache: UDP datagrams would write
+	 * peers' L1 behind its back (and a peer's Redis twice) */
+	if (cfg->nodes || cfg->udp) {
+		uc_err(err, errlen, "cache \"%s\": redis= cannot be combined with nodes= or udp= "
+			"(Redis already shares the cache between machines)", disp(cfg->name));
+		return -EINVAL;
+	}
+	if (ucache_redis_addr_parse(cfg->redis, &addr, why, sizeof(why))) {
+		uc_err(err, errlen, "cache \"%s\": key \"redis\": %s", disp(cfg->name), why);
+		return -EINVAL;
+	}
+	if (!cfg->redis_timeout || cfg->redis_timeout > UCACHE_REDIS_TIMEOUT_MAX)
+		return bad_number(cfg, "redis_timeout", cfg->redis_timeout,
+			"milliseconds, 1..60000", err, errlen);
+	return 0;
+}
+
 int ucache_config_validate(const struct ucache_config *cfg, char *err, size_t errlen)
 {
 	int rc;
@@ -522,5 +583,5 @@ int ucache_config_validate(const struct ucache_config *cfg, char *err, size_t er
 			(int)cfg->hash);
 		return -EINVAL;
 	}
-	return 0;
+	return validate_redis(cfg, err, errlen);
 }

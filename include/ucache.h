@@ -27,7 +27,12 @@
 extern "C" {
 #endif
 
-#define UCACHE_VERSION "0.1.0"
+/* The release, from the repository's VERSION file (the one place it lives):
+ * the Makefile and uwsgiplugin.py pass -DUCACHE_VERSION="...".  A compile
+ * line that does not (a benchmark's own) says so instead of guessing. */
+#ifndef UCACHE_VERSION
+#define UCACHE_VERSION "unknown"
+#endif
 
 /* Largest key the engine accepts at all (stock: keysize < 65535). */
 #define UCACHE_KEYSIZE_MAX 65534
@@ -69,6 +74,8 @@ struct ucache_config {
 	char *nodes;              /* ';'-separated UDP peers, or NULL */
 	char *udp;                /* ';'-separated UDP listen addresses, or NULL */
 	char *sync;               /* ';'-separated nodes to dump from, or NULL */
+	char *udp_allow;          /* ';'-separated sources (ADDR[/PREFIX]) udp= accepts, or NULL (any) */
+	char *udp_secret_file;    /* file holding the UDP shared secret, or NULL */
 	int lastmod;              /* keep last_modified_at */
 	int64_t math_initial;     /* start value of math on a missing key */
 	int ignore_full;          /* don't log "cache is FULL" */
@@ -77,7 +84,39 @@ struct ucache_config {
 	uint64_t sweep_on_full;   /* when full, sweep at most every N s (0: off) */
 	int clear_on_full;        /* when full and a sweep freed nothing, clear */
 	int no_expire;            /* ignore expiry for this cache */
+	/* near cache over Redis (the plugin's redis.c; the engine only parses) */
+	char *redis;              /* ADDR (ucache_redis_addr_parse), or NULL: no Redis */
+	char *redis_prefix;       /* Redis key = prefix + key; NULL: "ucache:NAME:" */
+	uint64_t redis_timeout;   /* ms bounding each Redis call (default 200) */
+	char *redis_password_file; /* file whose first line is the password, or NULL */
+	int redis_offline;        /* enum ucache_redis_offline */
 };
+
+/* What a read does while Redis is unreachable: miss (default; the near
+ * cache is flushed when coherence is lost), or serve what L1 holds. */
+enum ucache_redis_offline { UCACHE_REDIS_OFFLINE_MISS, UCACHE_REDIS_OFFLINE_STALE };
+
+#define UCACHE_REDIS_TIMEOUT_DEFAULT 200
+#define UCACHE_REDIS_TIMEOUT_MAX 60000
+
+/* A parsed redis= address: path set for unix:, else host and port. */
+struct ucache_redis_addr {
+	char host[256];
+	unsigned port;
+	char path[108];           /* unix socket (sun_path's size) */
+	char user[128];           /* ACL user of redis://user:pw@..., or "" */
+	char password[512];       /* from the URL, or "" */
+	unsigned db;
+};
+
+/* Parse HOST:PORT, [V6]:PORT, unix:/PATH or redis://[user[:pw]@]host[:port][/db].
+ * 0, or -EINVAL with one line naming the address (a URL's user:password
+ * shown as ***) and what is wrong in err. */
+int ucache_redis_addr_parse(const char *addr, struct ucache_redis_addr *out, char *err, size_t errlen);
+
+/* "host:port db N" or "unix:/path": the address without user or password,
+ * for logs.  Returns buf. */
+const char *ucache_redis_addr_show(const struct ucache_redis_addr *a, char *buf, size_t len);
 
 /* Fill cfg with the stock defaults (no name, no items).  Never fails. */
 void ucache_config_init(struct ucache_config *cfg);

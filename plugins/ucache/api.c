@@ -199,11 +199,18 @@ static int local_math(struct ucp_cache *c, char *key, uint16_t klen, char *val, 
 		op = UCACHE_MATH_DIV;
 	else
 		return -1;
+	memcpy(&delta, val, sizeof(delta));
+	if (c->redis)
+		return ucp_redis_math(c, key, klen, op, delta, expires,
+				!!(flags & (UWSGI_CACHE_FLAG_UPDATE))) ? -1 : 0;
 	/* stock: without UPDATE, math on an existing key fails like a set */
 	if (!(flags & (UWSGI_CACHE_FLAG_UPDATE)) && ucache_exists(c->cache, key, klen) == 0)
 		return -1;
-	memcpy(&delta, val, sizeof(delta));
-	return ucache_math(c->cache, key, klen, op, delta, expires, NULL) ? -1 : 0;
+	if (ucache_math(c->cache, key, klen, op, delta, expires, NULL))
+		return -1;
+	if (c->udp && !(flags & (UWSGI_CACHE_FLAG_LOCAL)))
+		ucp_udp_send_item(c, key, klen);
+	return 0;
 }
 
 int ucp_local_set(struct ucp_cache *c, char *key, uint16_t klen, char *val, uint64_t vlen,
@@ -216,7 +223,21 @@ int ucp_local_set(struct ucp_cache *c, char *key, uint16_t klen, char *val, uint
 	if (flags & (UWSGI_CACHE_FLAG_UPDATE))
 		sflags |= UCACHE_SET_UPDATE;
 	expires = expiry(expires, flags, &sflags);
-	return ucache_set(c->cache, key, klen, val, vlen, expires, sflags) ? -1 : 0;
+	if (ucp_set(c, key, klen, val, vlen, expires, sflags))
+		return -1;
+	/* _LOCAL: the stock flag for "do not replicate" */
+	if (c->udp && !(flags & (UWSGI_CACHE_FLAG_LOCAL)))
+		ucp_udp_send_set(c, key, klen, val, vlen, expires, !!(sflags & UCACHE_SET_ABSEXPIRE));
+	return 0;
+}
+
+int ucp_local_del(struct ucp_cache *c, const char *key, uint16_t klen)
+{
+	int ret = ucp_del(c, key, klen);
+
+	if (!ret && c->udp)
+		ucp_udp_send_del(c, key, klen);
+	return ret;
 }
 
 /* ------------------------------------------------------------- magic API */
@@ -233,7 +254,7 @@ char *ucp_api_magic_get(char *key, uint16_t klen, uint64_t *vlen, uint64_t *expi
 		return ucp_remote_get(cache, key, klen, vlen, expires);
 	if (!c)
 		return NULL;
-	value = ucache_get_alloc(c->cache, key, klen, &len, expires ? &info : NULL);
+	value = ucp_get_alloc(c, key, klen, &len, expires ? &info : NULL);
 	if (!value)
 		return NULL;
 	*vlen = len;
@@ -264,7 +285,7 @@ int ucp_api_magic_del(char *key, uint16_t klen, char *cache)
 		return ucp_remote_simple("del", cache, key, klen);
 	if (!c)
 		return -1;
-	return ucache_del(c->cache, key, klen) ? -1 : 0;
+	return ucp_local_del(c, key, klen) ? -1 : 0;
 }
 
 int ucp_api_magic_exists(char *key, uint16_t klen, char *cache)
@@ -276,7 +297,7 @@ int ucp_api_magic_exists(char *key, uint16_t klen, char *cache)
 		return ucp_remote_simple("exists", cache, key, klen) == 0;
 	if (!c)
 		return 0;
-	return ucache_exists(c->cache, key, klen) == 0;
+	return ucp_exists(c, key, klen) == 0;
 }
 
 int ucp_api_magic_clear(char *cache)
@@ -288,8 +309,7 @@ int ucp_api_magic_clear(char *cache)
 		return ucp_remote_simple("clear", cache, NULL, 0);
 	if (!c)
 		return -1;
-	ucache_clear(c->cache);
-	return 0;
+	return ucp_clear(c) ? -1 : 0;
 }
 
 /* uwsgi_hooked_parse() callback filling a struct uwsgi_cache_magic_context
@@ -357,7 +377,7 @@ static char *copy_out(struct uwsgi_cache *uc, char *key, uint16_t klen, uint64_t
 		return NULL;
 	for (;;) {
 		size_t len = 0;
-		int ret = ucache_get_ex(c->cache, key, klen, tl_val, tl_val_cap, &len, info);
+		int ret = ucp_get_ex(c, key, klen, tl_val, tl_val_cap, &len, info);
 		char *grown;
 
 		if (ret == 0) {
@@ -413,17 +433,18 @@ int ucp_api_del2(struct uwsgi_cache *uc, char *key, uint16_t klen, uint64_t inde
 	struct ucp_cache *c = ucp_from_uc(uc);
 
 	(void) index;
-	(void) flags;
 	if (!c || !key)
 		return -1;
-	return ucache_del(c->cache, key, klen) ? -1 : 0;
+	if (flags & (UWSGI_CACHE_FLAG_LOCAL))
+		return ucp_del(c, key, klen) ? -1 : 0;
+	return ucp_local_del(c, key, klen) ? -1 : 0;
 }
 
 uint32_t ucp_api_exists2(struct uwsgi_cache *uc, char *key, uint16_t klen)
 {
 	struct ucp_cache *c = ucp_from_uc(uc);
 
-	return c && ucache_exists(c->cache, key, klen) == 0;
+	return c && ucp_exists(c, key, klen) == 0;
 }
 
 int64_t ucp_api_num2(struct uwsgi_cache *uc, char *key, uint16_t klen)
@@ -431,7 +452,7 @@ int64_t ucp_api_num2(struct uwsgi_cache *uc, char *key, uint16_t klen)
 	struct ucp_cache *c = ucp_from_uc(uc);
 	int64_t num = 0;
 
-	if (!c || ucache_num(c->cache, key, klen, &num))
+	if (!c || ucp_num(c, key, klen, &num))
 		return 0;
 	return num;
 }
@@ -526,6 +547,7 @@ void ucp_api_noop(void)
 {
 }
 
+/* The core's own receiver; never started (udp.c runs ucache's). */
 void *ucp_api_udp_loop(void *arg)
 {
 	(void) arg;

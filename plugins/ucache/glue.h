@@ -16,6 +16,13 @@
  *              ucache_invalidate, ucache_tags_now, ucache_tags_head, and
  *              the modifier2 17 invalidate
  *   stats.c    live counters and ucache's extra keys in the stats server
+ *   udp.c      replication over UDP: nodes=/udp= setup, sending after local
+ *              writes, the master's receiver threads, the udp_* counters
+ *   udpwire.c  the replication datagram: parser, encoders, signing, replay
+ *              guard, udp_allow networks (udpwire.h; no uWSGI, unit-tested
+ *              and fuzzed alone)
+ *   redis.c    near cache over Redis: per-thread client, L1 -> Redis operations
+ *   redis_listener.c  the master's invalidation thread of each near cache
  *
  * Every cache is a struct ucp_cache: a struct uwsgi_cache (the "shim", which
  * the core and the language plugins keep seeing) followed by the engine
@@ -44,6 +51,8 @@ struct ucp_cache {
 	ucache_t *cache;           /* the engine handle, inherited across fork */
 	struct uwsgi_hash_algo algo; /* what uc.hash points to (stats: "hash") */
 	struct ucache_stats snap;  /* last counters copied by ucp_stats_refresh */
+	struct ucp_udp *udp;       /* replication (udp.c), NULL without nodes/udp */
+	struct ucp_redis *redis;   /* redis=: near cache over Redis (redis.c), or NULL */
 };
 
 extern struct uwsgi_server uwsgi;
@@ -73,9 +82,12 @@ struct ucp_cache *ucp_from_uc(struct uwsgi_cache *uc);
 /* Local cache by name (NULL or "" = the default cache), or NULL. */
 struct ucp_cache *ucp_lookup(const char *name, size_t len);
 
-/* The magic API with a resolved local cache (also used by server.c). */
+/* The magic API with a resolved local cache (also used by server.c); a
+ * successful write is replicated (udp.c). */
 int ucp_local_set(struct ucp_cache *c, char *key, uint16_t klen, char *val, uint64_t vlen,
 		uint64_t expires, uint64_t flags);
+/* ucache_del() + replication of a successful del.  0 or -errno. */
+int ucp_local_del(struct ucp_cache *c, const char *key, uint16_t klen);
 
 /* Redirect targets: same prototypes as the uwsgi.h functions they replace
  * (hook.c has the list). */
@@ -186,5 +198,118 @@ int ucp_stats_keylong(struct uwsgi_stats *us, char *key, unsigned long long num)
 
 /* Copy the engine's live counters into every shim. */
 void ucp_stats_refresh(void);
+
+/* ---------------------------------------------------------------- udp.c */
+
+struct ucp_udp;
+
+/* Read and check the cache's nodes/udp/udp_allow/udp_secret_file (legacy:
+ * --cache-udp-node/--cache-udp-server), bind udp=, log the stock lines;
+ * exits naming the option on a bad value.  In the master, before fork. */
+void ucp_udp_setup(struct ucp_cache *c, int legacy);
+
+/* Replicate a successful local write (only when c->udp is set): a set with
+ * its expiry (relative seconds unless absolute), a del, or the current
+ * value of a key after math. */
+void ucp_udp_send_set(struct ucp_cache *c, const char *key, uint16_t klen, const char *val,
+		uint64_t vlen, uint64_t expires, int absolute);
+void ucp_udp_send_del(struct ucp_cache *c, const char *key, uint16_t klen);
+void ucp_udp_send_item(struct ucp_cache *c, const char *key, uint16_t klen);
+
+/* The master's receiver threads (in place of uwsgi_cache_start_sync_servers). */
+void ucp_udp_servers_start(void);
+
+/* Stop applying received datagrams for good (before the caches close). */
+void ucp_udp_quiesce(void);
+
+/* The i-th udp_* counter of c: 1 with *name and *value set, 0 past the last. */
+int ucp_udp_stat(const struct ucp_cache *c, size_t i, const char **name, uint64_t *value);
+/* -------------------------------------------------------------- redis.c */
+
+/* From cache creation, in the master: a cache with redis= gets its near
+ * cache state; exits naming the problem (no --master, password file). */
+void ucp_redis_attach(struct ucp_cache *c);
+
+/* The L1 -> Redis operations (redis.c has the semantics); same results as
+ * the engine calls they stand for, -EIO when Redis did not answer. */
+int ucp_redis_get_ex(struct ucp_cache *c, const void *key, size_t klen, void *buf, size_t buflen,
+		size_t *vlen, struct ucache_item_info *info);
+void *ucp_redis_get_alloc(struct ucp_cache *c, const void *key, size_t klen, size_t *vlen,
+		struct ucache_item_info *info);
+int ucp_redis_exists(struct ucp_cache *c, const void *key, size_t klen);
+int ucp_redis_set(struct ucp_cache *c, const void *key, size_t klen, const void *val, size_t vlen,
+		uint64_t expires, unsigned flags);
+int ucp_redis_del(struct ucp_cache *c, const void *key, size_t klen);
+int ucp_redis_clear(struct ucp_cache *c);
+int ucp_redis_math(struct ucp_cache *c, const void *key, size_t klen, enum ucache_math_op op,
+		int64_t delta, uint64_t expires, int update);
+int ucp_redis_num(struct ucp_cache *c, const void *key, size_t klen, int64_t *out);
+
+/* The stats keys of a near cache: up to max (name, value) pairs, 0 if c
+ * has no Redis. */
+int ucp_redis_stats(struct ucp_cache *c, const char **names, unsigned long long *vals, int max);
+
+/* ---------------------------------------------------- redis_listener.c */
+
+/* One listener thread per near cache, in the master (from ucp_sweepers_start). */
+void ucp_redis_listeners_start(void);
+
+/* Stop them changing any L1 (before the master unmaps the caches). */
+void ucp_redis_listeners_stop(void);
+
+/* What api.c and server.c call for a local cache: the engine, and for a
+ * near cache Redis behind it.  A cache without redis= pays one test of
+ * c->redis, and only on an L1 miss or a write. */
+static inline int ucp_get_ex(struct ucp_cache *c, const void *key, size_t klen, void *buf,
+		size_t buflen, size_t *vlen, struct ucache_item_info *info)
+{
+	int ret = ucache_get_ex(c->cache, key, klen, buf, buflen, vlen, info);
+
+	if (__builtin_expect(ret == -ENOENT && c->redis != NULL, 0))
+		return ucp_redis_get_ex(c, key, klen, buf, buflen, vlen, info);
+	return ret;
+}
+
+static inline void *ucp_get_alloc(struct ucp_cache *c, const void *key, size_t klen,
+		size_t *vlen, struct ucache_item_info *info)
+{
+	void *val = ucache_get_alloc(c->cache, key, klen, vlen, info);
+
+	if (__builtin_expect(!val && c->redis != NULL && errno == ENOENT, 0))
+		return ucp_redis_get_alloc(c, key, klen, vlen, info);
+	return val;
+}
+
+static inline int ucp_exists(struct ucp_cache *c, const void *key, size_t klen)
+{
+	int ret = ucache_exists(c->cache, key, klen);
+
+	return ret == -ENOENT && c->redis ? ucp_redis_exists(c, key, klen) : ret;
+}
+
+static inline int ucp_set(struct ucp_cache *c, const void *key, size_t klen, const void *val,
+		size_t vlen, uint64_t expires, unsigned flags)
+{
+	return c->redis ? ucp_redis_set(c, key, klen, val, vlen, expires, flags)
+		: ucache_set(c->cache, key, klen, val, vlen, expires, flags);
+}
+
+static inline int ucp_del(struct ucp_cache *c, const void *key, size_t klen)
+{
+	return c->redis ? ucp_redis_del(c, key, klen) : ucache_del(c->cache, key, klen);
+}
+
+static inline int ucp_clear(struct ucp_cache *c)
+{
+	if (c->redis)
+		return ucp_redis_clear(c);
+	ucache_clear(c->cache);
+	return 0;
+}
+
+static inline int ucp_num(struct ucp_cache *c, const void *key, size_t klen, int64_t *out)
+{
+	return c->redis ? ucp_redis_num(c, key, klen, out) : ucache_num(c->cache, key, klen, out);
+}
 
 #endif

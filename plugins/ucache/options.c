@@ -111,9 +111,9 @@ static void announce(ucache_t *engine)
 
 static void warn_unsupported(const struct ucache_config *cfg)
 {
-	if (cfg->nodes || cfg->udp || cfg->sync)
-		uwsgi_log("ucache: cache \"%s\": UDP replication and sync (nodes/udp/sync) "
-				"are not implemented yet and are ignored\n", cfg->name);
+	if (cfg->sync)
+		uwsgi_log("ucache: cache \"%s\": start-up sync (sync) is not implemented yet "
+				"and is ignored\n", cfg->name);
 }
 
 /* Mapped bytes of this process now (VmSize), 0 if unknown. */
@@ -152,7 +152,7 @@ static void check_limit_as(const struct ucache_config *cfg, ucache_t *engine)
 	exit(1);
 }
 
-static struct ucp_cache *cache_create(struct ucache_config *cfg)
+static struct ucp_cache *cache_create(struct ucache_config *cfg, int legacy)
 {
 	char err[512];
 	ucache_t *engine;
@@ -169,6 +169,8 @@ static struct ucp_cache *cache_create(struct ucache_config *cfg)
 	announce(engine);
 	c = shim_new(engine);
 	shim_append(c);
+	ucp_udp_setup(c, legacy);
+	ucp_redis_attach(c);
 	return c;
 }
 
@@ -182,10 +184,9 @@ static void create_legacy(void)
 			uwsgi.cache_store_sync > 0 ? (uint64_t) uwsgi.cache_store_sync : 0,
 			uwsgi.cache_use_last_modified, err, sizeof(err)))
 		config_fatal("invalid --cache", err);
-	if (uwsgi.cache_udp_node || uwsgi.cache_udp_server || uwsgi.cache_sync)
-		uwsgi_log("ucache: --cache-udp-node/--cache-udp-server/--cache-sync are not "
-				"implemented yet and are ignored\n");
-	cache_create(&cfg);
+	if (uwsgi.cache_sync)
+		uwsgi_log("ucache: --cache-sync is not implemented yet and is ignored\n");
+	cache_create(&cfg, 1);
 }
 
 struct ucp_cache *ucp_cache_add_keyval(const char *keyval)
@@ -195,7 +196,7 @@ struct ucp_cache *ucp_cache_add_keyval(const char *keyval)
 
 	if (ucache_config_parse(&cfg, keyval, err, sizeof(err)))
 		config_fatal("invalid --cache2", err);
-	return cache_create(&cfg);
+	return cache_create(&cfg, 0);
 }
 
 /* ------------------------------------------------------------ preloading */
@@ -206,7 +207,7 @@ static void store_item(struct ucp_cache *c, const char *tag, char *key, size_t k
 	int ret = -EINVAL;
 
 	if (klen <= UINT16_MAX)
-		ret = ucache_set(c->cache, key, klen, val, vlen, 0, UCACHE_SET_UPDATE);
+		ret = ucp_set(c, key, klen, val, vlen, 0, UCACHE_SET_UPDATE);
 	if (ret)
 		uwsgi_log("[%s-error] unable to store \"%.*s\" in \"%s\": %s\n", tag, (int) klen,
 				key, c->uc.name, strerror(-ret));

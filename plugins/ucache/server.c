@@ -212,7 +212,7 @@ static char *fetch_as(struct ucp_cache *c, const char *key, size_t klen, size_t 
 		char *val = tl_buf ? tl_buf + HEADROOM : NULL;
 		size_t room = val ? tl_cap - HEADROOM : 0;
 		int ret = peek ? ucache_peek(c->cache, key, klen, val, room, vlen, info)
-			       : ucache_get_ex(c->cache, key, klen, val, room, vlen, info);
+			       : ucp_get_ex(c, key, klen, val, room, vlen, info);
 		char *grown;
 
 		if (ret == 0)
@@ -472,14 +472,13 @@ static void serve_magic(struct wsgi_request *wsgi_req, struct ucp_cache *c, cons
 		ret = magic_store(wsgi_req, c, r);
 		break;
 	case UCP_CMD_DEL:
-		ret = ucache_del(c->cache, r->key, r->key_len);
+		ret = ucp_local_del(c, r->key, r->key_len);
 		break;
 	case UCP_CMD_EXISTS:
-		ret = ucache_exists(c->cache, r->key, r->key_len);
+		ret = ucp_exists(c, r->key, r->key_len);
 		break;
 	case UCP_CMD_CLEAR:
-		ucache_clear(c->cache);
-		ret = 0;
+		ret = ucp_clear(c);
 		break;
 	case UCP_CMD_INVALIDATE:
 		ret = ucp_tags_invalidate(c, r->tags, r->tags_len);
@@ -503,7 +502,7 @@ static void dispatch(struct wsgi_request *wsgi_req, struct ucp_cache *c, const s
 		ucp_local_set(c, (char *) r->key, r->key_len, (char *) r->value, r->value_len, 0, 0);
 		break;
 	case UCP_M2_DEL:
-		ucache_del(c->cache, r->key, r->key_len);
+		ucp_local_del(c, r->key, r->key_len);
 		break;
 	case UCP_M2_HTTP_KEY:
 	case UCP_M2_HTTP_GET:

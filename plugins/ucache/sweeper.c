@@ -95,6 +95,7 @@ void ucp_sweepers_start(void)
 	pthread_t tid;
 	int err;
 
+	ucp_redis_listeners_start();
 	if (uwsgi.cache_no_expire)
 		return;
 	for (uc = uwsgi.caches; uc; uc = uc->next) {
@@ -146,6 +147,8 @@ void ucp_caches_close(void)
 {
 	struct uwsgi_cache *uc;
 
+	ucp_udp_quiesce();
+	ucp_redis_listeners_stop();
 	pthread_mutex_lock(&pass_lock);
 	for (uc = uwsgi.caches; uc; uc = uc->next) {
 		struct ucp_cache *c = ucp_from_uc(uc);

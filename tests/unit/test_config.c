@@ -78,6 +78,11 @@ static void parse_fails(const char *keyval, ...)
 	assert_null(cfg.nodes);
 	assert_null(cfg.udp);
 	assert_null(cfg.sync);
+	assert_null(cfg.udp_allow);
+	assert_null(cfg.udp_secret_file);
+	assert_null(cfg.redis);
+	assert_null(cfg.redis_prefix);
+	assert_null(cfg.redis_password_file);
 	assert_int_equal(cfg.items, 0);
 }
 
@@ -93,6 +98,8 @@ static void assert_defaults_after_items(const struct ucache_config *cfg, uint64_
 	assert_null(cfg->nodes);
 	assert_null(cfg->udp);
 	assert_null(cfg->sync);
+	assert_null(cfg->udp_allow);
+	assert_null(cfg->udp_secret_file);
 	assert_int_equal(cfg->store_sync, 0);
 	assert_int_equal(cfg->math_initial, 0);
 	assert_int_equal(cfg->sweep_on_full, 0);
@@ -194,6 +201,8 @@ static const struct alias_case {
 	{ "udpservers", "h:3", OFF(udp), F_STR, 0 },
 	{ "udpserver", "h:3", OFF(udp), F_STR, 0 },
 	{ "sync", "h:4", OFF(sync), F_STR, 0 },
+	{ "udp_allow", "10.0.0.0/8;::1", OFF(udp_allow), F_STR, 0 },
+	{ "udp_secret_file", "/etc/s", OFF(udp_secret_file), F_STR, 0 },
 	{ "bitmap", "1", OFF(bitmap), F_BOOL, 1 },
 	{ "store_delete", "1", OFF(store_delete), F_BOOL, 1 },
 	{ "storedelete", "1", OFF(store_delete), F_BOOL, 1 },
@@ -444,11 +453,12 @@ static void test_empty_items_and_lists(void **state)
 
 	(void)state;
 	/* empty items are skipped silently, empty lists mean "none" */
-	parse_ok(&cfg, ",name=f,,items=2,nodes=,udp=,sync=,");
+	parse_ok(&cfg, ",name=f,,items=2,nodes=,udp=,sync=,udp_allow=,");
 	assert_string_equal(cfg.name, "f");
 	assert_null(cfg.nodes);
 	assert_null(cfg.udp);
 	assert_null(cfg.sync);
+	assert_null(cfg.udp_allow);
 	assert_int_equal(ut_logs()->n, 0);
 	ucache_config_free(&cfg);
 }
@@ -563,6 +573,8 @@ static void test_bad_strings(void **state)
 	parse_fails("name=h,items=2,hash=", "invalid value \"\" for key \"hash\"", NULL);
 	parse_fails("name=h,items=2,store=", "cache \"h\": invalid value \"\" for key \"store\" "
 		"(expected a file name)", NULL);
+	parse_fails("name=h,items=2,udp_secret_file=", "cache \"h\": invalid value \"\" for key "
+		"\"udp_secret_file\" (expected a file name)", NULL);
 	parse_fails("name=,items=2", "cache \"?\": invalid value \"\" for key \"name\" "
 		"(expected a cache name)", NULL);
 	parse_fails("name=a,items=2,name=", "invalid value \"\" for key \"name\"", NULL);
@@ -627,9 +639,15 @@ static void test_err_buffer(void **state)
 static void test_error_frees_strings(void **state)
 {
 	(void)state;
-	parse_fails("name=x,store=/s,nodes=a,udp=b,sync=c,items=2,blocks=1",
+	parse_fails("name=x,store=/s,nodes=a,udp=b,sync=c,udp_allow=d,udp_secret_file=e,items=2,blocks=1",
 		"invalid value \"1\" for key \"blocks\"", NULL);
 	parse_fails("name=x,store=/s,nodes=a,udp=b,sync=c,items=2,hash=nope", "\"nope\"", NULL);
+	parse_fails("name=x,items=2,redis=h:1,nodes=127.0.0.1:4000",
+		"redis= cannot be combined with nodes= or udp=", NULL);
+	parse_fails("name=x,items=2,udp=127.0.0.1:4000,redis=h:1",
+		"redis= cannot be combined with nodes= or udp=", NULL);
+	parse_fails("name=x,redis=h:1,redis_prefix=p,redis_password_file=/f,items=2,blocks=1",
+		"invalid value \"1\" for key \"blocks\"", NULL);
 }
 
 /* ----------------------------------------------------------------- legacy */
@@ -709,6 +727,118 @@ static void test_validate_hand_built(void **state)
 	assert_string_equal(err, "cache \"?\": missing required key \"name\"");
 }
 
+
+/* ----------------------------------------------------------- near cache */
+
+static void test_redis_keys(void **state)
+{
+	struct ucache_config cfg;
+
+	(void)state;
+	parse_ok(&cfg, "name=r,items=10");
+	assert_null(cfg.redis);
+	assert_null(cfg.redis_prefix);
+	assert_null(cfg.redis_password_file);
+	assert_int_equal(cfg.redis_timeout, 200);
+	assert_int_equal(cfg.redis_offline, UCACHE_REDIS_OFFLINE_MISS);
+	ucache_config_free(&cfg);
+	parse_ok(&cfg, "name=r,items=10,redis=127.0.0.1:6379,redis_prefix=app:,redis_timeout=50,"
+		"redis_password_file=/etc/pw,redis_offline=stale");
+	assert_string_equal(cfg.redis, "127.0.0.1:6379");
+	assert_string_equal(cfg.redis_prefix, "app:");
+	assert_string_equal(cfg.redis_password_file, "/etc/pw");
+	assert_int_equal(cfg.redis_timeout, 50);
+	assert_int_equal(cfg.redis_offline, UCACHE_REDIS_OFFLINE_STALE);
+	assert_int_equal(ut_logs()->n, 0);
+	ucache_config_free(&cfg);
+	assert_null(cfg.redis);
+	parse_ok(&cfg, "name=r,items=10,redis=unix:/run/redis.sock,redis_offline=miss");
+	assert_string_equal(cfg.redis, "unix:/run/redis.sock");
+	assert_int_equal(cfg.redis_offline, UCACHE_REDIS_OFFLINE_MISS);
+	ucache_config_free(&cfg);
+}
+
+static void test_redis_bad_values(void **state)
+{
+	(void)state;
+	parse_fails("name=r,items=2,redis=localhost", "cache \"r\": key \"redis\": invalid Redis "
+		"address \"localhost\" (expected HOST:PORT, unix:/PATH or redis://...)", NULL);
+	parse_fails("name=r,items=2,redis=h:0", "the port must be 1..65535", NULL);
+	parse_fails("name=r,items=2,redis=h:65536", "the port must be 1..65535", NULL);
+	parse_fails("name=r,items=2,redis=h:6x", "the port must be 1..65535", NULL);
+	parse_fails("name=r,items=2,redis=:6379", "missing host", NULL);
+	parse_fails("name=r,items=2,redis=unix:rel", "unix: needs an absolute path", NULL);
+	parse_fails("name=r,items=2,redis=http://h:1", "the only URL scheme is redis://", NULL);
+	parse_fails("name=r,items=2,redis=redis://h/x", "the database must be a number", NULL);
+	parse_fails("name=r,items=2,redis=::1:6379", "IPv6 address needs brackets", NULL);
+	parse_fails("name=r,items=2,redis=h:1,redis_timeout=0",
+		"invalid value \"0\" for key \"redis_timeout\" (milliseconds, 1..60000)", NULL);
+	parse_fails("name=r,items=2,redis=h:1,redis_timeout=60001", "redis_timeout", NULL);
+	parse_fails("name=r,items=2,redis=h:1,redis_timeout=-1",
+		"invalid value \"-1\" for key \"redis_timeout\" (expected a number)", NULL);
+	parse_fails("name=r,items=2,redis=h:1,redis_offline=serve",
+		"invalid value \"serve\" for key \"redis_offline\" (expected miss or stale)", NULL);
+	parse_fails("name=r,items=2,redis=h:1,redis_password_file=",
+		"invalid value \"\" for key \"redis_password_file\"", NULL);
+	parse_fails("name=r,items=2,redis_prefix=p:", "cache \"r\": redis_prefix, redis_timeout, "
+		"redis_password_file and redis_offline need redis=ADDR", NULL);
+	parse_fails("name=r,items=2,redis_offline=stale", "need redis=ADDR", NULL);
+}
+
+/* A password in a redis:// URL never appears in a message. */
+static void test_redis_password_not_shown(void **state)
+{
+	struct ucache_config cfg;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(ucache_config_parse(&cfg, "name=r,items=2,redis=redis://u:s3cret@h:0",
+		err, sizeof(err)), -EINVAL);
+	assert_null(strstr(err, "s3cret"));
+	assert_non_null(strstr(err, "redis://***@h:0"));
+	parse_ok(&cfg, "name=r,items=2,redis=redis://u:s3cret@h:1,redis=redis://u:s3cret@h:2");
+	assert_warned("redis=... overrides an earlier redis");
+	assert_int_equal(find_log("s3cret"), -1);
+	ucache_config_free(&cfg);
+}
+
+static void test_redis_addr_forms(void **state)
+{
+	struct ucache_redis_addr a;
+	char err[256], show[400];
+
+	(void)state;
+	assert_int_equal(ucache_redis_addr_parse("10.0.0.1:7000", &a, err, sizeof(err)), 0);
+	assert_string_equal(a.host, "10.0.0.1");
+	assert_int_equal(a.port, 7000);
+	assert_string_equal(a.path, "");
+	assert_int_equal(a.db, 0);
+	assert_int_equal(ucache_redis_addr_parse("[::1]:7001", &a, err, sizeof(err)), 0);
+	assert_string_equal(a.host, "::1");
+	assert_int_equal(a.port, 7001);
+	assert_string_equal(ucache_redis_addr_show(&a, show, sizeof(show)), "[::1]:7001 db 0");
+	assert_int_equal(ucache_redis_addr_parse("unix:/tmp/r.sock", &a, err, sizeof(err)), 0);
+	assert_string_equal(a.path, "/tmp/r.sock");
+	assert_string_equal(ucache_redis_addr_show(&a, show, sizeof(show)), "unix:/tmp/r.sock");
+	assert_int_equal(ucache_redis_addr_parse("redis://h", &a, err, sizeof(err)), 0);
+	assert_string_equal(a.host, "h");
+	assert_int_equal(a.port, 6379);
+	assert_int_equal(ucache_redis_addr_parse("redis://bob:p@ss:w@rd@h.example:6380/3", &a,
+		err, sizeof(err)), 0);
+	assert_string_equal(a.user, "bob");
+	assert_string_equal(a.password, "p@ss:w@rd");
+	assert_string_equal(a.host, "h.example");
+	assert_int_equal(a.port, 6380);
+	assert_int_equal(a.db, 3);
+	assert_string_equal(ucache_redis_addr_show(&a, show, sizeof(show)), "h.example:6380 db 3");
+	assert_int_equal(ucache_redis_addr_parse("redis://:pw@h/0", &a, err, sizeof(err)), 0);
+	assert_string_equal(a.user, "");
+	assert_string_equal(a.password, "pw");
+	assert_int_equal(ucache_redis_addr_parse("", &a, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "invalid Redis address \"\" (empty)");
+	assert_int_equal(ucache_redis_addr_parse(NULL, &a, err, sizeof(err)), -EINVAL);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, ut_setup_real_clock, ut_teardown)
 
 int main(void)
@@ -741,6 +871,10 @@ int main(void)
 		T(test_legacy),
 		T(test_legacy_errors),
 		T(test_validate_hand_built),
+		T(test_redis_keys),
+		T(test_redis_bad_values),
+		T(test_redis_password_not_shown),
+		T(test_redis_addr_forms),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,751 @@
+/*
+ * redis.c - a cache with redis=ADDR is a near cache: the engine's shared
+ * memory (L1, shared by every worker of the instance) in front of Redis,
+ * which is authoritative.  This file holds the per-thread Redis client and
+ * the near-cache operations; the invalidation listener is redis_listener.c.
+ *
+ *   get     L1 hit, or on a miss one Redis round trip (FETCH_LUA: value,
+ *           kind and PTTL read atomically) and an L1 fill whose expiry is
+ *           never later than Redis' (floor of its PTTL, in whole seconds).
+ *   set / update / del / clear / math
+ *           Redis first; when it acknowledged, bump the epoch and remove
+ *           the key from L1 (the next read refills it).  A write Redis did
+ *           not acknowledge (error, timeout, unreachable) fails: -1 to the
+ *           caller, never "ok" and then lost.  set is SET NX (fails on an
+ *           existing key, as stock's cache_set does), update plain SET,
+ *           expiry PX.  clear is SCAN + UNLINK of the prefix, 500 keys a
+ *           batch, so Redis never blocks on a big cache.
+ *
+ * Numbers (cache_inc & co.).  Stock math works on an 8-byte native integer,
+ * which uwsgi.cache_num reads back.  In Redis a number written by math is a
+ * hash with one field, "n", holding decimal text (HGET ucache:NAME:key n;
+ * HINCRBY works on it); every other value is a string holding the raw
+ * bytes.  The kind tells a fill which form to put in L1: a hash becomes the
+ * 8-byte native integer, so cache_num and cache_get read exactly what stock
+ * returns.  inc/dec are HINCRBY (exact over the whole int64 range; an
+ * overflow fails instead of wrapping); mul/div run in MATH_LUA, whose
+ * numbers are doubles: a result of magnitude 2^53 or more fails rather than
+ * lose digits.  Math on a key that holds a string fails (stock would
+ * operate on an 8-byte string; ucache over Redis does not convert it).
+ *
+ * The fill race.  A worker reads Redis (old value), a write elsewhere
+ * changes the key, the listener processes its invalidation (removes the
+ * key from L1), and only then the worker's fill lands: L1 would hold the
+ * old value with no invalidation left to come.  Designed away with the
+ * shared epochs (redis.h): the worker loads the global epoch, its key's
+ * slot epoch and live before sending its read, fills, issues a full fence,
+ * and loads them again; if an epoch moved or live dropped it removes what
+ * it filled.  The listener bumps the key's slot epoch (seq_cst) before it
+ * removes the key, and the global one before a flush.  If the listener's bump came
+ * before the worker's second load, the worker sees it and removes its
+ * fill; otherwise the bump - and the removal after it - came after the
+ * fill, which the removal then deletes.  The invalidation of a write that
+ * followed the read is processed after that read was sent (Redis sends it
+ * after executing the write, which comes after the read), hence after the
+ * worker's first load: one of the two cases always applies.  A worker's
+ * own acknowledged write bumps the epoch the same way, so a concurrent
+ * fill on the same machine cannot hide it either (read-your-writes).
+ * Cost: a fill that overlaps an invalidation of a key of the same slot
+ * (1 in 4096), or a flush, is undone (counted in fills_dropped), which is
+ * only a later miss.
+ *
+ * Connections are per thread and per cache, opened lazily on first use in
+ * each process (one inherited across fork is never used: its pid differs),
+ * with redis_timeout on connect, send and receive: a hung Redis makes a
+ * request wait at most redis_timeout for its reply.  After a failure the
+ * thread does not reconnect for RETRY_MS (requests fail at once meanwhile),
+ * so a dead Redis costs a request no wait at all most of the time.  Error
+ * lines are logged at most once a second for the whole instance.
+ */
+#include "glue.h"
+#include "redis.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#define RETRY_MS 100
+#define CLEAR_BATCH "500"
+/* PX larger than this (100 years) is capped: Redis refuses PX near 2^63. */
+#define PX_MAX (UINT64_C(100) * 365 * 24 * 3600 * 1000)
+
+/* {kind, value, pttl}: kind 0 a string, 1 a number (hash field n); nil if
+ * absent.  TYPE first: GET on a hash is an error. */
+static const char FETCH_LUA[] =
+	"local t = redis.call('TYPE', KEYS[1])['ok'] "
+	"if t == 'string' then return {0, redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])} end "
+	"if t == 'hash' then local n = redis.call('HGET', KEYS[1], 'n') "
+	"if n then return {1, n, redis.call('PTTL', KEYS[1])} end end "
+	"return false";
+
+/* ARGV: op (inc, mul, div), delta, initial, px (0: none), update (0/1).
+ * Returns the new value as text, or an error reply (the caller fails). */
+static const char MATH_LUA[] =
+	"local k = KEYS[1] local t = redis.call('TYPE', k)['ok'] "
+	"if t ~= 'none' and ARGV[5] ~= '1' then return redis.error_reply('exists') end "
+	"if t ~= 'none' and t ~= 'hash' then return redis.error_reply('not a number') end "
+	"if t == 'none' or not redis.call('HGET', k, 'n') then "
+	"redis.call('HSET', k, 'n', ARGV[3]) "
+	"if ARGV[4] ~= '0' then redis.call('PEXPIRE', k, ARGV[4]) end end "
+	"if ARGV[1] == 'inc' then return tostring(redis.call('HINCRBY', k, 'n', ARGV[2])) end "
+	"local a = tonumber(redis.call('HGET', k, 'n')) local b = tonumber(ARGV[2]) local v "
+	"if ARGV[1] == 'mul' then v = a * b elseif b == 0 then v = 0 else v = a / b "
+	"if v >= 0 then v = math.floor(v) else v = math.ceil(v) end end "
+	"if v >= 9007199254740992 or v <= -9007199254740992 then "
+	"return redis.error_reply('result beyond 2^53') end "
+	"if v == 0 then v = 0 end "
+	"local s = string.format('%.0f', v) redis.call('HSET', k, 'n', s) return s";
+
+static int ncaches;
+
+struct tl_conn {
+	redisContext *ctx;
+	pid_t pid;
+	uint64_t retry_ms;
+};
+
+static __thread struct tl_conn tl_conns[UCP_REDIS_MAX];
+static __thread char *tl_key;
+static __thread size_t tl_key_cap;
+
+/* ------------------------------------------------------------- helpers */
+
+uint64_t ucp_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static uint64_t real_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+void ucp_redis_log(struct ucp_cache *c, const char *fmt, ...)
+{
+	struct ucp_redis_shared *sh = c->redis->sh;
+	uint64_t now = ucp_mono_ms(), last = atomic_load(&sh->log_ms);
+	char line[512];
+	va_list ap;
+
+	if (last && now - last < 1000)
+		return;
+	if (!atomic_compare_exchange_strong(&sh->log_ms, &last, now))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	uwsgi_log("ucache: cache \"%s\": Redis %s: %s\n", c->uc.name, c->redis->shown, line);
+}
+
+void ucp_redis_flush_l1(struct ucp_cache *c)
+{
+	atomic_fetch_add(&c->redis->sh->epoch, 1);
+	ucache_clear(c->cache);
+	atomic_fetch_add_explicit(&c->redis->sh->flushes, 1, memory_order_relaxed);
+}
+
+/* After Redis acknowledged a write of key: L1 must not keep (or be filled
+ * with, by a read that overlapped the write) the old value. */
+static void written(struct ucp_cache *c, const char *key, size_t klen)
+{
+	atomic_fetch_add(ucp_key_epoch(c->redis->sh, key, klen), 1);
+	ucache_del(c->cache, key, klen);
+}
+
+/* prefix + key in this thread's buffer. */
+static const char *full_key(const struct ucp_redis *r, const char *key, size_t klen, size_t *len)
+{
+	size_t need = r->prefix_len + klen;
+
+	if (need > tl_key_cap) {
+		char *grown = realloc(tl_key, need);
+		if (!grown)
+			return NULL;
+		tl_key = grown;
+		tl_key_cap = need;
+	}
+	memcpy(tl_key, r->prefix, r->prefix_len);
+	memcpy(tl_key + r->prefix_len, key, klen);
+	*len = need;
+	return tl_key;
+}
+
+/* ---------------------------------------------------------- connection */
+
+static int setup_command(redisContext *ctx, char *why, size_t len, int argc, const char **argv)
+{
+	redisReply *rep = redisCommandArgv(ctx, argc, argv, NULL);
+	int ok = rep && rep->type != REDIS_REPLY_ERROR;
+
+	if (!rep)
+		snprintf(why, len, "%s: %s", argv[0], ctx->errstr);
+	else if (!ok)
+		snprintf(why, len, "%s: %s", argv[0], rep->str);
+	if (rep)
+		freeReplyObject(rep);
+	return ok ? 0 : -1;
+}
+
+redisContext *ucp_redis_connect(const struct ucp_redis *r, char *why, size_t len)
+{
+	redisContext *ctx = r->addr.path[0] ? redisConnectUnixWithTimeout(r->addr.path, r->tv)
+		: redisConnectWithTimeout(r->addr.host, (int) r->addr.port, r->tv);
+	char db[16];
+
+	if (!ctx) {
+		snprintf(why, len, "out of memory");
+		return NULL;
+	}
+	if (ctx->err) {
+		snprintf(why, len, "connect: %s", ctx->errstr);
+		goto fail;
+	}
+	if (redisSetTimeout(ctx, r->tv) != REDIS_OK) {
+		snprintf(why, len, "cannot set the socket timeout");
+		goto fail;
+	}
+	if (r->password) {
+		const char *auth[3] = { "AUTH", r->addr.user, r->password };
+		if (r->addr.user[0] ? setup_command(ctx, why, len, 3, auth)
+				: (auth[1] = r->password, setup_command(ctx, why, len, 2, auth)))
+			goto fail;
+	}
+	if (r->addr.db) {
+		const char *sel[2] = { "SELECT", db };
+		snprintf(db, sizeof(db), "%u", r->addr.db);
+		if (setup_command(ctx, why, len, 2, sel))
+			goto fail;
+	}
+	return ctx;
+fail:
+	redisFree(ctx);
+	return NULL;
+}
+
+static void drop(struct tl_conn *t)
+{
+	if (t->ctx)
+		redisFree(t->ctx);
+	t->ctx = NULL;
+	t->retry_ms = ucp_mono_ms() + RETRY_MS;
+}
+
+static void failed(struct ucp_cache *c, const char *what, const char *why)
+{
+	atomic_fetch_add_explicit(&c->redis->sh->errors, 1, memory_order_relaxed);
+	ucp_redis_log(c, "%s: %s (reads miss and writes fail until it answers)", what, why);
+}
+
+/* This thread's connection for c, or NULL (Redis unreachable, or within
+ * RETRY_MS of a failure). */
+static redisContext *conn(struct ucp_cache *c)
+{
+	struct tl_conn *t = &tl_conns[c->redis->index];
+	char why[256];
+
+	if (t->ctx && t->pid == uwsgi.mypid)
+		return t->ctx;
+	if (t->ctx) {
+		/* inherited across fork: the parent owns that stream */
+		redisFree(t->ctx);
+		t->ctx = NULL;
+	}
+	if (ucp_mono_ms() < t->retry_ms) {
+		atomic_fetch_add_explicit(&c->redis->sh->errors, 1, memory_order_relaxed);
+		return NULL;
+	}
+	t->ctx = ucp_redis_connect(c->redis, why, sizeof(why));
+	if (!t->ctx) {
+		drop(t);
+		failed(c, "connection", why);
+		return NULL;
+	}
+	t->pid = uwsgi.mypid;
+	return t->ctx;
+}
+
+/* One command; NULL on any failure (logged, counted; a broken or timed
+ * out stream is dropped: a late reply would answer the next command). */
+static redisReply *command(struct ucp_cache *c, int argc, const char **argv, const size_t *lens)
+{
+	redisContext *ctx = conn(c);
+	redisReply *rep;
+
+	if (!ctx)
+		return NULL;
+	rep = redisCommandArgv(ctx, argc, argv, lens);
+	if (!rep) {
+		char why[160];
+
+		/* SO_RCVTIMEO expired: hiredis says "Resource temporarily unavailable" */
+		if (ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
+			snprintf(why, sizeof(why), "no reply within redis_timeout (%llu ms)",
+					(unsigned long long) c->redis->timeout_ms);
+		else
+			snprintf(why, sizeof(why), "%s", ctx->errstr[0] ? ctx->errstr : "no reply");
+		failed(c, argv[0], why);
+		drop(&tl_conns[c->redis->index]);
+		return NULL;
+	}
+	if (rep->type == REDIS_REPLY_ERROR) {
+		failed(c, argv[0], rep->str);
+		freeReplyObject(rep);
+		return NULL;
+	}
+	return rep;
+}
+
+/* --------------------------------------------------------------- reads */
+
+/* A fetched value: points into rep, or at num for a number. */
+struct fetched {
+	redisReply *rep;
+	const char *val;
+	size_t vlen;
+	int64_t num;
+	uint64_t expires;        /* absolute seconds, 0 = never */
+};
+
+/* Strict decimal int64 (what HINCRBY writes). */
+static int parse_i64(const char *s, size_t len, int64_t *out)
+{
+	uint64_t v = 0, lim;
+	int neg = len && s[0] == '-';
+	size_t i = (size_t) neg;
+
+	if (i == len)
+		return -1;
+	lim = neg ? (uint64_t) INT64_MAX + 1 : (uint64_t) INT64_MAX;
+	for (; i < len; i++) {
+		unsigned d = (unsigned) (s[i] - '0');
+		if (d > 9 || v > (lim - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = neg ? (int64_t) (0 - v) : (int64_t) v;
+	return 0;
+}
+
+/* Read key from Redis and fill L1.  0 with f filled (free f->rep), or
+ * -ENOENT (absent, or Redis failed: a miss either way). */
+static int fetch_fill(struct ucp_cache *c, const char *key, size_t klen, struct fetched *f)
+{
+	struct ucp_redis_shared *sh = c->redis->sh;
+	_Atomic uint64_t *slot = ucp_key_epoch(sh, key, klen);
+	uint64_t e0 = atomic_load(&sh->epoch), s0 = atomic_load(slot);
+	uint32_t live0 = atomic_load(&sh->live);
+	const char *argv[4] = { "EVAL", FETCH_LUA, "1", NULL };
+	size_t lens[4] = { 4, sizeof(FETCH_LUA) - 1, 1, 0 };
+	redisReply *rep, **e;
+	int64_t pttl;
+
+	if (!(argv[3] = full_key(c->redis, key, klen, &lens[3])))
+		return -ENOENT;
+	atomic_fetch_add_explicit(&sh->fetches, 1, memory_order_relaxed);
+	rep = command(c, 4, argv, lens);
+	if (!rep)
+		return -ENOENT;
+	e = rep->element;
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 || e[0]->type != REDIS_REPLY_INTEGER ||
+			e[1]->type != REDIS_REPLY_STRING || e[2]->type != REDIS_REPLY_INTEGER) {
+		freeReplyObject(rep);
+		return -ENOENT;
+	}
+	f->rep = rep;
+	f->val = e[1]->str;
+	f->vlen = e[1]->len;
+	if (e[0]->integer == 1 && !parse_i64(e[1]->str, e[1]->len, &f->num)) {
+		f->val = (const char *) &f->num;
+		f->vlen = sizeof(f->num);
+	}
+	pttl = e[2]->integer;
+	f->expires = pttl >= 0 ? (real_ms() + (uint64_t) pttl) / 1000 : 0;
+	/* A key expiring within this second is served but not kept: L1's
+	 * expiry has whole seconds and must not outlive Redis'. */
+	if (!live0 || !f->vlen || (pttl >= 0 && f->expires <= ucache_now()))
+		return 0;
+	if (ucache_set(c->cache, key, klen, f->val, f->vlen, f->expires,
+			UCACHE_SET_UPDATE | UCACHE_SET_ABSEXPIRE))
+		return 0;
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load(&sh->epoch) != e0 || atomic_load(slot) != s0 || !atomic_load(&sh->live)) {
+		ucache_del(c->cache, key, klen);
+		atomic_fetch_add_explicit(&sh->fills_dropped, 1, memory_order_relaxed);
+	}
+	return 0;
+}
+
+int ucp_redis_get_ex(struct ucp_cache *c, const void *key, size_t klen, void *buf, size_t buflen,
+		size_t *vlen, struct ucache_item_info *info)
+{
+	struct fetched f;
+
+	if (fetch_fill(c, key, klen, &f))
+		return -ENOENT;
+	*vlen = f.vlen;
+	if (info) {
+		info->expires = f.expires;
+		info->hits = 1;
+	}
+	if (f.vlen > buflen) {
+		freeReplyObject(f.rep);
+		return -ENOBUFS;
+	}
+	memcpy(buf, f.val, f.vlen);
+	freeReplyObject(f.rep);
+	return 0;
+}
+
+void *ucp_redis_get_alloc(struct ucp_cache *c, const void *key, size_t klen, size_t *vlen,
+		struct ucache_item_info *info)
+{
+	struct fetched f;
+	char *copy;
+
+	if (fetch_fill(c, key, klen, &f)) {
+		errno = ENOENT;
+		return NULL;
+	}
+	copy = malloc(f.vlen ? f.vlen : 1);
+	if (copy) {
+		memcpy(copy, f.val, f.vlen);
+		*vlen = f.vlen;
+		if (info) {
+			info->expires = f.expires;
+			info->hits = 1;
+		}
+	}
+	freeReplyObject(f.rep);
+	return copy;
+}
+
+int ucp_redis_exists(struct ucp_cache *c, const void *key, size_t klen)
+{
+	struct fetched f;
+
+	if (fetch_fill(c, key, klen, &f))
+		return -ENOENT;
+	freeReplyObject(f.rep);
+	return 0;
+}
+
+/* -------------------------------------------------------------- writes */
+
+/* Key and value limits of the cache, checked before Redis sees anything:
+ * stock refuses them, and a value L1 cannot hold could never be a hit. */
+static int check_sizes(struct ucp_cache *c, size_t klen, size_t vlen)
+{
+	if (!klen || klen > c->uc.keysize)
+		return klen ? -E2BIG : -EINVAL;
+	if (vlen > ucache_max_value(c->cache))
+		return -E2BIG;
+	return 0;
+}
+
+/* Milliseconds until an expiry as api.c hands it (relative seconds, or
+ * absolute with UCACHE_SET_ABSEXPIRE); 0 for none.  A past absolute time
+ * becomes 1 ms: the item is gone at once, as stock's would be. */
+static uint64_t px_of(const struct ucp_redis *r, uint64_t expires, unsigned flags)
+{
+	uint64_t now, px;
+
+	if (!expires || r->no_expire)
+		return 0;
+	if (flags & UCACHE_SET_ABSEXPIRE) {
+		now = real_ms();
+		if (expires > PX_MAX / 1000 + now / 1000)
+			return PX_MAX;
+		px = expires * 1000;
+		return px > now ? px - now : 1;
+	}
+	return expires > PX_MAX / 1000 ? PX_MAX : expires * 1000;
+}
+
+int ucp_redis_set(struct ucp_cache *c, const void *key, size_t klen, const void *val, size_t vlen,
+		uint64_t expires, unsigned flags)
+{
+	const char *argv[6] = { "SET", NULL, val };
+	size_t lens[6] = { 3, 0, vlen };
+	uint64_t px = px_of(c->redis, expires, flags);
+	char pxs[24];
+	int argc = 3, ret = check_sizes(c, klen, vlen);
+	redisReply *rep;
+
+	if (ret)
+		return ret;
+	if (!vlen)
+		return -EINVAL;
+	if (!(argv[1] = full_key(c->redis, key, klen, &lens[1])))
+		return -ENOMEM;
+	if (px) {
+		argv[argc] = "PX";
+		lens[argc++] = 2;
+		lens[argc] = (size_t) snprintf(pxs, sizeof(pxs), "%llu", (unsigned long long) px);
+		argv[argc++] = pxs;
+	}
+	if (!(flags & UCACHE_SET_UPDATE)) {
+		argv[argc] = "NX";
+		lens[argc++] = 2;
+	}
+	rep = command(c, argc, argv, lens);
+	if (!rep)
+		return -EIO;
+	ret = rep->type == REDIS_REPLY_STATUS ? 0 : -EEXIST;
+	freeReplyObject(rep);
+	if (!ret)
+		written(c, key, klen);
+	return ret;
+}
+
+int ucp_redis_del(struct ucp_cache *c, const void *key, size_t klen)
+{
+	const char *argv[2] = { "DEL", NULL };
+	size_t lens[2] = { 3, 0 };
+	redisReply *rep;
+	int ret;
+
+	if (!klen || klen > c->uc.keysize)
+		return -EINVAL;
+	if (!(argv[1] = full_key(c->redis, key, klen, &lens[1])))
+		return -ENOMEM;
+	rep = command(c, 2, argv, lens);
+	if (!rep)
+		return -EIO;
+	ret = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0 ? 0 : -ENOENT;
+	freeReplyObject(rep);
+	written(c, key, klen);
+	return ret;
+}
+
+int ucp_redis_math(struct ucp_cache *c, const void *key, size_t klen, enum ucache_math_op op,
+		int64_t delta, uint64_t expires, int update)
+{
+	static const char *ops[] = { "inc", "inc", "mul", "div" };
+	char d[24], init[24], pxs[24];
+	const char *argv[9] = { "EVAL", MATH_LUA, "1", NULL, ops[op], d, init, pxs, update ? "1" : "0" };
+	size_t lens[9] = { 4, sizeof(MATH_LUA) - 1, 1, 0, 3, 0, 0, 0, 1 };
+	redisReply *rep;
+
+	if (!klen || klen > c->uc.keysize)
+		return -EINVAL;
+	if (op == UCACHE_MATH_DEC) {
+		if (delta == INT64_MIN)
+			return -ERANGE;
+		delta = -delta;
+	}
+	if (!(argv[3] = full_key(c->redis, key, klen, &lens[3])))
+		return -ENOMEM;
+	lens[5] = (size_t) snprintf(d, sizeof(d), "%lld", (long long) delta);
+	lens[6] = (size_t) snprintf(init, sizeof(init), "%lld", (long long) c->uc.math_initial);
+	lens[7] = (size_t) snprintf(pxs, sizeof(pxs), "%llu",
+			(unsigned long long) px_of(c->redis, expires, 0));
+	rep = command(c, 9, argv, lens);
+	if (!rep)
+		return -EIO;
+	freeReplyObject(rep);
+	written(c, key, klen);
+	return 0;
+}
+
+/* The prefix as a SCAN MATCH pattern: glob characters escaped. */
+static char *match_pattern(const struct ucp_redis *r)
+{
+	char *pat = uwsgi_malloc(r->prefix_len * 2 + 2), *o = pat;
+	size_t i;
+
+	for (i = 0; i < r->prefix_len; i++) {
+		if (strchr("*?[]\\", r->prefix[i]))
+			*o++ = '\\';
+		*o++ = r->prefix[i];
+	}
+	*o++ = '*';
+	*o = '\0';
+	return pat;
+}
+
+/* UNLINK the keys of one SCAN reply; -1 on failure. */
+static int unlink_batch(struct ucp_cache *c, redisReply *keys)
+{
+	const char **argv;
+	size_t *lens, i;
+	redisReply *rep;
+
+	if (!keys->elements)
+		return 0;
+	argv = uwsgi_malloc(sizeof(*argv) * (keys->elements + 1));
+	lens = uwsgi_malloc(sizeof(*lens) * (keys->elements + 1));
+	argv[0] = "UNLINK";
+	lens[0] = 6;
+	for (i = 0; i < keys->elements; i++) {
+		argv[i + 1] = keys->element[i]->str;
+		lens[i + 1] = keys->element[i]->len;
+	}
+	rep = command(c, (int) keys->elements + 1, argv, lens);
+	free(argv);
+	free(lens);
+	if (!rep)
+		return -1;
+	freeReplyObject(rep);
+	return 0;
+}
+
+int ucp_redis_clear(struct ucp_cache *c)
+{
+	char *pat = match_pattern(c->redis);
+	char cursor[32] = "0";
+	const char *argv[6] = { "SCAN", cursor, "MATCH", pat, "COUNT", CLEAR_BATCH };
+	int ret = 0;
+
+	do {
+		redisReply *rep = command(c, 6, argv, NULL);
+
+		if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+				rep->element[0]->type != REDIS_REPLY_STRING ||
+				rep->element[1]->type != REDIS_REPLY_ARRAY) {
+			if (rep)
+				freeReplyObject(rep);
+			ret = -EIO;
+			break;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
+		ret = unlink_batch(c, rep->element[1]);
+		freeReplyObject(rep);
+	} while (!ret && strcmp(cursor, "0"));
+	free(pat);
+	atomic_fetch_add(&c->redis->sh->epoch, 1);
+	ucache_clear(c->cache);
+	return ret;
+}
+
+int ucp_redis_num(struct ucp_cache *c, const void *key, size_t klen, int64_t *out)
+{
+	size_t vlen = 0;
+	int ret = ucache_num(c->cache, key, klen, out);
+
+	if (ret != -ENOENT)
+		return ret;
+	ret = ucp_redis_get_ex(c, key, klen, out, sizeof(*out), &vlen, NULL);
+	if (ret == -ENOBUFS || (!ret && vlen != sizeof(*out)))
+		return -EINVAL;
+	return ret;
+}
+
+/* ---------------------------------------------------------- start-up */
+
+/* The first line of the password file, without its line end.  Exits
+ * naming the file (never its content) when it cannot be read. */
+static char *read_password(struct ucp_cache *c, const char *path)
+{
+	char buf[1024];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *nl;
+
+	if (fd < 0 || (n = read(fd, buf, sizeof(buf) - 1)) < 0) {
+		uwsgi_log("ucache: cache \"%s\": redis_password_file %s: %s\n", c->uc.name, path,
+				strerror(errno));
+		exit(1);
+	}
+	close(fd);
+	buf[n] = '\0';
+	nl = strpbrk(buf, "\r\n");
+	if (nl)
+		*nl = '\0';
+	if (!buf[0]) {
+		uwsgi_log("ucache: cache \"%s\": redis_password_file %s is empty\n", c->uc.name, path);
+		exit(1);
+	}
+	return uwsgi_str(buf);
+}
+
+/* Try Redis once at start, so that a wrong address or password is a clear
+ * line in the log; the instance starts anyway (degraded: reads miss, writes
+ * fail) and the listener keeps trying, since Redis may start later. */
+static void probe(struct ucp_cache *c)
+{
+	char why[256];
+	redisContext *ctx = ucp_redis_connect(c->redis, why, sizeof(why));
+
+	if (!ctx) {
+		uwsgi_log("ucache: cache \"%s\": Redis %s unreachable at start (%s): starting degraded, "
+				"reads miss and writes fail until it answers\n", c->uc.name, c->redis->shown, why);
+		return;
+	}
+	redisFree(ctx);
+	uwsgi_log("ucache: cache \"%s\": near cache over Redis %s, prefix \"%s\", timeout %llu ms, "
+			"offline reads %s\n", c->uc.name, c->redis->shown, c->redis->prefix,
+			(unsigned long long) c->redis->timeout_ms,
+			c->redis->offline == UCACHE_REDIS_OFFLINE_STALE ? "serve L1" : "miss");
+}
+
+void ucp_redis_attach(struct ucp_cache *c)
+{
+	const struct ucache_config *cfg = ucache_config(c->cache);
+	struct ucp_redis *r;
+	char err[512];
+
+	if (!cfg->redis)
+		return;
+	if (!uwsgi.master_process) {
+		uwsgi_log("ucache: cache \"%s\": redis= needs --master (the invalidation listener "
+				"is a master thread)\n", cfg->name);
+		exit(1);
+	}
+	if (ncaches == UCP_REDIS_MAX) {
+		uwsgi_log("ucache: cache \"%s\": at most %d caches can use redis=\n", cfg->name,
+				UCP_REDIS_MAX);
+		exit(1);
+	}
+	r = uwsgi_calloc(sizeof(*r));
+	if (ucache_redis_addr_parse(cfg->redis, &r->addr, err, sizeof(err))) {
+		uwsgi_log("ucache: cache \"%s\": %s\n", cfg->name, err);
+		exit(1);
+	}
+	ucache_redis_addr_show(&r->addr, r->shown, sizeof(r->shown));
+	r->prefix = cfg->redis_prefix ? uwsgi_str(cfg->redis_prefix)
+		: uwsgi_concat3("ucache:", cfg->name, ":");
+	r->prefix_len = strlen(r->prefix);
+	r->timeout_ms = cfg->redis_timeout;
+	r->tv.tv_sec = (time_t) (r->timeout_ms / 1000);
+	r->tv.tv_usec = (suseconds_t) (r->timeout_ms % 1000) * 1000;
+	r->offline = cfg->redis_offline;
+	r->no_expire = cfg->no_expire;
+	r->index = ncaches++;
+	r->sh = mmap(NULL, sizeof(*r->sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (r->sh == MAP_FAILED) {
+		uwsgi_log("ucache: cache \"%s\": mmap of the near-cache state: %s\n", cfg->name,
+				strerror(errno));
+		exit(1);
+	}
+	c->redis = r;
+	if (cfg->redis_password_file)
+		r->password = read_password(c, cfg->redis_password_file);
+	else if (r->addr.password[0])
+		r->password = uwsgi_str(r->addr.password);
+	probe(c);
+}
+
+int ucp_redis_stats(struct ucp_cache *c, const char **names, unsigned long long *vals, int max)
+{
+	struct ucp_redis_shared *sh;
+	int n = 0;
+
+	if (!c->redis || max < 7)
+		return 0;
+	sh = c->redis->sh;
+	names[n] = "l1_hits", vals[n++] = c->snap.hits;
+	names[n] = "redis_fetches", vals[n++] = atomic_load(&sh->fetches);
+	names[n] = "redis_errors", vals[n++] = atomic_load(&sh->errors);
+	names[n] = "invalidations", vals[n++] = atomic_load(&sh->invalidations);
+	names[n] = "l1_flushes", vals[n++] = atomic_load(&sh->flushes);
+	names[n] = "fills_dropped", vals[n++] = atomic_load(&sh->fills_dropped);
+	names[n] = "redis_connected", vals[n++] = atomic_load(&sh->live);
+	return n;
+}
