@@ -50,6 +50,9 @@ def app(environ, start_response):
         start_response('200 OK', [('Content-Type', 'text/plain')])
         return [b'ok']
     uri = request_uri(environ)
+    # read any body: a socket closed with unread bytes is reset, and the
+    # client can lose the reply (ECONNRESET while it reads)
+    environ['wsgi.input'].read(int(environ.get('CONTENT_LENGTH') or 0))
     q = {k: v[0] for k, v in parse_qs(environ.get('QUERY_STRING', '')).items()}
     if q.get('sleep'):
         time.sleep(float(q['sleep']))
