@@ -111,9 +111,9 @@ static void announce(ucache_t *engine)
 
 static void warn_unsupported(const struct ucache_config *cfg)
 {
-	if (cfg->nodes || cfg->udp || cfg->sync)
-		uwsgi_log("ucache: cache \"%s\": UDP replication and sync (nodes/udp/sync) "
-				"are not implemented yet and are ignored\n", cfg->name);
+	if (cfg->nodes || cfg->udp)
+		uwsgi_log("ucache: cache \"%s\": UDP replication (nodes/udp) "
+				"is not implemented yet and is ignored\n", cfg->name);
 }
 
 /* Mapped bytes of this process now (VmSize), 0 if unknown. */
@@ -152,8 +152,9 @@ static void check_limit_as(const struct ucache_config *cfg, ucache_t *engine)
 	exit(1);
 }
 
-static struct ucp_cache *cache_create(struct ucache_config *cfg)
+static struct ucp_cache *cache_create(struct ucache_config *cfg, const char *sync)
 {
+	int reloaded;
 	char err[512];
 	ucache_t *engine;
 	struct ucp_cache *c;
@@ -161,6 +162,7 @@ static struct ucp_cache *cache_create(struct ucache_config *cfg)
 	if (!cfg->store_sync && uwsgi.cache_store_sync > 0)
 		cfg->store_sync = (uint64_t) uwsgi.cache_store_sync;
 	warn_unsupported(cfg);
+	reloaded = ucp_reload_prepare(cfg);
 	engine = ucache_create(cfg, err, sizeof(err));
 	if (!engine)
 		config_fatal("unable to create cache", err);
@@ -169,6 +171,10 @@ static struct ucp_cache *cache_create(struct ucache_config *cfg)
 	announce(engine);
 	c = shim_new(engine);
 	shim_append(c);
+	if (sync && reloaded)
+		uwsgi_log("ucache: cache \"%s\": contents kept across the reload; start-up sync skipped\n", c->uc.name);
+	else if (sync)
+		ucp_sync_cache(c, sync);
 	return c;
 }
 
@@ -182,20 +188,25 @@ static void create_legacy(void)
 			uwsgi.cache_store_sync > 0 ? (uint64_t) uwsgi.cache_store_sync : 0,
 			uwsgi.cache_use_last_modified, err, sizeof(err)))
 		config_fatal("invalid --cache", err);
-	if (uwsgi.cache_udp_node || uwsgi.cache_udp_server || uwsgi.cache_sync)
-		uwsgi_log("ucache: --cache-udp-node/--cache-udp-server/--cache-sync are not "
+	if (uwsgi.cache_udp_node || uwsgi.cache_udp_server)
+		uwsgi_log("ucache: --cache-udp-node/--cache-udp-server are not "
 				"implemented yet and are ignored\n");
-	cache_create(&cfg);
+	cache_create(&cfg, uwsgi.cache_sync);
 }
 
 struct ucp_cache *ucp_cache_add_keyval(const char *keyval)
 {
 	struct ucache_config cfg;
+	struct ucp_cache *c;
 	char err[512];
+	char *sync;
 
 	if (ucache_config_parse(&cfg, keyval, err, sizeof(err)))
 		config_fatal("invalid --cache2", err);
-	return cache_create(&cfg);
+	sync = cfg.sync ? uwsgi_str(cfg.sync) : NULL;
+	c = cache_create(&cfg, sync);
+	free(sync);
+	return c;
 }
 
 /* ------------------------------------------------------------ preloading */
@@ -320,6 +331,7 @@ void ucp_caches_build(void)
 	uwsgi_foreach(usl, uwsgi.cache2) {
 		ucp_cache_add_keyval(usl->value);
 	}
+	ucp_reload_done();
 	for (c = (struct ucp_cache *) uwsgi.caches; c; c = (struct ucp_cache *) c->uc.next) {
 		load_files(c, uwsgi.load_file_in_cache, 0);
 		load_files(c, uwsgi.load_file_in_cache_gzip, 1);
