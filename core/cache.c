@@ -115,6 +115,11 @@ void ucache_close(ucache_t *c)
 	ucache_destroy(c);
 }
 
+int ucache_region_fd(const ucache_t *c)
+{
+	return c && c->memfd ? c->store_fd : -1;
+}
+
 int ucache_release_region(ucache_t *c)
 {
 	int fd;

@@ -144,6 +144,9 @@ struct ucache_store_info {
  * file is missing or not a valid ucache store, with the reason in err. */
 ucache_t *ucache_open_store_readonly(const char *file, struct ucache_store_info *info, char *err, size_t errlen);
 
+/* The memfd of a keep_region cache (the handle keeps it), or -1. */
+int ucache_region_fd(const ucache_t *c);
+
 /* The memfd of a keep_region cache, handed over: the handle no longer
  * closes it (ucache_destroy/close unmap only), so it can outlive the
  * handle across an exec.  -1 if the cache has no such region.  The fd

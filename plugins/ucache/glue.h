@@ -187,6 +187,8 @@ void ucp_sync_serve_image(struct wsgi_request *wsgi_req, struct ucp_cache *c);
  * and region_fd if the previous image handed this cache's region over.
  * Returns 1 when it did (a reload: the contents are kept). */
 int ucp_reload_prepare(struct ucache_config *cfg);
+/* After ucache_create: keep uWSGI's fd-closing loops off its memfd. */
+void ucp_reload_created(ucache_t *engine);
 /* After every cache is built: drop regions no cache claimed. */
 void ucp_reload_done(void);
 /* In the master's cleanup hook: hand the cache's memfd to the next exec. */

@@ -166,6 +166,7 @@ static struct ucp_cache *cache_create(struct ucache_config *cfg, const char *syn
 	engine = ucache_create(cfg, err, sizeof(err));
 	if (!engine)
 		config_fatal("unable to create cache", err);
+	ucp_reload_created(engine);
 	check_limit_as(cfg, engine);
 	ucache_config_free(cfg);
 	announce(engine);

@@ -8,8 +8,10 @@
  *   - uwsgi_reload() calls the master_cleanup hooks (ucp_caches_close,
  *     sweeper.c), then closes every fd that is not a socket or a "safe"
  *     fd, then execs.  ucp_reload_handover() takes each cache's memfd from
- *     the engine, registers it as safe (uwsgi_add_safe_fd), clears
- *     FD_CLOEXEC and records "HEXNAME=FD" in UCACHE_REGIONS.
+ *     the engine (registered as safe, uwsgi_add_safe_fd, when created:
+ *     the closing loops of uwsgi_reload() and of the next image's start
+ *     skip it), clears FD_CLOEXEC and records "HEXNAME=FD" in
+ *     UCACHE_REGIONS.
  *   - the new image (ucp_reload_prepare, before each ucache_create) finds
  *     its cache's fd by name, checks that it is one of ours
  *     (/proc/self/fd/N -> "/memfd:ucache-..."), and the engine re-validates
@@ -113,6 +115,16 @@ int ucp_reload_prepare(struct ucache_config *cfg)
 	return 0;
 }
 
+void ucp_reload_created(ucache_t *engine)
+{
+	int fd = ucache_region_fd(engine);
+
+	/* uWSGI closes every fd but its sockets and the "safe" ones at the
+	 * start of a reloaded image, after the plugins' asap hooks */
+	if (fd >= 0)
+		uwsgi_add_safe_fd(fd);
+}
+
 void ucp_reload_done(void)
 {
 	int i;
@@ -143,7 +155,6 @@ void ucp_reload_handover(const char *name, ucache_t *engine)
 		close(fd);
 		return;
 	}
-	uwsgi_add_safe_fd(fd);
 	for (i = 0; i < n; i++)
 		len += (size_t) snprintf(env + len, 3, "%02x", (unsigned char) name[i]);
 	snprintf(env + len, sizeof(env) - len, "=%d;", fd);
