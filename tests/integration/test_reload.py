@@ -57,8 +57,13 @@ class Reload(unittest.TestCase):
         return u
 
     def wait_master(self, u):
-        poll(lambda: len(children(u.proc.pid)) >= 2 and catches(u.proc.pid, signal.SIGINT, signal.SIGHUP),
-             READY_TIMEOUT, what='the master to finish starting')
+        # a worker still starting ignores the master's SIGHUP (the reload
+        # then waits for it the whole --reload-mercy): wait for its handler
+        def ready():
+            workers = children(u.proc.pid)
+            return (len(workers) >= 2 and catches(u.proc.pid, signal.SIGINT, signal.SIGHUP) and
+                    all(catches(w, signal.SIGHUP) for w in workers))
+        poll(ready, READY_TIMEOUT, what='the master and workers to finish starting')
 
     def fill(self, u, items, cache='c'):
         ops = [['cache_set', k, v, e, cache] for k, (v, e) in items.items()]
@@ -73,7 +78,10 @@ class Reload(unittest.TestCase):
         log_len = len(u.log())
         spawned = u.log().count('spawned uWSGI worker')
         trigger()
-        poll(lambda: expect in u.log()[log_len:], 20, what='the reload: %r' % expect)
+        try:
+            poll(lambda: expect in u.log()[log_len:], 20, what='the reload: %r' % expect)
+        except AssertionError:
+            raise AssertionError('no %r after the reload:\n%s' % (expect, u.log()[log_len - 3000:]))
         poll(lambda: u.log().count('spawned uWSGI worker') >= spawned + 2, 20, what='respawned workers')
         u.wait_ready()
         self.wait_master(u)
