@@ -74,6 +74,17 @@ $(BUILD)/san/tests/test_proto: tests/unit/test_proto.c $(PROTO_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache $< plugins/ucache/proto.c -o $@ -lcmocka
 
+# Stock's raw cache image (plugins/ucache/image.c), alone with proto.c.
+IMAGE_SRC = plugins/ucache/image.c plugins/ucache/image.h
+
+$(BUILD)/tests/test_image: tests/unit/test_image.c $(PROTO_SRC) $(IMAGE_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Iplugins/ucache $< plugins/ucache/proto.c plugins/ucache/image.c -o $@ -lcmocka
+
+$(BUILD)/san/tests/test_image: tests/unit/test_image.c $(PROTO_SRC) $(IMAGE_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache $< plugins/ucache/proto.c plugins/ucache/image.c -o $@ -lcmocka
+
 # Store inspection tool: ucache-inspect [-k] [-v] FILE
 tools: $(BUILD)/ucache-inspect
 
@@ -198,28 +209,28 @@ bench: $(PLUGIN) $(BUILD)/bench/engine $(BUILD)/bench/ucbench_plugin.so
 FUZZ_CC   ?= clang
 FUZZ_TIME ?= 60
 FUZZ_ARGS ?=
-FUZZ_SRC   = tests/fuzz/fuzz_proto.c $(PROTO_SRC)
+FUZZ_SRC   = tests/fuzz/fuzz_proto.c $(PROTO_SRC) $(IMAGE_SRC)
 
 $(BUILD)/fuzz/fuzz_proto: $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Iplugins/ucache \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		tests/fuzz/fuzz_proto.c plugins/ucache/proto.c -o $@
+		tests/fuzz/fuzz_proto.c plugins/ucache/proto.c plugins/ucache/image.c -o $@
 
 fuzz: $(BUILD)/fuzz/fuzz_proto
 	@mkdir -p $(BUILD)/fuzz/corpus
 	$(BUILD)/fuzz/fuzz_proto -max_total_time=$(FUZZ_TIME) -timeout=5 -rss_limit_mb=1024 \
 		-dict=tests/fuzz/proto.dict -artifact_prefix=$(BUILD)/fuzz/ $(FUZZ_ARGS) \
-		$(BUILD)/fuzz/corpus tests/fuzz/corpus tests/fuzz/regressions
+		$(BUILD)/fuzz/corpus tests/fuzz/corpus tests/fuzz/regressions tests/fuzz/images
 
 $(BUILD)/san/tests/fuzz_replay: tests/fuzz/replay.c $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache tests/fuzz/replay.c \
-		tests/fuzz/fuzz_proto.c plugins/ucache/proto.c -o $@
+		tests/fuzz/fuzz_proto.c plugins/ucache/proto.c plugins/ucache/image.c -o $@
 
 fuzz-regress: $(BUILD)/san/tests/fuzz_replay
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		$< tests/fuzz/regressions tests/fuzz/corpus
+		$< tests/fuzz/regressions tests/fuzz/corpus tests/fuzz/images
 
 # nginx direct hits on ucache (modifier1 111) against nginx's memcached_pass
 # to memcached, same keys and values, same run: a benchmark, not a test.

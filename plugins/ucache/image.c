@@ -57,20 +57,20 @@ int ucp_image_guess(const struct ucp_image_layout *l, uint64_t items, uint64_t b
 		return -1;
 	if (fits(l, &g, len))
 		goto found;
+	/* bitmap: the receiver's keysize, the blocks the length implies */
+	g.keysize = own->keysize;
+	data = mul_add(items, l->size + own->keysize, 0);
+	if (data && len > data && (len - data) % blocksize == 0) {
+		g.blocks = (len - data) / blocksize;
+		if (fits(l, &g, len))
+			goto found;
+	}
 	/* no bitmap: blocks = items, the rest of each item's share is its key */
 	g.blocks = items;
 	data = mul_add(items, blocksize, 0);
 	if (data && len > data && (len - data) % items == 0) {
 		stride = (len - data) / items;
 		g.keysize = stride > l->size ? stride - l->size : 0;
-		if (fits(l, &g, len))
-			goto found;
-	}
-	/* bitmap: the receiver's keysize, the blocks the length implies */
-	g.keysize = own->keysize;
-	data = mul_add(items, l->size + own->keysize, 0);
-	if (data && len > data && (len - data) % blocksize == 0) {
-		g.blocks = (len - data) / blocksize;
 		if (fits(l, &g, len))
 			goto found;
 	}

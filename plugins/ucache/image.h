@@ -43,9 +43,11 @@ uint64_t ucp_image_size(const struct ucp_image_layout *l, const struct ucp_image
 
 /* The sender's geometry from its vars (items, blocksize) and the image's
  * length: keysize and blocks are not sent, so try the receiver's own
- * (own), then blocks = items (no bitmap) with the keysize the length
- * implies, then the receiver's keysize with the blocks it implies.  0 and
- * *out filled, or -1 if no geometry explains len. */
+ * (own), then the receiver's keysize with the blocks the length implies
+ * (a bitmap sender), then blocks = items (no bitmap) with the keysize the
+ * length implies.  A length two geometries explain is read as the first
+ * (keysize is the option a fleet changes least); either way each item is
+ * validated on its own.  0 and *out filled, or -1 if none explains len. */
 int ucp_image_guess(const struct ucp_image_layout *l, uint64_t items, uint64_t blocksize, uint64_t len,
 		const struct ucp_image_geom *own, struct ucp_image_geom *out);
 
