@@ -150,9 +150,30 @@ enum ucp_cmd ucp_cmd_parse(const char *s, size_t len)
 	return UCP_CMD_NONE;
 }
 
-/* Store one var into m; unknown names are ignored (as the stock does). */
-static int magic_field(struct ucp_magic *m, const char *k, uint16_t kl, const char *v, uint16_t vl)
+typedef int (*vars_field_fn)(void *ctx, const char *k, uint16_t kl, const char *v, uint16_t vl);
+
+/* Hand every var of buf to field; stop at its first non-zero return.
+ * 0, or -UCP_PERR_* (the iterator's or field's). */
+static int vars_each(const char *buf, size_t len, vars_field_fn field, void *ctx)
 {
+	struct vars_iter it = { buf, len, 0 };
+	const char *k, *v;
+	uint16_t kl, vl;
+	int rc;
+
+	while ((rc = vars_next(&it, &k, &kl, &v, &vl)) > 0) {
+		rc = field(ctx, k, kl, v, vl);
+		if (rc)
+			return rc;
+	}
+	return rc;
+}
+
+/* Store one var into m; unknown names are ignored (as the stock does). */
+static int magic_field(void *ctx, const char *k, uint16_t kl, const char *v, uint16_t vl)
+{
+	struct ucp_magic *m = ctx;
+
 	if (ucp_streq(k, kl, "cmd")) {
 		m->cmd = v;
 		m->cmd_len = vl;
@@ -176,18 +197,8 @@ static int magic_field(struct ucp_magic *m, const char *k, uint16_t kl, const ch
 
 int ucp_magic_parse(const char *buf, size_t len, struct ucp_magic *m)
 {
-	struct vars_iter it = { buf, len, 0 };
-	const char *k, *v;
-	uint16_t kl, vl;
-	int rc;
-
 	memset(m, 0, sizeof(*m));
-	while ((rc = vars_next(&it, &k, &kl, &v, &vl)) > 0) {
-		rc = magic_field(m, k, kl, v, vl);
-		if (rc)
-			return rc;
-	}
-	return rc;
+	return vars_each(buf, len, magic_field, m);
 }
 
 /* -------------------------------------------------------------- requests */
@@ -401,8 +412,9 @@ size_t ucp_http_head(char *out, uint64_t clen)
 
 /* ------------------------------------------------------------------ dump */
 
-static int head_field(struct ucp_dump_head *h, const char *k, uint16_t kl, const char *v, uint16_t vl)
+static int head_field(void *ctx, const char *k, uint16_t kl, const char *v, uint16_t vl)
 {
+	struct ucp_dump_head *h = ctx;
 	static const struct { const char *name; size_t off; } nums[] = {
 		{ "version", offsetof(struct ucp_dump_head, version) },
 		{ "items", offsetof(struct ucp_dump_head, items) },
@@ -432,17 +444,8 @@ static int head_field(struct ucp_dump_head *h, const char *k, uint16_t kl, const
 
 int ucp_dump_head_parse(const char *buf, size_t len, struct ucp_dump_head *h)
 {
-	struct vars_iter it = { buf, len, 0 };
-	const char *k, *v;
-	uint16_t kl, vl;
-	int ret;
-
 	memset(h, 0, sizeof(*h));
-	while ((ret = vars_next(&it, &k, &kl, &v, &vl)) > 0) {
-		if ((ret = head_field(h, k, kl, v, vl)))
-			return ret;
-	}
-	return ret;
+	return vars_each(buf, len, head_field, h);
 }
 
 int ucp_dump_head_native(const struct ucp_dump_head *h)
