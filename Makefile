@@ -5,7 +5,7 @@
 #                   corpus (ASan), then integration tests
 #   make bench-engine   engine micro-benchmark (not a test)
 #   make soak       the long crash tests (1000 worker kills, 100 instance crashes)
-#   make fuzz       libFuzzer on the modifier1 111 parser, bounded (FUZZ_TIME s)
+#   make fuzz       libFuzzer on the modifier1 111 parser and the stock image reader, bounded (FUZZ_TIME s)
 #   make bench-nginx    nginx direct hits on ucache vs nginx + memcached (not a test)
 #
 # The engine (core/, include/) builds without uWSGI; everything touching
