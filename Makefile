@@ -5,8 +5,11 @@
 #                   corpus (ASan), then integration tests
 #   make bench-engine   engine micro-benchmark (not a test)
 #   make soak       the long crash tests (1000 worker kills, 100 instance crashes)
-#   make fuzz       libFuzzer on the modifier1 111 parser and the stock image reader, bounded (FUZZ_TIME s)
+#   make fuzz       libFuzzer on the modifier1 111 parser and the stock image reader, bounded (FUZZ_TIME s);
+#                   FUZZ_TARGET=udp: on the replication datagram receiver
 #   make bench-nginx    nginx direct hits on ucache vs nginx + memcached (not a test)
+#   make install    plugin, ucache-inspect, its man page, docs, Python package (DESTDIR-aware)
+#   make deb        build/deb/uwsgi-plugin-ucache_<VERSION>_<arch>.deb (packaging/deb/)
 #
 # The engine (core/, include/) builds without uWSGI; everything touching
 # uWSGI lives under plugins/ucache/ and is built by `uwsgi --build-plugin`.
@@ -16,6 +19,15 @@ OPT     ?= -O2
 CFLAGS_BASE = -std=gnu11 -g $(OPT) -fPIC -Wall -Wextra -Wshadow -Werror \
 	-Iinclude -Icore -D_GNU_SOURCE
 CFLAGS  ?=
+# The release lives in VERSION alone (uwsgiplugin.py reads it for the
+# plugin).  It goes into C strings, JSON and a Debian version unescaped, so
+# it may hold digits, letters, '.', '+' and '~' only ('-' would make the
+# .deb a non-native package).
+VERSION := $(shell cat VERSION)
+ifeq ($(shell printf '%s' '$(VERSION)' | grep -Ex '[0-9][A-Za-z0-9.+~]*'),)
+$(error VERSION file holds "$(VERSION)": want a version such as 0.5.0 (digits, letters, . + ~))
+endif
+CFLAGS_BASE += -DUCACHE_VERSION='"$(VERSION)"'
 ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS)
 LDLIBS_ENGINE = -lxxhash -lpthread
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -30,6 +42,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_SAN_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
 
 .PHONY: tools inspect
+.PHONY: deb
 .PHONY: all engine plugin install deps deb-packages test unit unit-san integration demo bench-engine clean
 .PHONY: fuzz fuzz-regress bench-nginx layering
 .PHONY: soak
@@ -85,10 +98,23 @@ $(BUILD)/san/tests/test_image: tests/unit/test_image.c $(PROTO_SRC) $(IMAGE_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache $< plugins/ucache/proto.c plugins/ucache/image.c -o $@ -lcmocka
 
+# The replication datagram (plugins/ucache/udpwire.c): alone with proto.c's
+# byte helpers and libcrypto (HMAC-SHA256), like test_proto.
+UDPW_SRC = plugins/ucache/udpwire.c plugins/ucache/udpwire.h $(PROTO_SRC)
+UDPW_C = plugins/ucache/udpwire.c plugins/ucache/proto.c
+
+$(BUILD)/tests/test_udpwire: tests/unit/test_udpwire.c $(UDPW_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Iplugins/ucache $< $(UDPW_C) -o $@ -lcmocka -lcrypto
+
+$(BUILD)/san/tests/test_udpwire: tests/unit/test_udpwire.c $(UDPW_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache $< $(UDPW_C) -o $@ -lcmocka -lcrypto
+
 # Store inspection tool: ucache-inspect [-k] [-v] FILE
 tools: $(BUILD)/ucache-inspect
 
-$(BUILD)/ucache-inspect: tools/ucache-inspect.c $(BUILD)/libucache.a
+$(BUILD)/ucache-inspect: tools/ucache-inspect.c $(BUILD)/libucache.a VERSION
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(BUILD)/libucache.a $(LDLIBS_ENGINE)
 
 inspect: $(BUILD)/ucache-inspect
@@ -109,18 +135,20 @@ unit-san: $(UNIT_SAN_BIN)
 UWSGI      ?= uwsgi
 PYTHON3    ?= /usr/bin/python3
 PLUGIN      = ucache_plugin.so
-PLUGIN_SRC  = $(wildcard plugins/ucache/*.c plugins/ucache/*.h) uwsgiplugin.py
+PLUGIN_SRC  = $(wildcard plugins/ucache/*.c plugins/ucache/*.h) uwsgiplugin.py VERSION
 # The binary's plugin directory, from its -DUWSGI_PLUGIN_DIR cflag.
 PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | tr ' ' '\n' | \
 	sed -n 's/^-DUWSGI_PLUGIN_DIR="\\"\(.*\)\\""$$/\1/p')
 
 # Debian packages needed to build, test, demo and benchmark (make deps and
 # .ci/run install the same list).
-DEB_PACKAGES = build-essential libxxhash-dev libcmocka-dev \
+DEB_PACKAGES = build-essential libxxhash-dev libcmocka-dev libssl-dev \
 	uwsgi-core uwsgi-dev uwsgi-src uwsgi-plugin-python3 uwsgi-plugin-psgi \
 	uwsgi-plugin-lua5.2 python3 python3-django python3-django-uwsgi-ng \
 	nginx-light memcached redis-server python3-pymemcache python3-redis \
 	clang libclang-rt-14-dev gnuplot-nox wrk valgrind uwsgi-plugin-php php-apcu
+# make deb's package check (.ci/run runs it on the .deb)
+DEB_PACKAGES += lintian
 
 deb-packages:
 	@echo $(DEB_PACKAGES)
@@ -130,9 +158,38 @@ plugin: $(PLUGIN)
 $(PLUGIN): $(PLUGIN_SRC) $(CORE_SRC) $(CORE_HDR)
 	$(UWSGI) --build-plugin .
 
-install: $(PLUGIN)
+# What `make install` and the .deb put in place.  The plugin goes where the
+# binary looks for `--plugin ucache`; the Python package where Debian's
+# python3 (and so the python3 plugin) finds it, with a generated _version.py
+# carrying VERSION (python/ucache/__init__.py reads it from there).
+PREFIX  ?= /usr
+DOCDIR   = $(PREFIX)/share/doc/uwsgi-plugin-ucache
+PYDIR    = $(PREFIX)/lib/python3/dist-packages
+PY_FILES = $(shell cd python 2>/dev/null && find ucache -name '*.py' ! -name _version.py | sort)
+
+install: $(PLUGIN) $(BUILD)/ucache-inspect
 	@test -n "$(PLUGIN_DIR)" || { echo "cannot find the plugin dir of $(UWSGI)"; exit 1; }
 	install -D -m 0644 $(PLUGIN) $(DESTDIR)$(PLUGIN_DIR)/$(PLUGIN)
+	install -D -m 0755 $(BUILD)/ucache-inspect $(DESTDIR)$(PREFIX)/bin/ucache-inspect
+	install -D -m 0644 docs/ucache-inspect.1 $(DESTDIR)$(PREFIX)/share/man/man1/ucache-inspect.1
+	gzip -9nf $(DESTDIR)$(PREFIX)/share/man/man1/ucache-inspect.1
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -D -m 0644 LICENSE $(DESTDIR)$(DOCDIR)/copyright
+	@set -e; for f in $(PY_FILES); do \
+		echo "install python/$$f"; install -D -m 0644 python/$$f $(DESTDIR)$(PYDIR)/$$f; done; \
+	if [ -n "$(PY_FILES)" ]; then \
+		echo "__version__ = '$(VERSION)'" > $(DESTDIR)$(PYDIR)/ucache/_version.py; fi
+
+# The Debian package: `make install` into a staging root, then
+# packaging/deb/build.sh adds the control data (Depends: the uwsgi-abi-<hash>
+# the installed uwsgi-core Provides, plus dpkg-shlibdeps' libraries) and
+# runs dpkg-deb.
+DEB_ROOT = $(BUILD)/deb/root
+
+deb: $(PLUGIN) $(BUILD)/ucache-inspect
+	rm -rf $(DEB_ROOT)
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEB_ROOT) PREFIX=/usr
+	packaging/deb/build.sh $(VERSION) $(DEB_ROOT) $(BUILD)/deb
 
 deps:
 	@test "$$(id -u)" = 0 || { echo "make deps installs Debian packages: run it as root"; exit 1; }
@@ -177,7 +234,7 @@ BENCH_ARGS ?=
 $(BUILD)/bench/engine: bench/engine.c include/ucache.h $(BUILD)/libucache.a
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O2 -Wall -Wextra -Wshadow -Werror -Iinclude -D_GNU_SOURCE \
-		$< -o $@ $(BUILD)/libucache.a $(LDLIBS_ENGINE) -lm
+		-DUCACHE_VERSION='"$(VERSION)"' $< -o $@ $(BUILD)/libucache.a $(LDLIBS_ENGINE) -lm
 
 bench-engine: $(BUILD)/bench/engine
 	$(BUILD)/bench/engine $(BENCH_ARGS)
@@ -202,35 +259,58 @@ bench: $(PLUGIN) $(BUILD)/bench/engine $(BUILD)/bench/ucbench_plugin.so
 	$(PYTHON3) bench/run.py $(BENCH_RUN_ARGS)
 
 # ------------------------------------------------------------------ fuzzing
-# libFuzzer on the modifier1 111 parser (tests/fuzz/fuzz_proto.c), for
-# FUZZ_TIME seconds from the seed corpus; new inputs go to build/fuzz/corpus,
-# a crash to build/fuzz/crash-*.  `make test` replays the committed
-# regression corpus (and the seeds) through the same target under ASan.
+# libFuzzer for FUZZ_TIME seconds from a seed corpus; new inputs go to
+# build/fuzz/corpus[-udp], a crash to build/fuzz/crash-*.  Targets
+# (FUZZ_TARGET): proto (default), the modifier1 111 parser and the stock
+# image reader (tests/fuzz/fuzz_proto.c); udp, the replication datagram receiver
+# (tests/fuzz/fuzz_udp.c).  `make test` replays the committed regression
+# corpora (and the seeds) through both targets under ASan.
 FUZZ_CC   ?= clang
 FUZZ_TIME ?= 60
 FUZZ_ARGS ?=
+FUZZ_TARGET ?= proto
 FUZZ_SRC   = tests/fuzz/fuzz_proto.c $(PROTO_SRC) $(IMAGE_SRC)
+FUZZ_UDP_SRC = tests/fuzz/fuzz_udp.c $(UDPW_SRC)
+FUZZ_FLAGS = -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Iplugins/ucache \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_RUN   = -max_total_time=$(FUZZ_TIME) -timeout=5 -rss_limit_mb=1024 \
+	-artifact_prefix=$(BUILD)/fuzz/ $(FUZZ_ARGS)
 
 $(BUILD)/fuzz/fuzz_proto: $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Iplugins/ucache \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		tests/fuzz/fuzz_proto.c plugins/ucache/proto.c plugins/ucache/image.c -o $@
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_proto.c plugins/ucache/proto.c plugins/ucache/image.c -o $@
 
-fuzz: $(BUILD)/fuzz/fuzz_proto
+$(BUILD)/fuzz/fuzz_udp: $(FUZZ_UDP_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_udp.c $(UDPW_C) -o $@ -lcrypto
+
+fuzz: fuzz-$(FUZZ_TARGET)
+
+.PHONY: fuzz-proto fuzz-udp
+fuzz-proto: $(BUILD)/fuzz/fuzz_proto
 	@mkdir -p $(BUILD)/fuzz/corpus
-	$(BUILD)/fuzz/fuzz_proto -max_total_time=$(FUZZ_TIME) -timeout=5 -rss_limit_mb=1024 \
-		-dict=tests/fuzz/proto.dict -artifact_prefix=$(BUILD)/fuzz/ $(FUZZ_ARGS) \
+	$< $(FUZZ_RUN) -dict=tests/fuzz/proto.dict \
 		$(BUILD)/fuzz/corpus tests/fuzz/corpus tests/fuzz/regressions tests/fuzz/images
+
+fuzz-udp: $(BUILD)/fuzz/fuzz_udp
+	@mkdir -p $(BUILD)/fuzz/corpus-udp
+	$< $(FUZZ_RUN) $(BUILD)/fuzz/corpus-udp tests/fuzz/udp-corpus tests/fuzz/udp-regressions
 
 $(BUILD)/san/tests/fuzz_replay: tests/fuzz/replay.c $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache tests/fuzz/replay.c \
 		tests/fuzz/fuzz_proto.c plugins/ucache/proto.c plugins/ucache/image.c -o $@
 
-fuzz-regress: $(BUILD)/san/tests/fuzz_replay
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		$< tests/fuzz/regressions tests/fuzz/corpus tests/fuzz/images
+$(BUILD)/san/tests/fuzz_replay_udp: tests/fuzz/replay.c $(FUZZ_UDP_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache tests/fuzz/replay.c \
+		tests/fuzz/fuzz_udp.c $(UDPW_C) -o $@ -lcrypto
+
+FUZZ_REPLAY_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+
+fuzz-regress: $(BUILD)/san/tests/fuzz_replay $(BUILD)/san/tests/fuzz_replay_udp
+	$(FUZZ_REPLAY_ENV) $(BUILD)/san/tests/fuzz_replay tests/fuzz/regressions tests/fuzz/corpus tests/fuzz/images
+	$(FUZZ_REPLAY_ENV) $(BUILD)/san/tests/fuzz_replay_udp tests/fuzz/udp-regressions tests/fuzz/udp-corpus
 
 # nginx direct hits on ucache (modifier1 111) against nginx's memcached_pass
 # to memcached, same keys and values, same run: a benchmark, not a test.

@@ -7,6 +7,12 @@ import os
 
 NAME = 'ucache'
 
+# The release lives in VERSION alone; the start-up line and the stats print
+# it.  Relative to the current directory, like GCC_LIST (uWSGI exec()s this
+# file without a __file__).
+with open('VERSION') as f:
+    VERSION = f.read().strip()
+
 CFLAGS = [
     '-Iinclude',
     '-Icore',
@@ -21,11 +27,13 @@ CFLAGS = [
     '-Wextra',
     '-Wshadow',
     '-Werror',
+    # uWSGI's builder hands this line to the shell: the escaped quotes survive
+    '-DUCACHE_VERSION="\\"%s\\""' % VERSION,
 ]
 if os.environ.get('UCACHE_PLUGIN_CFLAGS'):
     CFLAGS += os.environ['UCACHE_PLUGIN_CFLAGS'].split()
 
 LDFLAGS = []
-LIBS = ['-lxxhash', '-lpthread']
+LIBS = ['-lxxhash', '-lpthread', '-lcrypto']
 
 GCC_LIST = sorted(glob.glob('plugins/ucache/*.c')) + sorted(glob.glob('core/*.c'))

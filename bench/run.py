@@ -739,8 +739,11 @@ HR_ITEMS, HR_BLOCKSIZE = 10001, 64
 HR_TRACE = {'keys': 100000, 'draws': 2000000, 'alpha': '0.99', 'scan-every': 100000,
             'scan-len': 15000, 'seed': 0x5eed0099}
 HR_CACHE = 'name=bench,items=%d,blocksize=%d,purge_lru=1,ignore_full=1' % (HR_ITEMS, HR_BLOCKSIZE)
+# VERSION is the one place the version lives (the Makefile passes it the same way)
+with open(os.path.join(ROOT, 'VERSION')) as _f:
+    UCACHE_VERSION = _f.read().strip()
 HR_CC = ['cc', '-std=gnu11', '-g', '-O2', '-Wall', '-Wextra', '-Wshadow', '-Werror', '-Iinclude',
-         '-D_GNU_SOURCE', 'bench/hitratio.c', '-o', HITRATIO, 'build/libucache.a',
+         '-D_GNU_SOURCE', '-DUCACHE_VERSION="%s"' % UCACHE_VERSION, 'bench/hitratio.c', '-o', HITRATIO, 'build/libucache.a',
          '-lxxhash', '-lpthread', '-lm']
 # The eviction policies bench/hitratio.c simulates over the same requests
 # besides the exact LRU (its JSON names): the figures to pick a policy by.

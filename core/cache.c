@@ -22,7 +22,8 @@
 
 static int config_copy(struct ucache_config *dst, const struct ucache_config *src)
 {
-	char **strs[] = { &dst->name, &dst->store, &dst->nodes, &dst->udp, &dst->sync };
+	char **strs[] = { &dst->name, &dst->store, &dst->nodes, &dst->udp, &dst->sync,
+		&dst->udp_allow, &dst->udp_secret_file };
 	size_t i;
 
 	*dst = *src;

@@ -58,7 +58,7 @@ enum key_type {
 enum key_id {
 	K_NAME, K_ITEMS, K_BLOCKSIZE, K_BLOCKS, K_BITMAP, K_HASH, K_HASHSIZE,
 	K_KEYSIZE, K_STORE, K_STORE_SYNC, K_STORE_DELETE, K_STORE_MIGRATE,
-	K_NODES, K_UDP, K_SYNC, K_LASTMOD, K_MATH_INITIAL, K_IGNORE_FULL,
+	K_NODES, K_UDP, K_SYNC, K_UDP_ALLOW, K_UDP_SECRET_FILE, K_LASTMOD, K_MATH_INITIAL, K_IGNORE_FULL,
 	K_PURGE_LRU, K_LAZY_EXPIRE, K_SWEEP_ON_FULL, K_CLEAR_ON_FULL,
 	K_NO_EXPIRE, K_EXPIRES, K_COUNT
 };
@@ -85,6 +85,8 @@ static const struct key_field {
 	[K_NODES] = { "nodes", KT_LIST, CFG_OFF(nodes) },
 	[K_UDP] = { "udp", KT_LIST, CFG_OFF(udp) },
 	[K_SYNC] = { "sync", KT_LIST, CFG_OFF(sync) },
+	[K_UDP_ALLOW] = { "udp_allow", KT_LIST, CFG_OFF(udp_allow) },
+	[K_UDP_SECRET_FILE] = { "udp_secret_file", KT_PATH, CFG_OFF(udp_secret_file) },
 	[K_LASTMOD] = { "lastmod", KT_BOOL, CFG_OFF(lastmod) },
 	[K_MATH_INITIAL] = { "math_initial", KT_I64, CFG_OFF(math_initial) },
 	[K_IGNORE_FULL] = { "ignore_full", KT_BOOL, CFG_OFF(ignore_full) },
@@ -97,7 +99,8 @@ static const struct key_field {
 };
 
 /* Spellings other than the canonical ones of fields[]: together, every
- * spelling stock 2.0.21 accepts, plus store_migrate and expires. */
+ * spelling stock 2.0.21 accepts, plus store_migrate, expires and ucache's
+ * udp_allow / udp_secret_file (the plugin reads and checks their values). */
 static const struct key_alias {
 	const char *alias;
 	enum key_id id;
@@ -394,6 +397,8 @@ void ucache_config_free(struct ucache_config *cfg)
 	free(cfg->nodes);
 	free(cfg->udp);
 	free(cfg->sync);
+	free(cfg->udp_allow);
+	free(cfg->udp_secret_file);
 	ucache_config_init(cfg);
 }
 

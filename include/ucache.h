@@ -27,7 +27,12 @@
 extern "C" {
 #endif
 
-#define UCACHE_VERSION "0.1.0"
+/* The release, from the repository's VERSION file (the one place it lives):
+ * the Makefile and uwsgiplugin.py pass -DUCACHE_VERSION="...".  A compile
+ * line that does not (a benchmark's own) says so instead of guessing. */
+#ifndef UCACHE_VERSION
+#define UCACHE_VERSION "unknown"
+#endif
 
 /* Largest key the engine accepts at all (stock: keysize < 65535). */
 #define UCACHE_KEYSIZE_MAX 65534
@@ -69,6 +74,8 @@ struct ucache_config {
 	char *nodes;              /* ';'-separated UDP peers, or NULL */
 	char *udp;                /* ';'-separated UDP listen addresses, or NULL */
 	char *sync;               /* ';'-separated nodes to dump from, or NULL */
+	char *udp_allow;          /* ';'-separated sources (ADDR[/PREFIX]) udp= accepts, or NULL (any) */
+	char *udp_secret_file;    /* file holding the UDP shared secret, or NULL */
 	int lastmod;              /* keep last_modified_at */
 	int64_t math_initial;     /* start value of math on a missing key */
 	int ignore_full;          /* don't log "cache is FULL" */

@@ -5,6 +5,7 @@
  * stock uWSGI's contrib/uwsgi-cache-monitor.py.
  *
  *   ucache-inspect [-k] [-v] [-n MAX] FILE
+ *   ucache-inspect --version
  *
  * Exit status: 0 the store is consistent, 1 the invariant check failed
  * (the next open will repair it, dropping damaged items), 2 the file is
@@ -12,6 +13,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,8 +86,16 @@ int main(int argc, char **argv)
 	long max = 1000000;
 	char err[1024];
 	ucache_t *c;
+	static const struct option longopts[] = {
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 
-	while ((opt = getopt(argc, argv, "kvn:h")) != -1) {
+	while ((opt = getopt_long(argc, argv, "kvn:h", longopts, NULL)) != -1) {
+		if (opt == 'V') {
+			printf("ucache-inspect %s\n", UCACHE_VERSION);
+			return 0;
+		}
 		if (opt == 'k')
 			keys = 1;
 		else if (opt == 'v')
@@ -93,7 +103,7 @@ int main(int argc, char **argv)
 		else if (opt == 'n')
 			max = strtol(optarg, NULL, 10);
 		else {
-			fprintf(stderr, "usage: %s [-k] [-v] [-n MAX] STORE_FILE\n"
+			fprintf(stderr, "usage: %s [-k] [-v] [-n MAX] STORE_FILE | --version\n"
 				"  -k  list keys   -v  list keys and values   -n  at most MAX keys\n", argv[0]);
 			return 2;
 		}

@@ -203,7 +203,11 @@ static int local_math(struct ucp_cache *c, char *key, uint16_t klen, char *val, 
 	if (!(flags & (UWSGI_CACHE_FLAG_UPDATE)) && ucache_exists(c->cache, key, klen) == 0)
 		return -1;
 	memcpy(&delta, val, sizeof(delta));
-	return ucache_math(c->cache, key, klen, op, delta, expires, NULL) ? -1 : 0;
+	if (ucache_math(c->cache, key, klen, op, delta, expires, NULL))
+		return -1;
+	if (c->udp && !(flags & (UWSGI_CACHE_FLAG_LOCAL)))
+		ucp_udp_send_item(c, key, klen);
+	return 0;
 }
 
 int ucp_local_set(struct ucp_cache *c, char *key, uint16_t klen, char *val, uint64_t vlen,
@@ -216,7 +220,21 @@ int ucp_local_set(struct ucp_cache *c, char *key, uint16_t klen, char *val, uint
 	if (flags & (UWSGI_CACHE_FLAG_UPDATE))
 		sflags |= UCACHE_SET_UPDATE;
 	expires = expiry(expires, flags, &sflags);
-	return ucache_set(c->cache, key, klen, val, vlen, expires, sflags) ? -1 : 0;
+	if (ucache_set(c->cache, key, klen, val, vlen, expires, sflags))
+		return -1;
+	/* _LOCAL: the stock flag for "do not replicate" */
+	if (c->udp && !(flags & (UWSGI_CACHE_FLAG_LOCAL)))
+		ucp_udp_send_set(c, key, klen, val, vlen, expires, !!(sflags & UCACHE_SET_ABSEXPIRE));
+	return 0;
+}
+
+int ucp_local_del(struct ucp_cache *c, const char *key, uint16_t klen)
+{
+	int ret = ucache_del(c->cache, key, klen);
+
+	if (!ret && c->udp)
+		ucp_udp_send_del(c, key, klen);
+	return ret;
 }
 
 /* ------------------------------------------------------------- magic API */
@@ -264,7 +282,7 @@ int ucp_api_magic_del(char *key, uint16_t klen, char *cache)
 		return ucp_remote_simple("del", cache, key, klen);
 	if (!c)
 		return -1;
-	return ucache_del(c->cache, key, klen) ? -1 : 0;
+	return ucp_local_del(c, key, klen) ? -1 : 0;
 }
 
 int ucp_api_magic_exists(char *key, uint16_t klen, char *cache)
@@ -413,10 +431,11 @@ int ucp_api_del2(struct uwsgi_cache *uc, char *key, uint16_t klen, uint64_t inde
 	struct ucp_cache *c = ucp_from_uc(uc);
 
 	(void) index;
-	(void) flags;
 	if (!c || !key)
 		return -1;
-	return ucache_del(c->cache, key, klen) ? -1 : 0;
+	if (flags & (UWSGI_CACHE_FLAG_LOCAL))
+		return ucache_del(c->cache, key, klen) ? -1 : 0;
+	return ucp_local_del(c, key, klen) ? -1 : 0;
 }
 
 uint32_t ucp_api_exists2(struct uwsgi_cache *uc, char *key, uint16_t klen)
@@ -526,6 +545,7 @@ void ucp_api_noop(void)
 {
 }
 
+/* The core's own receiver; never started (udp.c runs ucache's). */
 void *ucp_api_udp_loop(void *arg)
 {
 	(void) arg;

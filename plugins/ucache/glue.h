@@ -18,6 +18,11 @@
  *              uWSGI, unit-tested and fuzzed alone)
  *   sync.c     start-up sync (sync=, --cache-sync) and the stock image
  *              served to stock sync clients
+ *   udp.c      replication over UDP: nodes=/udp= setup, sending after local
+ *              writes, the master's receiver threads, the udp_* counters
+ *   udpwire.c  the replication datagram: parser, encoders, signing, replay
+ *              guard, udp_allow networks (udpwire.h; no uWSGI, unit-tested
+ *              and fuzzed alone)
  *
  * Every cache is a struct ucp_cache: a struct uwsgi_cache (the "shim", which
  * the core and the language plugins keep seeing) followed by the engine
@@ -47,6 +52,7 @@ struct ucp_cache {
 	struct uwsgi_hash_algo algo; /* what uc.hash points to (stats: "hash") */
 	struct ucache_stats snap;  /* last counters copied by ucp_stats_refresh */
 	uint64_t sync_items;       /* items imported by the start-up sync (sync.c) */
+	struct ucp_udp *udp;       /* replication (udp.c), NULL without nodes/udp */
 };
 
 extern struct uwsgi_server uwsgi;
@@ -75,9 +81,12 @@ struct ucp_cache *ucp_from_uc(struct uwsgi_cache *uc);
 /* Local cache by name (NULL or "" = the default cache), or NULL. */
 struct ucp_cache *ucp_lookup(const char *name, size_t len);
 
-/* The magic API with a resolved local cache (also used by server.c). */
+/* The magic API with a resolved local cache (also used by server.c); a
+ * successful write is replicated (udp.c). */
 int ucp_local_set(struct ucp_cache *c, char *key, uint16_t klen, char *val, uint64_t vlen,
 		uint64_t expires, uint64_t flags);
+/* ucache_del() + replication of a successful del.  0 or -errno. */
+int ucp_local_del(struct ucp_cache *c, const char *key, uint16_t klen);
 
 /* Redirect targets: same prototypes as the uwsgi.h functions they replace
  * (hook.c has the list). */
@@ -201,5 +210,31 @@ int ucp_stats_keylong(struct uwsgi_stats *us, char *key, unsigned long long num)
 
 /* Copy the engine's live counters into every shim. */
 void ucp_stats_refresh(void);
+
+/* ---------------------------------------------------------------- udp.c */
+
+struct ucp_udp;
+
+/* Read and check the cache's nodes/udp/udp_allow/udp_secret_file (legacy:
+ * --cache-udp-node/--cache-udp-server), bind udp=, log the stock lines;
+ * exits naming the option on a bad value.  In the master, before fork. */
+void ucp_udp_setup(struct ucp_cache *c, int legacy);
+
+/* Replicate a successful local write (only when c->udp is set): a set with
+ * its expiry (relative seconds unless absolute), a del, or the current
+ * value of a key after math. */
+void ucp_udp_send_set(struct ucp_cache *c, const char *key, uint16_t klen, const char *val,
+		uint64_t vlen, uint64_t expires, int absolute);
+void ucp_udp_send_del(struct ucp_cache *c, const char *key, uint16_t klen);
+void ucp_udp_send_item(struct ucp_cache *c, const char *key, uint16_t klen);
+
+/* The master's receiver threads (in place of uwsgi_cache_start_sync_servers). */
+void ucp_udp_servers_start(void);
+
+/* Stop applying received datagrams for good (before the caches close). */
+void ucp_udp_quiesce(void);
+
+/* The i-th udp_* counter of c: 1 with *name and *value set, 0 past the last. */
+int ucp_udp_stat(const struct ucp_cache *c, size_t i, const char **name, uint64_t *value);
 
 #endif

@@ -86,7 +86,7 @@ static const struct redirect redirects[] = {
 	R(uwsgi_cache_sync_from_nodes, ucp_api_noop_uc),
 	/* master side */
 	R(uwsgi_cache_start_sweepers, ucp_sweepers_start),
-	R(uwsgi_cache_start_sync_servers, ucp_api_noop),
+	R(uwsgi_cache_start_sync_servers, ucp_udp_servers_start),
 	R(uwsgi_cache_sync_all, ucp_sync_all),
 	R(cache_udp_server_loop, ucp_api_udp_loop),
 	/* stats server */
@@ -289,6 +289,7 @@ void ucp_hook_install(void)
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	selftest(sites);
-	uwsgi_log("ucache: %zu cache entry points redirected (" UCP_ARCH "), self-test passed\n",
+	uwsgi_log("ucache: %zu cache entry points redirected (" UCP_ARCH "), self-test passed "
+			"(ucache " UCACHE_VERSION " for uWSGI " UWSGI_VERSION ")\n",
 			(size_t) N_REDIRECTS);
 }

@@ -109,13 +109,6 @@ static void announce(ucache_t *engine)
 			ucache_hash_name(cfg->hash));
 }
 
-static void warn_unsupported(const struct ucache_config *cfg)
-{
-	if (cfg->nodes || cfg->udp)
-		uwsgi_log("ucache: cache \"%s\": UDP replication (nodes/udp) "
-				"is not implemented yet and is ignored\n", cfg->name);
-}
-
 /* Mapped bytes of this process now (VmSize), 0 if unknown. */
 static uint64_t vm_size(void)
 {
@@ -152,7 +145,7 @@ static void check_limit_as(const struct ucache_config *cfg, ucache_t *engine)
 	exit(1);
 }
 
-static struct ucp_cache *cache_create(struct ucache_config *cfg, const char *sync)
+static struct ucp_cache *cache_create(struct ucache_config *cfg, int legacy, const char *sync)
 {
 	int reloaded;
 	char err[512];
@@ -161,7 +154,6 @@ static struct ucp_cache *cache_create(struct ucache_config *cfg, const char *syn
 
 	if (!cfg->store_sync && uwsgi.cache_store_sync > 0)
 		cfg->store_sync = (uint64_t) uwsgi.cache_store_sync;
-	warn_unsupported(cfg);
 	reloaded = ucp_reload_prepare(cfg);
 	engine = ucache_create(cfg, err, sizeof(err));
 	if (!engine)
@@ -172,6 +164,7 @@ static struct ucp_cache *cache_create(struct ucache_config *cfg, const char *syn
 	announce(engine);
 	c = shim_new(engine);
 	shim_append(c);
+	ucp_udp_setup(c, legacy);
 	if (sync && reloaded)
 		uwsgi_log("ucache: cache \"%s\": contents kept across the reload; start-up sync skipped\n", c->uc.name);
 	else if (sync)
@@ -189,10 +182,7 @@ static void create_legacy(void)
 			uwsgi.cache_store_sync > 0 ? (uint64_t) uwsgi.cache_store_sync : 0,
 			uwsgi.cache_use_last_modified, err, sizeof(err)))
 		config_fatal("invalid --cache", err);
-	if (uwsgi.cache_udp_node || uwsgi.cache_udp_server)
-		uwsgi_log("ucache: --cache-udp-node/--cache-udp-server are not "
-				"implemented yet and are ignored\n");
-	cache_create(&cfg, uwsgi.cache_sync);
+	cache_create(&cfg, 1, uwsgi.cache_sync);
 }
 
 struct ucp_cache *ucp_cache_add_keyval(const char *keyval)
@@ -205,7 +195,7 @@ struct ucp_cache *ucp_cache_add_keyval(const char *keyval)
 	if (ucache_config_parse(&cfg, keyval, err, sizeof(err)))
 		config_fatal("invalid --cache2", err);
 	sync = cfg.sync ? uwsgi_str(cfg.sync) : NULL;
-	c = cache_create(&cfg, sync);
+	c = cache_create(&cfg, 0, sync);
 	free(sync);
 	return c;
 }

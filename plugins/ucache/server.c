@@ -452,7 +452,7 @@ static void serve_magic(struct wsgi_request *wsgi_req, struct ucp_cache *c, cons
 		ret = magic_store(wsgi_req, c, r);
 		break;
 	case UCP_CMD_DEL:
-		ret = ucache_del(c->cache, r->key, r->key_len);
+		ret = ucp_local_del(c, r->key, r->key_len);
 		break;
 	case UCP_CMD_EXISTS:
 		ret = ucache_exists(c->cache, r->key, r->key_len);
@@ -480,7 +480,7 @@ static void dispatch(struct wsgi_request *wsgi_req, struct ucp_cache *c, const s
 		ucp_local_set(c, (char *) r->key, r->key_len, (char *) r->value, r->value_len, 0, 0);
 		break;
 	case UCP_M2_DEL:
-		ucache_del(c->cache, r->key, r->key_len);
+		ucp_local_del(c, r->key, r->key_len);
 		break;
 	case UCP_M2_HTTP_KEY:
 	case UCP_M2_HTTP_GET:

@@ -15,9 +15,11 @@
  *                                   first cache;
  *   uwsgi_stats_keylong(us, "last_modified_at", n)
  *                                   the last stock key of a cache object:
- *                                   after it, append "evictions", "expired"
- *                                   and "bytes_used" of the cursor's cache
- *                                   and advance the cursor.
+ *                                   after it, append "evictions", "expired",
+ *                                   "bytes_used", "ucache_version" (the
+ *                                   plugin's release) and the udp_* counters
+ *                                   (udp.c) of the cursor's cache and
+ *                                   advance the cursor.
  *
  * The generator runs in the master's main thread and in stats pushers'
  * threads, hence a per-thread cursor.  Refreshing writes a few aligned
@@ -93,8 +95,19 @@ static int keylong(struct uwsgi_stats *us, const char *key, unsigned long long n
 	return stats_printf(us, "\"%s\":%llu", key, num);
 }
 
+static int keystr(struct uwsgi_stats *us, const char *key, const char *value)
+{
+	if (uwsgi_stats_apply_tabs(us))
+		return -1;
+	return stats_printf(us, "\"%s\":\"%s\"", key, value);
+}
+
 static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
 {
+	const char *name;
+	uint64_t value;
+	size_t i;
+
 	if (uwsgi_stats_comma(us) || keylong(us, "evictions", c->snap.evictions))
 		return -1;
 	if (uwsgi_stats_comma(us) || keylong(us, "expired", c->snap.expirations))
@@ -103,6 +116,13 @@ static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
 		return -1;
 	if (uwsgi_stats_comma(us) || keylong(us, "sync_items", c->sync_items))
 		return -1;
+	/* VERSION holds no quote or backslash (the Makefile checks): no escaping */
+	if (uwsgi_stats_comma(us) || keystr(us, "ucache_version", UCACHE_VERSION))
+		return -1;
+	for (i = 0; ucp_udp_stat(c, i, &name, &value); i++) {
+		if (uwsgi_stats_comma(us) || keylong(us, name, value))
+			return -1;
+	}
 	return 0;
 }
 

@@ -146,6 +146,7 @@ void ucp_caches_close(void)
 {
 	struct uwsgi_cache *uc;
 
+	ucp_udp_quiesce();
 	pthread_mutex_lock(&pass_lock);
 	for (uc = uwsgi.caches; uc; uc = uc->next) {
 		struct ucp_cache *c = ucp_from_uc(uc);

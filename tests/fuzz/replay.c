@@ -1,7 +1,8 @@
 /*
- * replay.c - run fuzz_proto.c's target over files, without libFuzzer: the
- * regression corpus (tests/fuzz/regressions/) and the seed corpus, under
- * ASan+UBSan, in `make test`.  Arguments are files or directories (their
+ * replay.c - run a fuzz target (fuzz_proto.c or fuzz_udp.c) over files,
+ * without libFuzzer: the regression corpora (tests/fuzz/regressions/,
+ * tests/fuzz/udp-regressions/) and the seed corpora, under ASan+UBSan, in
+ * `make test`.  Arguments are files or directories (their
  * regular files, not recursively).  Exit status 0 if every input ran; a
  * crash or a sanitizer report aborts.
  */
@@ -74,6 +75,6 @@ int main(int argc, char **argv)
 
 	for (i = 1; i < argc; i++)
 		ret |= run_path(argv[i], &count);
-	printf("fuzz_proto: %u inputs replayed%s\n", count, ret ? ", some unreadable" : "");
+	printf("%s: %u inputs replayed%s\n", argv[0], count, ret ? ", some unreadable" : "");
 	return ret ? 1 : 0;
 }

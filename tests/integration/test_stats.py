@@ -1,12 +1,15 @@
 """The stats server's "caches" array: stock keys plus ucache's evictions,
-expired and bytes_used; the counters are live."""
+expired, bytes_used, ucache_version and the UDP counters (0 here: no
+nodes/udp; test_udp.py checks their values); the counters are live."""
 import unittest
 
 from harness import Uwsgi, app, free_port, poll, stats_json
 
 STOCK_KEYS = ['name', 'hash', 'hashsize', 'keysize', 'max_items', 'blocks', 'blocksize',
               'items', 'hits', 'miss', 'full', 'last_modified_at']
-UCACHE_KEYS = ['evictions', 'expired', 'bytes_used', 'sync_items']
+UCACHE_KEYS = ['evictions', 'expired', 'bytes_used', 'sync_items', 'ucache_version']
+UDP_KEYS = ['udp_sent', 'udp_send_errors', 'udp_oversize', 'udp_received', 'udp_applied',
+            'udp_malformed', 'udp_refused', 'udp_failed']
 
 
 class Stats(unittest.TestCase):
@@ -24,7 +27,8 @@ class Stats(unittest.TestCase):
             caches = self.stats(sport)['caches']
             self.assertEqual([c['name'] for c in caches], ['a', 'b'])
             for c in caches:
-                self.assertEqual(list(c), STOCK_KEYS + UCACHE_KEYS)
+                self.assertEqual(list(c), STOCK_KEYS + UCACHE_KEYS + UDP_KEYS)
+                self.assertEqual([c[k] for k in UDP_KEYS], [0] * len(UDP_KEYS))
             a, b = caches
             self.assertEqual((a['hash'], a['hashsize'], a['keysize'], a['max_items'],
                               a['blocks'], a['blocksize']), ('murmur2', 65536, 64, 11, 11, 100))

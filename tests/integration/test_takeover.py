@@ -86,7 +86,8 @@ class Refusal(unittest.TestCase):
         try:
             for entry in ('include', 'core', 'plugins'):
                 shutil.copytree(os.path.join(ROOT, entry), os.path.join(tmp, entry))
-            shutil.copy(os.path.join(ROOT, 'uwsgiplugin.py'), tmp)
+            for entry in ('uwsgiplugin.py', 'VERSION'):
+                shutil.copy(os.path.join(ROOT, entry), tmp)
             env = dict(os.environ, UCACHE_PLUGIN_CFLAGS='-DUCP_FORCE_UNSUPPORTED')
             build = subprocess.run([UWSGI, '--build-plugin', '. ucache_refuse'], cwd=tmp, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)

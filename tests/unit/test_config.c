@@ -78,6 +78,8 @@ static void parse_fails(const char *keyval, ...)
 	assert_null(cfg.nodes);
 	assert_null(cfg.udp);
 	assert_null(cfg.sync);
+	assert_null(cfg.udp_allow);
+	assert_null(cfg.udp_secret_file);
 	assert_int_equal(cfg.items, 0);
 }
 
@@ -93,6 +95,8 @@ static void assert_defaults_after_items(const struct ucache_config *cfg, uint64_
 	assert_null(cfg->nodes);
 	assert_null(cfg->udp);
 	assert_null(cfg->sync);
+	assert_null(cfg->udp_allow);
+	assert_null(cfg->udp_secret_file);
 	assert_int_equal(cfg->store_sync, 0);
 	assert_int_equal(cfg->math_initial, 0);
 	assert_int_equal(cfg->sweep_on_full, 0);
@@ -194,6 +198,8 @@ static const struct alias_case {
 	{ "udpservers", "h:3", OFF(udp), F_STR, 0 },
 	{ "udpserver", "h:3", OFF(udp), F_STR, 0 },
 	{ "sync", "h:4", OFF(sync), F_STR, 0 },
+	{ "udp_allow", "10.0.0.0/8;::1", OFF(udp_allow), F_STR, 0 },
+	{ "udp_secret_file", "/etc/s", OFF(udp_secret_file), F_STR, 0 },
 	{ "bitmap", "1", OFF(bitmap), F_BOOL, 1 },
 	{ "store_delete", "1", OFF(store_delete), F_BOOL, 1 },
 	{ "storedelete", "1", OFF(store_delete), F_BOOL, 1 },
@@ -444,11 +450,12 @@ static void test_empty_items_and_lists(void **state)
 
 	(void)state;
 	/* empty items are skipped silently, empty lists mean "none" */
-	parse_ok(&cfg, ",name=f,,items=2,nodes=,udp=,sync=,");
+	parse_ok(&cfg, ",name=f,,items=2,nodes=,udp=,sync=,udp_allow=,");
 	assert_string_equal(cfg.name, "f");
 	assert_null(cfg.nodes);
 	assert_null(cfg.udp);
 	assert_null(cfg.sync);
+	assert_null(cfg.udp_allow);
 	assert_int_equal(ut_logs()->n, 0);
 	ucache_config_free(&cfg);
 }
@@ -563,6 +570,8 @@ static void test_bad_strings(void **state)
 	parse_fails("name=h,items=2,hash=", "invalid value \"\" for key \"hash\"", NULL);
 	parse_fails("name=h,items=2,store=", "cache \"h\": invalid value \"\" for key \"store\" "
 		"(expected a file name)", NULL);
+	parse_fails("name=h,items=2,udp_secret_file=", "cache \"h\": invalid value \"\" for key "
+		"\"udp_secret_file\" (expected a file name)", NULL);
 	parse_fails("name=,items=2", "cache \"?\": invalid value \"\" for key \"name\" "
 		"(expected a cache name)", NULL);
 	parse_fails("name=a,items=2,name=", "invalid value \"\" for key \"name\"", NULL);
@@ -627,7 +636,7 @@ static void test_err_buffer(void **state)
 static void test_error_frees_strings(void **state)
 {
 	(void)state;
-	parse_fails("name=x,store=/s,nodes=a,udp=b,sync=c,items=2,blocks=1",
+	parse_fails("name=x,store=/s,nodes=a,udp=b,sync=c,udp_allow=d,udp_secret_file=e,items=2,blocks=1",
 		"invalid value \"1\" for key \"blocks\"", NULL);
 	parse_fails("name=x,store=/s,nodes=a,udp=b,sync=c,items=2,hash=nope", "\"nope\"", NULL);
 }

@@ -1,0 +1,176 @@
+/*
+ * udpwire.h - the cache replication datagram (stock uWSGI's UDP format),
+ * ucache's signed trailer, and the receiver's replay guard.  No uWSGI in
+ * it: udp.c uses it inside the plugin; tests/unit/test_udpwire.c and the
+ * fuzzer (tests/fuzz/fuzz_udp.c) link it alone with proto.c and libcrypto.
+ *
+ * Every byte of a received datagram is untrusted: each length is compared
+ * with the bytes left before it is used, numbers are strict decimal,
+ * nothing is allocated, results point into the caller's buffer.
+ *
+ * The datagram (integers little endian, as stock 2.0.21 core/cache.c):
+ *
+ *   header   modifier1 111 | pktsize (u16: bytes after the header) | cmd
+ *   set      cmd 10: klen (u16) key | vlen (u16) value | elen (u16) expiry
+ *            expiry = the absolute expiry in decimal text ("0" = never)
+ *   del      cmd 11: klen (u16) key | 2 padding bytes (ucache sends 0, 0)
+ *
+ * Why the padding: stock receivers check "4 + klen > pktsize" before any
+ * command, which every unpadded del (pktsize = 2 + klen) fails, so stock
+ * nodes never applied a replicated del.  Two more bytes make a del pass
+ * that check; stock ignores them.  Both forms are accepted here.
+ *
+ * Accepted like stock: a set that ends after its value (no expiry, = 0),
+ * or with an empty expiry text (= 0).  Refused unlike stock: any other
+ * bytes after the body (unless they are a signed trailer), an empty key or
+ * value, an expiry that is not 1-20 decimal digits.
+ *
+ * The signed trailer (ucache only, optional: udp_secret_file=), appended
+ * after the body and counted in pktsize:
+ *
+ *   "UCS1" | sender (u64) | seq (u64) | timestamp (u64, s) | mac (32 bytes)
+ *   mac = HMAC-SHA256(secret, every byte before it: header, body, "UCS1",
+ *         sender, seq, timestamp)
+ *
+ * A stock receiver still applies a signed datagram (it reads key, value and
+ * expiry by their lengths and ignores what follows); it cannot check the
+ * mac.  A datagram never parses both as unsigned and as signed: both parses
+ * read the same length fields at the same offsets, so their bodies end at
+ * the same byte, and the two totals differ by the trailer's 60 bytes.
+ */
+#ifndef UCP_UDPWIRE_H
+#define UCP_UDPWIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UCP_UDPW_SET 10
+#define UCP_UDPW_DEL 11
+#define UCP_UDPW_DEL_PAD 2
+#define UCP_UDPW_MAGIC "UCS1"
+#define UCP_UDPW_MAC_LEN 32
+#define UCP_UDPW_TRAILER (4 + 8 + 8 + 8 + UCP_UDPW_MAC_LEN)
+/* The largest UDP payload over IPv4 (65535 - 20 - 8): a bigger datagram
+ * cannot be sent at all, so a value that does not fit goes out as a del. */
+#define UCP_UDPW_MAX 65507
+/* Longest expiry text (UINT64_MAX has 20 digits). */
+#define UCP_UDPW_EXPIRY_MAX 20
+
+/* Why a datagram was refused; the functions return the negated value.
+ * Each class has a datagram in tests/fuzz/udp-regressions/ (named after
+ * the class), replayed by `make test`. */
+enum ucp_udpw_err {
+	UCP_UDPW_ESHORT = 1,    /* shorter than the 4-byte header */
+	UCP_UDPW_EMOD1,         /* modifier1 is not 111 */
+	UCP_UDPW_EPKTSIZE,      /* pktsize is not the datagram's length - 4 */
+	UCP_UDPW_ECMD,          /* modifier2 is neither 10 (set) nor 11 (del) */
+	UCP_UDPW_EKEY,          /* key length missing, 0 or past the end */
+	UCP_UDPW_EVALUE,        /* set: value length missing, 0 or past the end */
+	UCP_UDPW_EEXPIRY,       /* set: expiry truncated or not decimal */
+	UCP_UDPW_ETRAILING,     /* bytes after the body that are no trailer */
+	UCP_UDPW_EPARSE_MAX,
+	/* refusals of a well-formed datagram (udp.c, the replay guard) */
+	UCP_UDPW_EUNSIGNED = UCP_UDPW_EPARSE_MAX, /* no trailer, a secret is set */
+	UCP_UDPW_EMAC,          /* the mac does not match */
+	UCP_UDPW_EWINDOW,       /* timestamp too far from now */
+	UCP_UDPW_EREPLAY,       /* (sender, seq) already seen, or too old */
+	UCP_UDPW_EBUSY,         /* too many live senders to track */
+	UCP_UDPW_EMAX
+};
+
+/* One parsed datagram; pointers are into the caller's buffer. */
+struct ucp_udpw_msg {
+	uint8_t cmd;              /* UCP_UDPW_SET or UCP_UDPW_DEL */
+	const char *key, *value;  /* value: set only */
+	uint16_t key_len, value_len;
+	uint64_t expires;         /* set: absolute, 0 = never */
+	int has_trailer;          /* signed: the fields below are valid */
+	uint64_t sender, seq, timestamp;
+	size_t mac_off;           /* the mac's offset = bytes it covers */
+};
+
+/* Parse a whole datagram (len bytes).  0 or -UCP_UDPW_E* (< EPARSE_MAX). */
+int ucp_udpw_parse(const void *buf, size_t len, struct ucp_udpw_msg *m);
+
+/* A short name for an error class ("truncated key", ...); never NULL. */
+const char *ucp_udpw_strerror(int err);
+
+/* Encode a set / a padded del into buf (cap bytes).  Returns the length, or
+ * 0 if it does not fit in cap or in UCP_UDPW_MAX (keep room for a trailer
+ * when signing: pass cap = UCP_UDPW_MAX - UCP_UDPW_TRAILER). */
+size_t ucp_udpw_encode_set(void *buf, size_t cap, const void *key, uint16_t klen,
+		const void *val, size_t vlen, uint64_t expires);
+size_t ucp_udpw_encode_del(void *buf, size_t cap, const void *key, uint16_t klen);
+
+/* Append the signed trailer to the len-byte datagram at buf (cap bytes)
+ * and fix its pktsize.  Returns the new length, 0 if it does not fit or
+ * libcrypto fails. */
+size_t ucp_udpw_sign(void *buf, size_t len, size_t cap, const void *secret, size_t secret_len,
+		uint64_t sender, uint64_t seq, uint64_t timestamp);
+
+/* Check a parsed signed datagram's mac (constant time).  0 or
+ * -UCP_UDPW_EMAC (also for a datagram without trailer). */
+int ucp_udpw_verify(const void *buf, const struct ucp_udpw_msg *m, const void *secret,
+		size_t secret_len);
+
+/* ---------------------------------------------------------- replay guard */
+
+/*
+ * Anti-replay for signed datagrams, kept by one receiver thread (no lock).
+ * A datagram is accepted once: its timestamp must be within window seconds
+ * of now, and its (sender, seq) new.  Each sender (a process: a random
+ * 64-bit id, seq counting from 1) has a 64-seq sliding bitmap, as IPsec's
+ * (RFC 4303 3.4.3): a seq more than 63 behind the sender's highest is
+ * refused as a replay, so heavy reordering may drop a datagram, never
+ * apply one twice.  A sender's entry is reused only after it has been
+ * quiet for more than window seconds past the newest of its arrival times
+ * and timestamps: any datagram it was tracking is then out of the window
+ * too, so forgetting it lets no replay through.
+ */
+#define UCP_UDPW_SENDERS 256
+
+struct ucp_udpw_sender {
+	uint64_t id;              /* 0: free */
+	uint64_t top;             /* highest seq accepted */
+	uint64_t bits;            /* bit i: top - i accepted */
+	uint64_t last;            /* max(arrival, timestamp) of the last accepted */
+};
+
+struct ucp_udpw_guard {
+	uint64_t window;          /* seconds */
+	struct ucp_udpw_sender s[UCP_UDPW_SENDERS];
+};
+
+/* Accept and record (sender, seq, timestamp) at now, or refuse:
+ * -UCP_UDPW_EWINDOW, -UCP_UDPW_EREPLAY (also seq 0 or sender 0),
+ * -UCP_UDPW_EBUSY (every entry holds a sender seen within the window). */
+int ucp_udpw_guard_check(struct ucp_udpw_guard *g, uint64_t sender, uint64_t seq,
+		uint64_t timestamp, uint64_t now);
+
+/* What a receiver runs on each datagram: parse, then with a secret
+ * (secret_len > 0) require the trailer, check the mac and ask the guard
+ * (at now).  0 if it may be applied; -UCP_UDPW_E*: below EPARSE_MAX the
+ * datagram is malformed, from EUNSIGNED on it is refused. */
+int ucp_udpw_accept(const void *buf, size_t len, struct ucp_udpw_msg *m, const void *secret,
+		size_t secret_len, struct ucp_udpw_guard *g, uint64_t now);
+
+/* -------------------------------------------------------- source networks */
+
+/* One udp_allow= entry: an address (all of its bits) or a CIDR network.
+ * IPv4 sources that reach an IPv6 socket as ::ffff:a.b.c.d match IPv4
+ * entries. */
+struct ucp_udpw_net {
+	int family;               /* AF_INET or AF_INET6 */
+	unsigned prefix;          /* 0..32 or 0..128 */
+	unsigned char addr[16];   /* network byte order, host bits zeroed */
+};
+
+/* Parse "ADDR" or "ADDR/PREFIX" (len bytes, numeric IPv4 or IPv6).  0, or
+ * -1 for anything else. */
+int ucp_udpw_net_parse(const char *s, size_t len, struct ucp_udpw_net *out);
+
+/* Does the source (family, address bytes in network order) lie in one of
+ * the n networks?  1 or 0. */
+int ucp_udpw_net_match(const struct ucp_udpw_net *nets, size_t n, int family, const void *addr);
+
+#endif
