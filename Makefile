@@ -5,7 +5,7 @@
 #                   corpus (ASan), then integration tests
 #   make bench-engine   engine micro-benchmark (not a test)
 #   make soak       the long crash tests (1000 worker kills, 100 instance crashes)
-#   make fuzz       libFuzzer on the modifier1 111 parser, bounded (FUZZ_TIME s);
+#   make fuzz       libFuzzer on the modifier1 111 parser and the stock image reader, bounded (FUZZ_TIME s);
 #                   FUZZ_TARGET=udp: on the replication datagram receiver
 #   make bench-nginx    nginx direct hits on ucache vs nginx + memcached (not a test)
 #   make install    plugin, ucache-inspect, its man page, docs, Python package (DESTDIR-aware)
@@ -86,6 +86,17 @@ $(BUILD)/tests/test_proto: tests/unit/test_proto.c $(PROTO_SRC)
 $(BUILD)/san/tests/test_proto: tests/unit/test_proto.c $(PROTO_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache $< plugins/ucache/proto.c -o $@ -lcmocka
+
+# Stock's raw cache image (plugins/ucache/image.c), alone with proto.c.
+IMAGE_SRC = plugins/ucache/image.c plugins/ucache/image.h
+
+$(BUILD)/tests/test_image: tests/unit/test_image.c $(PROTO_SRC) $(IMAGE_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Iplugins/ucache $< plugins/ucache/proto.c plugins/ucache/image.c -o $@ -lcmocka
+
+$(BUILD)/san/tests/test_image: tests/unit/test_image.c $(PROTO_SRC) $(IMAGE_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache $< plugins/ucache/proto.c plugins/ucache/image.c -o $@ -lcmocka
 
 # The replication datagram (plugins/ucache/udpwire.c): alone with proto.c's
 # byte helpers and libcrypto (HMAC-SHA256), like test_proto.
@@ -251,15 +262,15 @@ bench: $(PLUGIN) $(BUILD)/bench/engine $(BUILD)/bench/ucbench_plugin.so
 # ------------------------------------------------------------------ fuzzing
 # libFuzzer for FUZZ_TIME seconds from a seed corpus; new inputs go to
 # build/fuzz/corpus[-udp], a crash to build/fuzz/crash-*.  Targets
-# (FUZZ_TARGET): proto (default), the modifier1 111 parser
-# (tests/fuzz/fuzz_proto.c); udp, the replication datagram receiver
+# (FUZZ_TARGET): proto (default), the modifier1 111 parser and the stock
+# image reader (tests/fuzz/fuzz_proto.c); udp, the replication datagram receiver
 # (tests/fuzz/fuzz_udp.c).  `make test` replays the committed regression
 # corpora (and the seeds) through both targets under ASan.
 FUZZ_CC   ?= clang
 FUZZ_TIME ?= 60
 FUZZ_ARGS ?=
 FUZZ_TARGET ?= proto
-FUZZ_SRC   = tests/fuzz/fuzz_proto.c $(PROTO_SRC)
+FUZZ_SRC   = tests/fuzz/fuzz_proto.c $(PROTO_SRC) $(IMAGE_SRC)
 FUZZ_UDP_SRC = tests/fuzz/fuzz_udp.c $(UDPW_SRC)
 FUZZ_FLAGS = -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Iplugins/ucache \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
@@ -268,7 +279,7 @@ FUZZ_RUN   = -max_total_time=$(FUZZ_TIME) -timeout=5 -rss_limit_mb=1024 \
 
 $(BUILD)/fuzz/fuzz_proto: $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_proto.c plugins/ucache/proto.c -o $@
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_proto.c plugins/ucache/proto.c plugins/ucache/image.c -o $@
 
 $(BUILD)/fuzz/fuzz_udp: $(FUZZ_UDP_SRC)
 	@mkdir -p $(dir $@)
@@ -280,7 +291,7 @@ fuzz: fuzz-$(FUZZ_TARGET)
 fuzz-proto: $(BUILD)/fuzz/fuzz_proto
 	@mkdir -p $(BUILD)/fuzz/corpus
 	$< $(FUZZ_RUN) -dict=tests/fuzz/proto.dict \
-		$(BUILD)/fuzz/corpus tests/fuzz/corpus tests/fuzz/regressions
+		$(BUILD)/fuzz/corpus tests/fuzz/corpus tests/fuzz/regressions tests/fuzz/images
 
 fuzz-udp: $(BUILD)/fuzz/fuzz_udp
 	@mkdir -p $(BUILD)/fuzz/corpus-udp
@@ -289,7 +300,7 @@ fuzz-udp: $(BUILD)/fuzz/fuzz_udp
 $(BUILD)/san/tests/fuzz_replay: tests/fuzz/replay.c $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache tests/fuzz/replay.c \
-		tests/fuzz/fuzz_proto.c plugins/ucache/proto.c -o $@
+		tests/fuzz/fuzz_proto.c plugins/ucache/proto.c plugins/ucache/image.c -o $@
 
 $(BUILD)/san/tests/fuzz_replay_udp: tests/fuzz/replay.c $(FUZZ_UDP_SRC)
 	@mkdir -p $(dir $@)
@@ -299,7 +310,7 @@ $(BUILD)/san/tests/fuzz_replay_udp: tests/fuzz/replay.c $(FUZZ_UDP_SRC)
 FUZZ_REPLAY_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
 
 fuzz-regress: $(BUILD)/san/tests/fuzz_replay $(BUILD)/san/tests/fuzz_replay_udp
-	$(FUZZ_REPLAY_ENV) $(BUILD)/san/tests/fuzz_replay tests/fuzz/regressions tests/fuzz/corpus
+	$(FUZZ_REPLAY_ENV) $(BUILD)/san/tests/fuzz_replay tests/fuzz/regressions tests/fuzz/corpus tests/fuzz/images
 	$(FUZZ_REPLAY_ENV) $(BUILD)/san/tests/fuzz_replay_udp tests/fuzz/udp-regressions tests/fuzz/udp-corpus
 
 # nginx direct hits on ucache (modifier1 111) against nginx's memcached_pass

@@ -69,7 +69,7 @@ ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errle
 		return NULL;
 	}
 	c->maplen = plan.total;
-	rc = cfg->store ? uc_store_map(c, &plan, err, errlen) : map_anonymous(c, err, errlen);
+	rc = cfg->store || cfg->keep_region ? uc_store_map(c, &plan, err, errlen) : map_anonymous(c, err, errlen);
 	if (rc < 0)
 		goto fail;
 	if (uc_tags_map(c, rc == UC_STORE_EXISTING)) {
@@ -91,7 +91,7 @@ ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errle
 		uc_tags_unmap(c);
 		goto fail;
 	}
-	if (cfg->store)
+	if (cfg->store || c->memfd)
 		uc_store_import_pending(c);
 	return c;
 fail:
@@ -110,6 +110,7 @@ void ucache_destroy(ucache_t *c)
 	uc_tags_unmap(c);
 	if (c->store_fd >= 0)
 		close(c->store_fd);
+	free(c->import_note);
 	ucache_config_free(&c->cfg);
 	free(c);
 }
@@ -119,7 +120,23 @@ void ucache_close(ucache_t *c)
 {
 	if (!c)
 		return;
-	if (c->cfg.store)
+	if (c->cfg.store || c->memfd)
 		uc_store_close(c);
 	ucache_destroy(c);
+}
+
+int ucache_region_fd(const ucache_t *c)
+{
+	return c && c->memfd ? c->store_fd : -1;
+}
+
+int ucache_release_region(ucache_t *c)
+{
+	int fd;
+
+	if (!c || !c->memfd)
+		return -1;
+	fd = c->store_fd;
+	c->store_fd = -1;
+	return fd;
 }

@@ -544,9 +544,10 @@ static int validate_redis(const struct ucache_config *cfg, char *err, size_t err
 		return 0;
 	}
 	/* Redis is the shared truth of a near cache: UDP datagrams would write
-	 * peers' L1 behind its back (and a peer's Redis twice) */
-	if (cfg->nodes || cfg->udp) {
-		uc_err(err, errlen, "cache \"%s\": redis= cannot be combined with nodes= or udp= "
+	 * peers' L1 behind its back, and a start-up sync would fill L1 with
+	 * items Redis does not hold */
+	if (cfg->nodes || cfg->udp || cfg->sync) {
+		uc_err(err, errlen, "cache \"%s\": redis= cannot be combined with nodes=, udp= or sync= "
 			"(Redis already shares the cache between machines)", disp(cfg->name));
 		return -EINVAL;
 	}

@@ -184,7 +184,10 @@ struct ucache {
 	uint8_t *import_base;
 	size_t import_len;
 	char *import_tmp;       /* the new file, renamed over cfg.store when done */
-	int store_fd;           /* store: open and flock()ed while mapped, else -1 */
+	char *import_note;      /* keep_region: the geometry change, for import's one line */
+	int store_fd;           /* store: open and flock()ed while mapped; keep_region:
+				 * the memfd (until ucache_release_region); else -1 */
+	int memfd;              /* the region is a memfd (keep_region, no store) */
 };
 
 /* ------------------------------------------------------------- counters */

@@ -26,6 +26,15 @@
  * every valid unexpired item that fits, then renames it over FILE, so a
  * crash during migration leaves the old file intact.
  *
+ * Reloads (keep_region, no store): the same region lives in a memfd
+ * instead of a file, so an exec can hand it to the next image (the
+ * embedding program passes the fd number on; cfg.region_fd brings it back).
+ * It is judged, recovered and migrated by the code above, with three
+ * differences: no flock (one owner: the exec'ing process), a damaged one
+ * is replaced by an empty region (there is nothing to keep it for), and a
+ * geometry change always imports what fits (into a new memfd), in one
+ * log line.
+ *
  * Called only from ucache_create()/ucache_close() in the creating process,
  * before any fork: no locking here but ucache_close's world lock.
  */
@@ -154,16 +163,38 @@ static enum verdict judge(int fd, const struct uc_hdr *plan, struct uc_hdr *old,
 	return V_OK;
 }
 
+#define REGION "the region kept across the reload"
+
+/* What the messages call the region: "store FILE" or REGION. */
+static const char *label(const ucache_t *c, char *buf, size_t len)
+{
+	if (c->memfd)
+		return REGION;
+	snprintf(buf, len, "store %s", c->cfg.store);
+	return buf;
+}
+
+static int new_memfd(const ucache_t *c)
+{
+	char name[80];
+
+	snprintf(name, sizeof(name), "ucache-%s", c->cfg.name);
+	return memfd_create(name, MFD_CLOEXEC);
+}
+
 static int map_file(ucache_t *c, int fd, char *err, size_t errlen)
 {
+	char lb[600];
+
 	if (ftruncate(fd, (off_t)c->maplen)) {
-		uc_err(err, errlen, "cache \"%s\": cannot size store %s to %llu bytes: %s", c->cfg.name, c->cfg.store,
-		       (unsigned long long)c->maplen, strerror(errno));
+		uc_err(err, errlen, "cache \"%s\": cannot size %s to %llu bytes: %s", c->cfg.name,
+		       label(c, lb, sizeof(lb)), (unsigned long long)c->maplen, strerror(errno));
 		return -errno;
 	}
 	c->base = mmap(NULL, c->maplen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (c->base == MAP_FAILED) {
-		uc_err(err, errlen, "cache \"%s\": cannot map store %s: %s", c->cfg.name, c->cfg.store, strerror(errno));
+		uc_err(err, errlen, "cache \"%s\": cannot map %s: %s", c->cfg.name, label(c, lb, sizeof(lb)),
+		       strerror(errno));
 		return -errno;
 	}
 	return 0;
@@ -172,8 +203,10 @@ static int map_file(ucache_t *c, int fd, char *err, size_t errlen)
 /* store_migrate: keep the old file mapped, build the new one beside it. */
 static int start_migration(ucache_t *c, int *fd, const struct uc_hdr *old, off_t size, char *err, size_t errlen)
 {
-	size_t n = strlen(c->cfg.store) + sizeof(".migrate");
+	size_t n = c->memfd ? 1 : strlen(c->cfg.store) + sizeof(".migrate");
 
+	if (c->memfd && (uint64_t)size < old->total)
+		return ftruncate(*fd, 0) ? -errno : UC_STORE_FRESH; /* cannot happen: we sized it */
 	if ((uint64_t)size < old->total) {
 		uc_err(err, errlen, "cache \"%s\": store %s is truncated (%lld of %llu bytes): cannot migrate it; "
 		       "use store_delete", c->cfg.name, c->cfg.store, (long long)size, (unsigned long long)old->total);
@@ -182,13 +215,19 @@ static int start_migration(ucache_t *c, int *fd, const struct uc_hdr *old, off_t
 	c->import_base = mmap(NULL, old->total, PROT_READ, MAP_PRIVATE, *fd, 0);
 	c->import_tmp = malloc(n);
 	if (c->import_base == MAP_FAILED || !c->import_tmp) {
-		uc_err(err, errlen, "cache \"%s\": cannot map store %s for migration", c->cfg.name, c->cfg.store);
+		uc_err(err, errlen, "cache \"%s\": cannot map %s for migration", c->cfg.name,
+		       c->memfd ? REGION : c->cfg.store);
 		c->import_base = NULL;
 		return -ENOMEM;
 	}
 	c->import_len = old->total;
-	snprintf(c->import_tmp, n, "%s.migrate", c->cfg.store);
 	close(*fd);
+	if (c->memfd) {
+		*c->import_tmp = 0;
+		*fd = new_memfd(c);
+		return *fd < 0 ? -errno : UC_STORE_FRESH;
+	}
+	snprintf(c->import_tmp, n, "%s.migrate", c->cfg.store);
 	*fd = open(c->import_tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (*fd < 0) {
 		uc_err(err, errlen, "cache \"%s\": cannot create %s: %s", c->cfg.name, c->import_tmp, strerror(errno));
@@ -202,7 +241,7 @@ static int resolve(ucache_t *c, int *fd, enum verdict v, const struct uc_hdr *ol
 		   char *err, size_t errlen)
 {
 	if (v == V_OK) {
-		if ((uint64_t)size < c->maplen)
+		if ((uint64_t)size < c->maplen && !c->memfd)
 			uc_log(UCACHE_LOG_WARN, "cache \"%s\": store %s is shorter than its geometry (%lld of %llu bytes); "
 			       "items in the missing part will be dropped", c->cfg.name, c->cfg.store, (long long)size,
 			       (unsigned long long)c->maplen);
@@ -210,6 +249,14 @@ static int resolve(ucache_t *c, int *fd, enum verdict v, const struct uc_hdr *ol
 	}
 	if (v == V_EMPTY)
 		return UC_STORE_FRESH;
+	if (c->memfd && v == V_FOREIGN) {
+		uc_log(UCACHE_LOG_WARN, "cache \"%s\": %s %s; starting empty", c->cfg.name, REGION, why);
+		return ftruncate(*fd, 0) ? -errno : UC_STORE_FRESH;
+	}
+	if (c->memfd) { /* V_MISMATCH: uc_store_import_pending logs it with the count */
+		c->import_note = strdup(why);
+		return start_migration(c, fd, old, size, err, errlen);
+	}
 	if (c->cfg.store_delete) {
 		uc_log(UCACHE_LOG_WARN, "cache \"%s\": store %s %s; recreating it (store_delete)", c->cfg.name,
 		       c->cfg.store, why);
@@ -244,6 +291,21 @@ static int lock_store(int fd, ucache_t *c)
 	return 0;
 }
 
+/* keep_region: the memfd handed over by the exec, or a new one. */
+static int open_memfd(ucache_t *c, struct stat *st, char *err, size_t errlen)
+{
+	int fd = c->cfg.region_fd > 0 ? c->cfg.region_fd : new_memfd(c);
+
+	if (fd < 0 || fstat(fd, st) || fcntl(fd, F_SETFD, FD_CLOEXEC)) {
+		uc_err(err, errlen, "cache \"%s\": cannot %s a memfd for its region: %s", c->cfg.name,
+		       c->cfg.region_fd > 0 ? "use" : "create", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	return fd;
+}
+
 int uc_store_map(ucache_t *c, const struct uc_hdr *plan, char *err, size_t errlen)
 {
 	struct uc_hdr old;
@@ -251,6 +313,12 @@ int uc_store_map(ucache_t *c, const struct uc_hdr *plan, char *err, size_t errle
 	char why[700];
 	int fd, rc;
 
+	c->memfd = !c->cfg.store;
+	if (c->memfd) {
+		if ((fd = open_memfd(c, &st, err, errlen)) < 0)
+			return fd;
+		goto judge;
+	}
 	fd = open(c->cfg.store, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0 || fstat(fd, &st)) {
 		uc_err(err, errlen, "cache \"%s\": cannot open store %s: %s", c->cfg.name, c->cfg.store, strerror(errno));
@@ -269,9 +337,10 @@ int uc_store_map(ucache_t *c, const struct uc_hdr *plan, char *err, size_t errle
 		close(fd);
 		return -EBUSY;
 	}
+judge:
 	memset(&old, 0, sizeof(old));
 	rc = resolve(c, &fd, judge(fd, plan, &old, st.st_size, why, sizeof(why)), &old, st.st_size, why, err, errlen);
-	if (rc >= 0 && c->import_tmp && flock(fd, LOCK_EX | LOCK_NB))
+	if (rc >= 0 && c->import_tmp && !c->memfd && flock(fd, LOCK_EX | LOCK_NB))
 		rc = -EBUSY;
 	if (rc >= 0 && map_file(c, fd, err, errlen))
 		rc = -EIO;
@@ -318,9 +387,13 @@ void uc_store_recover(ucache_t *c)
 		       "write retries", c->cfg.name, c->cfg.store);
 		return;
 	}
-	uc_log(UCACHE_LOG_INFO, "cache \"%s\": store %s restored %lld items, dropped %llu (%s shutdown)", c->cfg.name,
-	       c->cfg.store, (long long)kept, (unsigned long long)(before - (uint64_t)kept),
-	       h->clean ? "clean" : "unclean");
+	if (c->memfd)
+		uc_log(UCACHE_LOG_INFO, "cache \"%s\": the reload kept %lld items, dropped %llu", c->cfg.name,
+		       (long long)kept, (unsigned long long)(before - (uint64_t)kept));
+	else
+		uc_log(UCACHE_LOG_INFO, "cache \"%s\": store %s restored %lld items, dropped %llu (%s shutdown)",
+		       c->cfg.name, c->cfg.store, (long long)kept, (unsigned long long)(before - (uint64_t)kept),
+		       h->clean ? "clean" : "unclean");
 	h->clean = 0;
 	h->opens++;
 }
@@ -345,14 +418,23 @@ void uc_store_import_pending(ucache_t *c)
 	}
 	munmap(c->import_base, c->import_len);
 	c->import_base = NULL;
+	if (c->memfd) {
+		uc_log(UCACHE_LOG_INFO, "cache \"%s\": %s %s: imported %llu items, %llu did not fit", c->cfg.name,
+		       REGION, c->import_note ? c->import_note : "changed geometry", (unsigned long long)imported,
+		       (unsigned long long)skipped);
+		goto done;
+	}
 	msync(c->base, c->maplen, MS_SYNC);
 	if (rename(c->import_tmp, c->cfg.store))
 		uc_log(UCACHE_LOG_ERROR, "cache \"%s\": rename %s -> %s: %s", c->cfg.name, c->import_tmp, c->cfg.store,
 		       strerror(errno));
 	uc_log(UCACHE_LOG_INFO, "cache \"%s\": store_migrate imported %llu items, %llu did not fit", c->cfg.name,
 	       (unsigned long long)imported, (unsigned long long)skipped);
+done:
 	free(c->import_tmp);
 	c->import_tmp = NULL;
+	free(c->import_note);
+	c->import_note = NULL;
 }
 
 int ucache_sync(ucache_t *c, int wait)

@@ -90,6 +90,12 @@ struct ucache_config {
 	uint64_t redis_timeout;   /* ms bounding each Redis call (default 200) */
 	char *redis_password_file; /* file whose first line is the password, or NULL */
 	int redis_offline;        /* enum ucache_redis_offline */
+	/* Not parsed (set by the embedding program): keep a store-less cache's
+	 * region in a memfd that an exec can hand to the next image (reloads). */
+	int keep_region;          /* create the region in a memfd (no store only) */
+	int region_fd;            /* a memfd kept from before an exec, to attach
+	                           * and validate as a store is; 0 = none (fd 0 is
+	                           * stdin, never a region) */
 };
 
 /* What a read does while Redis is unreachable: miss (default; the near
@@ -149,8 +155,12 @@ const char *ucache_hash_name(enum ucache_hash hash);
  * cfg->store the file, created, or reopened and recovered: every item is
  * validated and the index rebuilt ("restored N, dropped M" is logged).  A
  * store of another geometry is refused unless store_delete (recreate) or
- * store_migrate (import its items).  The config is copied.  NULL on
- * failure, with the reason in err. */
+ * store_migrate (import its items).  With keep_region (and no store) the
+ * region is a memfd; with region_fd too, that memfd is attached and
+ * validated exactly as a store file ("kept N items, dropped M"), and one
+ * of another geometry has what fits imported (as store_migrate, logged in
+ * one line); a damaged one is replaced by an empty region.  The config is
+ * copied.  NULL on failure, with the reason in err. */
 ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errlen);
 
 /* Unmap the cache in this process.  Never fails; NULL is ignored. */
@@ -172,6 +182,15 @@ struct ucache_store_info {
  * read, ucache_check() and ucache_stats().  info may be NULL.  NULL if the
  * file is missing or not a valid ucache store, with the reason in err. */
 ucache_t *ucache_open_store_readonly(const char *file, struct ucache_store_info *info, char *err, size_t errlen);
+
+/* The memfd of a keep_region cache (the handle keeps it), or -1. */
+int ucache_region_fd(const ucache_t *c);
+
+/* The memfd of a keep_region cache, handed over: the handle no longer
+ * closes it (ucache_destroy/close unmap only), so it can outlive the
+ * handle across an exec.  -1 if the cache has no such region.  The fd
+ * keeps FD_CLOEXEC; the caller clears it just before its exec. */
+int ucache_release_region(ucache_t *c);
 
 /* Flush a store to disk (msync; wait = MS_SYNC, else MS_ASYNC).  0 without
  * a store; -errno if msync fails. */

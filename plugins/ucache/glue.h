@@ -16,6 +16,11 @@
  *              ucache_invalidate, ucache_tags_now, ucache_tags_head, and
  *              the modifier2 17 invalidate
  *   stats.c    live counters and ucache's extra keys in the stats server
+ *   reload.c   store-less caches' regions kept across the master's re-exec
+ *   image.c    stock's raw cache image: reader and writer (image.h; no
+ *              uWSGI, unit-tested and fuzzed alone)
+ *   sync.c     start-up sync (sync=, --cache-sync) and the stock image
+ *              served to stock sync clients
  *   udp.c      replication over UDP: nodes=/udp= setup, sending after local
  *              writes, the master's receiver threads, the udp_* counters
  *   udpwire.c  the replication datagram: parser, encoders, signing, replay
@@ -51,6 +56,7 @@ struct ucp_cache {
 	ucache_t *cache;           /* the engine handle, inherited across fork */
 	struct uwsgi_hash_algo algo; /* what uc.hash points to (stats: "hash") */
 	struct ucache_stats snap;  /* last counters copied by ucp_stats_refresh */
+	uint64_t sync_items;       /* items imported by the start-up sync (sync.c) */
 	struct ucp_udp *udp;       /* replication (udp.c), NULL without nodes/udp */
 	struct ucp_redis *redis;   /* redis=: near cache over Redis (redis.c), or NULL */
 };
@@ -180,6 +186,30 @@ void ucp_caches_close(void);
  * malloc'd into *buffer.  Returns the reply's length. */
 uint64_t ucp_check_rpc(uint8_t argc, char **argv, uint16_t *argvs, char **buffer);
 
+/* --------------------------------------------------------------- sync.c */
+
+/* Import cache c's contents from the first of nodes (';'-separated) that
+ * answers, in the master before fork; exits 1 naming the nodes if none
+ * does (as stock does). */
+void ucp_sync_cache(struct ucp_cache *c, const char *nodes);
+
+/* Answer a plain modifier2 6 (a stock sync client) with stock's vars and
+ * raw image of c (image.h). */
+void ucp_sync_serve_image(struct wsgi_request *wsgi_req, struct ucp_cache *c);
+
+/* ------------------------------------------------------------- reload.c */
+
+/* Before ucache_create of a store-less cache in a master: set keep_region,
+ * and region_fd if the previous image handed this cache's region over.
+ * Returns 1 when it did (a reload: the contents are kept). */
+int ucp_reload_prepare(struct ucache_config *cfg);
+/* After ucache_create: keep uWSGI's fd-closing loops off its memfd. */
+void ucp_reload_created(ucache_t *engine);
+/* After every cache is built: drop regions no cache claimed. */
+void ucp_reload_done(void);
+/* In the master's cleanup hook: hand the cache's memfd to the next exec. */
+void ucp_reload_handover(const char *name, ucache_t *engine);
+
 /* --------------------------------------------------------------- tags.c */
 
 /* Invalidate every tag of the comma-separated list (tags, len) in c.
@@ -187,8 +217,8 @@ uint64_t ucp_check_rpc(uint8_t argc, char **argv, uint16_t *argvs, char **buffer
 int ucp_tags_invalidate(struct ucp_cache *c, const char *tags, size_t len);
 
 /* Register the RPC functions ucache_invalidate, ucache_tags_now and
- * ucache_tags_head (from
- * the master, before fork); exits naming the function if one fails. */
+ * ucache_tags_head (from the master, before fork); exits naming the
+ * function if one fails. */
 void ucp_tags_register(void);
 
 /* -------------------------------------------------------------- stats.c */

@@ -109,13 +109,6 @@ static void announce(ucache_t *engine)
 			ucache_hash_name(cfg->hash));
 }
 
-static void warn_unsupported(const struct ucache_config *cfg)
-{
-	if (cfg->sync)
-		uwsgi_log("ucache: cache \"%s\": start-up sync (sync) is not implemented yet "
-				"and is ignored\n", cfg->name);
-}
-
 /* Mapped bytes of this process now (VmSize), 0 if unknown. */
 static uint64_t vm_size(void)
 {
@@ -152,18 +145,20 @@ static void check_limit_as(const struct ucache_config *cfg, ucache_t *engine)
 	exit(1);
 }
 
-static struct ucp_cache *cache_create(struct ucache_config *cfg, int legacy)
+static struct ucp_cache *cache_create(struct ucache_config *cfg, int legacy, const char *sync)
 {
+	int reloaded;
 	char err[512];
 	ucache_t *engine;
 	struct ucp_cache *c;
 
 	if (!cfg->store_sync && uwsgi.cache_store_sync > 0)
 		cfg->store_sync = (uint64_t) uwsgi.cache_store_sync;
-	warn_unsupported(cfg);
+	reloaded = ucp_reload_prepare(cfg);
 	engine = ucache_create(cfg, err, sizeof(err));
 	if (!engine)
 		config_fatal("unable to create cache", err);
+	ucp_reload_created(engine);
 	check_limit_as(cfg, engine);
 	ucache_config_free(cfg);
 	announce(engine);
@@ -171,6 +166,10 @@ static struct ucp_cache *cache_create(struct ucache_config *cfg, int legacy)
 	shim_append(c);
 	ucp_udp_setup(c, legacy);
 	ucp_redis_attach(c);
+	if (sync && reloaded)
+		uwsgi_log("ucache: cache \"%s\": contents kept across the reload; start-up sync skipped\n", c->uc.name);
+	else if (sync)
+		ucp_sync_cache(c, sync);
 	return c;
 }
 
@@ -184,19 +183,22 @@ static void create_legacy(void)
 			uwsgi.cache_store_sync > 0 ? (uint64_t) uwsgi.cache_store_sync : 0,
 			uwsgi.cache_use_last_modified, err, sizeof(err)))
 		config_fatal("invalid --cache", err);
-	if (uwsgi.cache_sync)
-		uwsgi_log("ucache: --cache-sync is not implemented yet and is ignored\n");
-	cache_create(&cfg, 1);
+	cache_create(&cfg, 1, uwsgi.cache_sync);
 }
 
 struct ucp_cache *ucp_cache_add_keyval(const char *keyval)
 {
 	struct ucache_config cfg;
+	struct ucp_cache *c;
 	char err[512];
+	char *sync;
 
 	if (ucache_config_parse(&cfg, keyval, err, sizeof(err)))
 		config_fatal("invalid --cache2", err);
-	return cache_create(&cfg, 0);
+	sync = cfg.sync ? uwsgi_str(cfg.sync) : NULL;
+	c = cache_create(&cfg, 0, sync);
+	free(sync);
+	return c;
 }
 
 /* ------------------------------------------------------------ preloading */
@@ -321,6 +323,7 @@ void ucp_caches_build(void)
 	uwsgi_foreach(usl, uwsgi.cache2) {
 		ucp_cache_add_keyval(usl->value);
 	}
+	ucp_reload_done();
 	for (c = (struct ucp_cache *) uwsgi.caches; c; c = (struct ucp_cache *) c->uc.next) {
 		load_files(c, uwsgi.load_file_in_cache, 0);
 		load_files(c, uwsgi.load_file_in_cache_gzip, 1);

@@ -9,6 +9,7 @@
  */
 #include "proto.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -151,9 +152,30 @@ enum ucp_cmd ucp_cmd_parse(const char *s, size_t len)
 	return UCP_CMD_NONE;
 }
 
-/* Store one var into m; unknown names are ignored (as the stock does). */
-static int magic_field(struct ucp_magic *m, const char *k, uint16_t kl, const char *v, uint16_t vl)
+typedef int (*vars_field_fn)(void *ctx, const char *k, uint16_t kl, const char *v, uint16_t vl);
+
+/* Hand every var of buf to field; stop at its first non-zero return.
+ * 0, or -UCP_PERR_* (the iterator's or field's). */
+static int vars_each(const char *buf, size_t len, vars_field_fn field, void *ctx)
 {
+	struct vars_iter it = { buf, len, 0 };
+	const char *k, *v;
+	uint16_t kl, vl;
+	int rc;
+
+	while ((rc = vars_next(&it, &k, &kl, &v, &vl)) > 0) {
+		rc = field(ctx, k, kl, v, vl);
+		if (rc)
+			return rc;
+	}
+	return rc;
+}
+
+/* Store one var into m; unknown names are ignored (as the stock does). */
+static int magic_field(void *ctx, const char *k, uint16_t kl, const char *v, uint16_t vl)
+{
+	struct ucp_magic *m = ctx;
+
 	if (ucp_streq(k, kl, "cmd")) {
 		m->cmd = v;
 		m->cmd_len = vl;
@@ -180,18 +202,8 @@ static int magic_field(struct ucp_magic *m, const char *k, uint16_t kl, const ch
 
 int ucp_magic_parse(const char *buf, size_t len, struct ucp_magic *m)
 {
-	struct vars_iter it = { buf, len, 0 };
-	const char *k, *v;
-	uint16_t kl, vl;
-	int rc;
-
 	memset(m, 0, sizeof(*m));
-	while ((rc = vars_next(&it, &k, &kl, &v, &vl)) > 0) {
-		rc = magic_field(m, k, kl, v, vl);
-		if (rc)
-			return rc;
-	}
-	return rc;
+	return vars_each(buf, len, magic_field, m);
 }
 
 /* -------------------------------------------------------------- requests */
@@ -342,6 +354,22 @@ static int parse_magic(const char *body, size_t len, struct ucp_request *r)
 	return 0;
 }
 
+/* 6: ucache's vars (native), else the whole body is a cache name. */
+static int parse_dump(const char *body, size_t len, struct ucp_request *r)
+{
+	struct ucp_dump_head h;
+
+	if (len && ucp_dump_head_parse(body, len, &h) == 0 && ucp_dump_head_native(&h)) {
+		r->native = 1;
+		r->cache = h.cache_len ? h.cache : NULL;
+		r->cache_len = h.cache_len;
+		return 0;
+	}
+	r->cache = len ? body : NULL;
+	r->cache_len = (uint16_t) (len > UINT16_MAX ? UINT16_MAX : len);
+	return 0;
+}
+
 int ucp_request_parse(uint8_t modifier2, const char *body, size_t len, struct ucp_request *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -366,9 +394,7 @@ int ucp_request_parse(uint8_t modifier2, const char *body, size_t len, struct uc
 	case UCP_M2_DUMP:
 		r->cmd = UCP_CMD_DUMP;
 		r->write = 1;
-		r->cache = len ? body : NULL;
-		r->cache_len = (uint16_t) (len > UINT16_MAX ? UINT16_MAX : len);
-		return 0;
+		return parse_dump(body, len, r);
 	case UCP_M2_MAGIC:
 		return parse_magic(body, len, r);
 	default:
@@ -523,6 +549,59 @@ size_t ucp_http_head(char *out, uint64_t clen)
 }
 
 /* ------------------------------------------------------------------ dump */
+
+static int head_field(void *ctx, const char *k, uint16_t kl, const char *v, uint16_t vl)
+{
+	struct ucp_dump_head *h = ctx;
+	static const struct { const char *name; size_t off; } nums[] = {
+		{ "version", offsetof(struct ucp_dump_head, version) },
+		{ "items", offsetof(struct ucp_dump_head, items) },
+		{ "blocksize", offsetof(struct ucp_dump_head, blocksize) },
+		{ "blocks", offsetof(struct ucp_dump_head, blocks) },
+		{ "keysize", offsetof(struct ucp_dump_head, keysize) },
+		{ "max_value", offsetof(struct ucp_dump_head, max_value) },
+	};
+	size_t i;
+
+	if (ucp_streq(k, kl, "format")) {
+		h->format = v;
+		h->format_len = vl;
+	} else if (ucp_streq(k, kl, "cache")) {
+		h->cache = v;
+		h->cache_len = vl;
+	}
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		if (!ucp_streq(k, kl, nums[i].name))
+			continue;
+		h->has_items |= i == 1;
+		h->has_blocksize |= i == 2;
+		return ucp_parse_u64(v, vl, (uint64_t *) ((char *) h + nums[i].off)) ? -UCP_PERR_NUMBER : 0;
+	}
+	return 0;
+}
+
+int ucp_dump_head_parse(const char *buf, size_t len, struct ucp_dump_head *h)
+{
+	memset(h, 0, sizeof(*h));
+	return vars_each(buf, len, head_field, h);
+}
+
+int ucp_dump_head_native(const struct ucp_dump_head *h)
+{
+	return h->format && ucp_streq(h->format, h->format_len, UCP_DUMP_FORMAT);
+}
+
+size_t ucp_dump_request(char *out, const char *name, uint16_t len)
+{
+	size_t n = UCP_HEADER_SIZE;
+
+	n += put_var(out + n, "format", UCP_DUMP_FORMAT, sizeof(UCP_DUMP_FORMAT) - 1);
+	n += put_var(out + n, "version", "1", 1);
+	if (len)
+		n += put_var(out + n, "cache", name, len);
+	ucp_header(out, (uint16_t) (n - UCP_HEADER_SIZE), UCP_M2_DUMP);
+	return n;
+}
 
 void ucp_dump_record_head(void *out, uint16_t klen, uint64_t vlen, uint64_t expires)
 {

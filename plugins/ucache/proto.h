@@ -21,7 +21,13 @@
  *    3, 4 http get  body = vars; the first non-empty "key" or "get" is the key;
  *                   "cache" names the cache, "HTTP_IF_NONE_MATCH" asks for a 304
  *    5 stream get   body = key
- *    6 dump         body = cache name, or empty for the default cache
+ *    6 dump         body = cache name, or empty for the default cache (stock
+ *                   client: a raw image answers, image.h); or vars
+ *                   format=ucache-dump version=1 [cache=NAME] (ucache's
+ *                   client: the ucache dump answers).  A body is taken as
+ *                   those vars only if it parses as vars with that format
+ *                   var, which no cache name does in practice (it would
+ *                   start with the bytes 06 00 "format").
  *   17 magic        body = vars cmd, key, cache, expires, size; cmd=invalidate
  *                   takes tags (comma-separated) instead of a key
  *
@@ -93,6 +99,7 @@ struct ucp_request {
 	uint16_t tags_len;
 	const char *inm;          /* 3/4: the If-None-Match var, or NULL */
 	uint16_t inm_len;
+	int native;               /* 6: ucache's client asked for the ucache dump */
 	uint64_t expires, size;   /* magic: relative expiry, body size */
 };
 
@@ -173,24 +180,25 @@ extern const size_t ucp_http_404_len;
 /* ------------------------------------------------------------------ dump */
 
 /*
- * The dump format (reply to modifier2 6), version 1.  Integers are little
- * endian.  A dump is a stream that ends when the connection closes:
+ * The dump format (reply to a modifier2 6 request with the ucache vars;
+ * a plain request gets stock's raw image instead, image.h), version 1.
+ * Integers are little endian.  A dump is a stream that ends when the
+ * connection closes:
  *
  *   header(111, n, 7)                n = bytes of the vars below
- *   vars     format=ucache-dump version=1 cache=NAME items=0
- *            slots=S blocksize=B blocks=N bitmap=0|1 keysize=K hash=H
+ *   vars     format=ucache-dump version=1 cache=NAME items=I
+ *            slots=I blocksize=B blocks=N bitmap=0|1 keysize=K hash=H
  *            max_value=M                (the cache's geometry, decimal)
  *   record*  klen (u16, 1..65534) | vlen (u64) | expires (u64, absolute
  *            seconds since the Epoch, 0 = never) | key | value
  *   end      klen 0 (u16) | records (u64): the number of records sent
  *
- * "items=0" is on purpose: a stock uWSGI --cache-sync client compares it
- * with its own item count and stops ("invalid cache size") instead of
- * loading this stream as a raw image of its cache memory.  A reader checks
- * format and version, then reads records until the end marker; a stream
- * without the end marker (or with another count) is incomplete.  Each
- * record is one consistent read of one item; the dump as a whole is not a
- * snapshot (items written meanwhile may or may not be in it).
+ * Only ucache's client asks for this form, so items is the real item
+ * count.  A reader checks format and version, then reads records until
+ * the end marker; a stream without the end marker (or with another count)
+ * is incomplete.  Each record is one consistent read of one item; the
+ * dump as a whole is not a snapshot (items written meanwhile may or may
+ * not be in it).
  */
 #define UCP_DUMP_FORMAT "ucache-dump"
 #define UCP_DUMP_VERSION 1
@@ -204,6 +212,28 @@ struct ucp_dump_record {
 	int end;                  /* the end marker: count is valid */
 	uint64_t count;
 };
+
+/* The vars of a dump reply (either form: stock sends items and blocksize
+ * only) or of a ucache dump request.  Pointers are into buf. */
+struct ucp_dump_head {
+	const char *format, *cache;
+	uint16_t format_len, cache_len;
+	uint64_t version, items, blocksize, blocks, keysize, max_value;
+	int has_items, has_blocksize;
+};
+
+/* Parse dump vars.  Unknown names are ignored.  0, or -UCP_PERR_*
+ * (TRUNCATED, VARNAME, NUMBER for a number var that is not decimal). */
+int ucp_dump_head_parse(const char *buf, size_t len, struct ucp_dump_head *h);
+
+/* Is h the ucache format (format=ucache-dump)? */
+int ucp_dump_head_native(const struct ucp_dump_head *h);
+
+/* Write a ucache dump request for cache (name, len; len 0 = the default
+ * cache) into out (at least UCP_DUMP_REQUEST_MAX + len bytes): header and
+ * vars.  Returns its length. */
+#define UCP_DUMP_REQUEST_MAX 64
+size_t ucp_dump_request(char *out, const char *name, uint16_t len);
 
 /* Write a record head (UCP_DUMP_RECORD_HEAD bytes) into out. */
 void ucp_dump_record_head(void *out, uint16_t klen, uint64_t vlen, uint64_t expires);

@@ -17,7 +17,8 @@
  *                                  cache; an HTTP_IF_NONE_MATCH var matching
  *                                  the stored response's ETag gets a 304
  *    5 stream   key                header(111, 0, 1) + value; miss: (111, 0, 0)
- *    6 dump     [cache name]       the ucache dump format (proto.h)
+ *    6 dump     [cache name]       stock's raw image (sync.c, image.h)
+ *               ucache vars        the ucache dump format (proto.h)
  *   17 magic    vars cmd, key...   header(111, n, 17) + status=ok [+ value];
  *                                  failure or miss: close; cmd=invalidate
  *                                  tags=a,b invalidates tags (a write)
@@ -357,7 +358,7 @@ static int dump_head(struct out *o, struct ucp_cache *c)
 	if (uwsgi_buffer_append_keyval(ub, "format", 6, UCP_DUMP_FORMAT, sizeof(UCP_DUMP_FORMAT) - 1) ||
 			uwsgi_buffer_append_keynum(ub, "version", 7, UCP_DUMP_VERSION) ||
 			uwsgi_buffer_append_keyval(ub, "cache", 5, c->uc.name, c->uc.name_len) ||
-			uwsgi_buffer_append_keynum(ub, "items", 5, 0) ||
+			uwsgi_buffer_append_keynum(ub, "items", 5, (int64_t) cfg->items) ||
 			uwsgi_buffer_append_keynum(ub, "slots", 5, (int64_t) cfg->items) ||
 			uwsgi_buffer_append_keynum(ub, "blocksize", 9, (int64_t) cfg->blocksize) ||
 			uwsgi_buffer_append_keynum(ub, "blocks", 6, (int64_t) cfg->blocks) ||
@@ -512,7 +513,10 @@ static void dispatch(struct wsgi_request *wsgi_req, struct ucp_cache *c, const s
 		serve_stream(wsgi_req, c, r);
 		break;
 	case UCP_M2_DUMP:
-		serve_dump(wsgi_req, c);
+		if (r->native)
+			serve_dump(wsgi_req, c);
+		else
+			ucp_sync_serve_image(wsgi_req, c);
 		break;
 	case UCP_M2_MAGIC:
 		serve_magic(wsgi_req, c, r);

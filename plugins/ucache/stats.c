@@ -117,6 +117,8 @@ static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
 		return -1;
 	if (uwsgi_stats_comma(us) || keylong(us, "bytes_used", c->snap.bytes_used))
 		return -1;
+	if (uwsgi_stats_comma(us) || keylong(us, "sync_items", c->sync_items))
+		return -1;
 	/* VERSION holds no quote or backslash (the Makefile checks): no escaping */
 	if (uwsgi_stats_comma(us) || keystr(us, "ucache_version", UCACHE_VERSION))
 		return -1;

@@ -156,6 +156,7 @@ void ucp_caches_close(void)
 		if (c) {
 			ucache_t *engine = c->cache;
 			c->cache = NULL;
+			ucp_reload_handover(uc->name, engine);
 			ucache_close(engine);
 		}
 	}

@@ -14,7 +14,12 @@
  *   - every pointer a successful parse returns lies inside the body, and a
  *     command that needs a key has a non-empty one;
  *   - the reply-side parser (ucp_magic_parse) and the dump reader
- *     (ucp_dump_record_parse) never claim more bytes than they were given.
+ *     (ucp_dump_record_parse) never claim more bytes than they were given;
+ *   - a dump reply (modifier2 7) is also read as stock's raw image
+ *     (image.c): the vars after the header, the image after them (past
+ *     pktsize, as on the wire), with uWSGI 2.0.21's item layout; every
+ *     item the walk hands out lies inside the image (tests/fuzz/images/
+ *     has the regression inputs).
  *
  * Built two ways by the Makefile: with -fsanitize=fuzzer for `make fuzz`,
  * and with replay.c's main() for `make test` (tests/fuzz/regressions/).
@@ -23,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "image.h"
 #include "proto.h"
 
 #define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
@@ -120,6 +126,53 @@ static void fuzz_dump(const char *body, size_t len)
 	}
 }
 
+/* struct uwsgi_cache_item of uWSGI 2.0.21: 11 u64 fields, then the key. */
+static const struct ucp_image_layout layout = {
+	.size = 88, .flags = 0, .keysize = 8, .hash = 16, .valsize = 24, .first_block = 32,
+	.expires = 40, .hits = 48, .prev = 56, .next = 64, .lru_prev = 72, .lru_next = 80,
+	.skip_flags = 1,
+};
+
+struct walk_ctx {
+	const uint8_t *img;
+	size_t len;
+	uint64_t seen;
+};
+
+static void on_item(void *ud, const struct ucp_image_item *it)
+{
+	struct walk_ctx *w = ud;
+
+	in_body((const char *) it->key, (size_t) it->key_len, (const char *) w->img, w->len);
+	in_body((const char *) it->value, (size_t) it->value_len, (const char *) w->img, w->len);
+	w->seen++;
+}
+
+/* The vars choose the geometry (bounded, so one input stays fast); the
+ * guess is exercised against the receiver's geometry too. */
+static void fuzz_image(const char *vars, size_t vlen, const uint8_t *img, size_t len)
+{
+	struct ucp_image_geom own = { .items = 100, .keysize = 64, .blocksize = 256, .blocks = 100 }, g;
+	struct ucp_image_counts counts;
+	struct walk_ctx w = { img, len, 0 };
+	struct ucp_dump_head h;
+
+	if (ucp_dump_head_parse(vars, vlen, &h))
+		return;
+	if (ucp_image_guess(&layout, h.items, h.blocksize, len, &own, &g) == 0) {
+		CHECK(ucp_image_size(&layout, &g) == len);
+		ucp_image_walk(&layout, &g, img, len, 2000000000u, 65534, on_item, &w, &counts);
+		CHECK(counts.live == w.seen);
+	}
+	g.items = h.items % 4096;
+	g.blocksize = h.blocksize % 65536;
+	g.keysize = h.keysize % 4096;
+	g.blocks = h.blocks % 65536;
+	w.seen = 0;
+	ucp_image_walk(&layout, &g, img, len, 2000000000u, 65534, on_item, &w, &counts);
+	CHECK(counts.live == w.seen && counts.live + counts.expired + counts.invalid < (g.items ? g.items : 1));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -138,6 +191,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(body, data + UCP_HEADER_SIZE, len);
 	fuzz_request(data[3], body, len);
 	fuzz_dump(body, len);
+	if (data[3] == UCP_M2_DUMP_REPLY) {
+		size_t ilen = size - UCP_HEADER_SIZE - len;
+		uint8_t *img = malloc(ilen ? ilen : 1);
+
+		if (img) {
+			memcpy(img, data + UCP_HEADER_SIZE + len, ilen);
+			fuzz_image(body, len, img, ilen);
+			free(img);
+		}
+	}
 	free(body);
 	return 0;
 }

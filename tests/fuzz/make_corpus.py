@@ -5,6 +5,8 @@
   tests/fuzz/regressions/  one malformed packet per parser error class
                            (enum ucp_perr in plugins/ucache/proto.h), named
                            <class>--<what>.bin
+  tests/fuzz/images/       stock raw images (sync), one per way image.c
+                           refuses an item or an image
 
 Each file is a packet as it arrives on the socket: header (modifier1 111,
 pktsize u16 LE, modifier2) + body.  Every regression is a packet the server
@@ -96,6 +98,45 @@ REGRESSIONS = {
 }
 
 
+# Stock raw images (a dump reply: header(111, n, 7) + vars items, blocksize,
+# then the image past pktsize), one per way image.c refuses an item or an
+# image; replayed from tests/fuzz/images/ (fuzz_proto.c's fuzz_image).  The
+# fuzzer reads the vars' keysize/blocks too (bounded) to walk other
+# geometries.  Layout: uWSGI 2.0.21's struct uwsgi_cache_item (11 u64).
+def image(items=8, keysize=8, blocksize=16, blocks=None, entries=(), extra_vars=(), cut=0):
+    blocks = items if blocks is None else blocks
+    stride = 88 + keysize
+    img = bytearray(items * stride + blocks * blocksize)
+    for i, fields, key in entries:
+        f = dict(flags=0, keysize=len(key), hash=0, valsize=1, first_block=i, expires=0)
+        f.update(fields)
+        struct.pack_into('<11Q', img, i * stride, f['flags'], f['keysize'], f['hash'], f['valsize'],
+                         f['first_block'], f['expires'], 0, 0, 0, 0, 0)
+        img[i * stride + 88:i * stride + 88 + len(key)] = key[:keysize]
+    vs = [('items', str(items)), ('blocksize', str(blocksize)), ('keysize', str(keysize)),
+          ('blocks', str(blocks))] + list(extra_vars)
+    data = pkt(7, vars_(*vs)) + bytes(img)
+    return data[:len(data) - cut]
+
+
+IMAGES = {
+    'image--valid-two-items': image(entries=[(1, {}, b'a'), (2, {'expires': 5}, b'b')]),
+    'image--keysize-over-geometry': image(entries=[(1, {'keysize': 9}, b'a')]),
+    'image--keysize-absurd': image(entries=[(1, {'keysize': 1 << 63}, b'a')]),
+    'image--no-value': image(entries=[(1, {'valsize': 0}, b'a')]),
+    'image--block-past-blocks': image(entries=[(1, {'first_block': 8}, b'a')]),
+    'image--value-past-region': image(entries=[(1, {'first_block': 7, 'valsize': 17}, b'a')]),
+    'image--value-absurd': image(entries=[(1, {'valsize': (1 << 64) - 1}, b'a')]),
+    'image--ungettable': image(entries=[(1, {'flags': 1}, b'a')]),
+    'image--truncated-in-an-item': image(entries=[(1, {}, b'a'), (2, {}, b'b')], cut=8 * 16 + 6 * 96 + 50),
+    'image--truncated-in-the-blocks': image(entries=[(7, {}, b'a')], cut=10),
+    'image--geometry-overflows': image(extra_vars=[('items', '18446744073709551615'),
+                                                   ('blocksize', '18446744073709551615')]),
+    'image--bad-number-var': pkt(7, vars_(('items', '1x'), ('blocksize', '16'))) + b'\0' * 100,
+    'image--bitmap-sender': image(blocks=20, entries=[(1, {'first_block': 15, 'valsize': 80}, b'a')]),
+}
+
+
 def write(directory, files):
     os.makedirs(directory, exist_ok=True)
     for name, data in files.items():
@@ -106,4 +147,5 @@ def write(directory, files):
 if __name__ == '__main__':
     write(os.path.join(HERE, 'corpus'), SEEDS)
     write(os.path.join(HERE, 'regressions'), REGRESSIONS)
-    print('%d seeds, %d regressions' % (len(SEEDS), len(REGRESSIONS)))
+    write(os.path.join(HERE, 'images'), IMAGES)
+    print('%d seeds, %d regressions, %d images' % (len(SEEDS), len(REGRESSIONS), len(IMAGES)))

@@ -105,3 +105,44 @@ def parse_dump(data):
         records.append((rest[pos:pos + klen], rest[pos + klen:pos + klen + vlen], expires))
         pos += klen + vlen
     return geometry, records, False
+
+
+def dump_request(cache=b''):
+    """ucache's own dump request (modifier2 6 with vars): a plain packet(6,
+    name) asks for stock's raw image instead."""
+    pairs = [('format', 'ucache-dump'), ('version', '1')]
+    if cache:
+        pairs.append(('cache', cache))
+    return packet(6, uwsgi_vars(pairs))
+
+
+# struct uwsgi_cache_item of uWSGI 2.0.21 (uwsgi.h): 11 u64 fields, then the key
+IMAGE_ITEM = struct.Struct('<11Q')
+
+
+def parse_image(data, keysize=2048):
+    """Decode a stock dump reply (vars items, blocksize + the raw image of
+    the sender's memory) for a cache of that keysize and no bitmap:
+    (vars, {key: (value, expires)}).  Chains are checked too: every live
+    item must be reachable from its chain head by next links."""
+    m1, size, m2, rest = split_reply(data)
+    assert (m1, m2) == (111, 7), data[:16]
+    head = parse_vars(rest[:size])
+    img = rest[size:]
+    items, blocksize = int(head['items']), int(head['blocksize'])
+    stride = IMAGE_ITEM.size + keysize
+    assert len(img) == items * (stride + blocksize), (len(img), items, stride, blocksize)
+    data_off, out, fields = items * stride, {}, {}
+    for i in range(1, items):
+        f = IMAGE_ITEM.unpack_from(img, i * stride)
+        flags, klen, khash, vlen, block, expires, hits, prev, nxt, lprev, lnext = f
+        if not klen:
+            continue
+        key = img[i * stride + IMAGE_ITEM.size:i * stride + IMAGE_ITEM.size + klen]
+        value = img[data_off + block * blocksize:data_off + block * blocksize + vlen]
+        out[key] = (value, expires)
+        fields[i] = f
+    for i, f in fields.items():     # prev/next agree both ways
+        if f[8]:
+            assert fields[f[8]][7] == i, 'next/prev mismatch at %d' % i
+    return head, out

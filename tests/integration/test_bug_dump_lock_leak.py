@@ -11,7 +11,7 @@ import socket
 import time
 import unittest
 
-from cachewire import exchange, magic, magic_reply, packet, parse_dump
+from cachewire import dump_request, exchange, magic, magic_reply, parse_dump
 from harness import STOCK, Uwsgi, app
 
 MIB = 1 << 20
@@ -36,7 +36,7 @@ class DumpLockLeak(unittest.TestCase):
 
     def start_dump(self):
         s = socket.create_connection(('127.0.0.1', self.u.uport), timeout=10)
-        s.sendall(packet(6))
+        s.sendall(dump_request())
         return s
 
     def assert_writes_prompt(self, tag):
@@ -50,7 +50,7 @@ class DumpLockLeak(unittest.TestCase):
         self.assertEqual(self.u.op('cache_get', 'w', 'big'), tag.encode())
 
     def assert_dump_complete(self):
-        _, records, complete = parse_dump(exchange(self.u.uport, packet(6)))
+        _, records, complete = parse_dump(exchange(self.u.uport, dump_request()))
         self.assertTrue(complete)
         self.assertEqual(sum(1 for k, _, _ in records if k.startswith(b'item')), ITEMS)
 

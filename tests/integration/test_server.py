@@ -7,7 +7,8 @@ import struct
 import time
 import unittest
 
-from cachewire import array, exchange, magic, magic_reply, packet, parse_dump, split_reply
+from cachewire import (array, dump_request, exchange, magic, magic_reply, packet, parse_dump, parse_image,
+                       split_reply)
 from harness import STOCK, Uwsgi, app
 from harness import uwsgi_vars as V
 
@@ -84,12 +85,12 @@ class Server(unittest.TestCase):
         before = int(time.time())
         self.u.ops(['cache_set', 'a', 'A', 0, 'web'], ['cache_set', 'b', BIG, 100, 'web'],
                    ['cache_set', 'n', 'N', 0, 'named'])
-        geometry, records, complete = parse_dump(self.x(packet(6)))
+        geometry, records, complete = parse_dump(self.x(dump_request()))
         self.assertTrue(complete)
         self.assertEqual({k: geometry[k] for k in ('format', 'version', 'cache', 'items', 'slots',
                                                     'blocksize', 'blocks', 'bitmap', 'keysize',
                                                     'hash', 'max_value')},
-                         {'format': b'ucache-dump', 'version': b'1', 'cache': b'web', 'items': b'0',
+                         {'format': b'ucache-dump', 'version': b'1', 'cache': b'web', 'items': b'64',
                           'slots': b'64', 'blocksize': b'32768', 'blocks': b'64', 'bitmap': b'1',
                           'keysize': b'2048', 'hash': b'xxh3', 'max_value': b'2097152'})
         items = {k: (v, e) for k, v, e in records}
@@ -97,13 +98,21 @@ class Server(unittest.TestCase):
         self.assertEqual(items[b'a'], (b'A', 0))
         self.assertEqual(items[b'b'][0], BIG)
         self.assertTrue(before + 100 <= items[b'b'][1] <= int(time.time()) + 101)   # absolute
-        geometry, records, complete = parse_dump(self.x(packet(6, b'named')))
+        geometry, records, complete = parse_dump(self.x(dump_request(b'named')))
         self.assertTrue(complete)
         self.assertEqual((geometry['cache'], records), (b'named', [(b'n', b'N', 0)]))
         self.assertEqual(self.x(packet(6, b'nosuch')), b'')
+        self.assertEqual(self.x(dump_request(b'nosuch')), b'')
+
+    def test_6_plain_dump_is_the_stock_image(self):
+        self.u.op('cache_update', 'img', 'I', 0, 'named')
+        head, items = parse_image(self.x(packet(6, b'named')))
+        self.assertEqual(head, {'items': b'20', 'blocksize': b'1024'})    # what stock sends
+        self.assertEqual(items[b'img'], (b'I', 0))
+        self.u.op('cache_del', 'img', 'named')
 
     def test_6_dump_of_an_empty_cache(self):
-        geometry, records, complete = parse_dump(self.x(packet(6, b'named')))
+        geometry, records, complete = parse_dump(self.x(dump_request(b'named')))
         self.assertEqual((records, complete), ([], True))
 
     def test_17_magic_on_default_and_named(self):

@@ -7,7 +7,7 @@ mistyped socket address stops uwsgi at start."""
 import struct
 import unittest
 
-from cachewire import array, exchange, magic, magic_reply, packet, parse_dump
+from cachewire import array, dump_request, exchange, magic, magic_reply, packet, parse_dump
 from harness import STOCK, Uwsgi, app, free_port, poll, run_to_exit
 from harness import uwsgi_vars as V
 
@@ -21,6 +21,8 @@ def writes(cache=None):
         ('del', packet(2, b'k')),
         ('dump', packet(6)),
         ('dump named', packet(6, b'other')),
+        ('ucache dump', dump_request()),
+        ('ucache dump named', dump_request(b'other')),
         ('magic set', magic('set', 'new', cache, size=1, value=b'v')),
         ('magic update', magic('update', 'k', cache, size=1, value=b'v')),
         ('magic del', magic('del', 'k', cache)),
@@ -48,7 +50,7 @@ class ReadOnly(unittest.TestCase):
 
     def assert_allowed(self, u, port):
         self.fill(u)
-        self.assertTrue(parse_dump(exchange(port, packet(6)))[2])
+        self.assertTrue(parse_dump(exchange(port, dump_request()))[2])
         self.assertIsNotNone(magic_reply(exchange(port, magic('update', 'k', size=1, value=b'w'))))
         exchange(port, packet(1, array(b'new', b'v')))
         self.assertEqual(u.ops(['cache_get', 'k', 'main'], ['cache_get', 'new', 'main']), [b'w', b'v'])

@@ -7,7 +7,7 @@ from harness import Uwsgi, app, free_port, poll, stats_json
 
 STOCK_KEYS = ['name', 'hash', 'hashsize', 'keysize', 'max_items', 'blocks', 'blocksize',
               'items', 'hits', 'miss', 'full', 'last_modified_at']
-UCACHE_KEYS = ['evictions', 'expired', 'bytes_used', 'ucache_version']
+UCACHE_KEYS = ['evictions', 'expired', 'bytes_used', 'sync_items', 'ucache_version']
 UDP_KEYS = ['udp_sent', 'udp_send_errors', 'udp_oversize', 'udp_received', 'udp_applied',
             'udp_malformed', 'udp_refused', 'udp_failed']
 
@@ -34,7 +34,7 @@ class Stats(unittest.TestCase):
                               a['blocks'], a['blocksize']), ('murmur2', 65536, 64, 11, 11, 100))
             self.assertEqual((b['hash'], b['blocks'], b['blocksize']), ('xxh3', 12, 10))
             self.assertEqual([a[k] for k in ('items', 'hits', 'miss', 'full', 'evictions',
-                                             'expired', 'bytes_used')], [0] * 7)
+                                             'expired', 'bytes_used', 'sync_items')], [0] * 8)
             u.ops(['cache_set', 'k1', 'x' * 10, 0, 'a'], ['cache_set', 'k2', 'y' * 5, 0, 'a'],
                   ['cache_get', 'k1', 'a'], ['cache_get', 'k1', 'a'], ['cache_get', 'k2', 'a'],
                   ['cache_get', 'no', 'a'], ['cache_get', 'no2', 'a'],

@@ -643,9 +643,11 @@ static void test_error_frees_strings(void **state)
 		"invalid value \"1\" for key \"blocks\"", NULL);
 	parse_fails("name=x,store=/s,nodes=a,udp=b,sync=c,items=2,hash=nope", "\"nope\"", NULL);
 	parse_fails("name=x,items=2,redis=h:1,nodes=127.0.0.1:4000",
-		"redis= cannot be combined with nodes= or udp=", NULL);
+		"redis= cannot be combined with nodes=, udp= or sync=", NULL);
+	parse_fails("name=x,items=2,sync=127.0.0.1:3031,redis=h:1",
+		"redis= cannot be combined with nodes=, udp= or sync=", NULL);
 	parse_fails("name=x,items=2,udp=127.0.0.1:4000,redis=h:1",
-		"redis= cannot be combined with nodes= or udp=", NULL);
+		"redis= cannot be combined with nodes=, udp= or sync=", NULL);
 	parse_fails("name=x,redis=h:1,redis_prefix=p,redis_password_file=/f,items=2,blocks=1",
 		"invalid value \"1\" for key \"blocks\"", NULL);
 }
