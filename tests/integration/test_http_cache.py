@@ -21,7 +21,7 @@ import time
 import unittest
 
 from harness import (NGINX, ROOT, STOCK, Nginx, Uwsgi, app, free_port, need, poll, raw_exchange,
-                     run_to_exit, stats_json, uwsgi_packet, uwsgi_vars)
+                     run_to_exit, stats_json, stock_plugin, uwsgi_packet, uwsgi_vars)
 
 sys.path.insert(0, os.path.join(ROOT, 'python'))
 from ucache.wsgi import invalidate_tags  # noqa: E402  (remote invalidation: plain Python)
@@ -261,6 +261,39 @@ class Sweeper(unittest.TestCase):
             c.req('/_invalidate', 'POST', body=b'sw')
             poll(lambda: items() == 1, 10, 0.1, 'the sweeper to free the 2 invalidated pages')
             self.assertIn(b'render #1', c.req('/s3?cache_for=600&tags=x')[2])
+
+
+@unittest.skipIf(STOCK, 'needs ucache')
+class StockSync(unittest.TestCase):
+    def test_a_stock_node_syncing_from_ucache_gets_no_tagged_entry(self):
+        geometry = 'name=c,items=100,blocksize=4096'
+        with Uwsgi('--master', '--cache2', geometry, '--wsgi-file', app('ops_app.py'), socket_=True) as src:
+            since = src.op('call', b'ucache_tags_now', b'c')
+            head = src.op('call', b'ucache_tags_head', b'c', since, b'tg')
+            self.assertEqual(head[:8], b'\0UCTAGS\1')
+            self.assertEqual(src.ops(['cache_set', 'tagged', head + b'HTTP/1.1 200 OK\r\n\r\npage', 0, 'c'],
+                                     ['cache_set', 'plain', b'p', 0, 'c']), [True, True])
+            self.assertEqual(src.op('cache_get', 'tagged', 'c'), b'HTTP/1.1 200 OK\r\n\r\npage')
+            with Uwsgi('--master', '--cache2', geometry + ',sync=127.0.0.1:%d' % src.uport,
+                       '--wsgi-file', app('ops_app.py'), plugins=('python3', stock_plugin('cache')),
+                       ucache=False) as dst:
+                # a stock node cannot honour tags: it would serve the page after an invalidation
+                self.assertEqual(dst.ops(['cache_get', 'plain', 'c'], ['cache_get', 'tagged', 'c']), [b'p', None])
+
+
+@unittest.skipIf(STOCK, 'needs ucache')
+class UdpReplication(unittest.TestCase):
+    def test_a_tagged_entry_is_replicated_as_a_del(self):
+        from test_udp import Node, udp_port
+        pb = udp_port()
+        with Node(udp=pb, stock=True) as b, Node(nodes=[pb]) as a:
+            self.assertIs(b.op('cache_set', 'page', 'old copy', 0, 'r'), True)
+            since = a.op('call', b'ucache_tags_now', b'r')
+            head = a.op('call', b'ucache_tags_head', b'r', since, b'tg')
+            self.assertIs(a.op('cache_update', 'page', head + b'new page', 0, 'r'), True)
+            b.wait_value('page', None)       # the stock node drops its copy, gets no envelope
+            self.assertIs(a.op('cache_set', 'plain', 'p', 0, 'r'), True)
+            b.wait_value('plain', b'p')      # untagged values replicate as before
 
 
 @unittest.skipIf(STOCK, 'needs ucache')
