@@ -250,9 +250,11 @@ static void test_cas_race_between_processes_loses_no_update(void **state)
 					char *cur = ucache_gets(c, "ctr", 3, &len, &v, NULL), nv[32];
 					long n;
 
-					if (!cur)
+					if (!cur || len >= sizeof(nv))
 						_exit(2);
-					n = strtol(cur, NULL, 10);
+					memcpy(nv, cur, len); /* values are not NUL-terminated */
+					nv[len] = 0;
+					n = strtol(nv, NULL, 10);
 					free(cur);
 					snprintf(nv, sizeof(nv), "%ld", n + 1);
 					if (cas(c, "ctr", nv, 0, 0, v) == 0)
