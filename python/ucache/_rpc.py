@@ -31,7 +31,7 @@ class RpcOps:
     """The atomic operations, given self._call and self._rpc_name (bytes)."""
 
     def _rpc(self, fn, *args):
-        r = self._call(fn, self._rpc_name, *[to_bytes(a) for a in args])
+        r = self._call(fn.encode(), self._rpc_name, *[to_bytes(a) for a in args])
         if r is None:
             raise CacheError('ENOENT %s: no reply (is the ucache plugin loaded?)' % fn)
         if r[:1] == b'E':

@@ -21,7 +21,7 @@ class UwsgiBackend(RpcOps):
         if n is None:   # uwsgi.cache_*'s cache argument is "s": no None
             self.get = uwsgi.cache_get
             self.exists = uwsgi.cache_exists
-            self.num = uwsgi.cache_num
+            self._num = uwsgi.cache_num
             self._del = uwsgi.cache_del
             self._set = lambda k, v, t: uwsgi.cache_update(k, v, t)
             self._add = lambda k, v, t: uwsgi.cache_set(k, v, t)
@@ -31,7 +31,7 @@ class UwsgiBackend(RpcOps):
         else:
             self.get = lambda k: uwsgi.cache_get(k, n)
             self.exists = lambda k: uwsgi.cache_exists(k, n)
-            self.num = lambda k: uwsgi.cache_num(k, n)
+            self._num = lambda k: uwsgi.cache_num(k, n)
             self._del = lambda k: uwsgi.cache_del(k, n)
             self._set = lambda k, v, t: uwsgi.cache_update(k, v, t, n)
             self._add = lambda k, v, t: uwsgi.cache_set(k, v, t, n)
@@ -41,6 +41,10 @@ class UwsgiBackend(RpcOps):
                           for op in ('inc', 'dec', 'mul', 'div')}
         if n is None:
             self._math = {op: (lambda f: lambda k, d, t: f(k, d, t))(f) for op, f in self._math.items()}
+
+    def num(self, key):
+        v = self._num(key)  # stock answers 0 for a missing key too
+        return None if v == 0 and not self.exists(key) else v
 
     def set(self, key, value, timeout):
         return bool(self._set(key, value, timeout))
