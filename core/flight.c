@@ -6,7 +6,7 @@
  * (ucache_cas with version 0), holding struct flight_lock.  Its token is
  * the lock value's version, so a release (ucache_del_if) removes only the
  * lock it took, never one another caller took over since.  A waiter that
- * finds the owner's pid gone takes the lock over with a CAS on the lock's
+ * finds the owner's pid gone (or a zombie) takes the lock over with a CAS on the lock's
  * version: of several waiters exactly one wins.  The lock item expires
  * after lock_s, which bounds a live but hung owner.
  *
@@ -14,7 +14,9 @@
  * to single-flight takes milliseconds; a hit never gets here).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -100,6 +102,29 @@ static int lock_take(ucache_t *c, const char *lk, size_t lklen, uint64_t lock_s,
 	return rc;
 }
 
+/* Has pid exited?  kill(pid, 0) fails with ESRCH once it is reaped; before
+ * that (a master-less uWSGI's worker 1 reaps its siblings only between
+ * requests) it is a zombie, state 'Z' in /proc/PID/stat. */
+static int pid_dead(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	if (kill(pid, 0) == -1)
+		return errno == ESRCH;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold spaces */
+	return p && p[1] == ' ' && p[2] == 'Z';
+}
+
 /* The lock exists and its owner is dead: its version in *version. */
 static int lock_orphaned(ucache_t *c, const char *lk, size_t lklen, uint64_t *version)
 {
@@ -108,7 +133,7 @@ static int lock_orphaned(ucache_t *c, const char *lk, size_t lklen, uint64_t *ve
 	int dead = 0;
 
 	if (l && len == sizeof(*l) && l->pid > 0)
-		dead = kill((pid_t)l->pid, 0) == -1 && errno == ESRCH;
+		dead = pid_dead((pid_t)l->pid);
 	free(l);
 	return dead;
 }

@@ -359,6 +359,47 @@ static void test_flight_dead_owner_taken_over(void **state)
 	ut_destroy(c);
 }
 
+/* Regression (bug_flight_zombie_owner): a master-less uWSGI reaps a dead
+ * worker only between requests, and kill(pid, 0) succeeds on a zombie: the
+ * lock of a killed computer stayed held until lock_s. */
+static void test_bug_flight_zombie_owner_taken_over(void **state)
+{
+	ucache_t *c = ut_cache(CFG);
+	int *got = ut_shared(sizeof(int));
+	void *v;
+	size_t len;
+	uint64_t tok;
+	pid_t pid = ut_fork();
+	char path[64];
+
+	(void)state;
+	if (pid == 0) {
+		*got = ucache_flight_begin(c, "k", 1, 0, 600, &v, &len, &tok) + 1;
+		_exit(0); /* dies holding the lock; nobody reaps it yet */
+	}
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (;;) { /* until it is a zombie */
+		char buf[256] = "";
+		FILE *f = fopen(path, "r");
+		char *p;
+
+		if (f) {
+			if (!fgets(buf, sizeof(buf), f))
+				buf[0] = 0;
+			fclose(f);
+		}
+		p = strrchr(buf, ')');
+		if (p && p[2] == 'Z')
+			break;
+		ut_spin_ns(100000);
+	}
+	assert_int_equal(*got - 1, UCACHE_FLIGHT_COMPUTE);
+	assert_int_equal(kill(pid, 0), 0); /* still there as a zombie */
+	assert_int_equal(ucache_flight_begin(c, "k", 1, 0, 600, &v, &len, &tok), UCACHE_FLIGHT_COMPUTE);
+	assert_int_equal(ut_wait_exit(pid), 0);
+	ut_destroy(c);
+}
+
 static void test_flight_one_winner_among_processes(void **state)
 {
 	ucache_t *c = ut_cache(CFG);
@@ -483,6 +524,7 @@ int main(void)
 		T(test_flight_end_releases_lock),
 		T(test_flight_lock_expires_after_lock_s),
 		TR(test_flight_dead_owner_taken_over),
+		TR(test_bug_flight_zombie_owner_taken_over),
 		TR(test_flight_one_winner_among_processes),
 		T(test_flight_stale_served_while_one_refreshes),
 		T(test_flight_plain_set_after_marker_is_fresh),
