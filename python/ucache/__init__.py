@@ -129,6 +129,72 @@ def whole_seconds(timeout):
 
 # ------------------------------------------------------------------ Cache
 
+def _fast_paths(cache, cg, name):
+    """Inside uWSGI, get() and get_or_set() on a hit: one Python frame
+    around uwsgi.cache_get (a method and a backend call cost ~150 ns each
+    here, against ~130 ns for uwsgi.cache_get itself); everything else
+    takes the general methods."""
+    slow_get, slow_gos = cache._get, cache._get_or_set
+    loads = None if isinstance(cache.serializer, RawSerializer) else cache._loads
+
+    # four variants: the cache argument and the decoding are spelled out in
+    # each, so that a hit runs no extra call
+    if name is None and loads is None:
+        def get(key, default=None, as_int=False, setter=None, preserve_bytes=False):
+            v = cg(key)
+            if v is None or as_int:
+                return slow_get(key, default, as_int, setter, preserve_bytes)
+            return v
+
+        def get_or_set(key, callback, timeout=None, wait=10.0, stale=0, lock_timeout=30, _store_none=True):
+            if not stale:
+                v = cg(key)
+                if v is not None:
+                    return v
+            return slow_gos(key, callback, timeout, wait, stale, lock_timeout, _store_none)
+    elif name is None:
+        def get(key, default=None, as_int=False, setter=None, preserve_bytes=False):
+            v = cg(key)
+            if v is None or as_int or preserve_bytes:
+                return slow_get(key, default, as_int, setter, preserve_bytes)
+            return loads(v)
+
+        def get_or_set(key, callback, timeout=None, wait=10.0, stale=0, lock_timeout=30, _store_none=True):
+            if not stale:
+                v = cg(key)
+                if v is not None:
+                    return loads(v)
+            return slow_gos(key, callback, timeout, wait, stale, lock_timeout, _store_none)
+    elif loads is None:
+        def get(key, default=None, as_int=False, setter=None, preserve_bytes=False):
+            v = cg(key, name)
+            if v is None or as_int:
+                return slow_get(key, default, as_int, setter, preserve_bytes)
+            return v
+
+        def get_or_set(key, callback, timeout=None, wait=10.0, stale=0, lock_timeout=30, _store_none=True):
+            if not stale:
+                v = cg(key, name)
+                if v is not None:
+                    return v
+            return slow_gos(key, callback, timeout, wait, stale, lock_timeout, _store_none)
+    else:
+        def get(key, default=None, as_int=False, setter=None, preserve_bytes=False):
+            v = cg(key, name)
+            if v is None or as_int or preserve_bytes:
+                return slow_get(key, default, as_int, setter, preserve_bytes)
+            return loads(v)
+
+        def get_or_set(key, callback, timeout=None, wait=10.0, stale=0, lock_timeout=30, _store_none=True):
+            if not stale:
+                v = cg(key, name)
+                if v is not None:
+                    return loads(v)
+            return slow_gos(key, callback, timeout, wait, stale, lock_timeout, _store_none)
+    get.__doc__, get_or_set.__doc__ = Cache.get.__doc__, Cache.get_or_set.__doc__
+    return get, get_or_set
+
+
 class Cache:
     """A uWSGI cache by name (None: the default cache; 'name@host:port': a
     remote one).  timeout: default expiry in seconds (None: 300, as
@@ -141,6 +207,8 @@ class Cache:
         self.serializer = _serializer(serializer)
         self._b = backend_for(name)
         self._dumps, self._loads = self.serializer.dumps, self.serializer.loads
+        if hasattr(self._b, 'cache_get'):
+            self.get, self.get_or_set = _fast_paths(self, self._b.cache_get, self._b.name)
 
     def __repr__(self):
         return 'ucache.Cache(%r, timeout=%r, serializer=%r)' % (self.name, self.timeout, self.serializer.name)
@@ -155,6 +223,9 @@ class Cache:
         (incr & co.); preserve_bytes: the stored bytes; setter(key): called
         on a miss, its value (unless None) stored and returned (one caller
         at a time per key: see get_or_set)."""
+        return self._get(key, default, as_int, setter, preserve_bytes)
+
+    def _get(self, key, default=None, as_int=False, setter=None, preserve_bytes=False):
         raw = self._b.num(key) if as_int else self._b.get(key)
         if raw is None:
             if setter is None:
@@ -165,7 +236,8 @@ class Cache:
             return raw
         return self._loads(raw)
 
-    __getitem__ = get
+    def __getitem__(self, key):
+        return self.get(key)
 
     def set(self, key, value, timeout=None):
         """Store value (an existing key is overwritten).  timeout: seconds,
@@ -235,6 +307,10 @@ class Cache:
         lock_timeout s.  stale > 0: the value is kept `stale` s past its
         timeout and served, while one caller refreshes it, to the others
         (costs one RPC per hit instead of a plain read)."""
+        return self._get_or_set(key, callback, timeout, wait, stale, lock_timeout, _store_none)
+
+    def _get_or_set(self, key, callback, timeout=None, wait=10.0, stale=0, lock_timeout=30,
+                    _store_none=True):
         if not stale:
             raw = self._b.get(key)
             if raw is not None:

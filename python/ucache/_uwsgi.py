@@ -17,6 +17,7 @@ class UwsgiBackend(RpcOps):
         else:
             self._rpc_name = (name or '').encode()
             self._call = uwsgi.call
+        self.cache_get = uwsgi.cache_get  # Cache's fast paths call it directly
         n = name
         if n is None:   # uwsgi.cache_*'s cache argument is "s": no None
             self.get = uwsgi.cache_get
