@@ -137,60 +137,18 @@ def _fast_paths(cache, cg, name):
     slow_get, slow_gos = cache._get, cache._get_or_set
     loads = None if isinstance(cache.serializer, RawSerializer) else cache._loads
 
-    # four variants: the cache argument and the decoding are spelled out in
-    # each, so that a hit runs no extra call
-    if name is None and loads is None:
-        def get(key, default=None, as_int=False, setter=None, preserve_bytes=False):
-            v = cg(key)
-            if v is None or as_int:
-                return slow_get(key, default, as_int, setter, preserve_bytes)
-            return v
+    def get(key, default=None, as_int=False, setter=None, preserve_bytes=False):
+        v = cg(key, name)
+        if v is None or as_int or (preserve_bytes and loads):
+            return slow_get(key, default, as_int, setter, preserve_bytes)
+        return v if loads is None else loads(v)
 
-        def get_or_set(key, callback, timeout=None, wait=10.0, stale=0, lock_timeout=30, _store_none=True):
-            if not stale:
-                v = cg(key)
-                if v is not None:
-                    return v
-            return slow_gos(key, callback, timeout, wait, stale, lock_timeout, _store_none)
-    elif name is None:
-        def get(key, default=None, as_int=False, setter=None, preserve_bytes=False):
-            v = cg(key)
-            if v is None or as_int or preserve_bytes:
-                return slow_get(key, default, as_int, setter, preserve_bytes)
-            return loads(v)
-
-        def get_or_set(key, callback, timeout=None, wait=10.0, stale=0, lock_timeout=30, _store_none=True):
-            if not stale:
-                v = cg(key)
-                if v is not None:
-                    return loads(v)
-            return slow_gos(key, callback, timeout, wait, stale, lock_timeout, _store_none)
-    elif loads is None:
-        def get(key, default=None, as_int=False, setter=None, preserve_bytes=False):
+    def get_or_set(key, callback, timeout=None, wait=10.0, stale=0, lock_timeout=30, _store_none=True):
+        if not stale:
             v = cg(key, name)
-            if v is None or as_int:
-                return slow_get(key, default, as_int, setter, preserve_bytes)
-            return v
-
-        def get_or_set(key, callback, timeout=None, wait=10.0, stale=0, lock_timeout=30, _store_none=True):
-            if not stale:
-                v = cg(key, name)
-                if v is not None:
-                    return v
-            return slow_gos(key, callback, timeout, wait, stale, lock_timeout, _store_none)
-    else:
-        def get(key, default=None, as_int=False, setter=None, preserve_bytes=False):
-            v = cg(key, name)
-            if v is None or as_int or preserve_bytes:
-                return slow_get(key, default, as_int, setter, preserve_bytes)
-            return loads(v)
-
-        def get_or_set(key, callback, timeout=None, wait=10.0, stale=0, lock_timeout=30, _store_none=True):
-            if not stale:
-                v = cg(key, name)
-                if v is not None:
-                    return loads(v)
-            return slow_gos(key, callback, timeout, wait, stale, lock_timeout, _store_none)
+            if v is not None:
+                return v if loads is None else loads(v)
+        return slow_gos(key, callback, timeout, wait, stale, lock_timeout, _store_none)
     get.__doc__, get_or_set.__doc__ = Cache.get.__doc__, Cache.get_or_set.__doc__
     return get, get_or_set
 
@@ -208,7 +166,7 @@ class Cache:
         self._b = backend_for(name)
         self._dumps, self._loads = self.serializer.dumps, self.serializer.loads
         if hasattr(self._b, 'cache_get'):
-            self.get, self.get_or_set = _fast_paths(self, self._b.cache_get, self._b.name)
+            self.get, self.get_or_set = _fast_paths(self, self._b.cache_get, self._b.cache)
 
     def __repr__(self):
         return 'ucache.Cache(%r, timeout=%r, serializer=%r)' % (self.name, self.timeout, self.serializer.name)
