@@ -81,8 +81,11 @@ class LocalBackend:
         return bool(self.exists(key))
 
     def delete(self, key):
+        k = _key(key)
         with self.s.lock:
-            return self.s.items.pop(_key(key), None) is not None and True
+            found = self._live(k) is not None  # an expired item is missing, as in the engine
+            self.s.items.pop(k, None)
+            return found
 
     def clear(self):
         with self.s.lock:
@@ -111,7 +114,7 @@ class LocalBackend:
 
     def math(self, op, key, delta, timeout):
         fn = {'inc': lambda a: a + delta, 'dec': lambda a: a - delta, 'mul': lambda a: a * delta,
-              'div': lambda a: 0 if delta == 0 else int(a / delta)}[op]
+              'div': lambda a: _cdiv(a, delta)}[op]
         with self.s.lock:
             try:
                 self._math_locked(_key(key), fn, 0, timeout, False)
@@ -223,6 +226,14 @@ class LocalBackend:
                 self.s.fresh[k] = (_now() + timeout, _version(bytes(value)))
             self.flight_abort(k, token)
         return True
+
+
+def _cdiv(a, d):
+    """C's int64 division: truncates towards zero; by zero gives 0."""
+    if d == 0:
+        return 0
+    q = abs(a) // abs(d)
+    return q if (a < 0) == (d < 0) else -q
 
 
 def _wrap(n):

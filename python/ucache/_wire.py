@@ -6,6 +6,7 @@ uWSGI's own remote cache client does."""
 import socket
 import struct
 
+from ._local import _cdiv, _wrap
 from ._rpc import RpcOps
 
 _I64 = struct.Struct('=q')
@@ -121,8 +122,7 @@ class WireBackend(RpcOps):
             if cur is not None and len(cur) != 8:
                 return False
             a = _I64.unpack(cur)[0] if cur is not None else 0
-            n = a * delta if op == 'mul' else (0 if delta == 0 else int(a / delta))
-            n = (n + (1 << 63)) % (1 << 64) - (1 << 63)
+            n = _wrap(a * delta if op == 'mul' else _cdiv(a, delta))
             if self.cas(key, _I64.pack(n), ver, None if cur is not None else timeout):
                 return True
 

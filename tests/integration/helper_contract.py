@@ -205,3 +205,11 @@ class HelperContract(unittest.TestCase):
         self.assertEqual(self.see(c.get_or_set('k', lambda: 'new', timeout=100, stale=30)), 'new')
         self.assertEqual(self.see(c.get_stale('k')), ('new', False))
         self.assertEqual(self.see(c.get_stale('missing', 'd')), ('d', False))
+
+    def test_div_truncates_towards_zero(self):
+        c = ucache.Cache('h', serializer='int')
+        c.set('n', -7)
+        self.assertTrue(c.div('n', 2))
+        self.assertEqual(self.see(c.get('n')), -3)  # C division: towards zero
+        self.assertTrue(c.div('n', 0))
+        self.assertEqual(self.see(c.get('n')), 0)
