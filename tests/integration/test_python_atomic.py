@@ -150,6 +150,34 @@ class Perl(unittest.TestCase):
         self.assertEqual(c('ucache_add', 'fl', 'k')[:7], b'EEINVAL')
 
 
+class BadInput(unittest.TestCase):
+    """Malformed RPC calls get an E reply naming the function; nothing is
+    written, the worker carries on."""
+
+    def test_malformed_calls(self):
+        with Uwsgi('--cache2', 'name=fl,items=10', '--cache2', 'name=tiny,items=4,blocksize=16',
+                   '--wsgi-file', app('flight_app.py')) as u:
+            def call(*args):
+                return u.op('call', *[a.encode() for a in args])
+            self.assertEqual(call('ucache_ttl'), b'EEINVAL ucache_ttl: bad argument')
+            self.assertEqual(call('ucache_cas', 'fl', 'k', 'xyz!', 'v')[:7], b'EEINVAL')
+            self.assertEqual(call('ucache_cas', 'fl', 'k', '1' * 17, 'v')[:7], b'EEINVAL')
+            self.assertEqual(call('ucache_incr', 'fl', 'n', '12a')[:7], b'EEINVAL')
+            self.assertEqual(call('ucache_incr', 'fl', 'n', '-')[:7], b'EEINVAL')
+            self.assertEqual(call('ucache_incr', 'fl', 'n', '9223372036854775808')[:7], b'EEINVAL')
+            self.assertEqual(call('ucache_add', 'fl', 'k', 'v', '1e3')[:7], b'EEINVAL')
+            self.assertEqual(call('ucache_set_many', 'fl', '0', 'a')[:7], b'EEINVAL')
+            self.assertEqual(call('ucache_add', 'fl', '', 'v')[:7], b'EEINVAL')
+            self.assertEqual(call('ucache_add', 'fl', 'k', '')[:7], b'EEINVAL')
+            self.assertEqual(call('ucache_add', 'tiny', 'k', 'x' * 17), b'EE2BIG ucache_add: key or value too large')
+            self.assertEqual(call('ucache_flight_end', 'fl', 'k', 'zz', 'v')[:7], b'EEINVAL')
+            self.assertEqual(call('ucache_add', 'fl', 'k' * 3000, 'v')[:6], b'EE2BIG')
+            self.assertEqual(call('ucache_flight_begin', 'fl', 'k' * 2045, '0')[:7], b'EEINVAL')
+            self.assertEqual(u.op('cache_keys', 'fl'), [])
+            self.assertEqual(u.op('cache_keys', 'tiny'), [])
+            self.assertEqual(call('ucache_incr', 'fl', 'n', '-9223372036854775808', '0'), b'Y-9223372036854775808')
+
+
 class NetworkWriteProtection(unittest.TestCase):
     """RPC over the network (modifier1 173): reads answer, writes obey
     --ucache-readonly; the same call from the app itself still writes."""

@@ -214,6 +214,30 @@ static void test_touch_with_store_keeps_checksum_valid(void **state)
 	unlink(path);
 }
 
+static void test_cas_touch_replace_on_bitmap_cache(void **state)
+{
+	ucache_t *c = ut_cache("name=abm,items=20,blocksize=64,blocks=64,bitmap=1,keysize=32");
+	char big[300], small[10];
+	uint64_t v;
+	int64_t ttl;
+
+	(void)state;
+	memset(big, 'b', sizeof(big));
+	memset(small, 's', sizeof(small));
+	assert_int_equal(ucache_set(c, "k", 1, big, sizeof(big), 50, 0), 0);
+	v = version_of_key(c, "k");
+	assert_int_equal(ucache_cas(c, "k", 1, small, sizeof(small), 0, UCACHE_CAS_KEEP_TTL, v), 0);
+	ut_expect_mem(c, "k", 1, small, sizeof(small));
+	assert_int_equal(ucache_replace(c, "k", 1, big, sizeof(big)), 0); /* grows to 5 blocks */
+	ut_expect_mem(c, "k", 1, big, sizeof(big));
+	assert_int_equal(ucache_touch(c, "k", 1, 10), 0);
+	assert_int_equal(ucache_ttl(c, "k", 1, &ttl), 0);
+	assert_int_equal(ttl, 10);
+	assert_int_equal(ucache_del_if(c, "k", 1, ucache_version_of(big, sizeof(big))), 0);
+	ut_check(c);
+	ut_destroy(c);
+}
+
 static void test_math_ex_initial_and_existing(void **state)
 {
 	ucache_t *c = ut_cache(CFG);
@@ -518,6 +542,7 @@ int main(void)
 		T(test_replace_keeps_ttl_missing_enoent),
 		T(test_touch_and_ttl),
 		T(test_touch_with_store_keeps_checksum_valid),
+		T(test_cas_touch_replace_on_bitmap_cache),
 		T(test_math_ex_initial_and_existing),
 		TR(test_cas_race_between_processes_loses_no_update),
 		T(test_flight_miss_compute_then_hit),
