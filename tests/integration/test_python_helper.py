@@ -6,7 +6,7 @@ import os
 import sys
 import unittest
 
-from harness import ROOT, Uwsgi, app
+from harness import ROOT, Uwsgi, app, run_to_exit
 
 sys.path.insert(0, os.path.join(ROOT, 'python'))
 import helper_contract  # noqa: E402
@@ -58,6 +58,22 @@ class Helper(unittest.TestCase):
         self.assertIs(self.u.op('cache_exists', 'nothing', 'h'), None)  # the instance is up
         body = json.loads(self.u.get('/run/HelperContract.test_add'))
         self.assertTrue(body['ok'], body['detail'])
+
+
+class OnStock(unittest.TestCase):
+    """On stock uWSGI (no ucache plugin) the plain operations work; the
+    atomic ones raise CacheError naming the missing RPC function."""
+
+    def test_plain_operations_on_the_stock_cache(self):
+        rc, out = run_to_exit(['--cache2', 'name=first,items=10', '--pyrun', app('stock_helper.py')],
+                              ucache=False)
+        line = [l for l in out.splitlines() if l.startswith('RESULT ')]
+        self.assertEqual(len(line), 1, out)
+        got = json.loads(line[0][7:])
+        self.assertEqual(got[:11], [True, {'b': 1}, {'b': 1}, False, True, ['a', 'n2'], True, 1, 'dflt',
+                                    True, False])
+        self.assertEqual(got[11][0], 'ENOENT')
+        self.assertIn('ucache_gets', got[11][1])
 
 
 class Wire(unittest.TestCase):
