@@ -137,11 +137,18 @@ def _fast_paths(cache, cg, name):
     slow_get, slow_gos = cache._get, cache._get_or_set
     loads = None if isinstance(cache.serializer, RawSerializer) else cache._loads
 
-    def get(key, default=None, as_int=False, setter=None, preserve_bytes=False):
-        v = cg(key, name)
-        if v is None or as_int or (preserve_bytes and loads):
+    if loads is None:  # raw: the hit returns what uwsgi.cache_get returned
+        def get(key, default=None, as_int=False, setter=None, preserve_bytes=False):
+            v = cg(key, name)
+            if v is not None and not as_int:
+                return v
             return slow_get(key, default, as_int, setter, preserve_bytes)
-        return v if loads is None else loads(v)
+    else:
+        def get(key, default=None, as_int=False, setter=None, preserve_bytes=False):
+            v = cg(key, name)
+            if v is not None and not (as_int or preserve_bytes):
+                return loads(v)
+            return slow_get(key, default, as_int, setter, preserve_bytes)
 
     def get_or_set(key, callback, timeout=None, wait=10.0, stale=0, lock_timeout=30, _store_none=True):
         if not stale:
