@@ -124,7 +124,9 @@ static int prepare(struct rpc_call *r, uint8_t min, uint8_t max, int writes)
 #define CALL(name) struct rpc_call r = { name, argc, argv, argvs, NULL }
 #define KEY(i) r.argv[i], r.argvs[i]
 
-/* Status for rc of a write: Y, N for the "not done" codes, else an error. */
+/* Status for rc of a write: Y, N for the "not done" codes (NO_N: none),
+ * else an error. */
+#define NO_N 1
 static uint64_t reply_rc(struct rpc_call *r, char **buffer, int rc, int no1, int no2)
 {
 	if (rc == 0)
@@ -380,7 +382,7 @@ static uint64_t rpc_flight_end(uint8_t argc, char **argv, uint16_t *argvs, char 
 		rc = ucache_flight_end(r.c->cache, KEY(1), KEY(3), t, stale, tok);
 	else if (r.c && tok)
 		ucache_flight_abort(r.c->cache, KEY(1), tok); /* never leave the lock on a bad call */
-	return reply_rc(&r, buffer, rc, 1, 1);
+	return reply_rc(&r, buffer, rc, NO_N, NO_N);
 }
 
 /* ucache_flight_abort CACHE KEY TOKEN -> Y */
@@ -394,7 +396,7 @@ static uint64_t rpc_flight_abort(uint8_t argc, char **argv, uint16_t *argvs, cha
 		rc = arg_hex(&r, 2, &tok);
 	if (!rc)
 		ucache_flight_abort(r.c->cache, KEY(1), tok);
-	return reply_rc(&r, buffer, rc, 1, 1);
+	return reply_rc(&r, buffer, rc, NO_N, NO_N);
 }
 
 static const struct {
