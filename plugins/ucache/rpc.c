@@ -15,6 +15,12 @@
  *      EROFS, ENOENT (no such cache), ENOMEM
  * An argument is at most 65535 bytes (uWSGI's RPC limit), so values
  * through RPC are too; larger ones go through uwsgi.cache_update.
+ *
+ * Writes replicate like the magic API's (api.c): with nodes=, each changed
+ * key's item (value and absolute expiry) or its deletion is sent to the
+ * peers; single-flight locks and freshness markers stay local (a lock
+ * names a local pid).  A redis= near cache is refused (ENOTSUP): its items
+ * live in Redis, which these operations do not reach.
  */
 #include "glue.h"
 
@@ -46,10 +52,11 @@ static uint64_t reply_err(char **buffer, const char *fn, int rc)
 {
 	char msg[160];
 	const char *code = rc == -E2BIG ? "E2BIG" : rc == -ENOSPC ? "ENOSPC" : rc == -EROFS ? "EROFS" :
-		rc == -ENOMEM ? "ENOMEM" : rc == -ENODEV ? "ENOENT" : "EINVAL";
+		rc == -ENOMEM ? "ENOMEM" : rc == -ENODEV ? "ENOENT" : rc == -ENOTSUP ? "ENOTSUP" : "EINVAL";
 	const char *what = rc == -E2BIG ? "key or value too large" : rc == -ENOSPC ? "cache full" :
 		rc == -EROFS ? "writes refused on this socket" : rc == -ENOMEM ? "out of memory" :
-		rc == -ENODEV ? "no such local cache" : "bad argument";
+		rc == -ENODEV ? "no such local cache" :
+		rc == -ENOTSUP ? "not available on a redis= near cache" : "bad argument";
 	int n = snprintf(msg, sizeof(msg), "E%s %s: %s", code, fn, what);
 
 	return reply(buffer, msg[0], msg + 1, n > 1 ? (size_t) n - 1 : 0);
@@ -118,7 +125,27 @@ static int prepare(struct rpc_call *r, uint8_t min, uint8_t max, int writes)
 	if (writes && !write_allowed())
 		return -EROFS;
 	r->c = ucp_lookup(r->argv[0], r->argvs[0]);
+	if (r->c && r->c->redis)
+		return -ENOTSUP;
 	return r->c ? 0 : -ENODEV;
+}
+
+/* After a successful write of key: its item (or its absence) to the UDP
+ * nodes, as api.c does after a magic-API write. */
+static void replicate(struct ucp_cache *c, const char *key, uint16_t klen)
+{
+	struct ucache_item_info info;
+	size_t len = 0;
+	char *v;
+
+	if (!c->udp)
+		return;
+	if (!(v = ucache_get_alloc(c->cache, key, klen, &len, &info))) {
+		ucp_udp_send_del(c, key, klen);
+		return;
+	}
+	ucp_udp_send_set(c, key, klen, v, len, info.expires, 1);
+	free(v);
 }
 
 #define CALL(name) struct rpc_call r = { name, argc, argv, argvs, NULL }
@@ -149,6 +176,8 @@ static uint64_t rpc_add(uint8_t argc, char **argv, uint16_t *argvs, char **buffe
 		rc = arg_u64(&r, 3, &t);
 	if (!rc)
 		rc = ucache_set(r.c->cache, KEY(1), KEY(2), t, 0);
+	if (!rc)
+		replicate(r.c, KEY(1));
 	return reply_rc(&r, buffer, rc, -EEXIST, -EEXIST);
 }
 
@@ -188,6 +217,8 @@ static uint64_t rpc_cas(uint8_t argc, char **argv, uint16_t *argvs, char **buffe
 		rc = arg_u64(&r, 4, &t);
 	if (!rc)
 		rc = ucache_cas(r.c->cache, KEY(1), KEY(3), t, argc == 5 ? 0 : UCACHE_CAS_KEEP_TTL, ver);
+	if (!rc)
+		replicate(r.c, KEY(1));
 	return reply_rc(&r, buffer, rc, -ESTALE, -EEXIST);
 }
 
@@ -214,6 +245,8 @@ static uint64_t rpc_touch(uint8_t argc, char **argv, uint16_t *argvs, char **buf
 		rc = arg_u64(&r, 2, &t);
 	if (!rc)
 		rc = ucache_touch(r.c->cache, KEY(1), t);
+	if (!rc)
+		replicate(r.c, KEY(1));
 	return reply_rc(&r, buffer, rc, -ENOENT, -ENOENT);
 }
 
@@ -225,6 +258,8 @@ static uint64_t rpc_update(uint8_t argc, char **argv, uint16_t *argvs, char **bu
 
 	if (!rc)
 		rc = ucache_replace(r.c->cache, KEY(1), KEY(2));
+	if (!rc)
+		replicate(r.c, KEY(1));
 	return reply_rc(&r, buffer, rc, -ENOENT, -ENOENT);
 }
 
@@ -246,6 +281,8 @@ static uint64_t rpc_incr(uint8_t argc, char **argv, uint16_t *argvs, char **buff
 	if (!rc)
 		rc = ucache_math_ex(r.c->cache, KEY(1), UCACHE_MATH_INC, delta, initial, t,
 				    argc >= 4 ? 0 : UCACHE_MATH_EXISTING, &res);
+	if (!rc)
+		replicate(r.c, KEY(1));
 	return rc ? reply_rc(&r, buffer, rc, -ENOENT, -ENOENT) : reply_num(buffer, 'Y', res);
 }
 
@@ -296,8 +333,12 @@ static uint64_t rpc_set_many(uint8_t argc, char **argv, uint16_t *argvs, char **
 		rc = arg_u64(&r, 1, &t);
 	if (rc)
 		return reply_err(buffer, r.fn, rc);
-	for (i = 2; i < argc; i += 2)
-		flags[(i - 2) / 2] = ucache_set(r.c->cache, KEY(i), KEY(i + 1), t, UCACHE_SET_UPDATE) ? '0' : '1';
+	for (i = 2; i < argc; i += 2) {
+		rc = ucache_set(r.c->cache, KEY(i), KEY(i + 1), t, UCACHE_SET_UPDATE);
+		flags[(i - 2) / 2] = rc ? '0' : '1';
+		if (!rc)
+			replicate(r.c, KEY(i));
+	}
 	return reply_flags(buffer, flags, (argc - 2) / 2);
 }
 
@@ -310,8 +351,11 @@ static uint64_t rpc_delete_many(uint8_t argc, char **argv, uint16_t *argvs, char
 
 	if (rc)
 		return reply_err(buffer, r.fn, rc);
-	for (i = 1; i < argc; i++)
+	for (i = 1; i < argc; i++) {
 		flags[i - 1] = ucache_del(r.c->cache, KEY(i)) ? '0' : '1';
+		if (flags[i - 1] == '1' && r.c->udp)
+			ucp_udp_send_del(r.c, KEY(i));
+	}
 	return reply_flags(buffer, flags, argc - 1);
 }
 
@@ -380,6 +424,8 @@ static uint64_t rpc_flight_end(uint8_t argc, char **argv, uint16_t *argvs, char 
 		rc = arg_u64(&r, 5, &stale);
 	if (!rc)
 		rc = ucache_flight_end(r.c->cache, KEY(1), KEY(3), t, stale, tok);
+	if (!rc)
+		replicate(r.c, KEY(1));
 	else if (r.c && tok)
 		ucache_flight_abort(r.c->cache, KEY(1), tok); /* never leave the lock on a bad call */
 	return reply_rc(&r, buffer, rc, NO_N, NO_N);
