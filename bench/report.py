@@ -48,6 +48,8 @@ TARGETS = [
     ('redis_l1_hit_over_redis_py', '>=', 100, 'near cache over Redis: Python cache_get (L1 hit) / redis-py GET, same process'),
     ('redis_miss_over_redis_py', '<=', 1.2, 'near cache over Redis: time of a miss (Redis read + L1 fill) / redis-py GET'),
     ('redis_invalidation_p99_ms', '<=', 5, 'near cache over Redis: write on A -> B serves the new value, p99 of 1000 (ms)'),
+    ('py_helper_get_overhead', '<=', 1.3, 'ucache.Cache.get (raw) time per hit / uwsgi.cache_get, same run'),
+    ('py_get_or_set_hit_ratio', '<=', 1.5, 'ucache.Cache.get_or_set on a hit / uwsgi.cache_get, same run'),
     ('http_direct_over_nginx_cache', '>=', 1.0, 'cached 8 KiB page via nginx: ucache direct hit / nginx uwsgi_cache'),
     ('http_direct_over_python_hit', '>=', 5, 'cached 8 KiB page via nginx: ucache direct hit / Accelerator hit'),
     ('http_invalidate_100k_ms', '<=', 1, 'invalidate a tag carried by 100k entries, ms'),
@@ -570,6 +572,26 @@ def sec_redis(res):
                i.get('from_send_p50_ms', 0), i.get('from_send_p99_ms', 0)), '']
 
 
+def sec_pyhelper(res):
+    p = res['details'].get('pyhelper')
+    if not p:
+        return ['## 9. The Python package', '', 'not run: %s' % res['errors'].get('pyhelper', 'skipped'), '']
+    ns = p['runs'][0]['ns_per_op'] if p.get('runs') else {}
+    rows = [[k, '%.0f' % v] for k, v in sorted(ns.items())]
+    ratios = [['`%s`' % k, fratio(p.get(k)) if p.get(k) else 'n/a'] for k in
+              ('py_helper_get_overhead', 'py_get_or_set_hit_ratio', 'django_ucache_get_over_uwsgi',
+               'django_memcached_get_over_ucache', 'django_redis_get_over_ucache')]
+    return ['## 9. The Python package (bench/pyhelper.py)', '',
+            'One uwsgi process with ucache (`--cache2 %s`), interleaved phases of hits on 1000 keys '
+            '(16 bytes, 100-byte values): `uwsgi.cache_get`, `ucache.Cache(serializer=\'raw\').get`, '
+            '`get_or_set` on a hit, and Django `cache.get` on `ucache.django.UcacheCache`, '
+            'PyMemcacheCache and django-redis\'s RedisCache (memcached and Redis on unix sockets). '
+            'Ratios: median over rounds of ns per op over the yardstick, best of %d reps. '
+            '`django_*_over_ucache` > 1 means the peer\'s get takes that many times ucache\'s.'
+            % (p['cache2'], p['reps']), '',
+            table(['ratio', 'this run'], ratios), '', table(['phase (first rep)', 'ns per op'], rows), '']
+
+
 def sec_engine(res):
     e = res['details'].get('engine')
     if not e:
@@ -735,7 +757,7 @@ def generate(res, root, tmp=None, out_dir=None):
                '; '.join('%s: %s' % (k, v.splitlines()[0]) for k, v in res['errors'].items()), '']
     md += sec_targets(res) + sec_machine(res) + sec_capi(res) + sec_python(res) + sec_mem(res) \
         + sec_sweep(res) + sec_instr(res) + sec_hitratio(res) + sec_php(res) + sec_redis(res) \
-        + http_bench.section(res) + sec_engine(res) \
+        + sec_pyhelper(res) + http_bench.section(res) + sec_engine(res) \
         + sec_commands(res)
     with open(os.path.join(out_dir or root, 'BENCHMARKS.md'), 'w') as f:
         f.write('\n'.join(md))

@@ -22,6 +22,9 @@ the same command line except for `--plugin ./ucache_plugin.so`:
           hitratio)
   php     PHP under uwsgi: apcu_fetch against uwsgi_cache_get, stock and
           ucache, 1 and 2 worker processes
+  pyhelper  the Python package's cost over uwsgi.cache_get (Cache.get,
+          get_or_set on a hit) and Django's cache.get on UcacheCache
+          against PyMemcacheCache and django-redis (bench/pyhelper.py)
   http    one cached 8 KiB page through nginx: ucache direct hit, nginx
           uwsgi_cache, the Accelerator's Python hit, uncached, lua_shared_dict;
           invalidating a tag of 100k entries (bench/http_bench.py)
@@ -62,7 +65,8 @@ ENGINE = 'build/bench/engine'
 HITRATIO = 'build/bench/hitratio'
 RESULTS = os.path.join(ROOT, 'bench', 'results')
 IMPLS = ('stock', 'ucache')
-SECTIONS = ('capi', 'python', 'peers', 'mem', 'sweep', 'instr', 'engine', 'hitratio', 'php', 'redis', 'http')
+SECTIONS = ('capi', 'python', 'peers', 'mem', 'sweep', 'instr', 'engine', 'hitratio', 'php', 'redis',
+            'pyhelper', 'http')
 
 # C API groups: one uwsgi run per (group, implementation, rep) prefills the
 # cache once and measures each workload x process count in turn.
@@ -1090,6 +1094,50 @@ def php_flat(ph):
     return flat
 
 
+# ------------------------------------------------------------ pyhelper
+
+PYHELPER_CACHE = 'name=bench,items=2048'
+PYHELPER_KEYS = ('py_helper_get_overhead', 'py_get_or_set_hit_ratio', 'django_ucache_get_over_uwsgi',
+                 'django_memcached_get_over_ucache', 'django_redis_get_over_ucache')
+
+
+def bench_pyhelper(r, a):
+    """bench/pyhelper.py under uwsgi with ucache, memcached and Redis
+    running for its Django peers; the best (lowest) ratio over reps."""
+    servers = {'memcached': ['memcached', '-s', r.path('mc.sock'), '-m', '64', '-t', '1']
+               + (['-u', 'root'] if os.geteuid() == 0 else []),
+               'redis': ['redis-server', '--port', '0', '--unixsocket', r.path('redis.sock'),
+                         '--save', '', '--appendonly', 'no']}
+    procs, pyargv = [], ''
+    try:
+        for name, cmd in servers.items():
+            if shutil.which(cmd[0]):
+                procs.append(start_server(r, 'pyhelper-' + name, cmd))
+                sock = r.path('mc.sock' if name == 'memcached' else 'redis.sock')
+                wait_socket(sock)
+                pyargv += ' --%s %s' % (name, sock)
+        runs = []
+        for _ in range(a.reps):
+            out = r.path('pyhelper.json')
+            cmd = r.uwsgi('ucache', ['--cache2', PYHELPER_CACHE, '--pyrun', 'bench/pyhelper.py', '--pyargv',
+                                     '--out %s --duration %s%s' % (out, a.duration, pyargv)],
+                          plugins=('python3',))
+            r.run(cmd, 'pyhelper', 120 + 20 * a.duration, impl='ucache')
+            runs.append(r.json_of(out, 'pyhelper'))
+    finally:
+        for p in procs:
+            stop_server(p)
+    res = {'runs': runs, 'cache2': PYHELPER_CACHE, 'reps': a.reps}
+    for k in PYHELPER_KEYS:
+        vals = [x[k] for x in runs if x.get(k)]
+        res[k] = min(vals) if vals else None
+    return res
+
+
+def pyhelper_flat(ph):
+    return {k: ph.get(k) for k in PYHELPER_KEYS}
+
+
 # ---------------------------------------------------------------- main
 
 def bench_http(r, a):
@@ -1129,7 +1177,7 @@ def main():
              'sweep': (bench_sweep, sweep_flat), 'instr': (bench_instr, instr_flat),
              'engine': (bench_engine, None), 'hitratio': (bench_hitratio, hitratio_flat),
              'php': (bench_php, php_flat), 'redis': (bench_redis, redis_flat),
-             'http': (bench_http, http_bench.flat)}
+             'pyhelper': (bench_pyhelper, pyhelper_flat), 'http': (bench_http, http_bench.flat)}
     flat = {}
     for s in SECTIONS:
         if s not in only:

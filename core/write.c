@@ -24,6 +24,10 @@
  * Otherwise, when a write finds no room it releases its stripe, lets
  * uc_handle_full() (evict.c) apply the cache's policy and retries, a
  * bounded number of times.
+ *
+ * uc_write_cond() (write.h) is the one entry for the atomic operations of
+ * cas.c and flight.c: a condition decides, under the stripe lock, whether
+ * the write happens, only the expiry changes, or the item goes.
  */
 #include <errno.h>
 #include <string.h>
@@ -33,6 +37,7 @@
 #include "repair.h"
 #include "tags.h"
 #include "util.h"
+#include "write.h"
 
 #define UC_FULL_RETRIES 64
 
@@ -361,6 +366,8 @@ struct uc_math {
 	uint64_t expires;     /* absolute expiry for a new item */
 	enum ucache_math_op op;
 	int64_t delta;
+	int64_t initial;      /* start value on a missing key */
+	unsigned flags;       /* enum ucache_math_flags */
 	int64_t result;
 };
 
@@ -400,8 +407,10 @@ static int math_once(ucache_t *c, struct uc_write *w)
 		m->result = apply(m->op, cur, m->delta);
 		w->expires = c->slots[id].expires; /* math keeps the expiry */
 		rc = replace_stripe_held(c, w, id);
+	} else if (m->flags & UCACHE_MATH_EXISTING) {
+		rc = -ENOENT;
 	} else {
-		m->result = apply(m->op, c->cfg.math_initial, m->delta);
+		m->result = apply(m->op, m->initial, m->delta);
 		w->expires = m->expires;
 		rc = insert_stripe_held(c, w);
 	}
@@ -412,7 +421,14 @@ static int math_once(ucache_t *c, struct uc_write *w)
 int ucache_math(ucache_t *c, const void *key, size_t klen, enum ucache_math_op op, int64_t delta,
 		uint64_t expires, int64_t *result)
 {
-	struct uc_math m = { .w = { .key = key, .klen = klen, .flags = UCACHE_SET_UPDATE }, .op = op, .delta = delta };
+	return ucache_math_ex(c, key, klen, op, delta, c->cfg.math_initial, expires, 0, result);
+}
+
+int ucache_math_ex(ucache_t *c, const void *key, size_t klen, enum ucache_math_op op, int64_t delta,
+		   int64_t initial, uint64_t expires, unsigned flags, int64_t *result)
+{
+	struct uc_math m = { .w = { .key = key, .klen = klen, .flags = UCACHE_SET_UPDATE }, .op = op, .delta = delta,
+			     .initial = initial, .flags = flags };
 	int rc;
 
 	if (!key || !klen || klen > c->hdr->keysize || c->max_value < sizeof(int64_t))
@@ -424,4 +440,69 @@ int ucache_math(ucache_t *c, const void *key, size_t klen, enum ucache_math_op o
 	if (rc == 0 && result)
 		*result = m.result;
 	return rc;
+}
+
+/* ----------------------------------------------------------- conditional */
+
+struct uc_cond_write {
+	struct uc_write w;    /* first: with_retries() passes &w */
+	uc_cond_fn cond;
+	void *ud;
+};
+
+/* Only the expiry of live slot id changes (UC_COND_TOUCH), inside the
+ * stripe's window; the checksum covers the expiry. */
+static void set_expiry_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
+{
+	struct uc_slot *s = &c->slots[id];
+
+	mark_used(c, id);
+	uc_write_begin(w->st);
+	if (!s->expires != !w->expires)
+		uc_count(c, UC_CTR_EXPIRING, w->expires ? 1 : -1);
+	s->expires = w->expires;
+	s->csum = uc_slot_csum(c, s->hash, s->keylen, uc_slot_val(c, id), s->vallen, w->expires, s->val);
+	uc_write_end(w->st);
+}
+
+static int cond_once(ucache_t *c, struct uc_write *w)
+{
+	struct uc_cond_write *cw = (struct uc_cond_write *)w;
+	uint32_t id, prev = 0;
+	int rc = uc_stripe_lock(c, w->st);
+
+	if (rc)
+		return rc;
+	id = find_live_stripe_held(c, w);
+	rc = cw->cond(c, id, &w->expires, cw->ud);
+	if (rc == UC_COND_TOUCH && id) {
+		set_expiry_stripe_held(c, w, id);
+		rc = 0;
+	} else if (rc == UC_COND_DELETE && id && uc_chain_position(c, w->bucket, id, &prev)) {
+		rc = uc_remove_stripe_held(c, w->st, w->bucket, id, prev);
+	} else if (rc == UC_COND_TOUCH || rc == UC_COND_DELETE) {
+		rc = -ENOENT;
+	} else if (rc == 0 && !w->val) {
+		rc = -EINVAL; /* a condition allowed a write that has no value */
+	} else if (rc == 0) {
+		rc = id ? replace_stripe_held(c, w, id) : insert_stripe_held(c, w);
+	}
+	uc_stripe_unlock(w->st);
+	return rc;
+}
+
+int uc_write_cond(ucache_t *c, const void *key, size_t klen, const void *val, size_t vlen, uint64_t expires,
+		  unsigned flags, uc_cond_fn cond, void *ud)
+{
+	struct uc_cond_write cw = { .w = { .key = key, .klen = klen, .val = val, .vlen = vlen, .flags = flags },
+				    .cond = cond, .ud = ud };
+
+	if (!key || !klen || klen > c->hdr->keysize)
+		return -EINVAL;
+	if (val && !vlen)
+		return -EINVAL;
+	if (val && (vlen > c->max_value || vlen > 0xffffffffu))
+		return -E2BIG;
+	cw.w.expires = abs_expiry(c, expires, flags);
+	return with_retries(c, &cw.w, cond_once);
 }

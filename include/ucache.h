@@ -261,6 +261,16 @@ enum ucache_math_op { UCACHE_MATH_INC, UCACHE_MATH_DEC, UCACHE_MATH_MUL, UCACHE_
 int ucache_math(ucache_t *c, const void *key, size_t klen, enum ucache_math_op op,
 		int64_t delta, uint64_t expires, int64_t *result);
 
+enum ucache_math_flags {
+	UCACHE_MATH_EXISTING = 1 << 0 /* a missing key is -ENOENT, not created */
+};
+
+/* As ucache_math, with the start value of a missing key given (initial)
+ * instead of the cache's math_initial, and flags.  Also -ENOENT (missing
+ * key with UCACHE_MATH_EXISTING). */
+int ucache_math_ex(ucache_t *c, const void *key, size_t klen, enum ucache_math_op op, int64_t delta,
+		   int64_t initial, uint64_t expires, unsigned flags, int64_t *result);
+
 /* Read the native int64 at key into *out.  0, -ENOENT, -EINVAL (value is not
  * 8 bytes, or bad key). */
 int ucache_num(ucache_t *c, const void *key, size_t klen, int64_t *out);
@@ -271,6 +281,90 @@ int ucache_num(ucache_t *c, const void *key, size_t klen, int64_t *out);
  * keys added or deleted meanwhile may or may not be.  Returns 0, -ENOENT at
  * the end, -ENOBUFS if buf is smaller than keysize. */
 int ucache_iter(ucache_t *c, uint64_t *cursor, void *buf, size_t buflen, size_t *klen);
+
+/* ------------------------------------------------ atomic operations (cas.c)
+ *
+ * An item's version is a function of its value: the 64-bit xxh3 of the
+ * bytes (never 0; 0 stands for "no item").  Any write that changes the
+ * value changes the version (collision odds 2^-64 per pair); rewriting the
+ * same bytes keeps it, so compare-and-set compares values without copying
+ * them, and no update is lost: a CAS succeeds only on the exact value its
+ * caller read.  Versions need no room in the item, survive a store reopen
+ * and mean the same in every process. */
+
+/* The version of a value.  Never fails, never 0. */
+uint64_t ucache_version_of(const void *val, size_t vlen);
+
+/* ucache_get_alloc() plus the value's version in *version (may be NULL). */
+void *ucache_gets(ucache_t *c, const void *key, size_t klen, size_t *vallen, uint64_t *version,
+		  struct ucache_item_info *info);
+
+enum ucache_cas_flags {
+	UCACHE_CAS_KEEP_TTL = 1 << 0  /* keep the item's expiry, ignore expires */
+};
+
+/* Store val only if the item's version is still version (0: only if the
+ * key is absent).  expires is relative (0 = never).  0, -ESTALE (another
+ * value, or absent while version != 0), -EEXIST (version 0, key present),
+ * or ucache_set()'s errors. */
+int ucache_cas(ucache_t *c, const void *key, size_t klen, const void *val, size_t vlen, uint64_t expires,
+	       unsigned flags, uint64_t version);
+
+/* Delete key only if its version is version.  0, -ENOENT, -ESTALE. */
+int ucache_del_if(ucache_t *c, const void *key, size_t klen, uint64_t version);
+
+/* Overwrite an existing key keeping its expiry.  0, -ENOENT, ucache_set()'s errors. */
+int ucache_replace(ucache_t *c, const void *key, size_t klen, const void *val, size_t vlen);
+
+/* Give an existing key a new expiry (relative, 0 = never), value untouched.
+ * 0, -ENOENT, -EINVAL (bad key). */
+int ucache_touch(ucache_t *c, const void *key, size_t klen, uint64_t expires);
+
+/* Seconds key has left in *ttl (-1: never expires).  0, -ENOENT, -EINVAL. */
+int ucache_ttl(ucache_t *c, const void *key, size_t klen, int64_t *ttl);
+
+/* --------------------------------------------- single flight (flight.c)
+ *
+ * get-or-set without a stampede.  ucache_flight_begin() on a miss takes a
+ * per-key lock item (an atomic add of "\0uc-lock\0" KEY holding the owner's
+ * pid and a token) and tells its caller to compute; other callers of the
+ * same key wait, polling every 1-4 ms, for at most wait_ms, then compute
+ * anyway.  A lock whose owner is dead (kill(pid, 0) fails with ESRCH) is
+ * taken over at once; one whose owner hangs expires after lock_s.  Other
+ * keys are never blocked.
+ *
+ * Stale-while-revalidate: ucache_flight_end() with stale_s > 0 keeps the
+ * value stale_s seconds past its timeout and records when it turns stale
+ * in a marker item ("\0uc-fresh\0" KEY: fresh-until and the value's
+ * version).  A stale value is served by ucache_get_stale(), and by
+ * ucache_flight_begin() to every caller but the one that refreshes it. */
+
+enum ucache_flight_state {
+	UCACHE_FLIGHT_HIT,      /* *val holds the fresh value */
+	UCACHE_FLIGHT_STALE,    /* *val holds a stale value; another caller refreshes it */
+	UCACHE_FLIGHT_COMPUTE,  /* the lock is the caller's: compute, then flight_end (*val: a stale value or NULL) */
+	UCACHE_FLIGHT_TIMEOUT   /* waited wait_ms: compute without the lock */
+};
+
+/* Returns an enum ucache_flight_state (>= 0) or -EINVAL (bad key: too long
+ * for the lock's prefix), -ENOMEM.  *val (malloc'd, caller frees) and
+ * *vallen as said per state; *token identifies the lock for flight_end
+ * when the state is COMPUTE. */
+int ucache_flight_begin(ucache_t *c, const void *key, size_t klen, uint64_t wait_ms, uint64_t lock_s,
+			void **val, size_t *vallen, uint64_t *token);
+
+/* Store key -> val (expires relative, 0 = never; stale_s extra seconds of
+ * stale life) and release the lock token (0: none) if it is still ours.
+ * Returns ucache_set()'s result. */
+int ucache_flight_end(ucache_t *c, const void *key, size_t klen, const void *val, size_t vlen,
+		      uint64_t expires, uint64_t stale_s, uint64_t token);
+
+/* Release the lock token without storing (the computation failed). */
+void ucache_flight_abort(ucache_t *c, const void *key, size_t klen, uint64_t token);
+
+/* The value even when stale (past its flight_end timeout, within stale_s):
+ * malloc'd, *stale set to 1 if so.  NULL with errno ENOENT, EINVAL, ENOMEM. */
+void *ucache_get_stale(ucache_t *c, const void *key, size_t klen, size_t *vallen, int *stale);
 
 /* Free up to budget expired items, examining at most budget * 8 slots from
  * a shared cursor, so the cost depends on budget and not on the cache size.

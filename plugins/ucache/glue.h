@@ -11,6 +11,7 @@
  *   proto.c    the modifier1 111 wire protocol: parser, encoders (proto.h;
  *              no uWSGI, unit-tested and fuzzed alone)
  *   server.c   the modifier1 111 request handler
+ *   rpc.c      the engine's atomic operations as RPC functions (ucache_add, ...)
  *   sweeper.c  the master's expiry thread, store msync/close, the check RPC
  *   tags.c     tag invalidation and envelope heads: the RPC functions
  *              ucache_invalidate, ucache_tags_now, ucache_tags_head, and
@@ -173,6 +174,15 @@ extern struct uwsgi_string_list *ucp_write_sockets;     /* --ucache-write-socket
 void ucp_server_init(void);
 
 int ucp_request(struct wsgi_request *wsgi_req);
+
+/* NULL if a request on wsgi_req's socket may write, else why not. */
+const char *ucp_write_refused(struct wsgi_request *wsgi_req);
+
+/* ---------------------------------------------------------------- rpc.c */
+
+/* Register ucache_add, ucache_cas, ... (README "Python"); exits naming the
+ * function when the RPC table is full.  From preinit_apps, in the master. */
+void ucp_rpc_register(void);
 
 /* ------------------------------------------------------------ sweeper.c */
 

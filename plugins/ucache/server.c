@@ -122,8 +122,8 @@ static int listed(struct uwsgi_string_list *list, const char *name)
 	return 0;
 }
 
-/* NULL if the request may write, else why not. */
-static const char *write_refused(struct wsgi_request *wsgi_req)
+/* NULL if the request may write, else why not (rpc.c asks too). */
+const char *ucp_write_refused(struct wsgi_request *wsgi_req)
 {
 	const char *name = wsgi_req->socket ? wsgi_req->socket->name : NULL;
 
@@ -535,7 +535,7 @@ int ucp_request(struct wsgi_request *wsgi_req)
 		report(&rl_malformed, wsgi_req, "malformed", ucp_perr_str(ret));
 		return UWSGI_OK;
 	}
-	if (r.write && (why = write_refused(wsgi_req))) {
+	if (r.write && (why = ucp_write_refused(wsgi_req))) {
 		report(&rl_refused, wsgi_req, "refused", why);
 		return UWSGI_OK;
 	}

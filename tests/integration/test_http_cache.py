@@ -215,6 +215,9 @@ class Accelerator(unittest.TestCase):
         self.get(u)
         self.assertEqual(invalidate_tags('pages@127.0.0.1:%d' % self.u.uport, ['wire']), 1)
         self.assertIn(b'render #2', self.get(u)[2])
+        import ucache                                # the package re-exports it
+        self.assertEqual(ucache.invalidate_tags('pages@127.0.0.1:%d' % self.u.uport, 'wire'), 1)
+        self.assertIn(b'render #3', self.get(u)[2])
 
     def test_bad_tags_refused_with_a_clear_error(self):
         with self.assertRaises(ValueError):

@@ -1,0 +1,131 @@
+"""ucache._rpc - the engine's atomic operations through its RPC functions
+(plugins/ucache/rpc.c; README "Python" lists them), over any transport: a
+backend gives `_call(fn, *args) -> bytes`, this mixin parses the replies.
+
+Every argument is bytes; the first is the cache name (b'' = default).
+Replies start with a status byte: Y done, N not done, S stale value,
+H/C/T single-flight states, E error ("E<CODE> <message>").
+"""
+
+LOCK_PREFIX = b'\0uc-'   # the engine's lock and freshness items (flight.c)
+RPC_ARG_MAX = 65535      # uWSGI's RPC argument limit
+
+
+class CacheError(Exception):
+    """An RPC function answered an error (its message says which)."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.code = message.split(' ', 1)[0]
+
+
+def to_bytes(s):
+    return s if isinstance(s, bytes) else str(s).encode('utf-8')
+
+
+def _num(n):
+    return str(int(n)).encode()
+
+
+class RpcOps:
+    """The atomic operations, given self._call and self._rpc_name (bytes)."""
+
+    def _rpc(self, fn, *args):
+        r = self._call(fn.encode(), self._rpc_name, *[to_bytes(a) for a in args])
+        if r is None:
+            raise CacheError('ENOENT %s: no reply (is the ucache plugin loaded?)' % fn)
+        if r[:1] == b'E':
+            raise CacheError(r[1:].decode('utf-8', 'replace'))
+        return r
+
+    def _write(self, fn, *args):
+        """A write: True (Y), False (N, or the value is too large/cache full)."""
+        try:
+            return self._rpc(fn, *args)[:1] == b'Y'
+        except CacheError as e:
+            if e.code in ('E2BIG', 'ENOSPC'):
+                return False
+            raise
+
+    def add(self, key, value, timeout):
+        if len(value) > RPC_ARG_MAX:
+            return False
+        return self._write('ucache_add', key, value, _num(timeout))
+
+    def gets(self, key):
+        r = self._rpc('ucache_gets', key)
+        if r[:1] != b'Y':
+            return None, 0
+        return r[17:], int(r[1:17], 16)
+
+    def cas(self, key, value, version, timeout):
+        if len(value) > RPC_ARG_MAX:
+            return False
+        args = [key, b'%016x' % version, value] + ([] if timeout is None else [_num(timeout)])
+        return self._write('ucache_cas', *args)
+
+    def ttl(self, key):
+        r = self._rpc('ucache_ttl', key)
+        return int(r[1:]) if r[:1] == b'Y' else None
+
+    def touch(self, key, timeout):
+        return self._write('ucache_touch', key, _num(timeout))
+
+    def update(self, key, value):
+        if len(value) > RPC_ARG_MAX:
+            return False
+        return self._write('ucache_update', key, value)
+
+    def incr_value(self, key, delta, initial, timeout):
+        args = [key, _num(delta)] + ([] if initial is None else [_num(initial), _num(timeout)])
+        try:
+            r = self._rpc('ucache_incr', *args)
+        except CacheError as e:
+            if e.code == 'EINVAL':
+                raise ValueError('value of %r is not a 64-bit number' % (key,))
+            raise
+        return int(r[1:]) if r[:1] == b'Y' else None
+
+    def get_many(self, keys):
+        out = {}
+        for i in range(0, len(keys), 250):
+            chunk = keys[i:i + 250]
+            r, pos = self._rpc('ucache_get_many', *chunk), 1
+            for k in chunk:
+                if r[pos:pos + 1] == b'-':
+                    pos += 1
+                    continue
+                colon = r.index(b':', pos)
+                n = int(r[pos:colon])
+                out[k] = r[colon + 1:colon + 1 + n]
+                pos = colon + 1 + n
+        return out
+
+    def delete_many(self, keys):
+        n = 0
+        for i in range(0, len(keys), 250):
+            n += self._rpc('ucache_delete_many', *keys[i:i + 250])[1:].count(b'1')
+        return n
+
+    def get_stale(self, key):
+        r = self._rpc('ucache_get_stale', key)
+        if r[:1] == b'N':
+            return None, False
+        return r[1:], r[:1] == b'S'
+
+    def flight_begin(self, key, wait_ms, lock_s):
+        """('H'|'S'|'C'|'T', value or None, token)"""
+        r = self._rpc('ucache_flight_begin', key, _num(wait_ms), _num(lock_s))
+        state = r[:1].decode()
+        if state == 'C':
+            return state, None, r[1:17].decode()
+        return state, (r[1:] if state in 'HS' else None), '0'
+
+    def flight_end(self, key, token, value, timeout, stale):
+        if len(value) > RPC_ARG_MAX:
+            return False
+        return self._write('ucache_flight_end', key, token, value, _num(timeout), _num(stale))
+
+    def flight_abort(self, key, token):
+        if token and token != '0':
+            self._rpc('ucache_flight_abort', key, token)
