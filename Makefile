@@ -146,7 +146,8 @@ DEB_PACKAGES = build-essential libxxhash-dev libcmocka-dev libssl-dev \
 	libhiredis-dev uwsgi-core uwsgi-dev uwsgi-src uwsgi-plugin-python3 uwsgi-plugin-psgi \
 	uwsgi-plugin-lua5.2 python3 python3-django python3-django-uwsgi-ng \
 	nginx-light memcached redis-server python3-pymemcache python3-redis python3-django-redis \
-	clang libclang-rt-14-dev gnuplot-nox wrk valgrind uwsgi-plugin-php php-apcu
+	clang libclang-rt-14-dev gnuplot-nox wrk valgrind uwsgi-plugin-php php-apcu \
+	libnginx-mod-http-lua
 # make deb's package check (.ci/run runs it on the .deb)
 DEB_PACKAGES += lintian
 

@@ -18,6 +18,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_bench  # noqa: E402  (bench/http_bench.py: its BENCHMARKS.md section)
+
 # key, comparison, target, what it is
 TARGETS = [
     ('capi_get_1p_ratio', '>=', 3, 'C API get (hit), 1 process, ucache/stock'),
@@ -47,6 +50,9 @@ TARGETS = [
     ('redis_invalidation_p99_ms', '<=', 5, 'near cache over Redis: write on A -> B serves the new value, p99 of 1000 (ms)'),
     ('py_helper_get_overhead', '<=', 1.3, 'ucache.Cache.get (raw) time per hit / uwsgi.cache_get, same run'),
     ('py_get_or_set_hit_ratio', '<=', 1.5, 'ucache.Cache.get_or_set on a hit / uwsgi.cache_get, same run'),
+    ('http_direct_over_nginx_cache', '>=', 1.0, 'cached 8 KiB page via nginx: ucache direct hit / nginx uwsgi_cache'),
+    ('http_direct_over_python_hit', '>=', 5, 'cached 8 KiB page via nginx: ucache direct hit / Accelerator hit'),
+    ('http_invalidate_100k_ms', '<=', 1, 'invalidate a tag carried by 100k entries, ms'),
 ]
 
 # Static functions of the Debian uwsgi-core 2.0.21-5.1 amd64 binary that
@@ -751,7 +757,7 @@ def generate(res, root, tmp=None, out_dir=None):
                '; '.join('%s: %s' % (k, v.splitlines()[0]) for k, v in res['errors'].items()), '']
     md += sec_targets(res) + sec_machine(res) + sec_capi(res) + sec_python(res) + sec_mem(res) \
         + sec_sweep(res) + sec_instr(res) + sec_hitratio(res) + sec_php(res) + sec_redis(res) \
-        + sec_pyhelper(res) + sec_engine(res) \
+        + sec_pyhelper(res) + http_bench.section(res) + sec_engine(res) \
         + sec_commands(res)
     with open(os.path.join(out_dir or root, 'BENCHMARKS.md'), 'w') as f:
         f.write('\n'.join(md))

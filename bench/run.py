@@ -25,6 +25,9 @@ the same command line except for `--plugin ./ucache_plugin.so`:
   pyhelper  the Python package's cost over uwsgi.cache_get (Cache.get,
           get_or_set on a hit) and Django's cache.get on UcacheCache
           against PyMemcacheCache and django-redis (bench/pyhelper.py)
+  http    one cached 8 KiB page through nginx: ucache direct hit, nginx
+          uwsgi_cache, the Accelerator's Python hit, uncached, lua_shared_dict;
+          invalidating a tag of 100k entries (bench/http_bench.py)
 
 A full run (~7 min on 2 CPUs) writes bench/results/latest.json,
 bench/results/<date>.json, bench/results/chart.png and BENCHMARKS.md
@@ -52,6 +55,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'bench'))
 import report  # noqa: E402  (bench/report.py)
+import http_bench  # noqa: E402  (bench/http_bench.py: the 'http' section)
 
 UWSGI = os.environ.get('UWSGI', 'uwsgi')
 PYTHON3 = os.environ.get('PYTHON3', '/usr/bin/python3')
@@ -62,7 +66,7 @@ HITRATIO = 'build/bench/hitratio'
 RESULTS = os.path.join(ROOT, 'bench', 'results')
 IMPLS = ('stock', 'ucache')
 SECTIONS = ('capi', 'python', 'peers', 'mem', 'sweep', 'instr', 'engine', 'hitratio', 'php', 'redis',
-            'pyhelper')
+            'pyhelper', 'http')
 
 # C API groups: one uwsgi run per (group, implementation, rep) prefills the
 # cache once and measures each workload x process count in turn.
@@ -1136,6 +1140,13 @@ def pyhelper_flat(ph):
 
 # ---------------------------------------------------------------- main
 
+def bench_http(r, a):
+    try:
+        return http_bench.run(r.tmp, a.quick, a.reps)
+    except http_bench.Error as e:
+        raise BenchError('http: %s' % e)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--quick', action='store_true', help='a smoke run: 1 rep, short runs, no 1M memory case')
@@ -1166,7 +1177,7 @@ def main():
              'sweep': (bench_sweep, sweep_flat), 'instr': (bench_instr, instr_flat),
              'engine': (bench_engine, None), 'hitratio': (bench_hitratio, hitratio_flat),
              'php': (bench_php, php_flat), 'redis': (bench_redis, redis_flat),
-             'pyhelper': (bench_pyhelper, pyhelper_flat)}
+             'pyhelper': (bench_pyhelper, pyhelper_flat), 'http': (bench_http, http_bench.flat)}
     flat = {}
     for s in SECTIONS:
         if s not in only:

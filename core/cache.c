@@ -18,6 +18,7 @@
 
 #include "lock.h"
 #include "store.h"
+#include "tags.h"
 #include "util.h"
 
 static int config_copy(struct ucache_config *dst, const struct ucache_config *src)
@@ -71,6 +72,11 @@ ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errle
 	rc = cfg->store || cfg->keep_region ? uc_store_map(c, &plan, err, errlen) : map_anonymous(c, err, errlen);
 	if (rc < 0)
 		goto fail;
+	if (uc_tags_map(c, rc == UC_STORE_EXISTING)) {
+		uc_err(err, errlen, "cache \"%s\": mmap of the tag generations failed: %s", cfg->name, strerror(errno));
+		munmap(c->base, c->maplen);
+		goto fail;
+	}
 	if (rc == UC_STORE_EXISTING) {
 		uc_attach(c);
 		uc_store_recover(c);
@@ -82,6 +88,7 @@ ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errle
 	if (uc_locks_init(c)) {
 		uc_err(err, errlen, "cache \"%s\": cannot initialise process-shared robust mutexes", cfg->name);
 		munmap(c->base, c->maplen);
+		uc_tags_unmap(c);
 		goto fail;
 	}
 	if (cfg->store || c->memfd)
@@ -100,6 +107,7 @@ void ucache_destroy(ucache_t *c)
 	if (!c)
 		return;
 	munmap(c->base, c->maplen);
+	uc_tags_unmap(c);
 	if (c->store_fd >= 0)
 		close(c->store_fd);
 	free(c->import_note);

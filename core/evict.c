@@ -32,6 +32,7 @@
 #include "evict.h"
 #include "index.h"
 #include "repair.h"
+#include "tags.h"
 #include "util.h"
 
 #define UC_SWEEP_SCAN_FACTOR 8
@@ -48,7 +49,21 @@ int uc_remove_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t bucket, ui
 	return 0;
 }
 
-int uc_delete_slot(ucache_t *c, uint32_t id, uint32_t hash, uint64_t expired_before)
+/* What a sweep frees: expired by now, or (tags invalidated) stale. */
+static int sweepable(const ucache_t *c, uint32_t id, uint64_t now, int tags)
+{
+	const struct uc_slot *s = &c->slots[id];
+
+	if (s->state != UC_SLOT_LIVE)
+		return 0;
+	return (s->expires && s->expires <= now) || (tags && uc_tags_stale_slot(c, id));
+}
+
+/* Delete slot id (whose key hashed to hash) if it is still live on its
+ * chain -- it may have been deleted or reused since it was picked -- and
+ * still what it was picked for: with stale, a stale tagged entry; else
+ * expired before expired_before (0: anything).  1 if deleted. */
+static int delete_picked(ucache_t *c, uint32_t id, uint32_t hash, uint64_t expired_before, int stale)
 {
 	struct uc_slot *s = &c->slots[id];
 	uint64_t bucket = uc_bucket_of(c, hash);
@@ -58,9 +73,8 @@ int uc_delete_slot(ucache_t *c, uint32_t id, uint32_t hash, uint64_t expired_bef
 
 	if (uc_stripe_lock(c, st))
 		return 0;
-	/* the slot may have been deleted or reused since it was picked */
 	if (s->state == UC_SLOT_LIVE && s->hash == hash && uc_chain_position(c, bucket, id, &prev) &&
-	    (!expired_before || (s->expires && s->expires < expired_before)))
+	    (stale ? uc_tags_stale_slot(c, id) : !expired_before || (s->expires && s->expires < expired_before)))
 		done = !uc_remove_stripe_held(c, st, bucket, id, prev);
 	uc_stripe_unlock(st);
 	if (done && expired_before)
@@ -68,24 +82,41 @@ int uc_delete_slot(ucache_t *c, uint32_t id, uint32_t hash, uint64_t expired_bef
 	return done;
 }
 
+/* Free one slot a sweep picked: an expired item, else a stale tagged one. */
+static int sweep_slot(ucache_t *c, uint32_t id, uint64_t now)
+{
+	const struct uc_slot *s = &c->slots[id];
+	uint32_t hash = s->hash;
+
+	if (s->expires && s->expires <= now)
+		return delete_picked(c, id, hash, now + 1, 0);
+	return delete_picked(c, id, hash, 0, 1);
+}
+
+int uc_delete_slot(ucache_t *c, uint32_t id, uint32_t hash, uint64_t expired_before)
+{
+	return delete_picked(c, id, hash, expired_before, 0);
+}
+
 int64_t ucache_sweep(ucache_t *c, uint64_t now, uint64_t budget)
 {
 	uint64_t limit = atomic_load_explicit(&c->hdr->slot_unused, memory_order_relaxed);
 	uint64_t scan = budget * UC_SWEEP_SCAN_FACTOR, start, i;
 	int64_t freed = 0;
+	int tags = uc_tags_invalidated(c);
 
-	/* nothing can expire: don't read a single slot (a full purge_lru cache
-	 * of items without TTL called this on every eviction) */
-	if (limit <= 1 || !budget || uc_sum(c, UC_CTR_EXPIRING) <= 0)
+	/* nothing can expire and no tag was invalidated: don't read a single
+	 * slot (a full purge_lru cache of items without TTL called this on
+	 * every eviction) */
+	if (limit <= 1 || !budget || (uc_sum(c, UC_CTR_EXPIRING) <= 0 && !tags))
 		return 0;
 	if (scan > limit - 1)
 		scan = limit - 1;
 	start = atomic_fetch_add(&c->hdr->sweep_cursor, scan);
 	for (i = 0; i < scan && (uint64_t)freed < budget; i++) {
 		uint32_t id = (uint32_t)(1 + (start + i) % (limit - 1));
-		const struct uc_slot *s = &c->slots[id];
-		if (s->state == UC_SLOT_LIVE && s->expires && s->expires <= now)
-			freed += uc_delete_slot(c, id, s->hash, now + 1);
+		if (sweepable(c, id, now, tags))
+			freed += sweep_slot(c, id, now);
 	}
 	return freed;
 }
@@ -97,13 +128,13 @@ static int64_t sweep_all(ucache_t *c, uint64_t now)
 {
 	uint32_t limit = atomic_load_explicit(&c->hdr->slot_unused, memory_order_relaxed), id;
 	int64_t freed = 0;
+	int tags = uc_tags_invalidated(c);
 
-	if (uc_sum(c, UC_CTR_EXPIRING) <= 0)
+	if (uc_sum(c, UC_CTR_EXPIRING) <= 0 && !tags)
 		return 0;
 	for (id = 1; id < limit && id < c->items; id++) {
-		const struct uc_slot *s = &c->slots[id];
-		if (s->state == UC_SLOT_LIVE && s->expires && s->expires <= now)
-			freed += uc_delete_slot(c, id, s->hash, now + 1);
+		if (sweepable(c, id, now, tags))
+			freed += sweep_slot(c, id, now);
 	}
 	return freed;
 }

@@ -179,6 +179,7 @@ struct ucache {
 	uint64_t keysize, size_vdata, size_kdata, blocksize;
 	int bitmap, xxh3;
 	int exact_lru, sieve, csum_values;
+	struct uc_tagtab *tags;  /* tag generations (tags.h), own mapping; NULL on a read-only inspection */
 	/* store: pending store_migrate import (store.c) */
 	uint8_t *import_base;
 	size_t import_len;

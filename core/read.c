@@ -34,6 +34,7 @@
 #include "evict.h"
 #include "index.h"
 #include "repair.h"
+#include "tags.h"
 #include "util.h"
 
 #define UC_READ_SPINS 4096
@@ -117,6 +118,7 @@ struct uc_read {
 	void *buf;          /* NULL: existence check only */
 	size_t buflen;
 	int alloc;          /* buf is malloc'd: grow it to the value's exact size */
+	int raw;            /* peek: a tagged value keeps its envelope */
 	/* results */
 	uint32_t id;
 	size_t vallen;
@@ -197,13 +199,13 @@ static inline __attribute__((always_inline)) int read_once(ucache_t *c, struct u
 			  : find_slot(c, r->bucket, r->hash, r->key, r->klen, &f, 0);
 	if (!r->id)
 		return -ENOENT;
-	r->vallen = f.vallen;
 	r->expires = f.expires;
 	if (f.expires && !*now) /* read the clock only for items that can expire */
 		*now = ucache_now();
 	r->expired = expired(f.expires, *now);
-	if (r->expired)
+	if (r->expired || UC_UNLIKELY(uc_tags_skip(c, &f.val, &f.vallen, r->raw)))
 		return -ENOENT;
+	r->vallen = f.vallen;
 	if (!r->buf && !r->alloc)
 		return 0;
 	if (r->alloc && fit_buffer(r, f.vallen))
@@ -309,7 +311,8 @@ static void *get_alloc_slow(ucache_t *c, const void *key, size_t klen, size_t *v
 static int get_into(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen, size_t *vallen,
 		    struct ucache_item_info *info, int touch_it)
 {
-	struct uc_read r = { .key = key, .klen = klen, .buf = buf ? buf : (void *)"", .buflen = buf ? buflen : 0 };
+	struct uc_read r = { .key = key, .klen = klen, .buf = buf ? buf : (void *)"", .buflen = buf ? buflen : 0,
+			     .raw = !touch_it };
 
 	return get_common(c, &r, vallen, info, touch_it);
 }
@@ -342,7 +345,7 @@ static inline int alloc_once(ucache_t *c, uint64_t bucket, uint32_t hash, const 
 	if (hint)
 		__builtin_prefetch(c->blocks + (uint64_t)(hint - 1) * UC_CACHELINE);
 	*id = c->bitmap ? find_slot(c, bucket, hash, key, klen, f, 1) : find_slot(c, bucket, hash, key, klen, f, 0);
-	if (!*id || (f->expires && f->expires <= ucache_now()))
+	if (!*id || (f->expires && f->expires <= ucache_now()) || UC_UNLIKELY(uc_tags_skip(c, &f->val, &f->vallen, 0)))
 		return -ENOENT;
 	if (f->vallen > *cap) {
 		void *nb = *buf ? realloc(*buf, f->vallen) : malloc(f->vallen ? f->vallen : 1);
@@ -431,14 +434,16 @@ int ucache_num(ucache_t *c, const void *key, size_t klen, int64_t *out)
 
 /* --------------------------------------------------------------- iterate */
 
-/* Copy slot id's key if it is live and unexpired; 0 or -ENOENT. */
+/* Copy slot id's key if it is live, unexpired and not a stale tagged entry
+ * (reads would miss it); 0 or -ENOENT. */
 static int iter_copy(ucache_t *c, uint32_t id, void *buf, size_t *klen, uint64_t now)
 {
 	const struct uc_slot *s = &c->slots[id];
 	uint32_t len = s->keylen;
 	const uint8_t *k;
 
-	if (s->state != UC_SLOT_LIVE || expired(s->expires, now) || !(k = uc_key_at(c, id, s->val, len, s->vallen)))
+	if (s->state != UC_SLOT_LIVE || expired(s->expires, now) || !(k = uc_key_at(c, id, s->val, len, s->vallen)) ||
+	    (uc_tags_invalidated(c) && uc_tags_stale_slot(c, id)))
 		return -ENOENT;
 	memcpy(buf, k, len);
 	*klen = len;

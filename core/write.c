@@ -35,6 +35,7 @@
 #include "evict.h"
 #include "index.h"
 #include "repair.h"
+#include "tags.h"
 #include "util.h"
 #include "write.h"
 
@@ -258,7 +259,9 @@ static int replace_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
 	return 0;
 }
 
-/* Find w's key (stripe held), dropping it first if it has expired. */
+/* Find w's key (stripe held), dropping it first if it has expired or is a
+ * stale tagged entry (reads say it is missing: a set without UPDATE, or
+ * math, must not find it either). */
 static inline uint32_t find_live_stripe_held(ucache_t *c, struct uc_write *w)
 {
 	uint32_t prev = 0, id = uc_chain_find(c, w->bucket, w->hash, w->key, w->klen, &prev);
@@ -266,6 +269,10 @@ static inline uint32_t find_live_stripe_held(ucache_t *c, struct uc_write *w)
 	if (id && c->slots[id].expires && c->slots[id].expires <= ucache_now()) {
 		if (!uc_remove_stripe_held(c, w->st, w->bucket, id, prev))
 			uc_count(c, UC_CTR_EXPIRATIONS, 1);
+		return 0;
+	}
+	if (id && UC_UNLIKELY(uc_tags_invalidated(c)) && uc_tags_stale_slot(c, id)) {
+		uc_remove_stripe_held(c, w->st, w->bucket, id, prev);
 		return 0;
 	}
 	return id;

@@ -374,6 +374,44 @@ int64_t ucache_sweep(ucache_t *c, uint64_t now, uint64_t budget);
 /* Number of live items. Never fails. */
 uint64_t ucache_items(const ucache_t *c);
 
+/* ------------------------------------------------------------------ tags */
+
+/* An entry may carry tags: its value starts with a tag envelope (the head
+ * ucache_tags_head() writes) followed by the payload.  Invalidating a tag
+ * costs two atomic operations however many entries carry it; from then on
+ * every read of an entry carrying it (get, get_ex, get_alloc, exists, num,
+ * peek) is a miss, and ucache_sweep() frees it.  A renderer reads
+ * ucache_tags_now() *before* computing the value and passes it to
+ * ucache_tags_head() with the tags (known only afterwards, say): an
+ * invalidation of one of them after that moment, during the computation
+ * included, makes the entry stale.  Reads return the payload only, except
+ * ucache_peek(), which returns the stored bytes (envelope included: dumps
+ * and replicas copy them unchanged; another instance's table never matches
+ * them, so there they are misses).  Generations are not persisted: after a
+ * restart every tagged entry of a reopened store is a miss.  Values
+ * starting with the 8 bytes "\0UCTAGS\1" are reserved for envelopes. */
+#define UCACHE_TAGS_MAX 64          /* tags per entry */
+#define UCACHE_TAG_MAX 1024         /* bytes per tag */
+#define UCACHE_TAG_HEAD_MAX (32 + 4 * UCACHE_TAGS_MAX)
+
+/* The invalidation clock now: what a renderer reads before rendering.
+ * Never fails (0 without a tag table: a read-only inspection). */
+uint64_t ucache_tags_now(ucache_t *c);
+
+/* Write the envelope head for ntags tags (tags[i], lens[i] bytes) of a
+ * value computed after ucache_tags_now() returned since.  Returns its
+ * length (32 + 4 * ntags), -EINVAL (no tags, more than UCACHE_TAGS_MAX, an
+ * empty or oversized tag, since = 0) or -ENOBUFS (outlen too short). */
+long ucache_tags_head(ucache_t *c, uint64_t since, const void *const *tags, const size_t *lens, size_t ntags,
+		      void *out, size_t outlen);
+
+/* Invalidate tag: O(1).  0 or -EINVAL (empty or oversized tag). */
+int ucache_invalidate_tag(ucache_t *c, const void *tag, size_t len);
+
+/* Is the stored value val (len bytes) a fresh tagged entry?  The payload's
+ * offset (> 0) if so, 0 if val has no envelope, -ESTALE if it is stale. */
+long ucache_tags_check(ucache_t *c, const void *val, size_t len);
+
 struct ucache_stats {
 	uint64_t items;            /* live items (expired-but-unswept included) */
 	uint64_t capacity;         /* usable items: items - 1 */

@@ -13,6 +13,9 @@
  *   server.c   the modifier1 111 request handler
  *   rpc.c      the engine's atomic operations as RPC functions (ucache_add, ...)
  *   sweeper.c  the master's expiry thread, store msync/close, the check RPC
+ *   tags.c     tag invalidation and envelope heads: the RPC functions
+ *              ucache_invalidate, ucache_tags_now, ucache_tags_head, and
+ *              the modifier2 17 invalidate
  *   stats.c    live counters and ucache's extra keys in the stats server
  *   reload.c   store-less caches' regions kept across the master's re-exec
  *   image.c    stock's raw cache image: reader and writer (image.h; no
@@ -60,6 +63,7 @@ struct ucp_cache {
 };
 
 extern struct uwsgi_server uwsgi;
+extern struct uwsgi_plugin ucache_plugin;
 
 /* ------------------------------------------------------------ options.c */
 
@@ -215,6 +219,17 @@ void ucp_reload_created(ucache_t *engine);
 void ucp_reload_done(void);
 /* In the master's cleanup hook: hand the cache's memfd to the next exec. */
 void ucp_reload_handover(const char *name, ucache_t *engine);
+
+/* --------------------------------------------------------------- tags.c */
+
+/* Invalidate every tag of the comma-separated list (tags, len) in c.
+ * 0, or -1 if a tag is empty or too long (the others are invalidated). */
+int ucp_tags_invalidate(struct ucp_cache *c, const char *tags, size_t len);
+
+/* Register the RPC functions ucache_invalidate, ucache_tags_now and
+ * ucache_tags_head (from the master, before fork); exits naming the
+ * function if one fails. */
+void ucp_tags_register(void);
 
 /* -------------------------------------------------------------- stats.c */
 

@@ -92,6 +92,7 @@ static int ucp_init(void)
 static void ucp_preinit_apps(void)
 {
 	ucp_rpc_register();
+	ucp_tags_register();
 	if (check_rpc && uwsgi_register_rpc("ucache_check", &ucache_plugin, 0, ucp_check_rpc)) {
 		uwsgi_log("ucache: --ucache-check-rpc: cannot register the RPC function ucache_check\n");
 		exit(1);

@@ -93,6 +93,7 @@ static const char *const perr_names[UCP_PERR_MAX] = {
 	[UCP_PERR_COMMAND] = "missing or unknown cmd",
 	[UCP_PERR_SIZE] = "bad size",
 	[UCP_PERR_MODIFIER2] = "unknown modifier2",
+	[UCP_PERR_TAGS] = "invalidate without tags (or with an empty one)",
 };
 
 const char *ucp_perr_str(int err)
@@ -140,6 +141,7 @@ enum ucp_cmd ucp_cmd_parse(const char *s, size_t len)
 	static const struct { const char *name; enum ucp_cmd cmd; } cmds[] = {
 		{ "get", UCP_CMD_GET }, { "set", UCP_CMD_SET }, { "update", UCP_CMD_UPDATE },
 		{ "del", UCP_CMD_DEL }, { "exists", UCP_CMD_EXISTS }, { "clear", UCP_CMD_CLEAR },
+		{ "invalidate", UCP_CMD_INVALIDATE },
 	};
 	size_t i;
 
@@ -183,6 +185,9 @@ static int magic_field(void *ctx, const char *k, uint16_t kl, const char *v, uin
 	} else if (ucp_streq(k, kl, "cache")) {
 		m->cache = v;
 		m->cache_len = vl;
+	} else if (ucp_streq(k, kl, "tags")) {
+		m->tags = v;
+		m->tags_len = vl;
 	} else if (ucp_streq(k, kl, "status")) {
 		m->status = v;
 		m->status_len = vl;
@@ -267,6 +272,16 @@ static int parse_http(const char *body, size_t len, struct ucp_request *r)
 	r->http_404 = r->modifier2 == UCP_M2_HTTP_GET;
 	while ((rc = vars_next(&it, &k, &kl, &v, &vl)) > 0) {
 		int is_get = ucp_streq(k, kl, "get");
+		if (ucp_streq(k, kl, "cache")) {
+			r->cache = vl ? v : NULL;
+			r->cache_len = vl;
+			continue;
+		}
+		if (ucp_streq(k, kl, "HTTP_IF_NONE_MATCH")) {
+			r->inm = vl ? v : NULL;
+			r->inm_len = vl;
+			continue;
+		}
 		if (r->key || vl == 0 || !(is_get || ucp_streq(k, kl, "key")))
 			continue;
 		if (vl > UCP_KEY_MAX)
@@ -278,6 +293,34 @@ static int parse_http(const char *body, size_t len, struct ucp_request *r)
 	if (rc)
 		return rc;
 	return r->key ? 0 : -UCP_PERR_NOKEY;
+}
+
+int ucp_tags_next(const char *tags, size_t len, size_t *pos, const char **tag, size_t *tlen)
+{
+	const char *comma;
+
+	if (*pos >= len)
+		return 0;
+	*tag = tags + *pos;
+	comma = memchr(*tag, ',', len - *pos);
+	*tlen = comma ? (size_t) (comma - *tag) : len - *pos;
+	*pos += *tlen + 1;
+	return 1;
+}
+
+/* At least one tag, none empty ("a,,b", ",a" and "a," are refused). */
+static int tags_ok(const char *tags, size_t len)
+{
+	const char *tag;
+	size_t pos = 0, tlen;
+
+	if (!tags || !len || tags[len - 1] == ',')
+		return 0;
+	while (ucp_tags_next(tags, len, &pos, &tag, &tlen)) {
+		if (!tlen)
+			return 0;
+	}
+	return 1;
 }
 
 static int parse_magic(const char *body, size_t len, struct ucp_request *r)
@@ -293,7 +336,9 @@ static int parse_magic(const char *body, size_t len, struct ucp_request *r)
 	r->cmd = ucp_cmd_parse(m.cmd, m.cmd_len);
 	if (r->cmd == UCP_CMD_NONE)
 		return -UCP_PERR_COMMAND;
-	if (r->cmd != UCP_CMD_CLEAR && (!m.key || !m.key_len))
+	if (r->cmd == UCP_CMD_INVALIDATE && !tags_ok(m.tags, m.tags_len))
+		return -UCP_PERR_TAGS;
+	if (r->cmd != UCP_CMD_CLEAR && r->cmd != UCP_CMD_INVALIDATE && (!m.key || !m.key_len))
 		return -UCP_PERR_NOKEY;
 	if ((r->cmd == UCP_CMD_SET || r->cmd == UCP_CMD_UPDATE) && (!m.has_size || !m.size))
 		return -UCP_PERR_SIZE;
@@ -301,6 +346,8 @@ static int parse_magic(const char *body, size_t len, struct ucp_request *r)
 	r->key_len = m.key_len;
 	r->cache = m.cache;
 	r->cache_len = m.cache_len;
+	r->tags = m.tags;
+	r->tags_len = m.tags_len;
 	r->expires = m.expires;
 	r->size = m.size;
 	r->write = r->cmd != UCP_CMD_GET && r->cmd != UCP_CMD_EXISTS;
@@ -400,6 +447,97 @@ const size_t ucp_http_404_len = sizeof(ucp_http_404) - 1;
 int ucp_http_is_response(const char *v, size_t len)
 {
 	return len >= 5 && memcmp(v, "HTTP/", 5) == 0;
+}
+
+/* The end of the head of an HTTP response (after its blank line), or len. */
+static size_t head_end(const char *resp, size_t len)
+{
+	const char *end = memmem(resp, len, "\r\n\r\n", 4);
+
+	return end ? (size_t) (end - resp) + 4 : len;
+}
+
+static int lower(int ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch;
+}
+
+int ucp_http_etag(const char *resp, size_t len, const char **etag, size_t *elen)
+{
+	size_t hend = head_end(resp, len), pos = 0;
+
+	while (pos < hend) {
+		const char *line = resp + pos, *eol = memchr(line, '\n', hend - pos);
+		size_t llen = eol ? (size_t) (eol - line) : hend - pos, i;
+
+		pos += llen + 1;
+		if (llen && line[llen - 1] == '\r')
+			llen--;
+		if (llen < 5)
+			continue;
+		for (i = 0; i < 5 && lower((unsigned char) line[i]) == "etag:"[i]; i++)
+			;
+		if (i < 5)
+			continue;
+		while (i < llen && (line[i] == ' ' || line[i] == '\t'))
+			i++;
+		while (llen > i && (line[llen - 1] == ' ' || line[llen - 1] == '\t'))
+			llen--;
+		if (i == llen)
+			return -1;
+		*etag = line + i;
+		*elen = llen - i;
+		return 0;
+	}
+	return -1;
+}
+
+/* An entity tag without its weakness prefix. */
+static void strip_weak(const char **t, size_t *len)
+{
+	if (*len >= 2 && (*t)[0] == 'W' && (*t)[1] == '/') {
+		*t += 2;
+		*len -= 2;
+	}
+}
+
+int ucp_etag_match(const char *inm, size_t inm_len, const char *etag, size_t elen)
+{
+	size_t pos = 0;
+
+	strip_weak(&etag, &elen);
+	while (pos < inm_len) {
+		const char *t;
+		size_t tl;
+
+		while (pos < inm_len && (inm[pos] == ' ' || inm[pos] == '\t' || inm[pos] == ','))
+			pos++;
+		t = inm + pos;
+		while (pos < inm_len && inm[pos] != ',')
+			pos++;
+		tl = (size_t) (inm + pos - t);
+		while (tl && (t[tl - 1] == ' ' || t[tl - 1] == '\t'))
+			tl--;
+		if (tl == 1 && t[0] == '*')
+			return 1;
+		strip_weak(&t, &tl);
+		if (tl && tl == elen && !memcmp(t, etag, elen))
+			return 1;
+	}
+	return 0;
+}
+
+size_t ucp_http_304(char *out, size_t outlen, const char *etag, size_t elen)
+{
+	static const char a[] = "HTTP/1.1 304 Not Modified\r\nETag: ", b[] = "\r\n\r\n";
+	size_t n = sizeof(a) - 1 + elen + sizeof(b) - 1;
+
+	if (n > outlen)
+		return 0;
+	memcpy(out, a, sizeof(a) - 1);
+	memcpy(out + sizeof(a) - 1, etag, elen);
+	memcpy(out + sizeof(a) - 1 + elen, b, sizeof(b) - 1);
+	return n;
 }
 
 size_t ucp_http_head(char *out, uint64_t clen)

@@ -18,7 +18,8 @@
  *    0 get          body = key
  *    1 set          body = array: key, value (more items are ignored)
  *    2 del          body = key
- *    3, 4 http get  body = vars; the first non-empty "key" or "get" is the key
+ *    3, 4 http get  body = vars; the first non-empty "key" or "get" is the key;
+ *                   "cache" names the cache, "HTTP_IF_NONE_MATCH" asks for a 304
  *    5 stream get   body = key
  *    6 dump         body = cache name, or empty for the default cache (stock
  *                   client: a raw image answers, image.h); or vars
@@ -27,7 +28,8 @@
  *                   those vars only if it parses as vars with that format
  *                   var, which no cache name does in practice (it would
  *                   start with the bytes 06 00 "format").
- *   17 magic        body = vars cmd, key, cache, expires, size
+ *   17 magic        body = vars cmd, key, cache, expires, size; cmd=invalidate
+ *                   takes tags (comma-separated) instead of a key
  *
  * The core has already bounded the body by --buffer-size (it refuses larger
  * packets), so a body is at most 65535 bytes.
@@ -56,7 +58,7 @@ enum ucp_modifier2 {
 };
 
 enum ucp_cmd { UCP_CMD_NONE, UCP_CMD_GET, UCP_CMD_SET, UCP_CMD_UPDATE, UCP_CMD_DEL,
-	UCP_CMD_EXISTS, UCP_CMD_CLEAR, UCP_CMD_DUMP };
+	UCP_CMD_EXISTS, UCP_CMD_CLEAR, UCP_CMD_DUMP, UCP_CMD_INVALIDATE };
 
 /* Why a request was refused by the parser; ucp_request_parse() returns the
  * negated value.  Each class has a packet in tests/fuzz/regressions/. */
@@ -71,13 +73,14 @@ enum ucp_perr {
 	UCP_PERR_COMMAND,       /* magic: cmd missing or unknown */
 	UCP_PERR_SIZE,          /* magic set/update: size missing or 0 */
 	UCP_PERR_MODIFIER2,     /* a modifier2 this protocol does not have */
+	UCP_PERR_TAGS,          /* magic invalidate: tags missing, or an empty tag */
 	UCP_PERR_MAX
 };
 
 /* One parsed modifier2 17 packet (also a reply: status, size, expires). */
 struct ucp_magic {
-	const char *cmd, *key, *cache, *status;
-	uint16_t cmd_len, key_len, cache_len, status_len;
+	const char *cmd, *key, *cache, *status, *tags;
+	uint16_t cmd_len, key_len, cache_len, status_len, tags_len;
 	uint64_t size, expires;
 	int has_size;
 };
@@ -92,6 +95,10 @@ struct ucp_request {
 	int http_404;             /* 3/4: answer a miss with 404 (else close) */
 	const char *key, *value, *cache;
 	uint16_t key_len, value_len, cache_len;
+	const char *tags;         /* magic invalidate: "a,b,c" (no empty tag) */
+	uint16_t tags_len;
+	const char *inm;          /* 3/4: the If-None-Match var, or NULL */
+	uint16_t inm_len;
 	int native;               /* 6: ucache's client asked for the ucache dump */
 	uint64_t expires, size;   /* magic: relative expiry, body size */
 };
@@ -146,6 +153,25 @@ int ucp_http_is_response(const char *v, size_t len);
 /* Write "HTTP/1.1 200 OK" + Content-Length: clen + blank line into out
  * (at least UCP_HTTP_HEAD_MAX bytes); returns its length. */
 size_t ucp_http_head(char *out, uint64_t clen);
+
+/* The value of the ETag header of the HTTP response (resp, len), searched
+ * in its head only: 0 with (*etag, *elen) pointing into resp, or -1. */
+int ucp_http_etag(const char *resp, size_t len, const char **etag, size_t *elen);
+
+/* Does If-None-Match (inm, a comma-separated list of entity tags, or "*")
+ * match etag?  Weak comparison (RFC 9110 13.1.2): W/ prefixes ignored. */
+int ucp_etag_match(const char *inm, size_t inm_len, const char *etag, size_t elen);
+
+/* Largest 304 reply ucp_http_304() writes for an ETag of elen bytes. */
+#define UCP_HTTP_304_FIXED 64
+
+/* Write "HTTP/1.1 304 Not Modified" with the ETag into out (outlen bytes);
+ * returns its length, or 0 if it does not fit. */
+size_t ucp_http_304(char *out, size_t outlen, const char *etag, size_t elen);
+
+/* The next tag of a comma-separated list (*pos advances): 1 with (tag,
+ * tlen), 0 at the end. */
+int ucp_tags_next(const char *tags, size_t len, size_t *pos, const char **tag, size_t *tlen);
 
 /* The whole reply to a miss on modifier2 4. */
 extern const char ucp_http_404[];

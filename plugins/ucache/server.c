@@ -13,12 +13,15 @@
  *    3/4        vars key= / get=   an HTTP response: the value as is if it
  *                                  starts with "HTTP/", else the value as the
  *                                  body of a 200; miss: close (3), 404 (4 or
- *                                  a get= var)
+ *                                  a get= var).  A cache= var names the
+ *                                  cache; an HTTP_IF_NONE_MATCH var matching
+ *                                  the stored response's ETag gets a 304
  *    5 stream   key                header(111, 0, 1) + value; miss: (111, 0, 0)
  *    6 dump     [cache name]       stock's raw image (sync.c, image.h)
  *               ucache vars        the ucache dump format (proto.h)
  *   17 magic    vars cmd, key...   header(111, n, 17) + status=ok [+ value];
- *                                  failure or miss: close
+ *                                  failure or miss: close; cmd=invalidate
+ *                                  tags=a,b invalidates tags (a write)
  *
  * Stock bugs not carried over: 3/4 look the key up with its real length
  * (stock passed 0: every nginx lookup missed), "clear" clears the cache it
@@ -270,6 +273,23 @@ static void serve_stream(struct wsgi_request *wsgi_req, struct ucp_cache *c, con
 	send_bytes(wsgi_req, miss, sizeof(miss));
 }
 
+/* If-None-Match matches the stored response's ETag: send a 304 (1). */
+static int send_not_modified(struct wsgi_request *wsgi_req, const char *val, size_t vlen,
+		const struct ucp_request *r)
+{
+	char out[UCP_HTTP_304_FIXED + 256];
+	const char *etag;
+	size_t elen, n;
+
+	if (ucp_http_etag(val, vlen, &etag, &elen) || !ucp_etag_match(r->inm, r->inm_len, etag, elen))
+		return 0;
+	n = ucp_http_304(out, sizeof(out), etag, elen);
+	if (!n)
+		return 0;
+	send_bytes(wsgi_req, out, n);
+	return 1;
+}
+
 static void serve_http(struct wsgi_request *wsgi_req, struct ucp_cache *c, const struct ucp_request *r)
 {
 	char head[UCP_HTTP_HEAD_MAX];
@@ -282,7 +302,8 @@ static void serve_http(struct wsgi_request *wsgi_req, struct ucp_cache *c, const
 		return;
 	}
 	if (ucp_http_is_response(val, vlen)) {
-		send_bytes(wsgi_req, val, vlen);
+		if (!r->inm || !send_not_modified(wsgi_req, val, vlen, r))
+			send_bytes(wsgi_req, val, vlen);
 		return;
 	}
 	hlen = ucp_http_head(head, vlen);
@@ -459,6 +480,9 @@ static void serve_magic(struct wsgi_request *wsgi_req, struct ucp_cache *c, cons
 		break;
 	case UCP_CMD_CLEAR:
 		ret = ucp_clear(c);
+		break;
+	case UCP_CMD_INVALIDATE:
+		ret = ucp_tags_invalidate(c, r->tags, r->tags_len);
 		break;
 	default:
 		break;

@@ -104,7 +104,9 @@ static int fill_image(struct ucp_cache *c, struct ucp_image_writer *w, struct uw
 	while (ucache_iter(c->cache, &cursor, kbuf, c->uc.keysize, &klen) == 0) {
 		struct ucache_item_info info;
 
-		if (peek(c->cache, kbuf, klen, &vbuf, &cap, &vlen, &info) == 0)
+		/* a tagged entry stays out: a stock node cannot honour its tags */
+		if (peek(c->cache, kbuf, klen, &vbuf, &cap, &vlen, &info) == 0 &&
+				ucache_tags_check(c->cache, vbuf, vlen) == 0)
 			ucp_image_add(w, kbuf, klen, vbuf, vlen, info.expires, algo->func(kbuf, klen));
 	}
 	ret = 0;

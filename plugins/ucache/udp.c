@@ -475,7 +475,9 @@ void ucp_udp_send_del(struct ucp_cache *c, const char *key, uint16_t klen)
 	send_all(c, buf, len);
 }
 
-/* A set, or a del when the value does not fit in one datagram. */
+/* A set, or a del when the value does not fit in one datagram or is a
+ * tagged entry (another node's tag table never matches it: a stock node
+ * would serve it for ever, a ucache node never). */
 static void send_value(struct ucp_cache *c, const char *key, uint16_t klen, const void *val,
 		uint64_t vlen, uint64_t expires)
 {
@@ -484,6 +486,10 @@ static void send_value(struct ucp_cache *c, const char *key, uint16_t klen, cons
 
 	if (!buf) {
 		send_error(c, "every node", "out of memory");
+		return;
+	}
+	if (ucache_tags_check(c->cache, val, (size_t) vlen)) { /* tagged: no node can honour its tags */
+		ucp_udp_send_del(c, key, klen);
 		return;
 	}
 	len = ucp_udpw_encode_set(buf, body_cap(c->udp), key, klen, val, (size_t) vlen, expires);

@@ -42,7 +42,7 @@ except ImportError:
     IN_UWSGI = False
 
 __all__ = ['Cache', 'CacheError', 'PickleSerializer', 'RawSerializer', 'StrSerializer',
-           'IntSerializer', 'IN_UWSGI', '__version__']
+           'IntSerializer', 'IN_UWSGI', '__version__', 'invalidate_tags']
 
 _I64 = struct.Struct('=q')
 _MISSING = object()
@@ -356,3 +356,10 @@ class Cache:
         its stale window comes back with True; (default, False) if missing."""
         raw, stale = self._b.get_stale(key)
         return (default, False) if raw is None else (self._loads(raw), stale)
+
+
+def invalidate_tags(cache, tags, timeout=5.0):
+    """Invalidate tags of the HTTP response cache (ucache.wsgi.invalidate_tags:
+    a local cache name, or 'name@host:port'); README "HTTP response cache"."""
+    from .wsgi import invalidate_tags as invalidate
+    return invalidate(cache, tags, timeout)

@@ -54,7 +54,11 @@ static void check_request(const char *body, size_t len, const struct ucp_request
 	in_body(r->key, r->key_len, body, len);
 	in_body(r->value, r->value_len, body, len);
 	in_body(r->cache, r->cache_len, body, len);
-	if (r->cmd != UCP_CMD_CLEAR && r->cmd != UCP_CMD_DUMP)
+	in_body(r->tags, r->tags_len, body, len);
+	in_body(r->inm, r->inm_len, body, len);
+	if (r->cmd == UCP_CMD_INVALIDATE)
+		CHECK(r->tags && r->tags_len > 0);
+	else if (r->cmd != UCP_CMD_CLEAR && r->cmd != UCP_CMD_DUMP)
 		CHECK(r->key && r->key_len > 0 && r->key_len <= UCP_KEY_MAX);
 	if (r->modifier2 == UCP_M2_SET)
 		CHECK(r->value && r->value_len > 0);
@@ -62,6 +66,25 @@ static void check_request(const char *body, size_t len, const struct ucp_request
 		CHECK(r->modifier2 == UCP_M2_SET || r->size > 0);
 	if (r->cmd != UCP_CMD_GET && r->cmd != UCP_CMD_EXISTS)
 		CHECK(r->write);
+}
+
+/* The body as a stored HTTP response: its ETag lies inside it, and an
+ * If-None-Match (the request's, or the body itself) is compared safely. */
+static void fuzz_http(const char *body, size_t len, const struct ucp_request *r)
+{
+	const char *etag, *tag;
+	size_t elen, pos = 0, tlen;
+	char out[UCP_HTTP_304_FIXED + 64];
+
+	if (ucp_http_etag(body, len, &etag, &elen) == 0) {
+		in_body(etag, elen, body, len);
+		(void) ucp_etag_match(body, len, etag, elen);
+		if (r && r->inm)
+			(void) ucp_etag_match(r->inm, r->inm_len, etag, elen);
+		CHECK(ucp_http_304(out, sizeof(out), etag, elen) <= sizeof(out));
+	}
+	while (ucp_tags_next(body, len, &pos, &tag, &tlen))
+		in_body(tag, tlen, body, len);
 }
 
 static void fuzz_request(uint8_t modifier2, const char *body, size_t len)
@@ -74,11 +97,13 @@ static void fuzz_request(uint8_t modifier2, const char *body, size_t len)
 		check_request(body, len, &r);
 	else
 		CHECK(rc < 0 && -rc < UCP_PERR_MAX && ucp_perr_str(rc));
+	fuzz_http(body, len, rc == 0 ? &r : NULL);
 	if (ucp_magic_parse(body, len, &m) == 0) {
 		in_body(m.cmd, m.cmd_len, body, len);
 		in_body(m.key, m.key_len, body, len);
 		in_body(m.cache, m.cache_len, body, len);
 		in_body(m.status, m.status_len, body, len);
+		in_body(m.tags, m.tags_len, body, len);
 	}
 }
 

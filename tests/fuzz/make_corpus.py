@@ -62,6 +62,8 @@ SEEDS = {
     'magic-del': pkt(17, vars_(('cmd', 'del'), ('key', 'k'))),
     'magic-exists': pkt(17, vars_(('cmd', 'exists'), ('key', 'k'))),
     'magic-clear': pkt(17, vars_(('cmd', 'clear'), ('cache', 'web'))),
+    'magic-invalidate': pkt(17, vars_(('cmd', 'invalidate'), ('tags', 'user:1,feed'), ('cache', 'web'))),
+    'http-key-cache-inm': pkt(3, vars_(('key', '/p?x=1'), ('cache', 'web'), ('HTTP_IF_NONE_MATCH', '"a", W/"b"'))),
     'magic-reply': pkt(17, vars_(('status', 'ok'), ('size', '3'), ('expires', '1700000000'))) + b'abc',
     'dump-records': pkt(7, record(b'k', b'v', 0) + record(b'/p', b'<html>', 1700000000)
                         + struct.pack('<HQ', 0, 2)),
@@ -88,6 +90,9 @@ REGRESSIONS = {
     'command--missing-cmd': pkt(17, vars_(('key', 'k'), ('cache', 'web'))),
     'size--set-without-size': pkt(17, vars_(('cmd', 'set'), ('key', 'k'))),
     'size--update-size-zero': pkt(17, vars_(('cmd', 'update'), ('key', 'k'), ('size', '0'))),
+    'tags--invalidate-without-tags': pkt(17, vars_(('cmd', 'invalidate'), ('key', 'k'))),
+    'tags--invalidate-empty-tag': pkt(17, vars_(('cmd', 'invalidate'), ('tags', 'a,,b'))),
+    'tags--invalidate-trailing-comma': pkt(17, vars_(('cmd', 'invalidate'), ('tags', 'a,'))),
     'modifier2--unknown-9': pkt(9, b'k'),
     'modifier2--dump-reply-as-request': pkt(7, b'k'),
 }

@@ -82,6 +82,10 @@ static int parse(uint8_t m2, const char *body, size_t len, struct ucp_request *r
 		r->value = body + (r->value - copy);
 	if (r->cache)
 		r->cache = body + (r->cache - copy);
+	if (r->tags)
+		r->tags = body + (r->tags - copy);
+	if (r->inm)
+		r->inm = body + (r->inm - copy);
 	free(copy);
 	return rc;
 }
@@ -435,6 +439,96 @@ static void http_helpers(void **state)
 	assert_memory_equal(ucp_http_404 + ucp_http_404_len - 9, "Not Found", 9);
 }
 
+/* nginx's lookups name the cache and pass If-None-Match (issue 12). */
+static void http_cache_and_if_none_match(void **state)
+{
+	struct buf b = { 0 };
+	struct ucp_request r;
+
+	(void) state;
+	buf_var(&b, "key", "/p?x=1");
+	buf_var(&b, "cache", "pages");
+	buf_var(&b, "HTTP_IF_NONE_MATCH", "\"abc\"");
+	assert_int_equal(parse(3, b.p, b.len, &r), 0);
+	assert_span(r.key, r.key_len, "/p?x=1");
+	assert_span(r.cache, r.cache_len, "pages");
+	assert_span(r.inm, r.inm_len, "\"abc\"");
+	b.len = 0;
+	buf_var(&b, "key", "/p");
+	buf_var(&b, "cache", "");                /* $empty: the default cache */
+	buf_var(&b, "HTTP_IF_NONE_MATCH", "");   /* no header */
+	assert_int_equal(parse(3, b.p, b.len, &r), 0);
+	assert_null(r.cache);
+	assert_null(r.inm);
+	free(b.p);
+}
+
+static void etag_helpers(void **state)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\netag:  \"v1\" \r\n"
+		"Content-Length: 4\r\n\r\nETag: \"body\"";
+	char out[128];
+	const char *e;
+	size_t el, n;
+
+	(void) state;
+	assert_int_equal(ucp_http_etag(resp, sizeof(resp) - 1, &e, &el), 0);
+	assert_span(e, (uint16_t) el, "\"v1\"");
+	/* only the head is searched */
+	{
+		static const char body_only[] = "HTTP/1.1 200 OK\r\n\r\nETag: \"x\"";
+		static const char empty[] = "HTTP/1.1 200 OK\r\nETag:\r\n\r\n";
+		assert_int_equal(ucp_http_etag(body_only, sizeof(body_only) - 1, &e, &el), -1);
+		assert_int_equal(ucp_http_etag(empty, sizeof(empty) - 1, &e, &el), -1);
+	}
+	assert_true(ucp_etag_match("\"v1\"", 4, "\"v1\"", 4));
+	assert_true(ucp_etag_match("\"a\", W/\"v1\"", 11, "\"v1\"", 4));
+	assert_true(ucp_etag_match(" * ", 3, "\"v1\"", 4));
+	assert_true(ucp_etag_match("\"v1\"", 4, "W/\"v1\"", 6));
+	assert_false(ucp_etag_match("\"v2\"", 4, "\"v1\"", 4));
+	assert_false(ucp_etag_match("\"v1", 3, "\"v1\"", 4));
+	assert_false(ucp_etag_match(",,", 2, "\"v1\"", 4));
+	n = ucp_http_304(out, sizeof(out), "\"v1\"", 4);
+	assert_int_equal(n, strlen("HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n"));
+	assert_memory_equal(out, "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n", n);
+	assert_int_equal(ucp_http_304(out, 10, "\"v1\"", 4), 0);
+}
+
+static void magic_invalidate(void **state)
+{
+	static const char *const bad[] = { "", ",", "a,", ",a", "a,,b" };
+	struct buf b = { 0 };
+	struct ucp_request r;
+	const char *t;
+	size_t pos = 0, tl, i;
+
+	(void) state;
+	buf_var(&b, "cmd", "invalidate");
+	buf_var(&b, "tags", "user:1,feed");
+	buf_var(&b, "cache", "pages");
+	assert_int_equal(magic(&b, &r), 0);      /* no key needed */
+	assert_int_equal(r.cmd, UCP_CMD_INVALIDATE);
+	assert_true(r.write);
+	assert_span(r.cache, r.cache_len, "pages");
+	assert_span(r.tags, r.tags_len, "user:1,feed");
+	assert_true(ucp_tags_next(r.tags, r.tags_len, &pos, &t, &tl));
+	assert_span(t, (uint16_t) tl, "user:1");
+	assert_true(ucp_tags_next(r.tags, r.tags_len, &pos, &t, &tl));
+	assert_span(t, (uint16_t) tl, "feed");
+	assert_false(ucp_tags_next(r.tags, r.tags_len, &pos, &t, &tl));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		b.len = 0;
+		buf_var(&b, "cmd", "invalidate");
+		buf_var(&b, "tags", bad[i]);
+		assert_int_equal(magic(&b, &r), -UCP_PERR_TAGS);
+	}
+	b.len = 0;
+	buf_var(&b, "cmd", "invalidate");
+	buf_var(&b, "key", "k");
+	assert_int_equal(magic(&b, &r), -UCP_PERR_TAGS);
+	free(b.p);
+}
+
 /* ------------------------------------------------------------------ dump */
 
 static void dump_records(void **state)
@@ -484,6 +578,7 @@ static const struct { const char *prefix; int err; } classes[] = {
 	{ "nokey--", UCP_PERR_NOKEY }, { "keysize--", UCP_PERR_KEYSIZE },
 	{ "array--", UCP_PERR_ARRAY }, { "command--", UCP_PERR_COMMAND },
 	{ "size--", UCP_PERR_SIZE }, { "modifier2--", UCP_PERR_MODIFIER2 },
+	{ "tags--", UCP_PERR_TAGS },
 };
 
 static int class_of(const char *name)
@@ -559,6 +654,9 @@ int main(void)
 		cmocka_unit_test(every_prefix),
 		cmocka_unit_test(unknown_modifier2_and_names),
 		cmocka_unit_test(http_helpers),
+		cmocka_unit_test(http_cache_and_if_none_match),
+		cmocka_unit_test(etag_helpers),
+		cmocka_unit_test(magic_invalidate),
 		cmocka_unit_test(dump_records),
 		cmocka_unit_test(regression_corpus),
 	};
