@@ -51,7 +51,6 @@
 #include "layout.h"
 #include "util.h"
 
-#define UC_PAGE 4096u
 
 uint64_t uc_stock_mapping(const struct ucache_config *cfg)
 {
@@ -120,6 +119,7 @@ int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err,
 {
 	uint64_t want = cfg->hashsize > cfg->items ? cfg->hashsize : cfg->items;
 	uint64_t refs = cfg->bitmap ? cfg->blocks : cfg->items * (vpage_size(cfg) / UC_HEAP_UNIT);
+	uint64_t nb, least, stock = uc_stock_mapping(cfg);
 
 	/* slot.val is 32 bits: a block number, or a heap offset in 16-byte units */
 	if (cfg->items >= 0xffffffffull || refs >= 0xffffffffull || want > (1ull << 32)) {
@@ -129,11 +129,20 @@ int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err,
 		       (unsigned long long)cfg->blocksize, (unsigned long long)cfg->keysize);
 		return -EINVAL;
 	}
+	nb = uc_pow2_ceil(want);
+	least = uc_pow2_floor(cfg->items);
 	/* One bucket per item at most (chains of <= 1 at full load) when that
-	 * fits in stock's budget, else the power of two below (chains <= 2). */
-	uc_plan_geometry(cfg, h, uc_pow2_ceil(want));
-	if (h->total > uc_stock_mapping(cfg))
-		uc_plan_geometry(cfg, h, uc_pow2_floor(want));
+	 * fits in stock's budget, else halved while it does not, down to the
+	 * power of two at or below items (chains <= 2).  The budget keeps one
+	 * page for the tag generations (tags.h).  Halving more than once only
+	 * happens when hashsize, not items, set the count: 10 items of 10 bytes
+	 * with the default hashsize 65536 mapped 557056 bytes with 65536
+	 * buckets, 4 KiB over stock's 552960. */
+	uc_plan_geometry(cfg, h, nb);
+	while (h->total + UC_PAGE > stock && nb / 2 >= least) {
+		nb /= 2;
+		uc_plan_geometry(cfg, h, nb);
+	}
 	return 0;
 }
 

@@ -36,6 +36,7 @@
 #define UC_EXACT_LRU_MAX 65 /* caches of <= 64 usable items get exact LRU */
 #define UC_SIEVE_PER_STRIPE 64 /* at least this many items per stripe (SIEVE queue quality) */
 #define UC_CACHELINE 64
+#define UC_PAGE 4096u       /* mappings are planned in whole pages */
 #define UC_REPAIR_DEAD 1
 #define UC_REPAIR_ASKED 2
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "tags.h"
 
 const struct ucache_config *ucache_config(const ucache_t *c)
 {
@@ -47,7 +48,7 @@ void ucache_stats(ucache_t *c, struct ucache_stats *st)
 	 * aligned) and a stale one is what statistics may show */
 	st->blocks_used = h->bitmap ? *(volatile uint64_t *)&h->bm.used : st->items;
 	st->last_modified_at = atomic_load(&h->last_modified_at);
-	st->mapped_bytes = h->total;
+	st->mapped_bytes = h->total + uc_tags_mapped(c); /* the region and the tag generations */
 	st->metadata_bytes = h->off_kdata; /* everything before the key / value data */
 	st->stock_mapped_bytes = uc_stock_mapping(&c->cfg);
 }

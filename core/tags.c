@@ -32,14 +32,29 @@ static uint64_t draw_epoch(void)
 	return e ? e : 1;
 }
 
+/* Bytes of the table: stock's mapping less the region's, in whole pages,
+ * between one page and UC_TAG_GENS_MAX counters (tags.h). */
+static size_t table_bytes(const ucache_t *c)
+{
+	uint64_t stock = uc_stock_mapping(&c->cfg), most, left;
+
+	most = uc_align_up(sizeof(struct uc_tagtab) + UC_TAG_GENS_MAX * sizeof(uint64_t), UC_PAGE);
+	left = stock > c->maplen ? (stock - c->maplen) / UC_PAGE * UC_PAGE : 0;
+	if (left < UC_PAGE)
+		left = UC_PAGE;
+	return (size_t)(left < most ? left : most);
+}
+
 int uc_tags_map(ucache_t *c, int reopened)
 {
-	void *p = mmap(NULL, sizeof(struct uc_tagtab), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	size_t bytes = table_bytes(c);
+	uint64_t n = (bytes - sizeof(struct uc_tagtab)) / sizeof(uint64_t);
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	if (p == MAP_FAILED)
 		return -ENOMEM;
 	c->tags = p;
+	c->tags->ngens = n < UC_TAG_GENS_MAX ? n : UC_TAG_GENS_MAX;
 	c->tags->epoch = draw_epoch();
 	atomic_store(&c->tags->seq, 1);
 	/* a reopened store may hold envelopes of the previous table: all stale */
@@ -47,16 +62,21 @@ int uc_tags_map(ucache_t *c, int reopened)
 	return 0;
 }
 
+size_t uc_tags_mapped(const ucache_t *c)
+{
+	return c->tags ? uc_align_up(sizeof(struct uc_tagtab) + c->tags->ngens * sizeof(uint64_t), UC_PAGE) : 0;
+}
+
 void uc_tags_unmap(ucache_t *c)
 {
 	if (c->tags)
-		munmap(c->tags, sizeof(struct uc_tagtab));
+		munmap(c->tags, uc_tags_mapped(c));
 	c->tags = NULL;
 }
 
-static uint32_t gen_index(const void *tag, size_t len)
+static uint32_t gen_index(const ucache_t *c, const void *tag, size_t len)
 {
-	return (uint32_t)(XXH3_64bits(tag, len) % UC_TAG_GENS);
+	return (uint32_t)(XXH3_64bits(tag, len) % c->tags->ngens);
 }
 
 static int tag_ok(const void *tag, size_t len)
@@ -80,7 +100,7 @@ long uc_tags_fresh(const ucache_t *c, const uint8_t *val, size_t len)
 		return -ESTALE;
 	for (i = 0; i < ntags; i++) {
 		memcpy(&idx, val + UC_TAG_FIXED + (size_t)i * UC_TAG_REF, 4);
-		if (idx >= UC_TAG_GENS || atomic_load_explicit(&c->tags->gen[idx], memory_order_acquire) > since)
+		if (idx >= c->tags->ngens || atomic_load_explicit(&c->tags->gen[idx], memory_order_acquire) > since)
 			return -ESTALE;
 	}
 	return (long)hlen;
@@ -112,7 +132,7 @@ long ucache_tags_head(ucache_t *c, uint64_t since, const void *const *tags, cons
 	memcpy(o + 24, &n, 4);
 	memcpy(o + 28, &hlen, 4);
 	for (i = 0; i < ntags; i++) {
-		uint32_t idx = gen_index(tags[i], lens[i]);
+		uint32_t idx = gen_index(c, tags[i], lens[i]);
 		memcpy(o + UC_TAG_FIXED + i * UC_TAG_REF, &idx, 4);
 	}
 	return (long)hlen;
@@ -125,7 +145,7 @@ int ucache_invalidate_tag(ucache_t *c, const void *tag, size_t len)
 
 	if (!c->tags || !tag_ok(tag, len))
 		return -EINVAL;
-	gen = &c->tags->gen[gen_index(tag, len)];
+	gen = &c->tags->gen[gen_index(c, tag, len)];
 	s = atomic_fetch_add(&c->tags->seq, 1) + 1;
 	cur = atomic_load(gen);
 	while (cur < s && !atomic_compare_exchange_weak(gen, &cur, s))

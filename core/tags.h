@@ -12,11 +12,16 @@
 
 #include "layout.h"
 
-/* Generations per cache: a tag uses gen[xxh3(tag) % UC_TAG_GENS].  Two tags
- * sharing a counter (1 in 65536 per pair) invalidate each other's entries:
- * a spurious miss, never a stale hit.  65536 x 8 bytes = 512 KiB, mapped
+/* Generations per cache: a tag uses gen[xxh3(tag) % ngens].  Two tags
+ * sharing a counter invalidate each other's entries: a spurious miss, never
+ * a stale hit.  The table takes what stock's address space leaves over
+ * after the region (uc_stock_mapping() - the region's mapping, whole pages;
+ * uc_plan_layout() keeps at least one page free), at most
+ * UC_TAG_GENS_MAX counters: 65536 x 8 bytes = 512 KiB, 1 in 65536 per pair
+ * of tags; one page holds 509.  A fixed 512 KiB table put a 10000-item
+ * cache of 64 KiB blocks 176 KiB over stock (bench "mem").  Mapped
  * MAP_NORESERVE: only the pages of tags in use become resident. */
-#define UC_TAG_GENS 65536u
+#define UC_TAG_GENS_MAX 65536u
 
 /*
  * The generation table: its own shared anonymous mapping, created with the
@@ -38,9 +43,10 @@
  */
 struct uc_tagtab {
 	uint64_t epoch;                /* written once, before fork */
+	uint64_t ngens;                /* counters in gen[]; written once, before fork */
 	_Atomic uint64_t seq;          /* last invalidation's number (starts at 1) */
 	_Atomic uint64_t invalidated;  /* invalidations so far (+1 for a reopened store): 0 = the sweep need not read values */
-	_Atomic uint64_t gen[UC_TAG_GENS];
+	_Atomic uint64_t gen[];        /* ngens counters */
 };
 
 /*
@@ -62,6 +68,9 @@ struct uc_tagtab {
 
 int uc_tags_map(ucache_t *c, int reopened);
 void uc_tags_unmap(ucache_t *c);
+
+/* Bytes the table maps (0 without one): part of the cache's address space. */
+size_t uc_tags_mapped(const ucache_t *c);
 
 /* Payload offset of a fresh envelope at val (len bytes: at least its head),
  * or -ESTALE (invalidated, another epoch, or malformed). */
