@@ -46,7 +46,8 @@ struct uc_tagtab {
 /*
  * The envelope (native byte order, unaligned: read through memcpy):
  *   magic   8 bytes  UC_TAG_MAGIC
- *   epoch   u64      the table's epoch when the head was made
+ *   epoch   u64      the table's epoch when the head was made, or
+ *                    UCACHE_TAGS_SHARED_EPOCH (state outside the engine)
  *   since   u64      seq read before rendering
  *   ntags   u32      1..UCACHE_TAGS_MAX
  *   hlen    u32      32 + 4 * ntags: where the payload starts
