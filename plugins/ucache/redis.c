@@ -7,6 +7,8 @@
  *   get     L1 hit, or on a miss one Redis round trip (FETCH_LUA: value,
  *           kind and PTTL read atomically) and an L1 fill whose expiry is
  *           never later than Redis' (floor of its PTTL, in whole seconds).
+ *           A tagged entry is judged by the same script against the tag
+ *           state in Redis (redis_tags.c) and never enters L1.
  *   set / update / del / clear / math
  *           Redis first; when it acknowledged, bump the epoch and remove
  *           the key from L1 (the next read refills it).  A write Redis did

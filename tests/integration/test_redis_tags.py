@@ -6,7 +6,8 @@ its own renders and every test checks who rendered, not only what.
 
 Checked: a tagged page rendered on A is served on B, from Redis (never from
 B's L1); invalidating its tag on A makes B miss at once, through Python,
-modifier1 111 modifier2 3 and nginx; an invalidation on B racing a render
+modifier1 111 modifier2 3 and nginx, also when sent to A over modifier2 17;
+an invalidation on B racing a render
 on A leaves no stale page; the tag state lost during a render (FLUSHALL)
 leaves no stale page; the clock is one for both; an untagged page keeps
 L1's behaviour; Redis stopped: a tagged read misses (with
@@ -21,8 +22,8 @@ import unittest
 from urllib.parse import quote
 
 from harness import (NGINX, STOCK, Nginx, Uwsgi, app, free_port, need, poll, raw_exchange,
-                     stats_json, uwsgi_packet, uwsgi_vars)
-from test_http_cache import NGINX_RECIPE, PYTHONPATH, Client
+                     run_to_exit, stats_json, uwsgi_packet, uwsgi_vars)
+from test_http_cache import NGINX_RECIPE, PYTHONPATH, Client, invalidate_tags
 from test_redis import REDIS, Redis
 
 TAGS_KEY = 'ucache-tags:ucache:pages:'
@@ -128,6 +129,17 @@ class NearCacheTags(Pair, unittest.TestCase):
         self.assertEqual(self.ca.req(u)[2], self.cb.req(u)[2])
         self.assertEqual(calls(self.a, u), 1)
 
+    def test_remote_invalidation_sent_to_a_reaches_b(self):
+        """modifier2 17 cmd=invalidate (ucache.wsgi.invalidate_tags from any
+        machine) on A: B's next read misses."""
+        u = '/t3?cache_for=60&tags=t3'
+        first = self.ca.req(u)[2]
+        self.assertEqual(self.cb.req(u)[2], first)
+        self.assertEqual(invalidate_tags('pages@127.0.0.1:%d' % self.a.uport, ['t3', 'unrelated']), 2)
+        self.assertEqual(direct(self.b, u), b'')
+        self.cb.req(u)
+        self.assertEqual(calls(self.b, u), 1)
+
     def test_invalidation_on_b_racing_a_render_on_a_leaves_no_stale_page(self):
         u = '/race?cache_for=60&tags=race&sleep=1'
         slow = threading.Thread(target=self.ca.req, args=(u,))
@@ -219,6 +231,17 @@ class NearCacheTagsRedisDown(Pair, unittest.TestCase):
         # write that was not acknowledged): the caller retries it
         self.assertEqual(invalidate(self.a, 'down'), 200)
         self.assertEqual(direct(self.b, tagged), b'')
+
+
+@unittest.skipIf(STOCK, 'near caches are ucache only')
+class TagKeyPrefix(unittest.TestCase):
+    def test_prefix_that_would_contain_the_tag_state_key_is_refused(self):
+        rc, out = run_to_exit(['--master', '--cache2', 'name=r,items=10,redis=127.0.0.1:1,'
+                               'redis_prefix=ucache-'])
+        self.assertEqual(rc, 1, out)
+        lines = [l for l in out.splitlines() if 'would contain the tag state key' in l]
+        self.assertEqual(len(lines), 1, out)
+        self.assertIn('"ucache-tags:ucache-"', lines[0])
 
 
 @need(NGINX)
