@@ -140,31 +140,31 @@ class NearCacheTags(Pair, unittest.TestCase):
         self.cb.req(u)
         self.assertEqual(calls(self.b, u), 1)
 
-    def test_invalidation_on_b_racing_a_render_on_a_leaves_no_stale_page(self):
-        u = '/race?cache_for=60&tags=race&sleep=1'
+    def render_on_a_while(self, u, during):
+        """A renders u (1 s); during() runs once it has read the clock.
+        The page is stored but stale: both direct lookups miss, B renders."""
         slow = threading.Thread(target=self.ca.req, args=(u,))
         slow.start()
         rendering(self.redis, u)
-        self.assertEqual(invalidate(self.b, 'race'), 200)
+        during()
         slow.join()
-        self.assertIsNotNone(self.redis.call('GET', 'ucache:pages:' + u))   # stored, but stale
+        self.assertIsNotNone(self.redis.call('GET', 'ucache:pages:' + u))
         self.assertEqual(direct(self.a, u), b'')
         self.assertEqual(direct(self.b, u), b'')
         self.cb.req(u)
         self.assertEqual(calls(self.b, u), 1)
 
+    def test_invalidation_on_b_racing_a_render_on_a_leaves_no_stale_page(self):
+        self.render_on_a_while('/race?cache_for=60&tags=race&sleep=1',
+                               lambda: self.assertEqual(invalidate(self.b, 'race'), 200))
+
     def test_tag_state_lost_during_a_render_leaves_no_stale_page(self):
         u = '/lost?cache_for=60&tags=lost&sleep=1'
-        slow = threading.Thread(target=self.ca.req, args=(u,))
-        slow.start()
-        rendering(self.redis, u)
-        self.assertEqual(invalidate(self.b, 'lost'), 200)
-        self.redis.call('FLUSHALL')        # the invalidation is forgotten with the hash
-        slow.join()
-        self.assertIsNotNone(self.redis.call('GET', 'ucache:pages:' + u))
-        self.assertEqual(direct(self.b, u), b'')
-        self.cb.req(u)
-        self.assertEqual(calls(self.b, u), 1)
+
+        def invalidate_then_flush():
+            self.assertEqual(invalidate(self.b, 'lost'), 200)
+            self.redis.call('FLUSHALL')        # the invalidation is forgotten with the hash
+        self.render_on_a_while(u, invalidate_then_flush)
         # the state made again works as before
         self.assertEqual(self.cb.req(u)[2], self.ca.req(u)[2])
         self.assertEqual(calls(self.a, u), 1)
