@@ -23,18 +23,19 @@
 
 /* Invalidate n tags of c: the engine's table, or a near cache's state in
  * Redis (redis_tags.c, one script for them all).  0, -EINVAL (a bad tag;
- * those before it are done on a local cache, none on a near one) or -EIO. */
+ * the others are done on a local cache, none on a near one) or -EIO. */
 static int invalidate(struct ucp_cache *c, const void *const *tags, const size_t *lens, size_t n)
 {
 	size_t i;
+	int ret = 0;
 
 	if (c->redis)
 		return n ? ucp_redis_tags_invalidate(c, tags, lens, n) : 0;
 	for (i = 0; i < n; i++) {
 		if (ucache_invalidate_tag(c->cache, tags[i], lens[i]))
-			return -EINVAL;
+			ret = -EINVAL;
 	}
-	return 0;
+	return ret;
 }
 
 int ucp_tags_invalidate(struct ucp_cache *c, const char *tags, size_t len)
