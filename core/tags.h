@@ -56,7 +56,7 @@ struct uc_tagtab {
  * Values starting with the magic are reserved for envelopes: one that does
  * not parse is treated as stale.
  */
-#define UC_TAG_MAGIC "\0UCTAGS\1"
+#define UC_TAG_MAGIC UCACHE_TAG_MAGIC
 #define UC_TAG_MAGIC_LEN 8
 #define UC_TAG_FIXED 32
 #define UC_TAG_REF 4

@@ -390,6 +390,7 @@ uint64_t ucache_items(const ucache_t *c);
  * them, so there they are misses).  Generations are not persisted: after a
  * restart every tagged entry of a reopened store is a miss.  Values
  * starting with the 8 bytes "\0UCTAGS\1" are reserved for envelopes. */
+#define UCACHE_TAG_MAGIC "\0UCTAGS\1" /* an envelope's first 8 bytes */
 #define UCACHE_TAGS_MAX 64          /* tags per entry */
 #define UCACHE_TAG_MAX 1024         /* bytes per tag */
 #define UCACHE_TAG_HEAD_MAX (32 + 4 * UCACHE_TAGS_MAX)

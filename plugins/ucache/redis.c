@@ -98,10 +98,7 @@ static const char FETCH_LUA[] =
 	"if n then return {1, n, redis.call('PTTL', KEYS[1])} end end "
 	"return false";
 
-/* The envelope magic and the shared epoch's bytes (ARGV[1], ARGV[2]) and
- * the host's byte order (envelopes are native, tags.h). */
-static const char TAG_MAGIC[8] = "\0UCTAGS\1";
-
+/* The host's byte order for FETCH_LUA's struct (envelopes are native). */
 static const char *byte_order(void)
 {
 	const uint16_t one = 1;
@@ -372,7 +369,7 @@ static int fetch_fill(struct ucp_cache *c, const char *key, size_t klen, struct 
 	uint64_t e0 = atomic_load(&sh->epoch), s0 = atomic_load(slot);
 	uint32_t live0 = atomic_load(&sh->live);
 	const uint64_t epoch = UCACHE_TAGS_SHARED_EPOCH;
-	const char *argv[8] = { "EVAL", FETCH_LUA, "2", NULL, c->redis->tags_key, TAG_MAGIC,
+	const char *argv[8] = { "EVAL", FETCH_LUA, "2", NULL, c->redis->tags_key, UCACHE_TAG_MAGIC,
 		(const char *) &epoch, byte_order() };
 	size_t lens[8] = { 4, sizeof(FETCH_LUA) - 1, 1, 0, c->redis->tags_key_len, 8, 8, 1 };
 	redisReply *rep, **e;
