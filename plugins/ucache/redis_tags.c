@@ -34,18 +34,19 @@
 #include "glue.h"
 #include "redis.h"
 
+/* A hash without both c and b (made by hand, half deleted) is made again. */
 static const char NOW_LUA[] =
-	"local c = redis.call('HGET', KEYS[1], 'c') if c then return c end "
+	"local g = redis.call('HMGET', KEYS[1], 'c', 'b') if g[1] and g[2] then return g[1] end "
 	"local t = redis.call('TIME') "
-	"local s = string.format('%.0f', tonumber(t[1]) * 1000000 + tonumber(t[2])) "
+	"local s = string.format('%.0f', math.max(tonumber(g[1]) or 0, tonumber(t[1]) * 1000000 + tonumber(t[2]))) "
 	"redis.call('HSET', KEYS[1], 'c', s, 'b', s) return s";
 
 /* ARGV: counter indices.  Returns the new clock value. */
 static const char INVALIDATE_LUA[] =
 	"local k = KEYS[1] local t = redis.call('TIME') "
 	"local now = tonumber(t[1]) * 1000000 + tonumber(t[2]) "
-	"local c = tonumber(redis.call('HGET', k, 'c')) "
-	"if not c then redis.call('HSET', k, 'b', string.format('%.0f', now)) c = now end "
+	"local g = redis.call('HMGET', k, 'c', 'b') local c = tonumber(g[1]) "
+	"if not c or not g[2] then redis.call('HSET', k, 'b', string.format('%.0f', now)) c = math.max(c or 0, now) end "
 	"local s = string.format('%.0f', math.max(c + 1, now)) local a = {'c', s} "
 	"for i = 1, #ARGV do a[#a + 1] = ARGV[i] a[#a + 1] = s end "
 	"redis.call('HSET', k, unpack(a)) return s";

@@ -181,6 +181,20 @@ class NearCacheTags(Pair, unittest.TestCase):
         keys = self.redis.call('SCAN', '0', 'MATCH', 'ucache:pages:*', 'COUNT', '100000')[1]
         self.assertNotIn(TAGS_KEY.encode(), keys)
 
+    def test_hash_without_its_birth_is_made_again_and_its_pages_are_stale(self):
+        u = '/hb?cache_for=60&tags=hb'
+        first = self.ca.req(u)[2]
+        self.assertEqual(self.cb.req(u)[2], first)
+        c0 = int(self.redis.call('HGET', TAGS_KEY, 'c'))
+        self.redis.call('HDEL', TAGS_KEY, 'b')
+        self.assertEqual(direct(self.b, u), b'')
+        self.cb.req(u)                                # renders: the clock read makes b again
+        self.assertEqual(calls(self.b, u), 1)
+        self.assertIsNotNone(self.redis.call('HGET', TAGS_KEY, 'b'))
+        self.assertGreaterEqual(int(self.redis.call('HGET', TAGS_KEY, 'c')), c0)   # never backwards
+        self.assertEqual(self.ca.req(u)[2], self.cb.req(u)[2])
+        self.assertEqual((calls(self.a, u), calls(self.b, u)), (1, 1))
+
     def test_untagged_page_keeps_l1_behaviour(self):
         u = '/plain?cache_for=60'
         first = self.ca.req(u)[2]
