@@ -29,7 +29,8 @@ static uint64_t draw_epoch(void)
 
 	if (getrandom(&e, sizeof(e), GRND_NONBLOCK) != (ssize_t)sizeof(e))
 		e = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)&e;
-	return e ? e : 1;
+	/* never the shared epoch: this table must not judge a near cache's envelopes */
+	return e && e != UCACHE_TAGS_SHARED_EPOCH ? e : 1;
 }
 
 /* Bytes of the table: stock's mapping less the region's, in whole pages,
@@ -74,9 +75,18 @@ void uc_tags_unmap(ucache_t *c)
 	c->tags = NULL;
 }
 
+/* A tag's counter in this cache's table (tags.h: ngens depends on the
+ * geometry, so it is not ucache_tag_index() below). */
 static uint32_t gen_index(const ucache_t *c, const void *tag, size_t len)
 {
 	return (uint32_t)(XXH3_64bits(tag, len) % c->tags->ngens);
+}
+
+/* The counter index shared by every machine (a near cache's tag state in
+ * Redis): a fixed space, whatever each machine's table holds. */
+uint32_t ucache_tag_index(const void *tag, size_t len)
+{
+	return (uint32_t)(XXH3_64bits(tag, len) % UC_TAG_GENS_MAX);
 }
 
 static int tag_ok(const void *tag, size_t len)
@@ -111,14 +121,17 @@ uint64_t ucache_tags_now(ucache_t *c)
 	return c->tags ? atomic_load_explicit(&c->tags->seq, memory_order_acquire) : 0;
 }
 
-long ucache_tags_head(ucache_t *c, uint64_t since, const void *const *tags, const size_t *lens, size_t ntags,
-		      void *out, size_t outlen)
+/* c: a local table's envelope (its epoch, its counters); NULL: a shared one
+ * (UCACHE_TAGS_SHARED_EPOCH, ucache_tag_index()'s counters). */
+static long write_head(const ucache_t *c, uint64_t since, const void *const *tags, const size_t *lens, size_t ntags,
+		       void *out, size_t outlen)
 {
 	uint8_t *o = out;
 	uint32_t n = (uint32_t)ntags, hlen = UC_TAG_FIXED + UC_TAG_REF * (uint32_t)ntags;
+	uint64_t epoch = c ? c->tags->epoch : UCACHE_TAGS_SHARED_EPOCH;
 	size_t i;
 
-	if (!c->tags || !since || !ntags || ntags > UCACHE_TAGS_MAX)
+	if (!since || !ntags || ntags > UCACHE_TAGS_MAX)
 		return -EINVAL;
 	for (i = 0; i < ntags; i++) {
 		if (!tag_ok(tags[i], lens[i]))
@@ -127,15 +140,29 @@ long ucache_tags_head(ucache_t *c, uint64_t since, const void *const *tags, cons
 	if (outlen < hlen)
 		return -ENOBUFS;
 	memcpy(o, UC_TAG_MAGIC, UC_TAG_MAGIC_LEN);
-	memcpy(o + 8, &c->tags->epoch, 8);
+	memcpy(o + 8, &epoch, 8);
 	memcpy(o + 16, &since, 8);
 	memcpy(o + 24, &n, 4);
 	memcpy(o + 28, &hlen, 4);
 	for (i = 0; i < ntags; i++) {
-		uint32_t idx = gen_index(c, tags[i], lens[i]);
+		uint32_t idx = c ? gen_index(c, tags[i], lens[i]) : ucache_tag_index(tags[i], lens[i]);
 		memcpy(o + UC_TAG_FIXED + i * UC_TAG_REF, &idx, 4);
 	}
 	return (long)hlen;
+}
+
+long ucache_tags_head(ucache_t *c, uint64_t since, const void *const *tags, const size_t *lens, size_t ntags,
+		      void *out, size_t outlen)
+{
+	if (!c->tags)
+		return -EINVAL;
+	return write_head(c, since, tags, lens, ntags, out, outlen);
+}
+
+long ucache_tags_head_shared(uint64_t since, const void *const *tags, const size_t *lens, size_t ntags,
+			     void *out, size_t outlen)
+{
+	return write_head(NULL, since, tags, lens, ntags, out, outlen);
 }
 
 int ucache_invalidate_tag(ucache_t *c, const void *tag, size_t len)

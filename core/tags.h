@@ -52,7 +52,8 @@ struct uc_tagtab {
 /*
  * The envelope (native byte order, unaligned: read through memcpy):
  *   magic   8 bytes  UC_TAG_MAGIC
- *   epoch   u64      the table's epoch when the head was made
+ *   epoch   u64      the table's epoch when the head was made, or
+ *                    UCACHE_TAGS_SHARED_EPOCH (state outside the engine)
  *   since   u64      seq read before rendering
  *   ntags   u32      1..UCACHE_TAGS_MAX
  *   hlen    u32      32 + 4 * ntags: where the payload starts
@@ -61,7 +62,7 @@ struct uc_tagtab {
  * Values starting with the magic are reserved for envelopes: one that does
  * not parse is treated as stale.
  */
-#define UC_TAG_MAGIC "\0UCTAGS\1"
+#define UC_TAG_MAGIC UCACHE_TAG_MAGIC
 #define UC_TAG_MAGIC_LEN 8
 #define UC_TAG_FIXED 32
 #define UC_TAG_REF 4

@@ -390,6 +390,7 @@ uint64_t ucache_items(const ucache_t *c);
  * them, so there they are misses).  Generations are not persisted: after a
  * restart every tagged entry of a reopened store is a miss.  Values
  * starting with the 8 bytes "\0UCTAGS\1" are reserved for envelopes. */
+#define UCACHE_TAG_MAGIC "\0UCTAGS\1" /* an envelope's first 8 bytes */
 #define UCACHE_TAGS_MAX 64          /* tags per entry */
 #define UCACHE_TAG_MAX 1024         /* bytes per tag */
 #define UCACHE_TAG_HEAD_MAX (32 + 4 * UCACHE_TAGS_MAX)
@@ -407,6 +408,17 @@ long ucache_tags_head(ucache_t *c, uint64_t since, const void *const *tags, cons
 
 /* Invalidate tag: O(1).  0 or -EINVAL (empty or oversized tag). */
 int ucache_invalidate_tag(ucache_t *c, const void *tag, size_t len);
+
+/* Tag state kept outside the engine (a near cache's, in Redis: the plugin's
+ * redis_tags.c).  Such an envelope carries the fixed epoch
+ * UCACHE_TAGS_SHARED_EPOCH instead of a table's random one, so any machine
+ * parses it and no engine table ever judges it fresh (a local read of one
+ * is a miss); its counters are ucache_tag_index(tag), 0 .. 65535, and the
+ * holder of the state compares them (tags.h has the layout). */
+#define UCACHE_TAGS_SHARED_EPOCH UINT64_C(0x5349444552435500)   /* "\0UCREDIS" little-endian */
+uint32_t ucache_tag_index(const void *tag, size_t len);
+long ucache_tags_head_shared(uint64_t since, const void *const *tags, const size_t *lens, size_t ntags,
+			     void *out, size_t outlen);
 
 /* Is the stored value val (len bytes) a fresh tagged entry?  The payload's
  * offset (> 0) if so, 0 if val has no envelope, -ESTALE if it is stale. */

@@ -29,6 +29,7 @@
  *              and fuzzed alone)
  *   redis.c    near cache over Redis: per-thread client, L1 -> Redis operations
  *   redis_listener.c  the master's invalidation thread of each near cache
+ *   redis_tags.c  a near cache's tag state in Redis: clock, invalidation
  *
  * Every cache is a struct ucp_cache: a struct uwsgi_cache (the "shim", which
  * the core and the language plugins keep seeing) followed by the engine
@@ -288,6 +289,21 @@ int ucp_redis_num(struct ucp_cache *c, const void *key, size_t klen, int64_t *ou
 /* The stats keys of a near cache: up to max (name, value) pairs, 0 if c
  * has no Redis. */
 int ucp_redis_stats(struct ucp_cache *c, const char **names, unsigned long long *vals, int max);
+
+/* --------------------------------------------------------- redis_tags.c */
+
+/* Most tags one ucp_redis_tags_invalidate() takes (an RPC's 255 args fit). */
+#define UCP_INVALIDATE_BATCH 256
+
+/* From ucp_redis_attach: name the tag state key (exits if the prefix
+ * would contain it). */
+void ucp_redis_tags_attach(const char *name, struct ucp_redis *r);
+
+/* A near cache's ucache_tags_now() (1 when Redis does not answer) and
+ * its invalidation of n tags at once: 0, -EINVAL (a bad tag, nothing
+ * done) or -EIO (Redis did not acknowledge). */
+uint64_t ucp_redis_tags_now(struct ucp_cache *c);
+int ucp_redis_tags_invalidate(struct ucp_cache *c, const void *const *tags, const size_t *lens, size_t n);
 
 /* ---------------------------------------------------- redis_listener.c */
 

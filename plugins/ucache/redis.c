@@ -7,6 +7,8 @@
  *   get     L1 hit, or on a miss one Redis round trip (FETCH_LUA: value,
  *           kind and PTTL read atomically) and an L1 fill whose expiry is
  *           never later than Redis' (floor of its PTTL, in whole seconds).
+ *           A tagged entry is judged by the same script against the tag
+ *           state in Redis (redis_tags.c) and never enters L1.
  *   set / update / del / clear / math
  *           Redis first; when it acknowledged, bump the epoch and remove
  *           the key from L1 (the next read refills it).  A write Redis did
@@ -70,14 +72,39 @@
 /* PX larger than this (100 years) is capped: Redis refuses PX near 2^63. */
 #define PX_MAX (UINT64_C(100) * 365 * 24 * 3600 * 1000)
 
-/* {kind, value, pttl}: kind 0 a string, 1 a number (hash field n); nil if
- * absent.  TYPE first: GET on a hash is an error. */
+/* {kind, value, pttl}: kind 0 a string, 1 a number (hash field n), 2 the
+ * payload of a fresh tagged entry (never put in L1); nil if absent or a
+ * stale tagged entry.  TYPE first: GET on a hash is an error.  A string
+ * starting with the envelope magic (ARGV[1]) is judged here, in the same
+ * round trip, against the tag state hash KEYS[2] (redis_tags.c): fresh
+ * when it carries the shared epoch (ARGV[2]), parses (ARGV[3]: the host's
+ * byte order for struct) and neither the hash's birth "b" nor any of its
+ * counters' last invalidation is later than its since; a missing hash
+ * (flushed, evicted, never made) makes every tagged entry stale. */
 static const char FETCH_LUA[] =
 	"local t = redis.call('TYPE', KEYS[1])['ok'] "
-	"if t == 'string' then return {0, redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])} end "
+	"if t == 'string' then local v = redis.call('GET', KEYS[1]) "
+	"if string.sub(v, 1, 8) ~= ARGV[1] then return {0, v, redis.call('PTTL', KEYS[1])} end "
+	"if #v < 32 or string.sub(v, 9, 16) ~= ARGV[2] then return false end "
+	"local o = ARGV[3] local since, n, h = struct.unpack(o .. 'I8I4I4', v, 17) "
+	"if n < 1 or n > 64 or h ~= 32 + 4 * n or h > #v then return false end "
+	"local f = {'b'} for i = 1, n do local x = struct.unpack(o .. 'I4', v, 29 + 4 * i) "
+	"if x >= 65536 then return false end f[i + 1] = tostring(x) end "
+	"local g = redis.call('HMGET', KEYS[2], unpack(f)) "
+	"if not g[1] then return false end "
+	"for i = 1, n + 1 do if g[i] and tonumber(g[i]) > since then return false end end "
+	"return {2, string.sub(v, h + 1), redis.call('PTTL', KEYS[1])} end "
 	"if t == 'hash' then local n = redis.call('HGET', KEYS[1], 'n') "
 	"if n then return {1, n, redis.call('PTTL', KEYS[1])} end end "
 	"return false";
+
+/* The host's byte order for FETCH_LUA's struct (envelopes are native). */
+static const char *byte_order(void)
+{
+	const uint16_t one = 1;
+
+	return *(const uint8_t *) &one ? "<" : ">";
+}
 
 /* ARGV: op (inc, mul, div), delta, initial, px (0: none), update (0/1).
  * Returns the new value as text, or an error reply (the caller fails). */
@@ -273,7 +300,7 @@ static redisContext *conn(struct ucp_cache *c)
 
 /* One command; NULL on any failure (logged, counted; a broken or timed
  * out stream is dropped: a late reply would answer the next command). */
-static redisReply *command(struct ucp_cache *c, int argc, const char **argv, const size_t *lens)
+redisReply *ucp_redis_command(struct ucp_cache *c, int argc, const char **argv, const size_t *lens)
 {
 	redisContext *ctx = conn(c);
 	redisReply *rep;
@@ -341,15 +368,17 @@ static int fetch_fill(struct ucp_cache *c, const char *key, size_t klen, struct 
 	_Atomic uint64_t *slot = ucp_key_epoch(sh, key, klen);
 	uint64_t e0 = atomic_load(&sh->epoch), s0 = atomic_load(slot);
 	uint32_t live0 = atomic_load(&sh->live);
-	const char *argv[4] = { "EVAL", FETCH_LUA, "1", NULL };
-	size_t lens[4] = { 4, sizeof(FETCH_LUA) - 1, 1, 0 };
+	const uint64_t epoch = UCACHE_TAGS_SHARED_EPOCH;
+	const char *argv[8] = { "EVAL", FETCH_LUA, "2", NULL, c->redis->tags_key, UCACHE_TAG_MAGIC,
+		(const char *) &epoch, byte_order() };
+	size_t lens[8] = { 4, sizeof(FETCH_LUA) - 1, 1, 0, c->redis->tags_key_len, 8, 8, 1 };
 	redisReply *rep, **e;
 	int64_t pttl;
 
 	if (!(argv[3] = full_key(c->redis, key, klen, &lens[3])))
 		return -ENOENT;
 	atomic_fetch_add_explicit(&sh->fetches, 1, memory_order_relaxed);
-	rep = command(c, 4, argv, lens);
+	rep = ucp_redis_command(c, 8, argv, lens);
 	if (!rep)
 		return -ENOENT;
 	e = rep->element;
@@ -369,7 +398,8 @@ static int fetch_fill(struct ucp_cache *c, const char *key, size_t klen, struct 
 	f->expires = pttl >= 0 ? (real_ms() + (uint64_t) pttl) / 1000 : 0;
 	/* A key expiring within this second is served but not kept: L1's
 	 * expiry has whole seconds and must not outlive Redis'. */
-	if (!live0 || !f->vlen || (pttl >= 0 && f->expires <= ucache_now()))
+	/* A tagged entry stays out of L1: only Redis knows its tags' state. */
+	if (e[0]->integer == 2 || !live0 || !f->vlen || (pttl >= 0 && f->expires <= ucache_now()))
 		return 0;
 	if (ucache_set(c->cache, key, klen, f->val, f->vlen, f->expires,
 			UCACHE_SET_UPDATE | UCACHE_SET_ABSEXPIRE))
@@ -494,7 +524,7 @@ int ucp_redis_set(struct ucp_cache *c, const void *key, size_t klen, const void 
 		argv[argc] = "NX";
 		lens[argc++] = 2;
 	}
-	rep = command(c, argc, argv, lens);
+	rep = ucp_redis_command(c, argc, argv, lens);
 	if (!rep)
 		return -EIO;
 	ret = rep->type == REDIS_REPLY_STATUS ? 0 : -EEXIST;
@@ -515,7 +545,7 @@ int ucp_redis_del(struct ucp_cache *c, const void *key, size_t klen)
 		return -EINVAL;
 	if (!(argv[1] = full_key(c->redis, key, klen, &lens[1])))
 		return -ENOMEM;
-	rep = command(c, 2, argv, lens);
+	rep = ucp_redis_command(c, 2, argv, lens);
 	if (!rep)
 		return -EIO;
 	ret = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0 ? 0 : -ENOENT;
@@ -546,7 +576,7 @@ int ucp_redis_math(struct ucp_cache *c, const void *key, size_t klen, enum ucach
 	lens[6] = (size_t) snprintf(init, sizeof(init), "%lld", (long long) c->uc.math_initial);
 	lens[7] = (size_t) snprintf(pxs, sizeof(pxs), "%llu",
 			(unsigned long long) px_of(c->redis, expires, 0));
-	rep = command(c, 9, argv, lens);
+	rep = ucp_redis_command(c, 9, argv, lens);
 	if (!rep)
 		return -EIO;
 	freeReplyObject(rep);
@@ -587,7 +617,7 @@ static int unlink_batch(struct ucp_cache *c, redisReply *keys)
 		argv[i + 1] = keys->element[i]->str;
 		lens[i + 1] = keys->element[i]->len;
 	}
-	rep = command(c, (int) keys->elements + 1, argv, lens);
+	rep = ucp_redis_command(c, (int) keys->elements + 1, argv, lens);
 	free(argv);
 	free(lens);
 	if (!rep)
@@ -604,7 +634,7 @@ int ucp_redis_clear(struct ucp_cache *c)
 	int ret = 0;
 
 	do {
-		redisReply *rep = command(c, 6, argv, NULL);
+		redisReply *rep = ucp_redis_command(c, 6, argv, NULL);
 
 		if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
 				rep->element[0]->type != REDIS_REPLY_STRING ||
@@ -712,6 +742,7 @@ void ucp_redis_attach(struct ucp_cache *c)
 	r->prefix = cfg->redis_prefix ? uwsgi_str(cfg->redis_prefix)
 		: uwsgi_concat3("ucache:", cfg->name, ":");
 	r->prefix_len = strlen(r->prefix);
+	ucp_redis_tags_attach(cfg->name, r);
 	r->timeout_ms = cfg->redis_timeout;
 	r->tv.tv_sec = (time_t) (r->timeout_ms / 1000);
 	r->tv.tv_usec = (suseconds_t) (r->timeout_ms % 1000) * 1000;

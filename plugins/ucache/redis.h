@@ -62,6 +62,8 @@ struct ucp_redis {
 	char shown[320];                 /* the address for logs, no password */
 	char *prefix;                    /* Redis key = prefix + key */
 	size_t prefix_len;
+	char *tags_key;                  /* the tag state hash: "ucache-tags:" + prefix (redis_tags.c) */
+	size_t tags_key_len;
 	char *password;                  /* from redis_password_file or the URL, or NULL */
 	uint64_t timeout_ms;
 	struct timeval tv;
@@ -81,5 +83,9 @@ void ucp_redis_log(struct ucp_cache *c, const char *fmt, ...) __attribute__((for
 void ucp_redis_flush_l1(struct ucp_cache *c);
 
 uint64_t ucp_mono_ms(void);
+
+/* One command on this thread's connection for c; NULL on any failure
+ * (logged, counted). */
+redisReply *ucp_redis_command(struct ucp_cache *c, int argc, const char **argv, const size_t *lens);
 
 #endif

@@ -16,21 +16,44 @@
  *
  * A tagged entry is stored as head + payload with any set (include/ucache.h,
  * "tags").
- * No state: every call works on the engine's shared table.
+ * No state: every call works on the engine's shared table, or for a near
+ * cache (redis=) on its tag state in Redis (redis_tags.c).
  */
 #include "glue.h"
 
-int ucp_tags_invalidate(struct ucp_cache *c, const char *tags, size_t len)
+/* Invalidate n tags of c: the engine's table, or a near cache's state in
+ * Redis (redis_tags.c, one script for them all).  0, -EINVAL (a bad tag;
+ * the others are done on a local cache, none on a near one) or -EIO. */
+static int invalidate(struct ucp_cache *c, const void *const *tags, const size_t *lens, size_t n)
 {
-	const char *tag;
-	size_t pos = 0, tlen;
+	size_t i;
 	int ret = 0;
 
-	while (ucp_tags_next(tags, len, &pos, &tag, &tlen)) {
-		if (ucache_invalidate_tag(c->cache, tag, tlen))
-			ret = -1;
+	if (c->redis)
+		return n ? ucp_redis_tags_invalidate(c, tags, lens, n) : 0;
+	for (i = 0; i < n; i++) {
+		if (ucache_invalidate_tag(c->cache, tags[i], lens[i]))
+			ret = -EINVAL;
 	}
 	return ret;
+}
+
+int ucp_tags_invalidate(struct ucp_cache *c, const char *tags, size_t len)
+{
+	const void *tag[UCP_INVALIDATE_BATCH];
+	size_t tlen[UCP_INVALIDATE_BATCH], pos = 0, n = 0;
+	const char *t;
+	int ret = 0;
+
+	while (ucp_tags_next(tags, len, &pos, &t, &tlen[n])) {
+		tag[n++] = t;
+		if (n == UCP_INVALIDATE_BATCH) {
+			ret |= invalidate(c, tag, tlen, n);
+			n = 0;
+		}
+	}
+	ret |= invalidate(c, tag, tlen, n);
+	return ret ? -1 : 0;
 }
 
 /* *buffer = a malloc'd copy of the text; returns its length. */
@@ -46,18 +69,24 @@ static uint64_t reply(char **buffer, const char *text)
 static uint64_t rpc_invalidate(uint8_t argc, char **argv, uint16_t *argvs, char **buffer)
 {
 	struct ucp_cache *c = argc ? ucp_lookup(argv[0], argvs[0]) : NULL;
+	const void *tags[UINT8_MAX];
+	size_t lens[UINT8_MAX];
 	char line[96];
 	uint8_t i;
 
 	if (!c)
 		return reply(buffer, argc ? "FAIL no such cache" : "FAIL usage: ucache_invalidate CACHE TAG...");
 	for (i = 1; i < argc; i++) {
-		if (ucache_invalidate_tag(c->cache, argv[i], argvs[i])) {
+		tags[i - 1] = argv[i];
+		lens[i - 1] = argvs[i];
+		if (!argvs[i] || argvs[i] > UCACHE_TAG_MAX) {
 			snprintf(line, sizeof(line), "FAIL tag %u is empty or longer than %d bytes", i,
 					UCACHE_TAG_MAX);
 			return reply(buffer, line);
 		}
 	}
+	if (invalidate(c, tags, lens, (size_t) (argc - 1)))
+		return reply(buffer, "FAIL Redis did not acknowledge the invalidation (see the log)");
 	snprintf(line, sizeof(line), "ok %u", (unsigned) (argc - 1));
 	return reply(buffer, line);
 }
@@ -70,7 +99,8 @@ static uint64_t rpc_tags_now(uint8_t argc, char **argv, uint16_t *argvs, char **
 	*buffer = NULL;
 	if (!c)
 		return 0;
-	snprintf(line, sizeof(line), "%llu", (unsigned long long) ucache_tags_now(c->cache));
+	snprintf(line, sizeof(line), "%llu", (unsigned long long) (c->redis ? ucp_redis_tags_now(c)
+				: ucache_tags_now(c->cache)));
 	return reply(buffer, line);
 }
 
@@ -91,7 +121,8 @@ static uint64_t rpc_tags_head(uint8_t argc, char **argv, uint16_t *argvs, char *
 		lens[i - 2] = argvs[i];
 	}
 	*buffer = uwsgi_malloc(UCACHE_TAG_HEAD_MAX);
-	n = ucache_tags_head(c->cache, since, tags, lens, (size_t) (argc - 2), *buffer, UCACHE_TAG_HEAD_MAX);
+	n = c->redis ? ucache_tags_head_shared(since, tags, lens, (size_t) (argc - 2), *buffer, UCACHE_TAG_HEAD_MAX)
+		: ucache_tags_head(c->cache, since, tags, lens, (size_t) (argc - 2), *buffer, UCACHE_TAG_HEAD_MAX);
 	if (n <= 0) {
 		free(*buffer);
 		*buffer = NULL;

@@ -300,6 +300,50 @@ static void test_reopened_store_drops_tagged_entries(void **state)
 	unlink(path);
 }
 
+/* A shared-epoch head (a near cache's: state kept in Redis) has the same
+ * layout, the fixed epoch and ucache_tag_index()'s counters, and no local
+ * table ever judges it fresh: stored in a cache, it is a miss. */
+static void test_shared_head_parses_everywhere_and_is_never_fresh_locally(void **state)
+{
+	ucache_t *c = ut_cache("name=t,items=100,blocksize=4096");
+	const void *tv[2] = { "user:1", "feed" };
+	size_t tl[2] = { 6, 4 };
+	uint8_t buf[UCACHE_TAG_HEAD_MAX + 8];
+	uint64_t epoch, since;
+	uint32_t n, hlen, idx;
+	long h;
+
+	(void)state;
+	h = ucache_tags_head_shared(12345, tv, tl, 2, buf, sizeof(buf));
+	assert_int_equal(h, 32 + 2 * 4);
+	assert_memory_equal(buf, "\0UCTAGS\1", 8);
+	memcpy(&epoch, buf + 8, 8);
+	memcpy(&since, buf + 16, 8);
+	memcpy(&n, buf + 24, 4);
+	memcpy(&hlen, buf + 28, 4);
+	assert_true(epoch == UCACHE_TAGS_SHARED_EPOCH);
+	assert_true(since == 12345);
+	assert_int_equal(n, 2);
+	assert_int_equal(hlen, 40);
+	memcpy(&idx, buf + 32, 4);
+	assert_int_equal(idx, ucache_tag_index("user:1", 6));
+	memcpy(&idx, buf + 36, 4);
+	assert_int_equal(idx, ucache_tag_index("feed", 4));
+	assert_true(ucache_tag_index("feed", 4) < 65536);
+	/* the fixed epoch is the bytes the Redis scripts compare */
+	assert_memory_equal(buf + 8, "\0UCREDIS", 8);
+	memcpy(buf + h, "payload!", 8);
+	assert_int_equal(ucache_tags_check(c, buf, (size_t)h + 8), -ESTALE);
+	assert_int_equal(ucache_set(c, "/near", 5, buf, (size_t)h + 8, 0, UCACHE_SET_UPDATE), 0);
+	expect_gone(c, "/near");
+	/* bad input as ucache_tags_head */
+	assert_int_equal(ucache_tags_head_shared(0, tv, tl, 2, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(ucache_tags_head_shared(1, tv, tl, 0, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(ucache_tags_head_shared(1, tv, tl, 2, buf, 39), -ENOBUFS);
+	ut_check(c);
+	ut_destroy(c);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, ut_setup, ut_teardown)
 
 int main(void)
@@ -314,6 +358,7 @@ int main(void)
 		T(test_invalidation_from_another_process),
 		T(test_bad_tags_refused),
 		T(test_reopened_store_drops_tagged_entries),
+		T(test_shared_head_parses_everywhere_and_is_never_fresh_locally),
 	};
 
 	return cmocka_run_group_tests_name("tags", tests, NULL, NULL);
