@@ -57,9 +57,10 @@ class WireBackend(RpcOps):
                     return b''.join(chunks)
                 chunks.append(c)
 
-    def _magic(self, cmd, key=None, value=None, expires=None):
-        """(vars, body) of a modifier2 17 reply, or None (refused/missing)."""
-        pairs = [('cmd', cmd)]
+    def _magic(self, cmd, key=None, value=None, expires=None, extra=()):
+        """(vars, body) of a modifier2 17 reply, or None (refused/missing);
+        extra: more (name, value) vars (invalidate's tags)."""
+        pairs = [('cmd', cmd)] + list(extra)
         if key is not None:
             pairs.append(('key', key if isinstance(key, bytes) else str(key).encode('utf-8')))
         if value is not None:
@@ -69,6 +70,8 @@ class WireBackend(RpcOps):
         if self.cache:
             pairs.append(('cache', self.cache))
         body = _vars(pairs)
+        if len(body) > 65535:
+            raise ValueError('ucache: %s request too large for one packet (%d bytes of vars)' % (cmd, len(body)))
         r = self._exchange(struct.pack('<BHB', 111, len(body), 17) + body + (value or b''))
         if len(r) < 4:
             return None

@@ -41,9 +41,9 @@ stale page.  (nginx direct hits serve it until cache_for + N too.)
 """
 import hashlib
 import os
-import socket
-import struct
 import time
+
+from ._wire import WireBackend
 
 try:
     import uwsgi
@@ -76,39 +76,16 @@ def _tag_list(tags):
 
 # ------------------------------------------------------------ invalidation
 
-def _uwsgi_vars(pairs):
-    return b''.join(struct.pack('<H', len(k)) + k + struct.pack('<H', len(v)) + v for k, v in pairs)
-
-
-def _recv_exact(sock, n):
-    data = b''
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError('ucache: connection closed by the server')
-        data += chunk
-    return data
-
-
 def _invalidate_remote(cache, tags, timeout):
-    """modifier1 111 / modifier2 17 cmd=invalidate on name@host:port (a
-    write: refused by --ucache-readonly and read-only sockets)."""
-    name, _, addr = cache.partition('@')
-    host, _, port = addr.rpartition(':')
-    body = _uwsgi_vars([(b'cmd', b'invalidate'), (b'tags', b','.join(tags))] +
-                       ([(b'cache', _b(name))] if name else []))
-    if len(body) > 65535:
-        raise ValueError('ucache: too many tags for one packet')
-    with socket.create_connection((host or '127.0.0.1', int(port)), timeout=timeout) as s:
-        s.sendall(struct.pack('<BHB', 111, len(body), 17) + body)
-        try:
-            head = _recv_exact(s, 4)
-            reply = _recv_exact(s, struct.unpack('<H', head[1:3])[0])
-        except ConnectionError:
-            raise RuntimeError('ucache: %s refused the invalidation (unknown cache, bad tags or '
-                               'a read-only socket)' % cache)
-    if b'status' not in reply or b'ok' not in reply:
-        raise RuntimeError('ucache: %s answered %r' % (cache, reply))
+    """modifier1 111 / modifier2 17 cmd=invalidate on name@host:port or
+    name@/path/to/socket (a write: refused by --ucache-readonly and
+    read-only sockets)."""
+    r = WireBackend(cache, timeout)._magic('invalidate', extra=[('tags', b','.join(tags))])
+    if r is None:
+        raise RuntimeError('ucache: %s refused the invalidation (unknown cache, bad tags or '
+                           'a read-only socket)' % cache)
+    if r[0].get('status') != b'ok':
+        raise RuntimeError('ucache: %s answered %r' % (cache, r[0]))
     return len(tags)
 
 

@@ -16,6 +16,7 @@ import concurrent.futures
 import http.client
 import os
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -224,6 +225,22 @@ class Accelerator(unittest.TestCase):
             invalidate_tags('pages@127.0.0.1:%d' % self.u.uport, ['a,b'])
         with self.assertRaises(RuntimeError):
             invalidate_tags('nosuchcache@127.0.0.1:%d' % self.u.uport, ['x'])
+
+
+@unittest.skipIf(STOCK, 'needs ucache (tags)')
+class UnixSocketInvalidation(unittest.TestCase):
+    def test_bug_invalidate_tags_unix_socket(self):
+        """invalidate_tags('pages@/path') raised ValueError: its own client
+        parsed every address as host:port (Cache('name@/path') worked)."""
+        d = tempfile.mkdtemp(prefix='ucache-http-')
+        path = os.path.join(d, 'cache.sock')
+        with accel('--socket', path) as u:
+            c = Client(u.port)
+            uri = '/unix?cache_for=60&tags=unix'
+            c.req(uri)
+            self.assertIn(b'render #1', c.req(uri)[2])
+            self.assertEqual(invalidate_tags('pages@' + path, ['unix']), 1)
+            self.assertIn(b'render #2', c.req(uri)[2])
 
 
 @unittest.skipIf(STOCK, 'needs ucache')
