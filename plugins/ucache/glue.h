@@ -251,7 +251,7 @@ void ucp_udp_setup(struct ucp_cache *c, int legacy);
 
 /* Replicate a successful local write (only when c->udp is set): a set with
  * its expiry (relative seconds unless absolute), a del, or the current
- * value of a key after math. */
+ * stored item of a key after math or an atomic (RPC) write. */
 void ucp_udp_send_set(struct ucp_cache *c, const char *key, uint16_t klen, const char *val,
 		uint64_t vlen, uint64_t expires, int absolute);
 void ucp_udp_send_del(struct ucp_cache *c, const char *key, uint16_t klen);

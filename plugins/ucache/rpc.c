@@ -131,21 +131,12 @@ static int prepare(struct rpc_call *r, uint8_t min, uint8_t max, int writes)
 }
 
 /* After a successful write of key: its item (or its absence) to the UDP
- * nodes, as api.c does after a magic-API write. */
+ * nodes, as api.c does after math (a peek: no hit counted, and a tagged
+ * entry goes out as a del). */
 static void replicate(struct ucp_cache *c, const char *key, uint16_t klen)
 {
-	struct ucache_item_info info;
-	size_t len = 0;
-	char *v;
-
-	if (!c->udp)
-		return;
-	if (!(v = ucache_get_alloc(c->cache, key, klen, &len, &info))) {
-		ucp_udp_send_del(c, key, klen);
-		return;
-	}
-	ucp_udp_send_set(c, key, klen, v, len, info.expires, 1);
-	free(v);
+	if (c->udp)
+		ucp_udp_send_item(c, key, klen);
 }
 
 #define CALL(name) struct rpc_call r = { name, argc, argv, argvs, NULL }

@@ -514,21 +514,32 @@ void ucp_udp_send_set(struct ucp_cache *c, const char *key, uint16_t klen, const
 	send_value(c, key, klen, val, vlen, expires);
 }
 
-/* After math: the item's new value and expiry, read back (a concurrent
- * writer may have changed it since: then that writer sends its own). */
+/* After math or an atomic (RPC) write: the item's stored bytes and expiry,
+ * read back with a peek (no hit counted, LRU untouched, a tagged entry's
+ * envelope kept, so send_value() sends it as a del); a concurrent writer
+ * may have changed it since: then that writer sends its own.  A value
+ * larger than any datagram is a del, as in send_value(). */
 void ucp_udp_send_item(struct ucp_cache *c, const char *key, uint16_t klen)
 {
+	static __thread unsigned char *vbuf; /* UCP_UDPW_MAX bytes, once per thread */
 	struct ucache_item_info info;
-	int64_t num;
 	size_t vlen = 0;
+	int rc;
 
 	if (!c->udp->n_nodes)
 		return;
-	if (ucache_peek(c->cache, key, klen, &num, sizeof(num), &vlen, &info) || vlen != sizeof(num)) {
+	if (!vbuf && !(vbuf = malloc(UCP_UDPW_MAX))) {
+		send_error(c, "every node", "out of memory");
+		return;
+	}
+	rc = ucache_peek(c->cache, key, klen, vbuf, UCP_UDPW_MAX, &vlen, &info);
+	if (rc == -ENOBUFS)
+		count(c->udp, C_OVERSIZE);
+	if (rc) {
 		ucp_udp_send_del(c, key, klen);
 		return;
 	}
-	send_value(c, key, klen, &num, sizeof(num), info.expires);
+	send_value(c, key, klen, vbuf, vlen, info.expires);
 }
 
 /* ------------------------------------------------------------- receiving */

@@ -3,7 +3,7 @@ replicate over UDP (nodes=) like the magic API's, and a redis= near cache
 refuses them with ENOTSUP (its items live in Redis, out of their reach)."""
 import unittest
 
-from harness import need, poll
+from harness import need, poll, stats_json
 from test_redis import Redis, connected, instance
 from test_udp import Node, udp_port
 
@@ -39,6 +39,20 @@ class Replication(unittest.TestCase):
             # the lock was never replicated: B computes for itself
             self.assertEqual(call(b, 'ucache_flight_begin', 'r', 'other', '0')[:1], b'C')
             self.assertEqual(sorted(b.op('cache_keys', 'r')), [b'\0uc-lock\0other', b'g', b'n'])
+
+    def test_bug_rpc_replication_read_back_counted_a_hit(self):
+        """The RPC functions read the item back with a get to replicate it:
+        every replicated write counted a hit on the sender (and a tagged
+        entry would have gone out without its envelope)."""
+        pb = udp_port()
+        with Node(udp=pb) as b, Node(nodes=[pb]) as a:
+            for i in range(5):
+                self.assertEqual(call(a, 'ucache_add', 'r', 'k%d' % i, 'v'), b'Y')
+            self.assertEqual(call(a, 'ucache_incr', 'r', 'n', '1', '0'), b'Y1')
+            b.wait_value('k4', b'v')
+            b.wait_value('n', (1).to_bytes(8, 'little', signed=True))
+            hits = [c for c in stats_json(a.stats)['caches'] if c['name'] == 'r'][0]['hits']
+            self.assertEqual(hits, 0)
 
 
 @need('redis-server')
