@@ -145,8 +145,9 @@ static void check_limit_as(const struct ucache_config *cfg, ucache_t *engine)
 	exit(1);
 }
 
-static struct ucp_cache *cache_create(struct ucache_config *cfg, int legacy, const char *sync)
+static struct ucp_cache *cache_create(struct ucache_config *cfg, int legacy)
 {
+	const char *sync;
 	int reloaded;
 	char err[512];
 	ucache_t *engine;
@@ -166,6 +167,8 @@ static struct ucp_cache *cache_create(struct ucache_config *cfg, int legacy, con
 	shim_append(c);
 	ucp_udp_setup(c, legacy);
 	ucp_redis_attach(c);
+	/* the engine keeps its own copy of the configuration (cfg is freed) */
+	sync = legacy ? uwsgi.cache_sync : ucache_config(engine)->sync;
 	if (sync && reloaded)
 		uwsgi_log("ucache: cache \"%s\": contents kept across the reload; start-up sync skipped\n", c->uc.name);
 	else if (sync)
@@ -183,22 +186,17 @@ static void create_legacy(void)
 			uwsgi.cache_store_sync > 0 ? (uint64_t) uwsgi.cache_store_sync : 0,
 			uwsgi.cache_use_last_modified, err, sizeof(err)))
 		config_fatal("invalid --cache", err);
-	cache_create(&cfg, 1, uwsgi.cache_sync);
+	cache_create(&cfg, 1);
 }
 
 struct ucp_cache *ucp_cache_add_keyval(const char *keyval)
 {
 	struct ucache_config cfg;
-	struct ucp_cache *c;
 	char err[512];
-	char *sync;
 
 	if (ucache_config_parse(&cfg, keyval, err, sizeof(err)))
 		config_fatal("invalid --cache2", err);
-	sync = cfg.sync ? uwsgi_str(cfg.sync) : NULL;
-	c = cache_create(&cfg, 0, sync);
-	free(sync);
-	return c;
+	return cache_create(&cfg, 0);
 }
 
 /* ------------------------------------------------------------ preloading */
