@@ -146,8 +146,8 @@ def _fast_paths(cache, cg, name):
     else:
         def get(key, default=None, as_int=False, setter=None, preserve_bytes=False):
             v = cg(key, name)
-            if v is not None and not (as_int or preserve_bytes):
-                return loads(v)
+            if v is not None and not as_int:
+                return v if preserve_bytes else loads(v)
             return slow_get(key, default, as_int, setter, preserve_bytes)
 
     def get_or_set(key, callback, timeout=None, wait=10.0, stale=0, lock_timeout=30, _store_none=True):
