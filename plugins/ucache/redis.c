@@ -178,12 +178,13 @@ void ucp_redis_flush_l1(struct ucp_cache *c)
 	atomic_fetch_add_explicit(&c->redis->sh->flushes, 1, memory_order_relaxed);
 }
 
-/* After Redis acknowledged a write of key: L1 must not keep (or be filled
- * with, by a read that overlapped the write) the old value. */
-static void written(struct ucp_cache *c, const char *key, size_t klen)
+/* After Redis acknowledged a write of key, or reported its change: L1 must
+ * not keep (or be filled with, by a read that overlapped it) the old value.
+ * The key's epoch moves first (redis.c "The fill race"). */
+int ucp_redis_forget(struct ucp_cache *c, const char *key, size_t klen)
 {
 	atomic_fetch_add(ucp_key_epoch(c->redis->sh, key, klen), 1);
-	ucache_del(c->cache, key, klen);
+	return ucache_del(c->cache, key, klen);
 }
 
 /* prefix + key in this thread's buffer. */
@@ -530,7 +531,7 @@ int ucp_redis_set(struct ucp_cache *c, const void *key, size_t klen, const void 
 	ret = rep->type == REDIS_REPLY_STATUS ? 0 : -EEXIST;
 	freeReplyObject(rep);
 	if (!ret)
-		written(c, key, klen);
+		ucp_redis_forget(c, key, klen);
 	return ret;
 }
 
@@ -550,7 +551,7 @@ int ucp_redis_del(struct ucp_cache *c, const void *key, size_t klen)
 		return -EIO;
 	ret = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0 ? 0 : -ENOENT;
 	freeReplyObject(rep);
-	written(c, key, klen);
+	ucp_redis_forget(c, key, klen);
 	return ret;
 }
 
@@ -580,7 +581,7 @@ int ucp_redis_math(struct ucp_cache *c, const void *key, size_t klen, enum ucach
 	if (!rep)
 		return -EIO;
 	freeReplyObject(rep);
-	written(c, key, klen);
+	ucp_redis_forget(c, key, klen);
 	return 0;
 }
 

@@ -82,6 +82,10 @@ void ucp_redis_log(struct ucp_cache *c, const char *fmt, ...) __attribute__((for
 /* Empty L1 and bump the epoch (the listener, on connect, loss, FLUSHDB). */
 void ucp_redis_flush_l1(struct ucp_cache *c);
 
+/* Drop key from L1 after its change in Redis, its epoch moved first;
+ * ucache_del()'s result. */
+int ucp_redis_forget(struct ucp_cache *c, const char *key, size_t klen);
+
 uint64_t ucp_mono_ms(void);
 
 /* One command on this thread's connection for c; NULL on any failure

@@ -155,8 +155,9 @@ static void went_down(struct listener *l)
 	int stale = c->redis->offline == UCACHE_REDIS_OFFLINE_STALE;
 
 	if (atomic_exchange(&c->redis->sh->live, 0)) {
-		atomic_fetch_add(&c->redis->sh->epoch, 1);
-		if (!stale) {
+		if (stale) {  /* keep L1, but no fill in flight may land */
+			atomic_fetch_add(&c->redis->sh->epoch, 1);
+		} else {      /* the flush moves the epoch too */
 			l1_enter();
 			ucp_redis_flush_l1(c);
 			l1_leave();
@@ -191,8 +192,7 @@ static void invalidate(struct listener *l, redisReply *keys)
 		if (k->type != REDIS_REPLY_STRING || k->len <= r->prefix_len ||
 				memcmp(k->str, r->prefix, r->prefix_len))
 			continue;
-		atomic_fetch_add(ucp_key_epoch(r->sh, k->str + r->prefix_len, k->len - r->prefix_len), 1);
-		if (ucache_del(c->cache, k->str + r->prefix_len, k->len - r->prefix_len) == 0)
+		if (ucp_redis_forget(c, k->str + r->prefix_len, k->len - r->prefix_len) == 0)
 			atomic_fetch_add_explicit(&r->sh->invalidations, 1, memory_order_relaxed);
 	}
 	l1_leave();
