@@ -64,6 +64,33 @@ struct ucp_cache {
 };
 
 extern struct uwsgi_server uwsgi;
+
+/* ----------------------------------------------------------- log limiter */
+
+/* One log line per second at most through it, lock-free: the threads of a
+ * process (a static one: server.c) or every process (one in a shared
+ * mapping: udp.c's send errors, redis.c) race on the second with a CAS;
+ * the losers count themselves in suppressed. */
+struct ucp_ratelimit {
+	uint64_t second;          /* when the last line was logged */
+	uint64_t suppressed;      /* lines dropped since */
+};
+
+/* 1 if a line may be logged now (*dropped: the lines suppressed since the
+ * last one), 0 if this second already had its line. */
+static inline int ucp_ratelimit_pass(struct ucp_ratelimit *rl, uint64_t *dropped)
+{
+	uint64_t now = (uint64_t) time(NULL);
+	uint64_t prev = __atomic_load_n(&rl->second, __ATOMIC_RELAXED);
+
+	if (prev == now || !__atomic_compare_exchange_n(&rl->second, &prev, now, 0,
+				__ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		__atomic_add_fetch(&rl->suppressed, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	*dropped = __atomic_exchange_n(&rl->suppressed, 0, __ATOMIC_RELAXED);
+	return 1;
+}
 extern struct uwsgi_plugin ucache_plugin;
 
 /* ------------------------------------------------------------ options.c */

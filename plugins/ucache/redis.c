@@ -156,19 +156,20 @@ static uint64_t real_ms(void)
 
 void ucp_redis_log(struct ucp_cache *c, const char *fmt, ...)
 {
-	struct ucp_redis_shared *sh = c->redis->sh;
-	uint64_t now = ucp_mono_ms(), last = atomic_load(&sh->log_ms);
+	uint64_t dropped = 0;
 	char line[512];
 	va_list ap;
 
-	if (last && now - last < 1000)
-		return;
-	if (!atomic_compare_exchange_strong(&sh->log_ms, &last, now))
+	if (!ucp_ratelimit_pass(&c->redis->sh->log_rl, &dropped))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	uwsgi_log("ucache: cache \"%s\": Redis %s: %s\n", c->uc.name, c->redis->shown, line);
+	if (dropped)
+		uwsgi_log("ucache: cache \"%s\": Redis %s: %s (and %llu more since the last line)\n",
+				c->uc.name, c->redis->shown, line, (unsigned long long) dropped);
+	else
+		uwsgi_log("ucache: cache \"%s\": Redis %s: %s\n", c->uc.name, c->redis->shown, line);
 }
 
 void ucp_redis_flush_l1(struct ucp_cache *c)

@@ -25,7 +25,7 @@
  *           on; written only by the listener.  L1 is filled only by a read
  *           that started while it was 1 and finished while it still was.
  *   counters  relaxed increments by any process, summed by construction.
- *   log_ms  monotonic ms of the last error line (rate limit, CAS).
+ *   log_rl  the error lines' limiter (glue.h), shared by every process.
  */
 #ifndef UCP_REDIS_H
 #define UCP_REDIS_H
@@ -47,7 +47,7 @@ struct ucp_redis_shared {
 	_Atomic uint64_t invalidations;  /* keys removed from L1 by the listener */
 	_Atomic uint64_t flushes;        /* whole-L1 flushes (connect, loss, FLUSHDB) */
 	_Atomic uint64_t fills_dropped;  /* fills undone by the epoch check */
-	_Atomic uint64_t log_ms;
+	struct ucp_ratelimit log_rl;
 	_Atomic uint64_t key_epoch[UCP_EPOCH_SLOTS];
 };
 

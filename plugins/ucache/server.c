@@ -50,30 +50,8 @@ int ucp_readonly;
 struct uwsgi_string_list *ucp_readonly_sockets;
 struct uwsgi_string_list *ucp_write_sockets;
 
-/* ------------------------------------------------------------ log limiter */
-
-struct ratelimit {
-	uint64_t second;          /* when the last line was logged */
-	uint64_t suppressed;      /* lines dropped since */
-};
-
-static struct ratelimit rl_malformed, rl_refused;
-
-/* 1 if a line may be logged now (*dropped gets the count suppressed
- * since the last one), 0 if this second already had its line. */
-static int ratelimit_pass(struct ratelimit *rl, uint64_t *dropped)
-{
-	uint64_t now = (uint64_t) uwsgi_now();
-	uint64_t prev = __atomic_load_n(&rl->second, __ATOMIC_RELAXED);
-
-	if (prev == now || !__atomic_compare_exchange_n(&rl->second, &prev, now, 0,
-				__ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-		__atomic_add_fetch(&rl->suppressed, 1, __ATOMIC_RELAXED);
-		return 0;
-	}
-	*dropped = __atomic_exchange_n(&rl->suppressed, 0, __ATOMIC_RELAXED);
-	return 1;
-}
+/* log limiters (glue.h): one line per second per worker and kind */
+static struct ucp_ratelimit rl_malformed, rl_refused;
 
 static void peer_name(int fd, char *out, size_t len)
 {
@@ -92,13 +70,13 @@ static void peer_name(int fd, char *out, size_t len)
 		snprintf(out, len, "?");
 }
 
-static void report(struct ratelimit *rl, struct wsgi_request *wsgi_req, const char *what,
+static void report(struct ucp_ratelimit *rl, struct wsgi_request *wsgi_req, const char *what,
 		const char *why)
 {
 	char peer[INET6_ADDRSTRLEN + 1], more[64] = "";
 	uint64_t dropped = 0;
 
-	if (!ratelimit_pass(rl, &dropped))
+	if (!ucp_ratelimit_pass(rl, &dropped))
 		return;
 	peer_name(wsgi_req->fd, peer, sizeof(peer));
 	if (dropped)

@@ -83,8 +83,7 @@ static const char *const ctr_names[C_COUNT] = {
  * in udp_applied). */
 struct udp_shared {
 	uint64_t ctr[C_COUNT];
-	uint64_t log_second;      /* send-error log limiter: last second logged */
-	uint64_t log_suppressed;  /* lines dropped since */
+	struct ucp_ratelimit send_rl;  /* send errors: one line a second, every process */
 };
 
 struct udp_addr {
@@ -103,7 +102,7 @@ struct ucp_udp {
 	unsigned char *secret;
 	size_t secret_len;
 	struct ucp_udpw_guard *guard;  /* receiver thread only */
-	uint64_t rx_log_second, rx_log_suppressed;
+	struct ucp_ratelimit rx_rl;    /* receiver thread's lines */
 };
 
 static int send_fd[2] = { -1, -1 };  /* AF_INET, AF_INET6 */
@@ -120,28 +119,12 @@ static void count(struct ucp_udp *u, enum udp_ctr i)
 	__atomic_add_fetch(&u->sh->ctr[i], 1, __ATOMIC_RELAXED);
 }
 
-/* 1 if a line may be logged now (*dropped: lines suppressed since the last
- * one); 0 if this second had its line already. */
-static int log_pass(uint64_t *second, uint64_t *suppressed, uint64_t *dropped)
-{
-	uint64_t now = (uint64_t) time(NULL);
-	uint64_t prev = __atomic_load_n(second, __ATOMIC_RELAXED);
-
-	if (prev == now || !__atomic_compare_exchange_n(second, &prev, now, 0, __ATOMIC_RELAXED,
-				__ATOMIC_RELAXED)) {
-		__atomic_add_fetch(suppressed, 1, __ATOMIC_RELAXED);
-		return 0;
-	}
-	*dropped = __atomic_exchange_n(suppressed, 0, __ATOMIC_RELAXED);
-	return 1;
-}
-
-static void log_limited(struct ucp_cache *c, uint64_t *second, uint64_t *suppressed,
-		const char *what, const char *addr, const char *why)
+static void log_limited(struct ucp_cache *c, struct ucp_ratelimit *rl, const char *what,
+		const char *addr, const char *why)
 {
 	uint64_t dropped = 0;
 
-	if (!log_pass(second, suppressed, &dropped))
+	if (!ucp_ratelimit_pass(rl, &dropped))
 		return;
 	if (dropped)
 		uwsgi_log("ucache: cache \"%s\": UDP %s %s: %s (and %llu more since the last line)\n",
@@ -427,7 +410,7 @@ static size_t body_cap(const struct ucp_udp *u)
 static void send_error(struct ucp_cache *c, const char *addr, const char *why)
 {
 	count(c->udp, C_SEND_ERRORS);
-	log_limited(c, &c->udp->sh->log_second, &c->udp->sh->log_suppressed, "send to", addr, why);
+	log_limited(c, &c->udp->sh->send_rl, "send to", addr, why);
 }
 
 /* Sign (with a secret) and send the datagram to every node. */
@@ -569,7 +552,7 @@ static void rx_log(struct ucp_cache *c, const struct sockaddr_storage *ss, const
 	char src[INET6_ADDRSTRLEN + 1];
 
 	source_text(ss, src, sizeof(src));
-	log_limited(c, &c->udp->rx_log_second, &c->udp->rx_log_suppressed, "datagram from", src, why);
+	log_limited(c, &c->udp->rx_rl, "datagram from", src, why);
 }
 
 /* Apply to the engine directly (never re-sent).  0 or -errno. */
