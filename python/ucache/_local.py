@@ -9,6 +9,8 @@ import struct
 import threading
 import time
 
+from ._rpc import PerKeyOps
+
 _STORES = {}
 _STORES_LOCK = threading.Lock()
 _I64 = struct.Struct('=q')
@@ -39,7 +41,7 @@ class _Store:
         self.tokens = 0
 
 
-class LocalBackend:
+class LocalBackend(PerKeyOps):
     def __init__(self, name):
         self.name = name
         with _STORES_LOCK:
@@ -163,22 +165,6 @@ class LocalBackend:
             if it:
                 it[0] = bytes(value)
             return bool(it)
-
-    def get_many(self, keys):
-        out = {}
-        for k in keys:
-            v = self.get(k)
-            if v is not None:
-                out[k] = v
-        return out
-
-    def set_many(self, items, timeout):
-        for k, v in items:
-            self.set(k, v, timeout)
-        return []
-
-    def delete_many(self, keys):
-        return sum(1 for k in keys if self.delete(k))
 
     # -- single flight and stale values (the engine's flight.c)
     def get_stale(self, key):

@@ -27,7 +27,26 @@ def _num(n):
     return str(int(n)).encode()
 
 
-class RpcOps:
+class PerKeyOps:
+    """The batch operations as one get / set / delete per key, given those
+    (the fallback, local uWSGI caches; RpcOps replaces two with one RPC)."""
+
+    def get_many(self, keys):
+        out = {}
+        for k in keys:
+            v = self.get(k)
+            if v is not None:
+                out[k] = v
+        return out
+
+    def set_many(self, items, timeout):
+        return [k for k, v in items if not self.set(k, v, timeout)]
+
+    def delete_many(self, keys):
+        return sum(1 for k in keys if self.delete(k))
+
+
+class RpcOps(PerKeyOps):
     """The atomic operations, given self._call and self._rpc_name (bytes)."""
 
     def _rpc(self, fn, *args):

@@ -4,7 +4,7 @@ functions (uwsgi.call; uwsgi.rpc for a name@host:port cache) for the
 atomic operations."""
 import uwsgi  # only importable inside uWSGI
 
-from ._rpc import LOCK_PREFIX, RpcOps
+from ._rpc import LOCK_PREFIX, PerKeyOps, RpcOps
 
 
 class UwsgiBackend(RpcOps):
@@ -53,23 +53,11 @@ class UwsgiBackend(RpcOps):
     def math(self, op, key, delta, timeout):
         return bool(self._math[op](key, delta, timeout, self.cache))
 
-    def set_many(self, items, timeout):
-        return [k for k, v in items if not self.set(k, v, timeout)]
-
     # Local caches: a uwsgi.cache_* call per key costs less than one RPC's
     # marshalling for the sizes Django asks for, and works on a redis= near
     # cache too (which refuses the RPC functions); remote: one RPC.
     def get_many(self, keys):
-        if self.remote:
-            return RpcOps.get_many(self, keys)
-        out = {}
-        for k in keys:
-            v = self.get(k)
-            if v is not None:
-                out[k] = v
-        return out
+        return (RpcOps if self.remote else PerKeyOps).get_many(self, keys)
 
     def delete_many(self, keys):
-        if self.remote:
-            return RpcOps.delete_many(self, keys)
-        return sum(1 for k in keys if self.delete(k))
+        return (RpcOps if self.remote else PerKeyOps).delete_many(self, keys)

@@ -128,6 +128,3 @@ class WireBackend(RpcOps):
             n = _wrap(a * delta if op == 'mul' else _cdiv(a, delta))
             if self.cas(key, _I64.pack(n), ver, None if cur is not None else timeout):
                 return True
-
-    def set_many(self, items, timeout):
-        return [k for k, v in items if not self.set(k, v, timeout)]
