@@ -313,9 +313,9 @@ int ucp_redis_math(struct ucp_cache *c, const void *key, size_t klen, enum ucach
 		int64_t delta, uint64_t expires, int update);
 int ucp_redis_num(struct ucp_cache *c, const void *key, size_t klen, int64_t *out);
 
-/* The stats keys of a near cache: up to max (name, value) pairs, 0 if c
- * has no Redis. */
-int ucp_redis_stats(struct ucp_cache *c, const char **names, unsigned long long *vals, int max);
+/* The i-th stats key of a near cache: 1 with *name and *value set, 0 past
+ * the last (or without Redis); as ucp_udp_stat(). */
+int ucp_redis_stat(const struct ucp_cache *c, size_t i, const char **name, uint64_t *value);
 
 /* --------------------------------------------------------- redis_tags.c */
 

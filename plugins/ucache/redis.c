@@ -765,20 +765,24 @@ void ucp_redis_attach(struct ucp_cache *c)
 	probe(c);
 }
 
-int ucp_redis_stats(struct ucp_cache *c, const char **names, unsigned long long *vals, int max)
+int ucp_redis_stat(const struct ucp_cache *c, size_t i, const char **name, uint64_t *value)
 {
+	static const char *const names[] = { "l1_hits", "redis_fetches", "redis_errors", "invalidations",
+		"l1_flushes", "fills_dropped", "redis_connected" };
 	struct ucp_redis_shared *sh;
-	int n = 0;
 
-	if (!c->redis || max < 7)
+	if (!c->redis || i >= sizeof(names) / sizeof(names[0]))
 		return 0;
 	sh = c->redis->sh;
-	names[n] = "l1_hits", vals[n++] = c->snap.hits;
-	names[n] = "redis_fetches", vals[n++] = atomic_load(&sh->fetches);
-	names[n] = "redis_errors", vals[n++] = atomic_load(&sh->errors);
-	names[n] = "invalidations", vals[n++] = atomic_load(&sh->invalidations);
-	names[n] = "l1_flushes", vals[n++] = atomic_load(&sh->flushes);
-	names[n] = "fills_dropped", vals[n++] = atomic_load(&sh->fills_dropped);
-	names[n] = "redis_connected", vals[n++] = atomic_load(&sh->live);
-	return n;
+	*name = names[i];
+	switch (i) {
+	case 0: *value = c->snap.hits; break;
+	case 1: *value = atomic_load(&sh->fetches); break;
+	case 2: *value = atomic_load(&sh->errors); break;
+	case 3: *value = atomic_load(&sh->invalidations); break;
+	case 4: *value = atomic_load(&sh->flushes); break;
+	case 5: *value = atomic_load(&sh->fills_dropped); break;
+	default: *value = atomic_load(&sh->live); break;
+	}
+	return 1;
 }

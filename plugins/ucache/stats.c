@@ -103,14 +103,23 @@ static int keystr(struct uwsgi_stats *us, const char *key, const char *value)
 	return stats_printf(us, "\"%s\":\"%s\"", key, value);
 }
 
-static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
+/* The extra keys of one feature: stat(c, i, ...) for i = 0, 1, ... */
+static int feature_keys(struct uwsgi_stats *us, struct ucp_cache *c,
+		int (*stat)(const struct ucp_cache *, size_t, const char **, uint64_t *))
 {
-	const char *names[8], *name;
-	unsigned long long vals[8];
+	const char *name;
 	uint64_t value;
 	size_t i;
-	int j, n;
 
+	for (i = 0; stat(c, i, &name, &value); i++) {
+		if (uwsgi_stats_comma(us) || keylong(us, name, value))
+			return -1;
+	}
+	return 0;
+}
+
+static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
+{
 	if (uwsgi_stats_comma(us) || keylong(us, "evictions", c->snap.evictions))
 		return -1;
 	if (uwsgi_stats_comma(us) || keylong(us, "expired", c->snap.expirations))
@@ -122,16 +131,7 @@ static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
 	/* VERSION holds no quote or backslash (the Makefile checks): no escaping */
 	if (uwsgi_stats_comma(us) || keystr(us, "ucache_version", UCACHE_VERSION))
 		return -1;
-	for (i = 0; ucp_udp_stat(c, i, &name, &value); i++) {
-		if (uwsgi_stats_comma(us) || keylong(us, name, value))
-			return -1;
-	}
-	n = ucp_redis_stats(c, names, vals, 8);
-	for (j = 0; j < n; j++) {
-		if (uwsgi_stats_comma(us) || keylong(us, names[j], vals[j]))
-			return -1;
-	}
-	return 0;
+	return feature_keys(us, c, ucp_udp_stat) || feature_keys(us, c, ucp_redis_stat) ? -1 : 0;
 }
 
 int ucp_stats_keylong(struct uwsgi_stats *us, char *key, unsigned long long num)
