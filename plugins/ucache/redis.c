@@ -182,8 +182,11 @@ void ucp_redis_flush_l1(struct ucp_cache *c)
 /* After Redis acknowledged a write of key, or reported its change: L1 must
  * not keep (or be filled with, by a read that overlapped it) the old value.
  * The key's epoch moves first (redis.c "The fill race"). */
+static void held_drop(void);
+
 int ucp_redis_forget(struct ucp_cache *c, const char *key, size_t klen)
 {
+	held_drop(); /* this thread's writes are read back as written, never as held */
 	atomic_fetch_add(ucp_key_epoch(c->redis->sh, key, klen), 1);
 	return ucache_del(c->cache, key, klen);
 }
@@ -414,12 +417,52 @@ static int fetch_fill(struct ucp_cache *c, const char *key, size_t klen, struct 
 	return 0;
 }
 
+/*
+ * A fetch whose value did not fit the caller's buffer (-ENOBUFS): the
+ * callers (api.c copy_out, server.c) grow the buffer and ask again at
+ * once, which is served from here instead of a second round trip (and a
+ * second redis_fetches).  One per thread, for HELD_MS at most (well within
+ * the staleness bound), dropped by any other fetch of this thread.
+ */
+#define HELD_MS 100
+
+static __thread struct {
+	struct fetched f;         /* f.rep NULL: none */
+	const struct ucp_cache *c;
+	char *key;
+	size_t klen;
+	uint64_t until_ms;
+} tl_held;
+
+static void held_drop(void)
+{
+	if (tl_held.f.rep)
+		freeReplyObject(tl_held.f.rep);
+	free(tl_held.key);
+	tl_held.f.rep = NULL;
+	tl_held.key = NULL;
+}
+
+/* fetch_fill(), or the held fetch of the same key. */
+static int fetch_or_held(struct ucp_cache *c, const char *key, size_t klen, struct fetched *f)
+{
+	if (tl_held.f.rep && tl_held.c == c && tl_held.klen == klen && !memcmp(tl_held.key, key, klen) &&
+			ucp_mono_ms() < tl_held.until_ms) {
+		*f = tl_held.f;
+		tl_held.f.rep = NULL;
+		held_drop();
+		return 0;
+	}
+	held_drop();
+	return fetch_fill(c, key, klen, f);
+}
+
 int ucp_redis_get_ex(struct ucp_cache *c, const void *key, size_t klen, void *buf, size_t buflen,
 		size_t *vlen, struct ucache_item_info *info)
 {
 	struct fetched f;
 
-	if (fetch_fill(c, key, klen, &f))
+	if (fetch_or_held(c, key, klen, &f))
 		return -ENOENT;
 	*vlen = f.vlen;
 	if (info) {
@@ -427,7 +470,15 @@ int ucp_redis_get_ex(struct ucp_cache *c, const void *key, size_t klen, void *bu
 		info->hits = 1;
 	}
 	if (f.vlen > buflen) {
-		freeReplyObject(f.rep);
+		if ((tl_held.key = malloc(klen ? klen : 1))) {
+			memcpy(tl_held.key, key, klen);
+			tl_held.f = f;
+			tl_held.c = c;
+			tl_held.klen = klen;
+			tl_held.until_ms = ucp_mono_ms() + HELD_MS;
+		} else {
+			freeReplyObject(f.rep);
+		}
 		return -ENOBUFS;
 	}
 	memcpy(buf, f.val, f.vlen);
@@ -651,6 +702,7 @@ int ucp_redis_clear(struct ucp_cache *c)
 		freeReplyObject(rep);
 	} while (!ret && strcmp(cursor, "0"));
 	free(pat);
+	held_drop();
 	atomic_fetch_add(&c->redis->sh->epoch, 1);
 	ucache_clear(c->cache);
 	return ret;

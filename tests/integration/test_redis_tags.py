@@ -115,6 +115,17 @@ class NearCacheTags(Pair, unittest.TestCase):
         self.assertGreaterEqual(pages_stats(self.b)['redis_fetches'], fetches + 3)
         self.assertEqual(direct(self.b, u).split(b'\r\n\r\n', 1)[1], first)
 
+    def test_bug_lookup_larger_than_the_buffer_fetched_twice(self):
+        """A direct lookup whose value did not fit the worker's buffer read
+        Redis again after growing it: two round trips (and two
+        redis_fetches) for one lookup of a value that never enters L1."""
+        for n, size in enumerate((30000, 45000, 60000)):  # each larger than any before
+            u = '/big%d?cache_for=60&tags=big&size=%d' % (n, size)
+            body = self.ca.req(u)[2]
+            fetches = pages_stats(self.b)['redis_fetches']
+            self.assertEqual(direct(self.b, u).split(b'\r\n\r\n', 1)[1], body)
+            self.assertEqual(pages_stats(self.b)['redis_fetches'], fetches + 1)
+
     def test_invalidation_on_a_makes_b_miss_at_once(self):
         u = '/t2?cache_for=60&tags=t2,other'
         first = self.ca.req(u)[2]
