@@ -34,35 +34,7 @@ def counts(what, **kv):
 
 # --------------------------------------------------------------- processes
 
-def proc_status(pid):
-    """Fields of /proc/PID/status as a dict, {} if the process is gone."""
-    try:
-        with open('/proc/%d/status' % pid) as f:
-            return dict(line.rstrip('\n').split(':\t', 1) for line in f if ':\t' in line)
-    except OSError:
-        return {}
-
-
-def children(pid):
-    """Live (not zombie) children of pid."""
-    try:
-        with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
-            pids = [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-    return [p for p in pids if proc_status(p).get('State', 'Z')[:1] not in ('Z', 'X', '')]
-
-
-def catches(pid, *sigs):
-    """True once pid has handlers for sigs, none of them blocked (uwsgi's
-    master installs its handlers only after it has spawned the workers: a
-    signal sent before that is lost)."""
-    st = proc_status(pid)
-    if not st:
-        return False
-    cgt, blk = int(st['SigCgt'], 16), int(st['SigBlk'], 16)
-    mask = sum(1 << (s - 1) for s in sigs)
-    return cgt & mask == mask and not blk & mask
+proc_status, children, catches = harness.proc_status, harness.children, harness.catches
 
 
 class Instance(Uwsgi):

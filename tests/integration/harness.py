@@ -11,9 +11,11 @@ Rules every test follows through this module:
 Environment: UCACHE_PLUGIN (path of ucache_plugin.so, default: the repo
 root's), UWSGI (the uwsgi binary, default "uwsgi"), NGINX (default nginx).
 """
+import atexit
 import http.client
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -159,6 +161,38 @@ def dec(value):
 
 # ---------------------------------------------------------------- processes
 
+def proc_status(pid):
+    """Fields of /proc/PID/status as a dict, {} if the process is gone."""
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            return dict(line.rstrip('\n').split(':\t', 1) for line in f if ':\t' in line)
+    except OSError:
+        return {}
+
+
+def children(pid):
+    """Live (not zombie) children of pid."""
+    try:
+        with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
+            pids = [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+    return [p for p in pids if proc_status(p).get('State', 'Z')[:1] not in ('Z', 'X', '')]
+
+
+def catches(pid, *sigs):
+    """True once pid has handlers for sigs, none of them blocked (uwsgi's
+    master installs its handlers only after it has spawned the workers: a
+    signal sent before that is lost)."""
+    st = proc_status(pid)
+    if not st:
+        return False
+    cgt, blk = int(st['SigCgt'], 16), int(st['SigBlk'], 16)
+    mask = sum(1 << (s - 1) for s in sigs)
+    return cgt & mask == mask and not blk & mask
+
+
+
 class Process:
     """A child process in its own session, with a log file and a watchdog."""
 
@@ -216,19 +250,86 @@ class Process:
         self.proc.wait(5)
 
 
+# ------------------------------------------------------- deployment mode
+# Debian runs apps as root dropping to www-data (/etc/uwsgi/apps-enabled
+# with `uid = www-data`), under a master, and reloads them gracefully on
+# every deploy.  Uwsgi(..., deploy=True) starts an instance that way:
+# --master --uid/--gid DEPLOY_USER, its workdir owned by that user, the
+# plugin and the apps read from a world-readable copy (the re-exec'd master
+# of a reload runs as the user and loads them again; a checkout under a
+# 0700 folder would be unreadable to it), and Uwsgi.reload() in the test.
+DEPLOY_USER = os.environ.get('UCACHE_TEST_DEPLOY_USER', 'www-data')
+_deploy_copy = None
+
+
+def deploy_supported():
+    """None when the deployment mode can run here, else why not."""
+    if os.geteuid() != 0:
+        return 'the deployment mode drops from root to %s: run as root' % DEPLOY_USER
+    try:
+        pwd.getpwnam(DEPLOY_USER)
+    except KeyError:
+        return 'no user %s' % DEPLOY_USER
+    return None
+
+
+def deploy_user():
+    """(uid, gid) of DEPLOY_USER."""
+    pw = pwd.getpwnam(DEPLOY_USER)
+    return pw.pw_uid, pw.pw_gid
+
+
+def _deploy_paths():
+    """{original path: world-readable copy} for the plugin and the apps."""
+    global _deploy_copy
+    if _deploy_copy is None:
+        d = tempfile.mkdtemp(prefix='ucache-deploy-')
+        atexit.register(shutil.rmtree, d, True)
+        os.chmod(d, 0o755)
+        plugin = os.path.join(d, os.path.basename(PLUGIN))
+        shutil.copy2(PLUGIN, plugin)
+        apps = os.path.join(d, 'apps')
+        shutil.copytree(APPS, apps)
+        for root, dirs, files in os.walk(d):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o755)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o644)
+        _deploy_copy = {PLUGIN: plugin, APPS: apps}
+    return _deploy_copy
+
+
+def _deploy_arg(arg):
+    for orig, copy in _deploy_paths().items():
+        if arg == orig or arg.startswith(orig + os.sep):
+            return copy + arg[len(orig):]
+    return arg
+
+
+def _worker_count(args):
+    for flag in ('--processes', '-p', '--workers', '-w'):
+        if flag in args:
+            return int(args[args.index(flag) + 1])
+    return 1
+
+
 class Uwsgi(Process):
     """A uwsgi instance with ucache loaded and an HTTP socket on a free port.
 
     args: extra uwsgi options.  plugins: loaded before ucache.
     http: add --http-socket (self.port).  socket: add a uwsgi-protocol
-    --socket (self.uport) too.
+    --socket (self.uport) too.  deploy: the deployment mode above (the test
+    is skipped where it cannot run: not root, no DEPLOY_USER); its
+    instance has --touch-reload self.touch_path.
     """
 
     def __init__(self, *args, plugins=('python3',), ucache=True, http=True, socket_=False,
-                 env=None):
+                 env=None, deploy=False):
         self.workdir = tempfile.mkdtemp(prefix='ucache-it-')
         self.port = free_port() if http else None
         self.uport = free_port() if socket_ else None
+        self.deploy = deploy
+        self.workers = _worker_count(args)
         argv = [UWSGI]
         for p in plugins:
             argv += ['--plugin', p]
@@ -239,12 +340,28 @@ class Uwsgi(Process):
         if socket_:
             argv += ['--socket', '127.0.0.1:%d' % self.uport]
         argv += ['--disable-logging'] + list(args)
+        if deploy:
+            why = deploy_supported()
+            if why:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+                raise unittest.SkipTest(why)
+            uid, gid = deploy_user()
+            os.chown(self.workdir, uid, gid)
+            self.touch_path = os.path.join(self.workdir, 'reload.touch')
+            open(self.touch_path, 'w').close()
+            argv = [_deploy_arg(a) for a in argv]
+            if '--master' not in argv:
+                argv.append('--master')
+            argv += ['--uid', DEPLOY_USER, '--gid', DEPLOY_USER,
+                     '--touch-reload', self.touch_path]
         super().__init__(argv, self.workdir, env)
 
     def __enter__(self):
         self.start()
         try:
             self.wait_ready()
+            if self.deploy:
+                self.wait_master()
         except Exception:
             self.stop()
             raise
@@ -267,6 +384,50 @@ class Uwsgi(Process):
                     return False
             return 'spawned uWSGI worker' in self.log()
         poll(ready, READY_TIMEOUT, what='uwsgi to listen')
+
+    def wait_master(self):
+        """Until the master and every worker have their signal handlers: a
+        worker still starting ignores the master's SIGHUP (the reload then
+        waits for it the whole --reload-mercy)."""
+        def ready():
+            workers = children(self.proc.pid)
+            return (len(workers) >= self.workers and
+                    catches(self.proc.pid, signal.SIGINT, signal.SIGHUP) and
+                    all(catches(w, signal.SIGHUP) for w in workers))
+        poll(ready, READY_TIMEOUT, what='the master and workers to finish starting')
+
+    def reload(self, how='sighup', expect=None):
+        """A graceful reload, as a deploy does it: 'sighup' (the master
+        re-execs itself, as `systemctl reload`/`service uwsgi reload`), or
+        'touch' (--touch-reload, deploy mode), or a function that triggers it.  Returns once every worker
+        of the new generation answers; returns the log since the trigger.
+        expect: a text the log must show after the trigger."""
+        self.wait_master()
+        log_len = len(self.log())
+        spawned = self.log().count('spawned uWSGI worker')
+        if callable(how):
+            how()
+        elif how == 'sighup':
+            self.proc.send_signal(signal.SIGHUP)
+        elif how == 'touch':
+            os.utime(self.touch_path)
+        else:
+            raise ValueError(how)
+
+        def respawned():
+            if not self.alive():
+                raise AssertionError('uwsgi died in the reload (%s):\n%s'
+                                     % (self.proc.returncode, self.log()[log_len - 2000:]))
+            return self.log().count('spawned uWSGI worker') >= spawned + self.workers
+        poll(respawned, 30, what='the workers of the reload')
+        if expect is not None:
+            try:
+                poll(lambda: expect in self.log()[log_len:], 20, what='the reload: %r' % expect)
+            except AssertionError:
+                raise AssertionError('no %r after the reload:\n%s' % (expect, self.log()[log_len - 3000:]))
+        self.wait_ready()
+        self.wait_master()
+        return self.log()[log_len:]
 
     # -- HTTP
     def request(self, path, method='GET', body=None, headers=None, timeout=15):

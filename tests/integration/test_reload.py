@@ -19,8 +19,8 @@ import time
 import unittest
 
 from cachewire import dump_request, exchange, parse_dump
-from crash_support import catches, children
-from harness import STOCK, READY_TIMEOUT, Uwsgi, app, poll
+from crash_support import children
+from harness import STOCK, Uwsgi, app
 
 O_CLOEXEC = 0o2000000
 
@@ -57,13 +57,7 @@ class Reload(unittest.TestCase):
         return u
 
     def wait_master(self, u):
-        # a worker still starting ignores the master's SIGHUP (the reload
-        # then waits for it the whole --reload-mercy): wait for its handler
-        def ready():
-            workers = children(u.proc.pid)
-            return (len(workers) >= 2 and catches(u.proc.pid, signal.SIGINT, signal.SIGHUP) and
-                    all(catches(w, signal.SIGHUP) for w in workers))
-        poll(ready, READY_TIMEOUT, what='the master and workers to finish starting')
+        u.wait_master()
 
     def fill(self, u, items, cache='c'):
         ops = [['cache_set', k, v, e, cache] for k, (v, e) in items.items()]
@@ -75,17 +69,7 @@ class Reload(unittest.TestCase):
         return {k: (v, e) for k, v, e in records}
 
     def reload(self, u, trigger, expect):
-        log_len = len(u.log())
-        spawned = u.log().count('spawned uWSGI worker')
-        trigger()
-        try:
-            poll(lambda: expect in u.log()[log_len:], 20, what='the reload: %r' % expect)
-        except AssertionError:
-            raise AssertionError('no %r after the reload:\n%s' % (expect, u.log()[log_len - 3000:]))
-        poll(lambda: u.log().count('spawned uWSGI worker') >= spawned + 2, 20, what='respawned workers')
-        u.wait_ready()
-        self.wait_master(u)
-        return u.log()[log_len:]
+        return u.reload(trigger, expect)
 
     def check_kept(self, trigger_of, *args):
         items = items_for(60, 1)
@@ -124,6 +108,7 @@ class Reload(unittest.TestCase):
     def test_new_geometry_keeps_what_fits(self):
         items = items_for(80, 3)
         u = Uwsgi('--ini', 'cache.ini', '--wsgi-file', app('ops_app.py'), socket_=True)
+        u.workers = 2     # processes = 2 in the ini
         ini = os.path.join(u.workdir, 'cache.ini')
         with open(ini, 'w') as f:
             f.write('[uwsgi]\nmaster = true\nprocesses = 2\ncache2 = name=c,items=100,blocksize=1024\n')
