@@ -329,7 +329,7 @@ class Uwsgi(Process):
         self.port = free_port() if http else None
         self.uport = free_port() if socket_ else None
         self.deploy = deploy
-        self.workers = _worker_count(args)
+        self.nworkers = _worker_count(args)
         argv = [UWSGI]
         for p in plugins:
             argv += ['--plugin', p]
@@ -391,7 +391,7 @@ class Uwsgi(Process):
         waits for it the whole --reload-mercy)."""
         def ready():
             workers = children(self.proc.pid)
-            return (len(workers) >= self.workers and
+            return (len(workers) >= self.nworkers and
                     catches(self.proc.pid, signal.SIGINT, signal.SIGHUP) and
                     all(catches(w, signal.SIGHUP) for w in workers))
         poll(ready, READY_TIMEOUT, what='the master and workers to finish starting')
@@ -418,7 +418,7 @@ class Uwsgi(Process):
             if not self.alive():
                 raise AssertionError('uwsgi died in the reload (%s):\n%s'
                                      % (self.proc.returncode, self.log()[log_len - 2000:]))
-            return self.log().count('spawned uWSGI worker') >= spawned + self.workers
+            return self.log().count('spawned uWSGI worker') >= spawned + self.nworkers
         poll(respawned, 30, what='the workers of the reload')
         if expect is not None:
             try:

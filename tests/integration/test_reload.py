@@ -108,7 +108,7 @@ class Reload(unittest.TestCase):
     def test_new_geometry_keeps_what_fits(self):
         items = items_for(80, 3)
         u = Uwsgi('--ini', 'cache.ini', '--wsgi-file', app('ops_app.py'), socket_=True)
-        u.workers = 2     # processes = 2 in the ini
+        u.nworkers = 2    # processes = 2 in the ini
         ini = os.path.join(u.workdir, 'cache.ini')
         with open(ini, 'w') as f:
             f.write('[uwsgi]\nmaster = true\nprocesses = 2\ncache2 = name=c,items=100,blocksize=1024\n')
