@@ -11,7 +11,8 @@ the thread (nanosleep in core/flight.c, time.sleep in the Accelerator)
 froze the hub until it gave up: 10 s for get_or_set, 30 s for the
 Accelerator, and then the second caller computed (rendered) again.
 apps/gevent_app.py holds the computation until the ping has been answered,
-so the order is a behaviour, not a timing."""
+so the order is a behaviour, not a timing.  Under ugreen (uWSGI's other
+async engines alike) a waiter does not wait: it computes at once."""
 import json
 import os
 import threading
@@ -83,6 +84,23 @@ class GeventWaits(unittest.TestCase):
         # the page is cached: a third request is a hit, not a render
         self.assertEqual(self.u.request('/page/a')[2], b'rendered #1')
         self.assertEqual(self.json('/num?key=/page/a')['calls'], 1)
+
+
+@need(stock_plugin('ugreen'))
+@unittest.skipIf(STOCK, 'needs ucache (the RPC functions)')
+class OtherAsyncEngines(unittest.TestCase):
+    def test_ugreen_get_or_set_does_not_wait(self):
+        """uWSGI's other async engines have no cooperative sub-second sleep
+        (ucache._cooperative): a caller finding the key locked computes at
+        once instead of freezing the loop for `wait` (here an hour: the
+        request would time out)."""
+        with Uwsgi('--async', '10', '--ugreen', '--cache2', 'name=g,items=200', '--cache2', 'name=pages,items=10',
+                   '--pythonpath', PYTHONPATH, '--wsgi-file', app('gevent_app.py'),
+                   plugins=('python3', 'ugreen')) as u:
+            status, _, body = u.request('/hold?key=h')
+            self.assertEqual((status, json.loads(body)), (200, {'state': 'C'}))
+            status, _, body = u.request('/gos_wait?key=h', timeout=30)
+            self.assertEqual((status, json.loads(body)), (200, {'value': 'computed', 'mode': 'no-wait'}))
 
 
 if __name__ == '__main__':

@@ -20,6 +20,10 @@ and the second caller computes too.
       K have arrived it lets K's computation go on
   /num?key=K                    JSON {calls, end}: K's computations and
       when the last one ended (CLOCK_MONOTONIC, comparable to ping's t)
+  /hold?key=K                   takes K's single-flight lock for 600 s and
+      keeps it (the RPC ucache_flight_begin): JSON {state}
+  /gos_wait?key=K               get_or_set(K, wait=3600): JSON {value,
+      mode} (ucache._cooperative's mode of this worker)
 The counters live in cache "g" (arrived:K, calls:K, pinged:K, end:K).
 """
 import json
@@ -80,6 +84,15 @@ def num(q):
     return {'calls': uwsgi.cache_num('calls:' + key, 'g'), 'end': float(end) if end else None}
 
 
+def hold(q):
+    return {'state': uwsgi.call(b'ucache_flight_begin', b'g', q['key'].encode(), b'0', b'600')[:1].decode()}
+
+
+def gos_wait(q):
+    from ucache import _cooperative
+    return {'value': cache.get_or_set(q['key'], lambda: 'computed', 60, wait=3600), 'mode': _cooperative.mode()}
+
+
 def pages(environ, start_response):
     path = environ['PATH_INFO']
     q = dict(urllib.parse.parse_qsl(environ.get('QUERY_STRING', '')))
@@ -98,8 +111,8 @@ def application(environ, start_response):
     q = dict(urllib.parse.parse_qsl(environ.get('QUERY_STRING', '')))
     if path == '/gos':
         return reply(start_response, gos(q))
-    if path == '/num':
-        return reply(start_response, num(q))
+    if path in ('/num', '/hold', '/gos_wait'):
+        return reply(start_response, {'/num': num, '/hold': hold, '/gos_wait': gos_wait}[path](q))
     if path.startswith('/page/'):
         uwsgi.cache_inc('arrived:' + path, 1, 0, 'g')
     return accelerated(environ, start_response)
