@@ -150,6 +150,8 @@ DEB_PACKAGES = build-essential libxxhash-dev libcmocka-dev libssl-dev \
 	libnginx-mod-http-lua
 # make deb's package check (.ci/run runs it on the .deb)
 DEB_PACKAGES += lintian
+# single-flight waits under a gevent worker (tests/integration/test_gevent.py)
+DEB_PACKAGES += uwsgi-plugin-gevent-python3
 
 deb-packages:
 	@echo $(DEB_PACKAGES)

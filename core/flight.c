@@ -11,7 +11,10 @@
  * after lock_s, which bounds a live but hung owner.
  *
  * Waiting polls: 1 ms, doubling to 4 ms (a computation the caller bothers
- * to single-flight takes milliseconds; a hit never gets here).
+ * to single-flight takes milliseconds; a hit never gets here).  The wait
+ * sleeps in this thread (nanosleep); a caller that must not block its
+ * thread (a gevent worker serves every request on one) loops over
+ * ucache_flight_try() with its own cooperative sleep instead.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -165,11 +168,11 @@ void *ucache_get_stale(ucache_t *c, const void *key, size_t klen, size_t *vallen
 	return val;
 }
 
-int ucache_flight_begin(ucache_t *c, const void *key, size_t klen, uint64_t wait_ms, uint64_t lock_s,
-			void **val, size_t *vallen, uint64_t *token)
+int ucache_flight_try(ucache_t *c, const void *key, size_t klen, uint64_t lock_s, void **val, size_t *vallen,
+		      uint64_t *token)
 {
 	char *lk;
-	uint64_t until = mono_ms() + wait_ms, pause = 1, held;
+	uint64_t held;
 	size_t lklen;
 	int rc = derived_key(c, LOCK_PREFIX, LOCK_PLEN, key, klen, &lk, &lklen), stale = 0;
 
@@ -177,28 +180,36 @@ int ucache_flight_begin(ucache_t *c, const void *key, size_t klen, uint64_t wait
 	*token = 0;
 	if (rc)
 		return rc;
-	for (;;) {
-		*val = ucache_get_stale(c, key, klen, vallen, &stale);
-		if (*val && !stale) {
-			free(lk);
-			return UCACHE_FLIGHT_HIT;
-		}
-		rc = lock_take(c, lk, lklen, lock_s ? lock_s : 1, 0, token);
-		if (rc == -EEXIST && lock_orphaned(c, lk, lklen, &held))
-			rc = lock_take(c, lk, lklen, lock_s ? lock_s : 1, held, token);
-		if (rc == 0)
-			break;
-		if (*val || (rc != -EEXIST && rc != -ESTALE) || mono_ms() >= until)
-			break;
-		sleep_ms(pause);
-		pause = pause < 4 ? pause * 2 : 4;
+	*val = ucache_get_stale(c, key, klen, vallen, &stale);
+	if (*val && !stale) {
+		free(lk);
+		return UCACHE_FLIGHT_HIT;
 	}
+	rc = lock_take(c, lk, lklen, lock_s ? lock_s : 1, 0, token);
+	if (rc == -EEXIST && lock_orphaned(c, lk, lklen, &held))
+		rc = lock_take(c, lk, lklen, lock_s ? lock_s : 1, held, token);
 	free(lk);
 	if (rc == 0)
 		return UCACHE_FLIGHT_COMPUTE;
 	if (*val)
 		return UCACHE_FLIGHT_STALE; /* the lock's owner refreshes it */
-	return UCACHE_FLIGHT_TIMEOUT; /* waited long enough, or no room for a lock: compute unlocked */
+	if (rc == -EEXIST || rc == -ESTALE)
+		return UCACHE_FLIGHT_BUSY;
+	return UCACHE_FLIGHT_TIMEOUT; /* no room for a lock: compute unlocked */
+}
+
+int ucache_flight_begin(ucache_t *c, const void *key, size_t klen, uint64_t wait_ms, uint64_t lock_s,
+			void **val, size_t *vallen, uint64_t *token)
+{
+	uint64_t until = mono_ms() + wait_ms, pause = 1;
+	int rc;
+
+	while ((rc = ucache_flight_try(c, key, klen, lock_s, val, vallen, token)) == UCACHE_FLIGHT_BUSY &&
+	       mono_ms() < until) {
+		sleep_ms(pause);
+		pause = pause < 4 ? pause * 2 : 4;
+	}
+	return rc == UCACHE_FLIGHT_BUSY ? UCACHE_FLIGHT_TIMEOUT : rc; /* waited long enough */
 }
 
 void ucache_flight_abort(ucache_t *c, const void *key, size_t klen, uint64_t token)

@@ -343,7 +343,8 @@ enum ucache_flight_state {
 	UCACHE_FLIGHT_HIT,      /* *val holds the fresh value */
 	UCACHE_FLIGHT_STALE,    /* *val holds a stale value; another caller refreshes it */
 	UCACHE_FLIGHT_COMPUTE,  /* the lock is the caller's: compute, then flight_end (*val: a stale value or NULL) */
-	UCACHE_FLIGHT_TIMEOUT   /* waited wait_ms: compute without the lock */
+	UCACHE_FLIGHT_TIMEOUT,  /* waited wait_ms (or no room for the lock): compute without the lock */
+	UCACHE_FLIGHT_BUSY      /* ucache_flight_try only: another live caller holds the lock */
 };
 
 /* Returns an enum ucache_flight_state (>= 0) or -EINVAL (bad key: too long
@@ -352,6 +353,12 @@ enum ucache_flight_state {
  * when the state is COMPUTE. */
 int ucache_flight_begin(ucache_t *c, const void *key, size_t klen, uint64_t wait_ms, uint64_t lock_s,
 			void **val, size_t *vallen, uint64_t *token);
+
+/* One try of ucache_flight_begin that never waits: BUSY where begin would
+ * poll.  For callers that wait their own way (a coroutine's sleep between
+ * tries) without blocking the thread.  Same returns, *val and *token. */
+int ucache_flight_try(ucache_t *c, const void *key, size_t klen, uint64_t lock_s, void **val, size_t *vallen,
+		      uint64_t *token);
 
 /* Store key -> val (expires relative, 0 = never; stale_s extra seconds of
  * stale life) and release the lock token (0: none) if it is still ours.

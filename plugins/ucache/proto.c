@@ -258,7 +258,9 @@ static int parse_set(const char *body, size_t len, struct ucp_request *r)
 }
 
 /* modifier2 3/4: vars; the first non-empty "key" or "get" is the key.  A
- * miss is a 404 for modifier2 4 and for a "get" var (the stock rule). */
+ * miss is a 404 for modifier2 4 and for a "get" var (the stock rule).  A
+ * REQUEST_METHOD other than GET or HEAD (nginx passes $request_method)
+ * sets http_pass; none (stock's recipe passes no method) reads as GET. */
 static int parse_http(const char *body, size_t len, struct ucp_request *r)
 {
 	struct vars_iter it = { body, len, 0 };
@@ -280,6 +282,10 @@ static int parse_http(const char *body, size_t len, struct ucp_request *r)
 		if (ucp_streq(k, kl, "HTTP_IF_NONE_MATCH")) {
 			r->inm = vl ? v : NULL;
 			r->inm_len = vl;
+			continue;
+		}
+		if (ucp_streq(k, kl, "REQUEST_METHOD")) {
+			r->http_pass = vl && !ucp_streq(v, vl, "GET") && !ucp_streq(v, vl, "HEAD");
 			continue;
 		}
 		if (r->key || vl == 0 || !(is_get || ucp_streq(k, kl, "key")))

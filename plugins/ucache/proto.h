@@ -19,7 +19,8 @@
  *    1 set          body = array: key, value (more items are ignored)
  *    2 del          body = key
  *    3, 4 http get  body = vars; the first non-empty "key" or "get" is the key;
- *                   "cache" names the cache, "HTTP_IF_NONE_MATCH" asks for a 304
+ *                   "cache" names the cache, "HTTP_IF_NONE_MATCH" asks for a 304,
+ *                   a "REQUEST_METHOD" other than GET/HEAD makes it a miss
  *    5 stream get   body = key
  *    6 dump         body = cache name, or empty for the default cache (stock
  *                   client: a raw image answers, image.h); or vars
@@ -93,6 +94,8 @@ struct ucp_request {
 	                             clear, and dump (it discloses everything) */
 	int http;                 /* 3/4: answer as HTTP */
 	int http_404;             /* 3/4: answer a miss with 404 (else close) */
+	int http_pass;            /* 3/4: REQUEST_METHOD is not GET/HEAD: never from the
+	                             cache, answered as a miss so nginx hands it to the app */
 	const char *key, *value, *cache;
 	uint16_t key_len, value_len, cache_len;
 	const char *tags;         /* magic invalidate: "a,b,c" (no empty tag) */

@@ -10,7 +10,7 @@
  * called on that node), numbers are decimal.  Every reply starts with one
  * status byte (README "Python" lists the replies per function):
  *   Y  done (payload follows)      N  not done: missing / exists / changed
- *   S  a stale value follows       H, C, T  single-flight states
+ *   S  a stale value follows       H, C, T, W  single-flight states
  *   E  error: "E<CODE> <message>" with CODE one of EINVAL, E2BIG, ENOSPC,
  *      EROFS, ENOENT (no such cache), ENOMEM
  * An argument is at most 65535 bytes (uWSGI's RPC limit), so values
@@ -368,17 +368,35 @@ static uint64_t rpc_get_stale(uint8_t argc, char **argv, uint16_t *argvs, char *
 	return n;
 }
 
-/* ucache_flight_begin CACHE KEY WAIT_MS [LOCK_S] -> H VALUE (hit) |
- * S VALUE (stale, another caller refreshes) | C TOKEN (compute, then
- * flight_end) | T (waited WAIT_MS: compute without the lock) */
+/* The reply to a flight state: H VALUE (hit) | S VALUE (stale, another
+ * caller refreshes) | C TOKEN (compute, then flight_end) | T (compute
+ * without the lock) | W (busy: try again) -- or the error rc < 0. */
+static uint64_t flight_reply(struct rpc_call *r, char **buffer, int rc, void *v, size_t len, uint64_t tok)
+{
+	static const char states[] = { 'H', 'S', 'C', 'T', 'W' };
+	char hex[17];
+	uint64_t n;
+
+	if (rc < 0)
+		return reply_err(buffer, r->fn, rc);
+	if (rc == UCACHE_FLIGHT_COMPUTE) {
+		free(v);
+		snprintf(hex, sizeof(hex), "%016llx", (unsigned long long) tok);
+		return reply(buffer, 'C', hex, 16);
+	}
+	n = reply(buffer, states[rc], v, rc == UCACHE_FLIGHT_HIT || rc == UCACHE_FLIGHT_STALE ? len : 0);
+	free(v);
+	return n;
+}
+
+/* ucache_flight_begin CACHE KEY WAIT_MS [LOCK_S] -> H | S | C | T (waited
+ * WAIT_MS) */
 static uint64_t rpc_flight_begin(uint8_t argc, char **argv, uint16_t *argvs, char **buffer)
 {
 	CALL("ucache_flight_begin");
-	static const char states[] = { 'H', 'S', 'C', 'T' };
-	uint64_t wait_ms = 0, lock_s = 60, tok = 0, n;
+	uint64_t wait_ms = 0, lock_s = 60, tok = 0;
 	size_t len = 0;
 	void *v = NULL;
-	char hex[17];
 	int rc = prepare(&r, 3, 4, 1);
 
 	if (!rc)
@@ -387,16 +405,25 @@ static uint64_t rpc_flight_begin(uint8_t argc, char **argv, uint16_t *argvs, cha
 		rc = arg_u64(&r, 3, &lock_s);
 	if (!rc)
 		rc = ucache_flight_begin(r.c->cache, KEY(1), wait_ms, lock_s, &v, &len, &tok);
-	if (rc < 0)
-		return reply_err(buffer, r.fn, rc);
-	if (rc == UCACHE_FLIGHT_COMPUTE) {
-		free(v);
-		snprintf(hex, sizeof(hex), "%016llx", (unsigned long long) tok);
-		return reply(buffer, 'C', hex, 16);
-	}
-	n = reply(buffer, states[rc], v, rc == UCACHE_FLIGHT_TIMEOUT ? 0 : len);
-	free(v);
-	return n;
+	return flight_reply(&r, buffer, rc, v, len, tok);
+}
+
+/* ucache_flight_try CACHE KEY [LOCK_S] -> H | S | C | T (no room for the
+ * lock) | W (another caller holds it): one try that never sleeps, for a
+ * caller that waits cooperatively (ucache._cooperative under gevent) */
+static uint64_t rpc_flight_try(uint8_t argc, char **argv, uint16_t *argvs, char **buffer)
+{
+	CALL("ucache_flight_try");
+	uint64_t lock_s = 60, tok = 0;
+	size_t len = 0;
+	void *v = NULL;
+	int rc = prepare(&r, 2, 3, 1);
+
+	if (!rc && argc == 3)
+		rc = arg_u64(&r, 2, &lock_s);
+	if (!rc)
+		rc = ucache_flight_try(r.c->cache, KEY(1), lock_s, &v, &len, &tok);
+	return flight_reply(&r, buffer, rc, v, len, tok);
 }
 
 /* ucache_flight_end CACHE KEY TOKEN VALUE [TIMEOUT [STALE_S]] -> Y (stored,
@@ -452,6 +479,7 @@ static const struct {
 	{ "ucache_delete_many", rpc_delete_many },
 	{ "ucache_get_stale", rpc_get_stale },
 	{ "ucache_flight_begin", rpc_flight_begin },
+	{ "ucache_flight_try", rpc_flight_try },
 	{ "ucache_flight_end", rpc_flight_end },
 	{ "ucache_flight_abort", rpc_flight_abort },
 };

@@ -272,7 +272,9 @@ static void serve_http(struct wsgi_request *wsgi_req, struct ucp_cache *c, const
 {
 	char head[UCP_HTTP_HEAD_MAX];
 	size_t vlen = 0, hlen;
-	char *val = fetch(c, r->key, r->key_len, &vlen, NULL);
+	/* a POST/DELETE... must reach the app, even through a recipe without
+	 * nginx's method guard: a miss sends nginx to its fallback (issue 18) */
+	char *val = r->http_pass ? NULL : fetch(c, r->key, r->key_len, &vlen, NULL);
 
 	if (!val) {
 		if (r->http_404)

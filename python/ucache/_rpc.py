@@ -4,8 +4,11 @@ backend gives `_call(fn, *args) -> bytes`, this mixin parses the replies.
 
 Every argument is bytes; the first is the cache name (b'' = default).
 Replies start with a status byte: Y done, N not done, S stale value,
-H/C/T single-flight states, E error ("E<CODE> <message>").
+H/C/T/W single-flight states, E error ("E<CODE> <message>").
 """
+import time
+
+from . import _cooperative
 
 LOCK_PREFIX = b'\0uc-'   # the engine's lock and freshness items (flight.c)
 RPC_ARG_MAX = 65535      # uWSGI's RPC argument limit
@@ -25,6 +28,14 @@ def to_bytes(s):
 
 def _num(n):
     return str(int(n)).encode()
+
+
+def _flight_state(r):
+    """A ucache_flight_begin/_try reply as (state, value or None, token)."""
+    state = r[:1].decode()
+    if state == 'C':
+        return state, None, r[1:17].decode()
+    return state, (r[1:] if state in 'HS' else None), '0'
 
 
 class PerKeyOps:
@@ -133,12 +144,29 @@ class RpcOps(PerKeyOps):
         return r[1:], r[:1] == b'S'
 
     def flight_begin(self, key, wait_ms, lock_s):
-        """('H'|'S'|'C'|'T', value or None, token)"""
-        r = self._rpc('ucache_flight_begin', key, _num(wait_ms), _num(lock_s))
-        state = r[:1].decode()
-        if state == 'C':
-            return state, None, r[1:17].decode()
-        return state, (r[1:] if state in 'HS' else None), '0'
+        """('H'|'S'|'C'|'T', value or None, token), waiting as the worker's
+        loop engine allows (_cooperative): in the engine (one RPC), by
+        cooperative polls (gevent), or not at all."""
+        mode = _cooperative.mode()
+        if mode == _cooperative.GEVENT:
+            return self._flight_poll(key, wait_ms, lock_s, _cooperative.sleeper())
+        if mode == _cooperative.NO_WAIT:
+            wait_ms = 0
+        return _flight_state(self._rpc('ucache_flight_begin', key, _num(wait_ms), _num(lock_s)))
+
+    def _flight_poll(self, key, wait_ms, lock_s, sleep):
+        """ucache_flight_begin's wait as never-waiting tries (W: the lock
+        is another caller's) with sleep() between them: 1 ms doubling to
+        4 ms, as core/flight.c polls, for at most wait_ms."""
+        until, pause = time.monotonic() + wait_ms / 1000.0, 0.001
+        while True:
+            r = self._rpc('ucache_flight_try', key, _num(lock_s))
+            if r[:1] != b'W':
+                return _flight_state(r)
+            if time.monotonic() >= until:
+                return 'T', None, '0'
+            sleep(pause)
+            pause = min(pause * 2, 0.004)
 
     def flight_end(self, key, token, value, timeout, stale):
         if len(value) > RPC_ARG_MAX:

@@ -33,7 +33,10 @@ Coalescing: concurrent misses of one URL render it once.  The first takes a
 lock entry in the cache with an atomic add (a set that fails on an existing
 key), holding its pid and a deadline, with the deadline as its TTL; the others
 poll for the page.  A renderer that dies leaves a lock that a waiter breaks
-(its pid is gone) or that expires: the URL is never wedged.
+(its pid is gone) or that expires: the URL is never wedged.  Under gevent
+the waiters poll with gevent.sleep (a sleep of the thread froze the hub:
+the renderer never finished); under uWSGI's other async engines they do
+not wait (ucache._cooperative says why).
 
 stale_while_revalidate=N: a page is kept N seconds past cache_for; in that
 window one request re-renders it (holding the lock) while the others get the
@@ -43,6 +46,7 @@ import hashlib
 import os
 import time
 
+from . import _cooperative
 from ._wire import WireBackend
 
 try:
@@ -234,7 +238,11 @@ class Accelerator:
 
     def _wait(self, uri, environ, lock):
         """Wait for the lock holder's page.  The page, or None once the lock
-        is gone (released without a cacheable page, or broken: dead owner)."""
+        is gone (released without a cacheable page, or broken: dead owner),
+        or at once where the loop engine cannot wait (_cooperative)."""
+        if _cooperative.mode() == _cooperative.NO_WAIT:
+            return None
+        sleep = _cooperative.sleeper() or time.sleep   # gevent: never the hub's thread
         while True:
             held = self._get(lock)
             hit = self._lookup(uri, environ)
@@ -246,7 +254,7 @@ class Accelerator:
                 if self._get(lock) == held:
                     self._unlock(lock)
                 return None
-            time.sleep(self.poll_interval)
+            sleep(self.poll_interval)
 
     # -- serving
     def _serve(self, page, environ, start_response):

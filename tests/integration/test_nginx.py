@@ -34,6 +34,29 @@ location @real {
 }
 """
 
+# The README's first recipe before issue 18 (no method guard), passing the
+# method as the fixed recipe does: ucache itself must send a POST or DELETE
+# to the app (a miss: 502, error_page -> @real).  Without the REQUEST_METHOD
+# param nginx tells ucache nothing of the method (stock's recipe): the guard
+# in nginx is then the only protection (README).
+UNGUARDED = """
+location / {
+    uwsgi_pass 127.0.0.1:%(port)d;
+    uwsgi_modifier1 111;
+    uwsgi_modifier2 3;
+    uwsgi_param key $request_uri;
+    uwsgi_param REQUEST_METHOD $request_method;
+    uwsgi_pass_request_headers off;
+    error_page 502 504 = @real;
+}
+location @real {
+    uwsgi_pass 127.0.0.1:%(port)d;
+    uwsgi_modifier1 0;
+    uwsgi_modifier2 0;
+    include /etc/nginx/uwsgi_params;
+}
+"""
+
 MIB = bytes(range(251)) * 4178          # 1 MiB + a little, not a multiple of anything
 
 
@@ -100,6 +123,33 @@ class NginxDirect(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertEqual(len(body), len(MIB))
         self.assertTrue(body == MIB)
+
+
+@need(NGINX)
+@unittest.skipIf(STOCK, 'stock bug: modifier2 3/4 never hit')
+class NginxMethods(unittest.TestCase):
+    """apps/recipe_app.py answers "app METHOD URI #N" and stores GET pages."""
+
+    def req(self, n, method, path, body=None):
+        conn = http.client.HTTPConnection('127.0.0.1', n.port, timeout=15)
+        try:
+            conn.request(method, path, body=body)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def test_bug_111_http_serves_post_from_cache(self):
+        with Uwsgi('--cache2', 'name=web,items=100,blocksize=65536', '--wsgi-file', app('recipe_app.py'),
+                   socket_=True) as u, Nginx(UNGUARDED % {'port': u.uport}) as n:
+            self.assertEqual(self.req(n, 'GET', '/user/42'), (200, b'app GET /user/42 #1'))
+            self.assertEqual(self.req(n, 'GET', '/user/42'), (200, b'app GET /user/42 #1'))  # cached
+            self.assertEqual(self.req(n, 'POST', '/user/42', b'x=1'), (200, b'app POST /user/42 #2'))
+            self.assertEqual(self.req(n, 'DELETE', '/user/42'), (200, b'app DELETE /user/42 #3'))
+            self.assertEqual(self.req(n, 'PUT', '/user/42', b'x=2'), (200, b'app PUT /user/42 #4'))
+            self.assertEqual(self.req(n, 'HEAD', '/user/42')[0], 200)
+            self.assertEqual(self.req(n, 'GET', '/user/42'), (200, b'app GET /user/42 #1'))
+            self.assertEqual(u.get('/_calls'), b'4')  # HEAD and the GETs came from the cache
 
 
 if __name__ == '__main__':

@@ -322,6 +322,30 @@ static void test_flight_miss_compute_then_hit(void **state)
 	ut_destroy(c);
 }
 
+/* flight_try: BUSY (never a wait) while a live caller holds the lock,
+ * the lock once it is released, then the value. */
+static void test_flight_try_never_waits(void **state)
+{
+	ucache_t *c = ut_cache(CFG);
+	void *v;
+	size_t len;
+	uint64_t tok, tok2;
+
+	(void)state;
+	assert_int_equal(ucache_flight_try(c, "k", 1, 5, &v, &len, &tok), UCACHE_FLIGHT_COMPUTE);
+	assert_int_equal(ucache_flight_try(c, "k", 1, 5, &v, &len, &tok2), UCACHE_FLIGHT_BUSY);
+	assert_null(v);
+	assert_int_equal(tok2, 0);
+	ucache_flight_abort(c, "k", 1, tok);
+	assert_int_equal(ucache_flight_try(c, "k", 1, 5, &v, &len, &tok2), UCACHE_FLIGHT_COMPUTE);
+	assert_int_equal(ucache_flight_end(c, "k", 1, "val", 3, 0, 0, tok2), 0);
+	assert_int_equal(ucache_flight_try(c, "k", 1, 5, &v, &len, &tok), UCACHE_FLIGHT_HIT);
+	assert_memory_equal(v, "val", 3);
+	free(v);
+	assert_int_equal(ucache_flight_try(c, "", 0, 5, &v, &len, &tok), -EINVAL);
+	ut_destroy(c);
+}
+
 static void test_flight_end_releases_lock(void **state)
 {
 	ucache_t *c = ut_cache(CFG);
@@ -546,6 +570,7 @@ int main(void)
 		T(test_math_ex_initial_and_existing),
 		TR(test_cas_race_between_processes_loses_no_update),
 		T(test_flight_miss_compute_then_hit),
+		T(test_flight_try_never_waits),
 		T(test_flight_end_releases_lock),
 		T(test_flight_lock_expires_after_lock_s),
 		TR(test_flight_dead_owner_taken_over),

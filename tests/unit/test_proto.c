@@ -463,6 +463,32 @@ static void http_cache_and_if_none_match(void **state)
 	free(b.p);
 }
 
+/* A REQUEST_METHOD other than GET/HEAD is never answered from the cache
+ * (issue 18); GET, HEAD, an empty one and none (stock recipes) are. */
+static void http_method_not_get_passes(void **state)
+{
+	static const char *const methods[] = { "POST", "DELETE", "PUT", "get", "GET", "HEAD", "" };
+	static const int pass[] = { 1, 1, 1, 1, 0, 0, 0 };
+	struct buf b = { 0 };
+	struct ucp_request r;
+	size_t i;
+
+	(void) state;
+	for (i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
+		b.len = 0;
+		buf_var(&b, "REQUEST_METHOD", methods[i]);
+		buf_var(&b, "key", "/p");
+		assert_int_equal(parse(3, b.p, b.len, &r), 0);
+		assert_int_equal(r.http_pass, pass[i]);
+		assert_span(r.key, r.key_len, "/p");
+	}
+	b.len = 0;
+	buf_var(&b, "key", "/p");
+	assert_int_equal(parse(4, b.p, b.len, &r), 0);
+	assert_int_equal(r.http_pass, 0);
+	free(b.p);
+}
+
 static void etag_helpers(void **state)
 {
 	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\netag:  \"v1\" \r\n"
@@ -655,6 +681,7 @@ int main(void)
 		cmocka_unit_test(unknown_modifier2_and_names),
 		cmocka_unit_test(http_helpers),
 		cmocka_unit_test(http_cache_and_if_none_match),
+		cmocka_unit_test(http_method_not_get_passes),
 		cmocka_unit_test(etag_helpers),
 		cmocka_unit_test(magic_invalidate),
 		cmocka_unit_test(dump_records),

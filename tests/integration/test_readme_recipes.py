@@ -1,0 +1,211 @@
+"""The README's recipes, run as written (issue 18): every ```nginx and
+```ini block of README.md is marked `<!-- recipe: NAME -->` on the line
+before its fence, and each is run here with real uwsgi and nginx, so the
+README cannot drift from what works.
+
+What the test changes, and only this (fill()):
+  - 127.0.0.1:3031 -> 127.0.0.1:<a free port>; 10.0.0.N:4000 (replication)
+    -> 127.0.0.N:<a free port> (Linux answers all of 127/8 on loopback);
+    /run/app/cache-admin.sock -> a socket in a temporary folder;
+  - the plugin name ucache, in a `plugins`/`plugin`/`need-plugin` value ->
+    the path of the built plugin (UCACHE_PLUGIN), as `make install` would
+    make the name resolve;
+  - `wsgi-file = app.py` -> tests/integration/apps/recipe_app.py (answers
+    "app METHOD URI #N", N counting the app's answers);
+  - nginx's `include uwsgi_params;` -> /etc/nginx/uwsgi_params (the test's
+    nginx.conf lives in a temporary folder);
+  - an ini fragment without a section gets `[uwsgi]`; the command line
+    adds an HTTP socket for the test's own requests, PYTHONPATH for the
+    package (installed, it is on the path), and what a fragment leaves
+    out (a cache, an app), named in each test.
+Each recipe is checked for what its README text promises: GET served from
+the cache (the app's count does not move), POST and DELETE reach the app,
+with the nginx guard and without it (ucache's own method check)."""
+import http.client
+import os
+import re
+import socket
+import tempfile
+import unittest
+
+from cachewire import exchange, magic, magic_reply
+from harness import (NGINX, PLUGIN, ROOT, STOCK, Nginx, Uwsgi, app, free_port, need, poll,
+                     stock_plugin)
+
+README = os.path.join(ROOT, 'README.md')
+PYTHONPATH = os.path.join(ROOT, 'python')
+MARK = re.compile(r'^<!-- recipe: ([\w-]+) -->\n```(\w+)\n(.*?)^```$', re.M | re.S)
+FENCE = re.compile(r'^```(nginx|ini)$', re.M)
+GUARD = re.compile(r'^\s*if \(\$request_method .*\n', re.M)
+
+
+def recipes():
+    """{name: (language, text)} of README's marked blocks."""
+    with open(README) as f:
+        text = f.read()
+    out = {}
+    for m in MARK.finditer(text):
+        if m.group(1) in out:
+            raise AssertionError('README: two recipes named %s' % m.group(1))
+        out[m.group(1)] = (m.group(2), m.group(3))
+    return out
+
+
+def unmarked_fences():
+    """Line numbers of ```nginx / ```ini fences without a recipe mark."""
+    with open(README) as f:
+        lines = f.read().split('\n')
+    return [i + 1 for i, line in enumerate(lines)
+            if FENCE.match(line) and not (i and lines[i - 1].startswith('<!-- recipe: '))]
+
+
+def _plugin_value(m):
+    names = [PLUGIN if p.strip() == 'ucache' else p.strip() for p in m.group(2).split(',')]
+    return m.group(1) + ','.join(names)
+
+
+def fill(text, port=None, sock=None, udp=None):
+    """The module docstring's substitutions."""
+    if port:
+        text = text.replace('127.0.0.1:3031', '127.0.0.1:%d' % port)
+    if sock:
+        text = text.replace('/run/app/cache-admin.sock', sock)
+    for n, p in (udp or {}).items():
+        text = text.replace('10.0.0.%d:4000' % n, '127.0.0.%d:%d' % (n, p))
+    text = re.sub(r'^((?:plugins?|need-plugin)\s*=\s*)(.*)$', _plugin_value, text, flags=re.M)
+    text = re.sub(r'^(wsgi-file\s*=\s*)app\.py$', r'\g<1>' + app('recipe_app.py'), text, flags=re.M)
+    return text.replace('include uwsgi_params;', 'include /etc/nginx/uwsgi_params;')
+
+
+def ini_uwsgi(name, *extra, env=None, **subst):
+    """A Uwsgi running recipe name (an ini) with fill(**subst) and extra args."""
+    lang, text = recipes()[name]
+    assert lang == 'ini', name
+    text = fill(text, **subst)
+    if not re.search(r'^\[uwsgi\]', text, re.M):
+        text = '[uwsgi]\n' + text
+    fd, path = tempfile.mkstemp(prefix='ucache-recipe-', suffix='.ini')
+    with os.fdopen(fd, 'w') as f:
+        f.write(text)
+    env = dict(env or {}, PYTHONPATH=PYTHONPATH)
+    u = Uwsgi('--ini', path, *extra, plugins=(), ucache=False, env=env)
+    u.ini = path
+    return u
+
+
+def nginx_conf(name, port, guard=True):
+    lang, text = recipes()[name]
+    assert lang == 'nginx', name
+    text = fill(text, port=port)
+    return text if guard else GUARD.sub('', text)
+
+
+def req(port, method, path, body=None):
+    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=15)
+    try:
+        conn.request(method, path, body=body)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def unix_exchange(path, data):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(path)
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return b''.join(chunks)
+            chunks.append(chunk)
+
+
+@need(NGINX)
+@need(stock_plugin('python3'))
+@unittest.skipIf(STOCK, 'the recipes load ucache')
+class ReadmeRecipes(unittest.TestCase):
+    TESTED = {'uwsgi-load', 'uwsgi-direct', 'nginx-direct', 'uwsgi-accelerator', 'nginx-accelerator',
+              'uwsgi-write-socket', 'uwsgi-replication'}
+
+    def tearDown(self):
+        for u in getattr(self, '_inis', []):
+            os.unlink(u)
+
+    def started(self, u):
+        self._inis = getattr(self, '_inis', []) + [u.ini]
+        return u
+
+    def test_every_nginx_and_ini_block_is_a_recipe_tested_here(self):
+        self.assertEqual(unmarked_fences(), [], 'README lines with an unmarked ```nginx/```ini block')
+        self.assertEqual(set(recipes()), self.TESTED)
+
+    def test_uwsgi_load(self):
+        # + an app to reach the cache from
+        with self.started(ini_uwsgi('uwsgi-load', '--wsgi-file', app('ops_app.py'))) as u:
+            self.assertIn('ucache "a" initialized', u.log())
+            self.assertEqual(u.ops(['cache_update', 'k', 'v', 0, 'a'], ['cache_get', 'k', 'a']), [True, b'v'])
+
+    def check_nginx(self, uwsgi_recipe, nginx_recipe, env=None):
+        """GET: the app once, then the cache; POST, DELETE: the app; with the
+        recipe's method guard and without it."""
+        port = free_port()
+        with self.started(ini_uwsgi(uwsgi_recipe, env=env, port=port)) as u:
+            for guard in (True, False):
+                with self.subTest(guard=guard), Nginx(nginx_conf(nginx_recipe, port, guard)) as n:
+                    p, path = n.port, '/user/%d' % guard
+                    calls = int(u.get('/_calls')) + 1
+                    first = req(p, 'GET', path)                      # a miss: the app
+                    self.assertEqual(first, (200, ('app GET %s #%d' % (path, calls)).encode()))
+                    self.assertEqual(req(p, 'GET', path), first)     # from the cache:
+                    self.assertEqual(req(p, 'HEAD', path)[0], 200)
+                    self.assertEqual(int(u.get('/_calls')), calls)   # the app saw nothing
+                    self.assertEqual(req(p, 'POST', path, b'x=1'),
+                                     (200, ('app POST %s #%d' % (path, calls + 1)).encode()))
+                    self.assertEqual(req(p, 'DELETE', path),
+                                     (200, ('app DELETE %s #%d' % (path, calls + 2)).encode()))
+                    self.assertEqual(req(p, 'GET', path), first)
+
+    def test_nginx_direct(self):
+        self.check_nginx('uwsgi-direct', 'nginx-direct')
+
+    def test_nginx_accelerator(self):
+        self.check_nginx('uwsgi-accelerator', 'nginx-accelerator', env={'RECIPE_APP': 'accelerator'})
+
+    def test_uwsgi_write_socket(self):
+        # + a cache and an app: the fragment shows only the sockets
+        port, d = free_port(), tempfile.mkdtemp(prefix='ucache-recipe-')
+        sock = os.path.join(d, 'cache-admin.sock')
+        try:
+            with self.started(ini_uwsgi('uwsgi-write-socket', '--plugin', 'python3', '--plugin', PLUGIN,
+                                        '--cache2', 'name=c,items=10', '--wsgi-file', app('ops_app.py'),
+                                        port=port, sock=sock)) as u:
+                poll(lambda: os.path.exists(sock), what='the admin socket')
+                set_ = magic('set', 'k', 'c', size=1, value=b'v')
+                self.assertEqual(exchange(port, set_), b'')                # refused: read-only
+                self.assertIsNone(u.op('cache_get', 'k', 'c'))
+                self.assertIsNotNone(magic_reply(unix_exchange(sock, set_)))
+                self.assertEqual(u.op('cache_get', 'k', 'c'), b'v')
+                self.assertEqual(magic_reply(exchange(port, magic('get', 'k', 'c')))[1], b'v')
+        finally:
+            if os.path.exists(sock):
+                os.unlink(sock)
+            os.rmdir(d)
+
+    def test_uwsgi_replication(self):
+        # node 10.0.0.1 as written; 10.0.0.2 a node receiving on its udp=
+        # (+ --master: the receiver thread; + an app to read the cache)
+        ports = {n: free_port() for n in (1, 2, 3)}
+        with Uwsgi('--master', '--cache2', 'name=sessions,items=10000,udp=127.0.0.2:%d' % ports[2],
+                   '--wsgi-file', app('ops_app.py')) as peer, \
+                self.started(ini_uwsgi('uwsgi-replication', '--master', '--plugin', 'python3', '--plugin', PLUGIN,
+                                       '--wsgi-file', app('ops_app.py'), udp=ports)) as u:
+            self.assertTrue(u.op('cache_update', 's1', 'alive', 0, 'sessions'))
+            self.assertEqual(poll(lambda: peer.op('cache_get', 's1', 'sessions'), what='the replica'), b'alive')
+
+
+if __name__ == '__main__':
+    unittest.main()
