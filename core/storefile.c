@@ -90,11 +90,14 @@ static int give_away(const ucache_t *c, int fd, const char *path, char *err, siz
 	uid_t uid = c->cfg.store_uid ? (uid_t)c->cfg.store_uid : (uid_t)-1;
 	gid_t gid = c->cfg.store_gid ? (gid_t)c->cfg.store_gid : (gid_t)-1;
 
+	int e;
+
 	if (geteuid() != 0 || (!c->cfg.store_uid && !c->cfg.store_gid) || !fchown(fd, uid, gid))
 		return 0;
+	e = errno;
 	uc_err(err, errlen, "cache \"%s\": cannot chown store %s to %d:%d: %s", c->cfg.name, path, (int)uid,
-	       (int)gid, strerror(errno));
-	return -errno;
+	       (int)gid, strerror(e));
+	return -e;
 }
 
 static int open_failed(const ucache_t *c, const char *path, char *err, size_t errlen)
@@ -124,7 +127,7 @@ int uc_storefile_open(const ucache_t *c, const char *path, int exclusive, char *
 		return open_failed(c, path, err, errlen);
 	if (fstat(fd, &st)) {
 		rc = -errno;
-		uc_err(err, errlen, "cache \"%s\": cannot stat store %s: %s", c->cfg.name, path, strerror(errno));
+		uc_err(err, errlen, "cache \"%s\": cannot stat store %s: %s", c->cfg.name, path, strerror(-rc));
 	} else {
 		rc = created ? give_away(c, fd, path, err, errlen) : check_opened(c, path, &st, err, errlen);
 	}
@@ -141,9 +144,10 @@ int uc_storefile_reserve(const ucache_t *c, int fd, const char *path, uint64_t l
 	int rc;
 
 	if (fstat(fd, &st) || ftruncate(fd, (off_t)len)) {
+		rc = errno;
 		uc_err(err, errlen, "cache \"%s\": cannot size store %s to %llu bytes: %s", c->cfg.name, path,
-		       (unsigned long long)len, strerror(errno));
-		return -errno;
+		       (unsigned long long)len, strerror(rc));
+		return -rc;
 	}
 	rc = posix_fallocate(fd, 0, (off_t)len);
 	if (rc == 0)
