@@ -51,6 +51,7 @@
 #include "lock.h"
 #include "repair.h"
 #include "store.h"
+#include "storefile.h"
 #include "util.h"
 
 /* min(limit, size of fd rounded up to a page) */
@@ -184,9 +185,14 @@ static int new_memfd(const ucache_t *c)
 
 static int map_file(ucache_t *c, int fd, char *err, size_t errlen)
 {
+	const char *file = c->import_tmp && *c->import_tmp ? c->import_tmp : c->cfg.store;
 	char lb[600];
+	int rc;
 
-	if (ftruncate(fd, (off_t)c->maplen)) {
+	if (!c->memfd) {
+		if ((rc = uc_storefile_reserve(c, fd, file, c->maplen, err, errlen)))
+			return rc;
+	} else if (ftruncate(fd, (off_t)c->maplen)) {
 		uc_err(err, errlen, "cache \"%s\": cannot size %s to %llu bytes: %s", c->cfg.name,
 		       label(c, lb, sizeof(lb)), (unsigned long long)c->maplen, strerror(errno));
 		return -errno;
@@ -228,12 +234,14 @@ static int start_migration(ucache_t *c, int *fd, const struct uc_hdr *old, off_t
 		return *fd < 0 ? -errno : UC_STORE_FRESH;
 	}
 	snprintf(c->import_tmp, n, "%s.migrate", c->cfg.store);
-	*fd = open(c->import_tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (*fd < 0) {
-		uc_err(err, errlen, "cache \"%s\": cannot create %s: %s", c->cfg.name, c->import_tmp, strerror(errno));
+	/* a leftover of a crashed migration, or anything planted there: the
+	 * name is removed (never followed) and created afresh, exclusively */
+	if (unlink(c->import_tmp) && errno != ENOENT) {
+		uc_err(err, errlen, "cache \"%s\": cannot remove %s: %s", c->cfg.name, c->import_tmp, strerror(errno));
 		return -errno;
 	}
-	return UC_STORE_FRESH;
+	*fd = uc_storefile_open(c, c->import_tmp, 1, err, errlen);
+	return *fd < 0 ? *fd : UC_STORE_FRESH;
 }
 
 /* Act on the verdict: map, recreate, migrate or refuse. */
@@ -319,9 +327,8 @@ int uc_store_map(ucache_t *c, const struct uc_hdr *plan, char *err, size_t errle
 			return fd;
 		goto judge;
 	}
-	fd = open(c->cfg.store, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = uc_storefile_open(c, c->cfg.store, 0, err, errlen);
 	if (fd < 0 || fstat(fd, &st)) {
-		uc_err(err, errlen, "cache \"%s\": cannot open store %s: %s", c->cfg.name, c->cfg.store, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -EIO;

@@ -96,6 +96,12 @@ struct ucache_config {
 	int region_fd;            /* a memfd kept from before an exec, to attach
 	                           * and validate as a store is; 0 = none (fd 0 is
 	                           * stdin, never a region) */
+	/* Not parsed: the user the processes run as after start-up (uWSGI's
+	 * --uid/--gid; 0: no change).  A store this root process creates is
+	 * chowned to it, and an existing one it could not read and write is
+	 * refused (a reloaded master reopens the file as that user). */
+	unsigned store_uid;
+	unsigned store_gid;
 };
 
 /* What a read does while Redis is unreachable: miss (default; the near

@@ -22,6 +22,8 @@
 #include "glue.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <xxhash.h>
 
@@ -145,6 +147,24 @@ static void check_limit_as(const struct ucache_config *cfg, ucache_t *engine)
 	exit(1);
 }
 
+/* The uid (or gid) --uid (--gid) will drop to, 0 for none.  uWSGI keeps
+ * the option's text until uwsgi_as_root() resolves it, after the plugins'
+ * asap hooks; resolved the same way here (a number, else a name; one it
+ * cannot find stops uWSGI there). */
+static unsigned final_id(unsigned resolved, const char *name, int group)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	if (resolved || !name || getuid() != 0)
+		return resolved;
+	if (is_a_number((char *) name))
+		return (unsigned) atoi(name);
+	if (group)
+		return (gr = getgrnam(name)) ? (unsigned) gr->gr_gid : 0;
+	return (pw = getpwnam(name)) ? (unsigned) pw->pw_uid : 0;
+}
+
 static struct ucp_cache *cache_create(struct ucache_config *cfg, int legacy)
 {
 	const char *sync;
@@ -156,6 +176,10 @@ static struct ucp_cache *cache_create(struct ucache_config *cfg, int legacy)
 	if (!cfg->store_sync && uwsgi.cache_store_sync > 0)
 		cfg->store_sync = (uint64_t) uwsgi.cache_store_sync;
 	reloaded = ucp_reload_prepare(cfg);
+	/* the drop comes after this hook: a store is created for, and checked
+	 * against, the user that reloads will reopen it as */
+	cfg->store_uid = final_id(uwsgi.uid, uwsgi.uidname, 0);
+	cfg->store_gid = final_id(uwsgi.gid, uwsgi.gidname, 1);
 	engine = ucache_create(cfg, err, sizeof(err));
 	if (!engine)
 		config_fatal("unable to create cache", err);
