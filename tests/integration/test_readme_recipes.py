@@ -143,6 +143,14 @@ class ReadmeRecipes(unittest.TestCase):
         self.assertEqual(unmarked_fences(), [], 'README lines with an unmarked ```nginx/```ini block')
         self.assertEqual(set(recipes()), self.TESTED)
 
+    def test_every_ini_recipe_needs_the_plugin(self):
+        # issue 18 item 9: with `plugins = ucache` a removed plugin falls
+        # back to the stock cache at the next reload; need-plugin stops uwsgi
+        for name, (lang, text) in recipes().items():
+            if lang == 'ini':
+                self.assertRegex(text, r'(?m)^need-plugin = ucache$', name)
+                self.assertNotRegex(text, r'(?m)^plugins? = .*ucache', name)
+
     def test_uwsgi_load(self):
         # + an app to reach the cache from
         with self.started(ini_uwsgi('uwsgi-load', '--wsgi-file', app('ops_app.py'))) as u:
