@@ -69,7 +69,7 @@ uint64_t ucp_redis_tags_now(struct ucp_cache *c)
 {
 	const char *argv[4] = { "EVAL", NOW_LUA, "1", c->redis->tags_key };
 	size_t lens[4] = { 4, sizeof(NOW_LUA) - 1, 1, c->redis->tags_key_len };
-	redisReply *rep = ucp_redis_command(c, 4, argv, lens);
+	redisReply *rep = ucp_redis_command(c, UCP_RESEND_SAFE, 4, argv, lens);
 	uint64_t now = 1;
 
 	if (rep && rep->type == REDIS_REPLY_STRING && ucp_parse_u64(rep->str, rep->len, &now))
@@ -100,7 +100,7 @@ int ucp_redis_tags_invalidate(struct ucp_cache *c, const void *const *tags, cons
 				ucache_tag_index(tags[i], lens[i]));
 		argv[4 + i] = idx[i];
 	}
-	rep = ucp_redis_command(c, (int) (4 + n), argv, alens);
+	rep = ucp_redis_command(c, UCP_RESEND_SAFE, (int) (4 + n), argv, alens);
 	if (!rep)
 		return -EIO;
 	freeReplyObject(rep);
