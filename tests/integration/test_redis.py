@@ -429,7 +429,7 @@ class Failures(unittest.TestCase):
                 os.kill(redis.proc.pid, signal.SIGCONT)
             poll(lambda: a.op('cache_update', 'k', 'after', 0, 'r') is True, 10, 0.05,
                  'writes to resume')
-            # each worker retries 100 ms after its last failure (redis.c RETRY_MS)
+            # a worker whose connect failed retries 100 ms later (redis.c RETRY_MS)
             poll(lambda: a.ops(*[['cache_get', 'k', 'r']] * 4) == [b'after'] * 4, 5, 0.05,
                  'reads to resume on every worker')
             self.assertEqual(redis.call('GET', 'ucache:r:k'), b'after')
