@@ -340,7 +340,8 @@ static int peer_closed(const redisContext *ctx)
 	return poll(&p, 1, 0) > 0;
 }
 
-/* Write cmd whole; UNSENT if no byte of it left, LOST if some did. */
+/* Write cmd whole; UNSENT if no byte of it left, LOST if some did, SLOW
+ * if Redis stopped reading. */
 static enum outcome send_all(redisContext *ctx, const char *cmd, size_t len, char *why, size_t wlen)
 {
 	size_t off = 0;
@@ -350,6 +351,11 @@ static enum outcome send_all(redisContext *ctx, const char *cmd, size_t len, cha
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* SO_SNDTIMEO expired: Redis reads nothing, as for no reply */
+			snprintf(why, wlen, "send blocked for redis_timeout");
+			return SLOW;
+		}
 		if (n <= 0) {
 			snprintf(why, wlen, "send: %s", n < 0 ? strerror(errno) : "nothing written");
 			return off ? LOST : UNSENT;
