@@ -11,6 +11,10 @@ GET /miss?sock=S&n=N           N keys written to Redis by redis-py, then
                                each read once through the near cache (a
                                miss: Redis read + L1 fill), then each read
                                once by redis-py
+GET /write?sock=S&n=N          N keys written through the near cache
+                               (uwsgi.cache_update: Redis SET, then the
+                               key's epoch bump and L1 drop), then N
+                               others by redis-py SET; us per write
 GET /inval?n=N&peer=PORT       N rounds: key in this L1, write on the peer
                                instance (HTTP /update there), read here
                                until the new value shows; latencies in ms
@@ -82,6 +86,24 @@ def miss(q):
             'wrong': bad, 'filled_of_100': hits}
 
 
+def write(q):
+    r = redis_client(q['sock'])
+    n = int(q.get('n', 10000))
+    tag = str(time.monotonic_ns())
+    keys = ['w%s-%d' % (tag, i) for i in range(n)]
+    update = uwsgi.cache_update
+    t0 = time.perf_counter()
+    failed = sum(1 for k in keys if not update(k, VALUE, 0, 'r'))
+    near = (time.perf_counter() - t0) / n
+    rkeys = ['ucache:r:x' + k for k in keys]
+    t0 = time.perf_counter()
+    failed += sum(1 for k in rkeys if not r.set(k, VALUE))
+    rp = (time.perf_counter() - t0) / n
+    wrong = sum(1 for k in keys[:100] if r.get('ucache:r:' + k) != VALUE)
+    return {'near_write_us': near * 1e6, 'redis_py_set_us': rp * 1e6, 'ratio': near / rp,
+            'failed': failed, 'wrong': wrong}
+
+
 def inval(q):
     n = int(q.get('n', 1000))
     peer = int(q['peer'])
@@ -128,7 +150,7 @@ def update(q):
     return time.perf_counter()
 
 
-ROUTES = {'/hit': hit, '/miss': miss, '/inval': inval, '/update': update}
+ROUTES = {'/hit': hit, '/miss': miss, '/write': write, '/inval': inval, '/update': update}
 
 
 def application(env, start_response):

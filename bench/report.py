@@ -47,6 +47,7 @@ TARGETS = [
     ('php_ucache_vs_apcu_2p', '>=', 1.0, 'PHP uwsgi_cache_get on ucache / apcu_fetch, 2 processes'),
     ('redis_l1_hit_over_redis_py', '>=', 100, 'near cache over Redis: Python cache_get (L1 hit) / redis-py GET, same process'),
     ('redis_miss_over_redis_py', '<=', 1.2, 'near cache over Redis: time of a miss (Redis read + L1 fill) / redis-py GET'),
+    ('redis_write_over_redis_py', '<=', 1.3, 'near cache over Redis: time of a write (cache_update: Redis SET + L1 drop) / redis-py SET'),
     ('redis_invalidation_p99_ms', '<=', 5, 'near cache over Redis: write on A -> B serves the new value, p99 of 1000 (ms)'),
     ('py_helper_get_overhead', '<=', 1.3, 'ucache.Cache.get (raw) time per hit / uwsgi.cache_get, same run'),
     ('py_get_or_set_hit_ratio', '<=', 1.5, 'ucache.Cache.get_or_set on a hit / uwsgi.cache_get, same run'),
@@ -555,12 +556,17 @@ def sec_redis(res):
              '**%s**' % fratio(h['ratio'])],
             ['miss: Redis read + L1 fill (us per get)', '%.1f' % m['near_miss_us'],
              '%.1f' % m['redis_py_get_us'], '**%s**' % fratio(m['ratio'])]]
+    w = d.get('write')
+    if w:
+        rows.append(['write: `uwsgi.cache_update` (us per write; against redis-py `SET`)',
+                     '%.1f' % w['near_write_us'], '%.1f' % w['redis_py_set_us'],
+                     '**%s**' % fratio(w['ratio'])])
     return ['## 8. Near cache over Redis (bench/redis_app.py)', '',
             'One redis-server (unix socket), two uwsgi instances A and B (`--master --workers 1`, '
             '`--cache2 name=r,items=65536,blocksize=128,redis=unix:SOCK`). In B\'s worker, over the same '
             'socket: 100-byte values read by `uwsgi.cache_get` and by redis-py `GET` (python3-redis); '
-            'a hit loops on one key for %s s, a miss reads each of %d keys written to Redis once '
-            '(best of %d reps). Invalidation: %d rounds of "B holds the value in L1, B asks A over HTTP '
+            'a hit loops on one key for %s s, a miss reads each of %d keys written to Redis once, '
+            'a write writes as many keys, each once (best of %d reps). Invalidation: %d rounds of "B holds the value in L1, B asks A over HTTP '
             'to `cache_update` it, B reads until it sees the new value", timed from the moment A\'s '
             '`cache_update` returned (Redis acknowledged; `time.perf_counter()` is the machine\'s '
             'CLOCK_MONOTONIC in both processes) to B\'s first read of the new value.' % (

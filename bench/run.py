@@ -1060,10 +1060,11 @@ def bench_redis(r, a):
         procs.append(pa)
         pb, port_b = redis_instance(r, 'B', sock, 64 * 1024)
         procs.append(pb)
-        hits, misses = [], []
+        hits, misses, writes = [], [], []
         for _ in range(a.reps):
             hits.append(http_json(port_b, '/hit?sock=%s&duration=%s' % (sock, a.duration), 120))
             misses.append(http_json(port_b, '/miss?sock=%s&n=%d' % (sock, n_miss), 300))
+            writes.append(http_json(port_b, '/write?sock=%s&n=%d' % (sock, n_miss), 300))
         inval = http_json(port_b, '/inval?n=%d&peer=%d' % (n_inval, port_a), 300)
     finally:
         for p in procs:
@@ -1071,13 +1072,17 @@ def bench_redis(r, a):
         stop_server(srv)
     best_hit = max(hits, key=lambda h: h['ratio'])
     best_miss = min(misses, key=lambda m: m['ratio'])
-    return {'hit': best_hit, 'miss': best_miss, 'inval': inval, 'hit_samples': hits,
-            'miss_samples': misses, 'miss_keys': n_miss}
+    best_write = min(writes, key=lambda w: w['ratio'])
+    if any(w['failed'] or w['wrong'] for w in writes):
+        raise BenchError('redis /write: failed or wrong writes: %r' % writes)
+    return {'hit': best_hit, 'miss': best_miss, 'write': best_write, 'inval': inval,
+            'hit_samples': hits, 'miss_samples': misses, 'write_samples': writes, 'miss_keys': n_miss}
 
 
 def redis_flat(d):
     return {'redis_l1_hit_over_redis_py': d['hit']['ratio'],
             'redis_miss_over_redis_py': d['miss']['ratio'],
+            'redis_write_over_redis_py': d['write']['ratio'],
             'redis_invalidation_p99_ms': d['inval']['p99_ms']}
 
 

@@ -62,7 +62,7 @@ enum key_id {
 	K_NODES, K_UDP, K_SYNC, K_UDP_ALLOW, K_UDP_SECRET_FILE, K_LASTMOD, K_MATH_INITIAL, K_IGNORE_FULL,
 	K_PURGE_LRU, K_LAZY_EXPIRE, K_SWEEP_ON_FULL, K_CLEAR_ON_FULL,
 	K_NO_EXPIRE, K_EXPIRES, K_REDIS, K_REDIS_PREFIX, K_REDIS_TIMEOUT,
-	K_REDIS_PASSWORD_FILE, K_REDIS_OFFLINE, K_COUNT
+	K_REDIS_PASSWORD_FILE, K_REDIS_OFFLINE, K_REDIS_KEEPALIVE, K_COUNT
 };
 
 #define CFG_OFF(field) offsetof(struct ucache_config, field)
@@ -103,6 +103,7 @@ static const struct key_field {
 	[K_REDIS_TIMEOUT] = { "redis_timeout", KT_U64, CFG_OFF(redis_timeout) },
 	[K_REDIS_PASSWORD_FILE] = { "redis_password_file", KT_PATH, CFG_OFF(redis_password_file) },
 	[K_REDIS_OFFLINE] = { "redis_offline", KT_OFFLINE, CFG_OFF(redis_offline) },
+	[K_REDIS_KEEPALIVE] = { "redis_keepalive", KT_U64, CFG_OFF(redis_keepalive) },
 };
 
 /* Spellings other than the canonical ones of fields[]: together, every
@@ -406,6 +407,7 @@ void ucache_config_init(struct ucache_config *cfg)
 	 * selects it. */
 	cfg->hash = UCACHE_HASH_XXH3;
 	cfg->redis_timeout = UCACHE_REDIS_TIMEOUT_DEFAULT;
+	cfg->redis_keepalive = UCACHE_REDIS_KEEPALIVE_DEFAULT;
 }
 
 void ucache_config_free(struct ucache_config *cfg)
@@ -535,9 +537,10 @@ static int validate_redis(const struct ucache_config *cfg, char *err, size_t err
 	if (!cfg->redis) {
 		if (cfg->redis_prefix || cfg->redis_password_file ||
 				cfg->redis_timeout != UCACHE_REDIS_TIMEOUT_DEFAULT ||
+				cfg->redis_keepalive != UCACHE_REDIS_KEEPALIVE_DEFAULT ||
 				cfg->redis_offline != UCACHE_REDIS_OFFLINE_MISS) {
 			uc_err(err, errlen, "cache \"%s\": redis_prefix, redis_timeout, "
-				"redis_password_file and redis_offline need redis=ADDR",
+				"redis_password_file, redis_offline and redis_keepalive need redis=ADDR",
 				disp(cfg->name));
 			return -EINVAL;
 		}
@@ -558,7 +561,82 @@ static int validate_redis(const struct ucache_config *cfg, char *err, size_t err
 	if (!cfg->redis_timeout || cfg->redis_timeout > UCACHE_REDIS_TIMEOUT_MAX)
 		return bad_number(cfg, "redis_timeout", cfg->redis_timeout,
 			"milliseconds, 1..60000", err, errlen);
+	if (cfg->redis_keepalive < UCACHE_REDIS_KEEPALIVE_MIN ||
+			cfg->redis_keepalive > UCACHE_REDIS_KEEPALIVE_MAX)
+		return bad_number(cfg, "redis_keepalive", cfg->redis_keepalive,
+			"milliseconds, 100..60000", err, errlen);
 	return 0;
+}
+
+/* ------------------------------------------------- near-cache namespaces */
+
+char *ucache_redis_prefix(const struct ucache_config *cfg)
+{
+	const char *src = cfg->redis_prefix ? cfg->redis_prefix : cfg->name;
+	size_t n = strlen(src), i;
+	char *out = malloc(sizeof("ucache:") + 2 * n + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	if (cfg->redis_prefix) {
+		memcpy(o, src, n);
+		o += n;
+		if (!n || src[n - 1] != ':')
+			*o++ = ':';
+		*o = '\0';
+		return out;
+	}
+	o += sprintf(o, "ucache:");
+	for (i = 0; i < n; i++) {
+		if (src[i] == ':' || src[i] == '\\')
+			*o++ = '\\';
+		*o++ = src[i];
+	}
+	strcpy(o, ":");
+	return out;
+}
+
+/* Both addresses parse (validated before) and name one server and db;
+ * shown: that address for the message (never a password).  Two spellings
+ * of one host (a name and its address) are not detected. */
+static int same_redis(const struct ucache_config *a, const struct ucache_config *b,
+		char *shown, size_t len)
+{
+	struct ucache_redis_addr x, y;
+	char why[400];
+
+	if (!a->redis || !b->redis || ucache_redis_addr_parse(a->redis, &x, why, sizeof(why)) ||
+			ucache_redis_addr_parse(b->redis, &y, why, sizeof(why)))
+		return 0;
+	ucache_redis_addr_show(&y, shown, len);
+	if (x.path[0] || y.path[0])
+		return !strcmp(x.path, y.path) && x.db == y.db;
+	return !strcasecmp(x.host, y.host) && x.port == y.port && x.db == y.db;
+}
+
+int ucache_config_redis_clash(const struct ucache_config *a, const struct ucache_config *b,
+		char *err, size_t errlen)
+{
+	char *pa, *pb, shown[400];
+	int rc = 0;
+
+	if (!same_redis(a, b, shown, sizeof(shown)))
+		return 0;
+	pa = ucache_redis_prefix(a);
+	pb = ucache_redis_prefix(b);
+	if (!pa || !pb) {
+		uc_err(err, errlen, "cache \"%s\": out of memory", disp(b->name));
+		rc = -ENOMEM;
+	} else if (!strncmp(pa, pb, strlen(pa) < strlen(pb) ? strlen(pa) : strlen(pb))) {
+		uc_err(err, errlen, "caches \"%s\" (Redis prefix \"%s\") and \"%s\" (Redis prefix "
+			"\"%s\") share Redis %s and one prefix starts with the other: each would "
+			"read, and clear would delete, the other's keys; give them redis_prefix "
+			"values that do not overlap", disp(a->name), pa, disp(b->name), pb, shown);
+		rc = -EINVAL;
+	}
+	free(pa);
+	free(pb);
+	return rc;
 }
 
 int ucache_config_validate(const struct ucache_config *cfg, char *err, size_t errlen)

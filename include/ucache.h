@@ -86,8 +86,9 @@ struct ucache_config {
 	int no_expire;            /* ignore expiry for this cache */
 	/* near cache over Redis (the plugin's redis.c; the engine only parses) */
 	char *redis;              /* ADDR (ucache_redis_addr_parse), or NULL: no Redis */
-	char *redis_prefix;       /* Redis key = prefix + key; NULL: "ucache:NAME:" */
+	char *redis_prefix;       /* Redis key = prefix + key (ucache_redis_prefix) */
 	uint64_t redis_timeout;   /* ms bounding each Redis call (default 200) */
+	uint64_t redis_keepalive; /* ms: PING period of idle connections (default 1000) */
 	char *redis_password_file; /* file whose first line is the password, or NULL */
 	int redis_offline;        /* enum ucache_redis_offline */
 	/* Not parsed (set by the embedding program): keep a store-less cache's
@@ -110,6 +111,10 @@ enum ucache_redis_offline { UCACHE_REDIS_OFFLINE_MISS, UCACHE_REDIS_OFFLINE_STAL
 
 #define UCACHE_REDIS_TIMEOUT_DEFAULT 200
 #define UCACHE_REDIS_TIMEOUT_MAX 60000
+/* Below Redis' smallest idle timeout (timeout 1 = 1 s) by default. */
+#define UCACHE_REDIS_KEEPALIVE_DEFAULT 1000
+#define UCACHE_REDIS_KEEPALIVE_MIN 100
+#define UCACHE_REDIS_KEEPALIVE_MAX 60000
 
 /* A parsed redis= address: path set for unix:, else host and port. */
 struct ucache_redis_addr {
@@ -129,6 +134,20 @@ int ucache_redis_addr_parse(const char *addr, struct ucache_redis_addr *out, cha
 /* "host:port db N" or "unix:/path": the address without user or password,
  * for logs.  Returns buf. */
 const char *ucache_redis_addr_show(const struct ucache_redis_addr *a, char *buf, size_t len);
+
+/* The Redis key prefix of a near cache, malloc'd (NULL: no memory):
+ * redis_prefix with a ':' appended when it does not end with one, or
+ * "ucache:" + NAME + ":" with every ':' and backslash of NAME escaped by
+ * a backslash, so that no default prefix starts with another (cache "a"
+ * is ucache:a: and cache "a:b" is ucache:a\:b:, not ucache:a:b:). */
+char *ucache_redis_prefix(const struct ucache_config *cfg);
+
+/* 0, or -EINVAL when a and b are near caches on the same Redis (the same
+ * parsed address and db) whose key prefixes overlap (one starts with the
+ * other: each would read, and clear would delete, the other's keys), with
+ * one line naming both caches and prefixes in err. */
+int ucache_config_redis_clash(const struct ucache_config *a, const struct ucache_config *b,
+		char *err, size_t errlen);
 
 /* Fill cfg with the stock defaults (no name, no items).  Never fails. */
 void ucache_config_init(struct ucache_config *cfg);

@@ -16,7 +16,10 @@
  *           caller, never "ok" and then lost.  set is SET NX (fails on an
  *           existing key, as stock's cache_set does), update plain SET,
  *           expiry PX.  clear is SCAN + UNLINK of the prefix, 500 keys a
- *           batch, so Redis never blocks on a big cache.
+ *           batch, so Redis never blocks on a big cache; the prefix is this
+ *           cache's alone (ucache_redis_prefix: it ends with ':', default
+ *           ones escape the name's ':'; overlapping prefixes on one Redis
+ *           are refused at start), so the match is exactly its keys.
  *
  * Numbers (cache_inc & co.).  Stock math works on an 8-byte native integer,
  * which uwsgi.cache_num reads back.  In Redis a number written by math is a
@@ -54,17 +57,24 @@
  * Connections are per thread and per cache, opened lazily on first use in
  * each process (one inherited across fork is never used: its pid differs),
  * with redis_timeout on connect, send and receive: a hung Redis makes a
- * request wait at most redis_timeout for its reply.  After a failure the
- * thread does not reconnect for RETRY_MS (requests fail at once meanwhile),
- * so a dead Redis costs a request no wait at all most of the time.  Error
- * lines are logged at most once a second for the whole instance.
+ * request wait at most redis_timeout for its reply.  A connection found
+ * closed (Redis restarted, its idle timeout, CLIENT KILL) is replaced
+ * before the command is written ("Dead connections" below).  After a
+ * failed connect the thread does not try again for RETRY_MS (requests
+ * fail at once meanwhile), so a dead Redis costs a request no wait at all
+ * most of the time; a command that failed on a connection that was up
+ * (no reply in time, EOF) gates nothing: the next request tries a new
+ * connection, so writes are acknowledged again as soon as Redis answers.
+ * Error lines are logged at most once a second for the whole instance.
  */
 #include "glue.h"
 #include "redis.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define RETRY_MS 100
@@ -125,11 +135,13 @@ static const char MATH_LUA[] =
 	"local s = string.format('%.0f', v) redis.call('HSET', k, 'n', s) return s";
 
 static int ncaches;
+static struct ucp_cache *attached[UCP_REDIS_MAX];  /* by index, for refuse_clash() */
 
 struct tl_conn {
 	redisContext *ctx;
 	pid_t pid;
-	uint64_t retry_ms;
+	uint64_t retry_ms;       /* no new connection before (monotonic ms) */
+	uint64_t used_ms;        /* the last reply (monotonic ms) */
 };
 
 static __thread struct tl_conn tl_conns[UCP_REDIS_MAX];
@@ -243,6 +255,10 @@ redisContext *ucp_redis_connect(const struct ucp_redis *r, char *why, size_t len
 		snprintf(why, len, "cannot set the socket timeout");
 		goto fail;
 	}
+	if (!r->addr.path[0] && redisEnableKeepAlive(ctx) != REDIS_OK) {
+		snprintf(why, len, "cannot enable TCP keepalive: %s", ctx->errstr);
+		goto fail;
+	}
 	if (r->password) {
 		const char *auth[3] = { "AUTH", r->addr.user, r->password };
 		if (r->addr.user[0] ? setup_command(ctx, why, len, 3, auth)
@@ -261,12 +277,53 @@ fail:
 	return NULL;
 }
 
-static void drop(struct tl_conn *t)
+/*
+ * Dead connections and what may be sent again.  A connection dies under
+ * us when Redis restarts (kill -9, SHUTDOWN), closes idle clients (its
+ * "timeout", common on managed Redis and proxies) or is told to
+ * (CLIENT KILL).  Redis closes it while we are not looking, so:
+ *
+ *   before a command, a zero-timeout poll of the socket (as redis-py's
+ *   pool does before handing a connection out): a reply is always read
+ *   before the next command is written, so an idle connection that is
+ *   readable was closed by its peer (EOF) or is out of step; it is
+ *   replaced at once and the command goes on the new one, nothing of it
+ *   having reached the old server.
+ *
+ *   a connection idle for redis_keepalive ms or more is PINGed before the
+ *   command (redis-py's health_check_interval): it refreshes Redis' idle
+ *   clock, so the command cannot race the server's timeout, and a PING is
+ *   safe to send again.
+ *
+ *   a command whose connection breaks (EOF, reset) after it was written
+ *   may or may not have run.  It is sent once more, on a new connection,
+ *   only if running it twice leaves what running it once leaves
+ *   (UCP_RESEND_SAFE): a read (FETCH_LUA), SET without NX, DEL (the state
+ *   is the same; its count may say 0 for a key the first send deleted),
+ *   SCAN, UNLINK, PING, and the tag scripts (a second invalidation only
+ *   makes entries staler).  Never (UCP_RESEND_NEVER): SET NX (a second
+ *   send would fail on the key the first one wrote) and math (HINCRBY
+ *   twice adds twice): they fail, as any write Redis did not acknowledge.
+ *   A command that broke before any byte of it left is sent again in
+ *   every case.
+ *
+ *   no reply within redis_timeout is never a reason to send again: Redis
+ *   is slow or stopped (DEBUG SLEEP, SIGSTOP), a resend would only double
+ *   the wait, and the request's latency stays bounded by redis_timeout.
+ *
+ * TCP keepalive is on as well (hiredis' 15 s), for a peer that vanished
+ * without closing anything.
+ */
+enum outcome { SENT, UNSENT, LOST, SLOW, BROKEN };
+
+/* Forget this thread's connection; after a failed connect (retry) no new
+ * one is tried for RETRY_MS. */
+static void drop(struct tl_conn *t, int retry)
 {
 	if (t->ctx)
 		redisFree(t->ctx);
 	t->ctx = NULL;
-	t->retry_ms = ucp_mono_ms() + RETRY_MS;
+	t->retry_ms = retry ? ucp_mono_ms() + RETRY_MS : 0;
 }
 
 static void failed(struct ucp_cache *c, const char *what, const char *why)
@@ -275,57 +332,169 @@ static void failed(struct ucp_cache *c, const char *what, const char *why)
 	ucp_redis_log(c, "%s: %s (reads miss and writes fail until it answers)", what, why);
 }
 
-/* This thread's connection for c, or NULL (Redis unreachable, or within
- * RETRY_MS of a failure). */
+/* Closed by the peer, or holding bytes nobody asked for. */
+static int peer_closed(const redisContext *ctx)
+{
+	struct pollfd p = { .fd = ctx->fd, .events = POLLIN | POLLRDHUP };
+
+	return poll(&p, 1, 0) > 0;
+}
+
+/* Write cmd whole; UNSENT if no byte of it left, LOST if some did, SLOW
+ * if Redis stopped reading. */
+static enum outcome send_all(redisContext *ctx, const char *cmd, size_t len, char *why, size_t wlen)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = send(ctx->fd, cmd + off, len - off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* SO_SNDTIMEO expired: Redis reads nothing, as for no reply */
+			snprintf(why, wlen, "send blocked for redis_timeout");
+			return SLOW;
+		}
+		if (n <= 0) {
+			snprintf(why, wlen, "send: %s", n < 0 ? strerror(errno) : "nothing written");
+			return off ? LOST : UNSENT;
+		}
+		off += (size_t) n;
+	}
+	return SENT;
+}
+
+/* One command and its reply on ctx (*rep, also an error reply), or the
+ * outcome that says what became of it, with why. */
+static enum outcome exchange(struct ucp_cache *c, redisContext *ctx, const char *cmd, size_t len,
+		redisReply **rep, char *why, size_t wlen)
+{
+	enum outcome o = send_all(ctx, cmd, len, why, wlen);
+	void *got = NULL;
+
+	if (o != SENT)
+		return o;
+	if (redisGetReply(ctx, &got) == REDIS_OK && got) {
+		*rep = got;
+		return SENT;
+	}
+	/* SO_RCVTIMEO expired: hiredis says "Resource temporarily unavailable" */
+	if (ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		snprintf(why, wlen, "no reply within redis_timeout (%llu ms)",
+				(unsigned long long) c->redis->timeout_ms);
+		return SLOW;
+	}
+	snprintf(why, wlen, "%s", ctx->errstr[0] ? ctx->errstr : "no reply");
+	return ctx->err == REDIS_ERR_EOF || (ctx->err == REDIS_ERR_IO &&
+			(errno == ECONNRESET || errno == EPIPE)) ? LOST : BROKEN;
+}
+
+/* A new connection for t, or NULL (logged, counted, RETRY_MS set). */
+static redisContext *reconnect(struct ucp_cache *c, struct tl_conn *t)
+{
+	char why[256];
+
+	t->ctx = ucp_redis_connect(c->redis, why, sizeof(why));
+	if (!t->ctx) {
+		drop(t, 1);
+		failed(c, "connection", why);
+		return NULL;
+	}
+	t->pid = uwsgi.mypid;
+	t->used_ms = ucp_mono_ms();
+	return t->ctx;
+}
+
+/* t's connection if it is still good: not closed by the peer, and
+ * answering a PING if idle for redis_keepalive.  NULL with *slow set when
+ * the PING timed out (Redis is slow: no new connection either). */
+static redisContext *still_good(struct ucp_cache *c, struct tl_conn *t, int *slow)
+{
+	static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+	redisReply *rep = NULL;
+	char why[160];
+	enum outcome o;
+
+	if (peer_closed(t->ctx))
+		return NULL;
+	if (ucp_mono_ms() - t->used_ms < c->redis->keepalive_ms)
+		return t->ctx;
+	o = exchange(c, t->ctx, ping, sizeof(ping) - 1, &rep, why, sizeof(why));
+	if (rep)
+		freeReplyObject(rep);
+	*slow = o == SLOW;
+	if (o != SENT && o != LOST && o != UNSENT)
+		failed(c, "PING", why);
+	return o == SENT ? t->ctx : NULL;
+}
+
+/* This thread's connection for c, checked (above), replaced when found
+ * dead; NULL if Redis is unreachable or slow, or within RETRY_MS of a
+ * failure. */
 static redisContext *conn(struct ucp_cache *c)
 {
 	struct tl_conn *t = &tl_conns[c->redis->index];
-	char why[256];
+	int slow = 0;
 
-	if (t->ctx && t->pid == uwsgi.mypid)
-		return t->ctx;
-	if (t->ctx) {
+	if (t->ctx && t->pid != uwsgi.mypid) {
 		/* inherited across fork: the parent owns that stream */
 		redisFree(t->ctx);
 		t->ctx = NULL;
+	}
+	if (t->ctx) {
+		if (still_good(c, t, &slow))
+			return t->ctx;
+		drop(t, 0);
+		if (slow)
+			return NULL;
+		atomic_fetch_add_explicit(&c->redis->sh->reconnects, 1, memory_order_relaxed);
+		return reconnect(c, t);
 	}
 	if (ucp_mono_ms() < t->retry_ms) {
 		atomic_fetch_add_explicit(&c->redis->sh->errors, 1, memory_order_relaxed);
 		return NULL;
 	}
-	t->ctx = ucp_redis_connect(c->redis, why, sizeof(why));
-	if (!t->ctx) {
-		drop(t);
-		failed(c, "connection", why);
-		return NULL;
-	}
-	t->pid = uwsgi.mypid;
-	return t->ctx;
+	return reconnect(c, t);
 }
 
 /* One command; NULL on any failure (logged, counted; a broken or timed
- * out stream is dropped: a late reply would answer the next command). */
-redisReply *ucp_redis_command(struct ucp_cache *c, int argc, const char **argv, const size_t *lens)
+ * out stream is dropped: a late reply would answer the next command).
+ * Sent a second time, on a new connection, as "Dead connections" says. */
+redisReply *ucp_redis_command(struct ucp_cache *c, enum ucp_resend resend, int argc,
+		const char **argv, const size_t *lens)
 {
-	redisContext *ctx = conn(c);
-	redisReply *rep;
+	struct tl_conn *t = &tl_conns[c->redis->index];
+	redisReply *rep = NULL;
+	char *cmd, why[160];
+	enum outcome o = BROKEN;
+	long long len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+	int tries;
 
-	if (!ctx)
-		return NULL;
-	rep = redisCommandArgv(ctx, argc, argv, lens);
-	if (!rep) {
-		char why[160];
-
-		/* SO_RCVTIMEO expired: hiredis says "Resource temporarily unavailable" */
-		if (ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
-			snprintf(why, sizeof(why), "no reply within redis_timeout (%llu ms)",
-					(unsigned long long) c->redis->timeout_ms);
-		else
-			snprintf(why, sizeof(why), "%s", ctx->errstr[0] ? ctx->errstr : "no reply");
-		failed(c, argv[0], why);
-		drop(&tl_conns[c->redis->index]);
+	if (len < 0) {
+		failed(c, argv[0], "out of memory");
 		return NULL;
 	}
+	for (tries = 0;; tries++) {
+		redisContext *ctx = conn(c);
+
+		if (!ctx)
+			break;  /* logged and counted by conn() */
+		o = exchange(c, ctx, cmd, (size_t) len, &rep, why, sizeof(why));
+		if (o == SENT) {
+			t->used_ms = ucp_mono_ms();
+			break;
+		}
+		drop(t, 0);
+		if (tries || (o != UNSENT && !(o == LOST && resend == UCP_RESEND_SAFE))) {
+			failed(c, argv[0], why);
+			break;
+		}
+		atomic_fetch_add_explicit(&c->redis->sh->reconnects, 1, memory_order_relaxed);
+	}
+	redisFreeCommand(cmd);
+	if (o != SENT)
+		return NULL;
 	if (rep->type == REDIS_REPLY_ERROR) {
 		failed(c, argv[0], rep->str);
 		freeReplyObject(rep);
@@ -343,6 +512,9 @@ struct fetched {
 	size_t vlen;
 	int64_t num;
 	uint64_t expires;        /* absolute seconds, 0 = never */
+	int in_l1;               /* the fill landed (and was not undone) */
+	uint64_t e0, s0;         /* the epoch and the key's slot epoch before the read */
+	uint32_t live0;          /* live before the read */
 };
 
 /* Strict decimal int64 (what HINCRBY writes). */
@@ -365,14 +537,22 @@ static int parse_i64(const char *s, size_t len, int64_t *out)
 	return 0;
 }
 
+/* Nothing that could have changed the key happened since f's read was
+ * sent: no invalidation of its slot, no flush, the stream still up (the
+ * fence orders this after what the caller did: "The fill race"). */
+static int unchanged(struct ucp_redis_shared *sh, const struct fetched *f, _Atomic uint64_t *slot)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	return atomic_load(&sh->epoch) == f->e0 && atomic_load(slot) == f->s0 &&
+		f->live0 && atomic_load(&sh->live);
+}
+
 /* Read key from Redis and fill L1.  0 with f filled (free f->rep), or
  * -ENOENT (absent, or Redis failed: a miss either way). */
 static int fetch_fill(struct ucp_cache *c, const char *key, size_t klen, struct fetched *f)
 {
 	struct ucp_redis_shared *sh = c->redis->sh;
 	_Atomic uint64_t *slot = ucp_key_epoch(sh, key, klen);
-	uint64_t e0 = atomic_load(&sh->epoch), s0 = atomic_load(slot);
-	uint32_t live0 = atomic_load(&sh->live);
 	const uint64_t epoch = UCACHE_TAGS_SHARED_EPOCH;
 	const char *argv[8] = { "EVAL", FETCH_LUA, "2", NULL, c->redis->tags_key, UCACHE_TAG_MAGIC,
 		(const char *) &epoch, byte_order() };
@@ -382,8 +562,12 @@ static int fetch_fill(struct ucp_cache *c, const char *key, size_t klen, struct 
 
 	if (!(argv[3] = full_key(c->redis, key, klen, &lens[3])))
 		return -ENOENT;
+	f->e0 = atomic_load(&sh->epoch);
+	f->s0 = atomic_load(slot);
+	f->live0 = atomic_load(&sh->live);
+	f->in_l1 = 0;
 	atomic_fetch_add_explicit(&sh->fetches, 1, memory_order_relaxed);
-	rep = ucp_redis_command(c, 8, argv, lens);
+	rep = ucp_redis_command(c, UCP_RESEND_SAFE, 8, argv, lens);
 	if (!rep)
 		return -ENOENT;
 	e = rep->element;
@@ -404,25 +588,35 @@ static int fetch_fill(struct ucp_cache *c, const char *key, size_t klen, struct 
 	/* A key expiring within this second is served but not kept: L1's
 	 * expiry has whole seconds and must not outlive Redis'. */
 	/* A tagged entry stays out of L1: only Redis knows its tags' state. */
-	if (e[0]->integer == 2 || !live0 || !f->vlen || (pttl >= 0 && f->expires <= ucache_now()))
+	if (e[0]->integer == 2 || !f->live0 || !f->vlen || (pttl >= 0 && f->expires <= ucache_now()))
 		return 0;
 	if (ucache_set(c->cache, key, klen, f->val, f->vlen, f->expires,
 			UCACHE_SET_UPDATE | UCACHE_SET_ABSEXPIRE))
 		return 0;
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load(&sh->epoch) != e0 || atomic_load(slot) != s0 || !atomic_load(&sh->live)) {
-		ucache_del(c->cache, key, klen);
-		atomic_fetch_add_explicit(&sh->fills_dropped, 1, memory_order_relaxed);
+	if (unchanged(sh, f, slot)) {
+		f->in_l1 = 1;
+		return 0;
 	}
+	ucache_del(c->cache, key, klen);
+	atomic_fetch_add_explicit(&sh->fills_dropped, 1, memory_order_relaxed);
 	return 0;
 }
 
 /*
  * A fetch whose value did not fit the caller's buffer (-ENOBUFS): the
  * callers (api.c copy_out, server.c) grow the buffer and ask again at
- * once, which is served from here instead of a second round trip (and a
- * second redis_fetches).  One per thread, for HELD_MS at most (well within
- * the staleness bound), dropped by any other fetch of this thread.
+ * once.  When the value went into L1 that retry is an L1 hit; when it did
+ * not (a tagged entry, a value L1 cannot take) the retry is served from
+ * here instead of a second round trip (and a second redis_fetches).
+ * One per thread, for HELD_MS at most, dropped by any other fetch of this
+ * thread, and served only while nothing that could have changed the key
+ * happened since its read was sent (unchanged(): the listener's
+ * invalidation of its slot, a flush, a lost stream, this thread's write).
+ * A fetch that landed in L1 is never held: the retry does not take it, and
+ * a held copy outliving an invalidation of L1 served an overwritten value
+ * for up to HELD_MS (issue 19, test_bug_held_fetch_serves_overwritten_value).
+ * A tag invalidation moves no epoch; a held tagged entry is taken by the
+ * retry that follows at once, as tagged entries never enter L1.
  */
 #define HELD_MS 100
 
@@ -443,12 +637,35 @@ static void held_drop(void)
 	tl_held.key = NULL;
 }
 
+/* *dst = *src, val kept pointing at dst's own num for a number. */
+static void fetched_move(struct fetched *dst, const struct fetched *src)
+{
+	*dst = *src;
+	if (src->val == (const char *) &src->num)
+		dst->val = (const char *) &dst->num;
+}
+
+/* Keep f for the caller's retry, if it may be served again; else free it. */
+static void held_keep(struct ucp_cache *c, const void *key, size_t klen, struct fetched *f)
+{
+	if (f->in_l1 || !f->live0 || !(tl_held.key = malloc(klen ? klen : 1))) {
+		freeReplyObject(f->rep);
+		return;
+	}
+	memcpy(tl_held.key, key, klen);
+	fetched_move(&tl_held.f, f);
+	tl_held.c = c;
+	tl_held.klen = klen;
+	tl_held.until_ms = ucp_mono_ms() + HELD_MS;
+}
+
 /* fetch_fill(), or the held fetch of the same key. */
 static int fetch_or_held(struct ucp_cache *c, const char *key, size_t klen, struct fetched *f)
 {
 	if (tl_held.f.rep && tl_held.c == c && tl_held.klen == klen && !memcmp(tl_held.key, key, klen) &&
-			ucp_mono_ms() < tl_held.until_ms) {
-		*f = tl_held.f;
+			ucp_mono_ms() < tl_held.until_ms &&
+			unchanged(c->redis->sh, &tl_held.f, ucp_key_epoch(c->redis->sh, key, klen))) {
+		fetched_move(f, &tl_held.f);
 		tl_held.f.rep = NULL;
 		held_drop();
 		return 0;
@@ -470,15 +687,7 @@ int ucp_redis_get_ex(struct ucp_cache *c, const void *key, size_t klen, void *bu
 		info->hits = 1;
 	}
 	if (f.vlen > buflen) {
-		if ((tl_held.key = malloc(klen ? klen : 1))) {
-			memcpy(tl_held.key, key, klen);
-			tl_held.f = f;
-			tl_held.c = c;
-			tl_held.klen = klen;
-			tl_held.until_ms = ucp_mono_ms() + HELD_MS;
-		} else {
-			freeReplyObject(f.rep);
-		}
+		held_keep(c, key, klen, &f);
 		return -ENOBUFS;
 	}
 	memcpy(buf, f.val, f.vlen);
@@ -577,7 +786,8 @@ int ucp_redis_set(struct ucp_cache *c, const void *key, size_t klen, const void 
 		argv[argc] = "NX";
 		lens[argc++] = 2;
 	}
-	rep = ucp_redis_command(c, argc, argv, lens);
+	rep = ucp_redis_command(c, flags & UCACHE_SET_UPDATE ? UCP_RESEND_SAFE : UCP_RESEND_NEVER,
+			argc, argv, lens);
 	if (!rep)
 		return -EIO;
 	ret = rep->type == REDIS_REPLY_STATUS ? 0 : -EEXIST;
@@ -598,7 +808,7 @@ int ucp_redis_del(struct ucp_cache *c, const void *key, size_t klen)
 		return -EINVAL;
 	if (!(argv[1] = full_key(c->redis, key, klen, &lens[1])))
 		return -ENOMEM;
-	rep = ucp_redis_command(c, 2, argv, lens);
+	rep = ucp_redis_command(c, UCP_RESEND_SAFE, 2, argv, lens);
 	if (!rep)
 		return -EIO;
 	ret = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0 ? 0 : -ENOENT;
@@ -629,7 +839,7 @@ int ucp_redis_math(struct ucp_cache *c, const void *key, size_t klen, enum ucach
 	lens[6] = (size_t) snprintf(init, sizeof(init), "%lld", (long long) c->uc.math_initial);
 	lens[7] = (size_t) snprintf(pxs, sizeof(pxs), "%llu",
 			(unsigned long long) px_of(c->redis, expires, 0));
-	rep = ucp_redis_command(c, 9, argv, lens);
+	rep = ucp_redis_command(c, UCP_RESEND_NEVER, 9, argv, lens);
 	if (!rep)
 		return -EIO;
 	freeReplyObject(rep);
@@ -670,7 +880,7 @@ static int unlink_batch(struct ucp_cache *c, redisReply *keys)
 		argv[i + 1] = keys->element[i]->str;
 		lens[i + 1] = keys->element[i]->len;
 	}
-	rep = ucp_redis_command(c, (int) keys->elements + 1, argv, lens);
+	rep = ucp_redis_command(c, UCP_RESEND_SAFE, (int) keys->elements + 1, argv, lens);
 	free(argv);
 	free(lens);
 	if (!rep)
@@ -687,7 +897,7 @@ int ucp_redis_clear(struct ucp_cache *c)
 	int ret = 0;
 
 	do {
-		redisReply *rep = ucp_redis_command(c, 6, argv, NULL);
+		redisReply *rep = ucp_redis_command(c, UCP_RESEND_SAFE, 6, argv, NULL);
 
 		if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
 				rep->element[0]->type != REDIS_REPLY_STRING ||
@@ -769,6 +979,22 @@ static void probe(struct ucp_cache *c)
 			c->redis->offline == UCACHE_REDIS_OFFLINE_STALE ? "serve L1" : "miss");
 }
 
+/* Exits when cfg's keys would mix with those of a near cache attached
+ * before it (the same Redis, overlapping prefixes: each clear would delete
+ * the other's keys). */
+static void refuse_clash(const struct ucache_config *cfg)
+{
+	char err[1024];
+	int i;
+
+	for (i = 0; i < ncaches; i++) {
+		if (ucache_config_redis_clash(ucache_config(attached[i]->cache), cfg, err, sizeof(err))) {
+			uwsgi_log("ucache: %s\n", err);
+			exit(1);
+		}
+	}
+}
+
 void ucp_redis_attach(struct ucp_cache *c)
 {
 	const struct ucache_config *cfg = ucache_config(c->cache);
@@ -793,11 +1019,16 @@ void ucp_redis_attach(struct ucp_cache *c)
 		exit(1);
 	}
 	ucache_redis_addr_show(&r->addr, r->shown, sizeof(r->shown));
-	r->prefix = cfg->redis_prefix ? uwsgi_str(cfg->redis_prefix)
-		: uwsgi_concat3("ucache:", cfg->name, ":");
+	r->prefix = ucache_redis_prefix(cfg);
+	if (!r->prefix) {
+		uwsgi_log("ucache: cache \"%s\": out of memory\n", cfg->name);
+		exit(1);
+	}
 	r->prefix_len = strlen(r->prefix);
+	refuse_clash(cfg);
 	ucp_redis_tags_attach(cfg->name, r);
 	r->timeout_ms = cfg->redis_timeout;
+	r->keepalive_ms = cfg->redis_keepalive;
 	r->tv.tv_sec = (time_t) (r->timeout_ms / 1000);
 	r->tv.tv_usec = (suseconds_t) (r->timeout_ms % 1000) * 1000;
 	r->offline = cfg->redis_offline;
@@ -810,6 +1041,7 @@ void ucp_redis_attach(struct ucp_cache *c)
 		exit(1);
 	}
 	c->redis = r;
+	attached[r->index] = c;
 	if (cfg->redis_password_file)
 		r->password = read_password(c, cfg->redis_password_file);
 	else if (r->addr.password[0])
@@ -820,7 +1052,7 @@ void ucp_redis_attach(struct ucp_cache *c)
 int ucp_redis_stat(const struct ucp_cache *c, size_t i, const char **name, uint64_t *value)
 {
 	static const char *const names[] = { "l1_hits", "redis_fetches", "redis_errors", "invalidations",
-		"l1_flushes", "fills_dropped", "redis_connected" };
+		"l1_flushes", "fills_dropped", "redis_connected", "redis_reconnects" };
 	struct ucp_redis_shared *sh;
 
 	if (!c->redis || i >= sizeof(names) / sizeof(names[0]))
@@ -834,7 +1066,8 @@ int ucp_redis_stat(const struct ucp_cache *c, size_t i, const char **name, uint6
 	case 3: *value = atomic_load(&sh->invalidations); break;
 	case 4: *value = atomic_load(&sh->flushes); break;
 	case 5: *value = atomic_load(&sh->fills_dropped); break;
-	default: *value = atomic_load(&sh->live); break;
+	case 6: *value = atomic_load(&sh->live); break;
+	default: *value = atomic_load(&sh->reconnects); break;
 	}
 	return 1;
 }

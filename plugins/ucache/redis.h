@@ -47,6 +47,7 @@ struct ucp_redis_shared {
 	_Atomic uint64_t invalidations;  /* keys removed from L1 by the listener */
 	_Atomic uint64_t flushes;        /* whole-L1 flushes (connect, loss, FLUSHDB) */
 	_Atomic uint64_t fills_dropped;  /* fills undone by the epoch check */
+	_Atomic uint64_t reconnects;     /* command connections found dead and replaced */
 	struct ucp_ratelimit log_rl;
 	_Atomic uint64_t key_epoch[UCP_EPOCH_SLOTS];
 };
@@ -66,6 +67,7 @@ struct ucp_redis {
 	size_t tags_key_len;
 	char *password;                  /* from redis_password_file or the URL, or NULL */
 	uint64_t timeout_ms;
+	uint64_t keepalive_ms;           /* redis_keepalive: PING what was idle this long */
 	struct timeval tv;
 	int offline;                     /* enum ucache_redis_offline */
 	int no_expire;
@@ -88,8 +90,14 @@ int ucp_redis_forget(struct ucp_cache *c, const char *key, size_t klen);
 
 uint64_t ucp_mono_ms(void);
 
+/* Whether a command whose connection broke after it was written may be
+ * sent again on a new one: running it twice must leave what running it
+ * once leaves (redis.c "Dead connections" lists which are). */
+enum ucp_resend { UCP_RESEND_NEVER, UCP_RESEND_SAFE };
+
 /* One command on this thread's connection for c; NULL on any failure
  * (logged, counted). */
-redisReply *ucp_redis_command(struct ucp_cache *c, int argc, const char **argv, const size_t *lens);
+redisReply *ucp_redis_command(struct ucp_cache *c, enum ucp_resend resend, int argc,
+		const char **argv, const size_t *lens);
 
 #endif

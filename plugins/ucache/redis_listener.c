@@ -13,14 +13,19 @@
  *        Redis tracks nothing per key in BCAST mode; every change of a key
  *        under the prefix, by any client (ucache on any machine, redis-cli,
  *        expiry, eviction), is sent to sub.  It must stay open: tracking
- *        ends with it.
+ *        ends with it.  It PINGs every redis_keepalive ms (1 s by default)
+ *        so that a server's idle "timeout" (redis-server --timeout 2, most
+ *        managed Redis and proxies) never closes it: the loss would flush
+ *        L1 every time.  sub needs no such care for the timeout (Redis
+ *        exempts subscribers) and PINGs every PING_MS anyway, for the
+ *        staleness bound below.
  *
  * Each key of a message, less the prefix, is removed from L1 right after
  * a bump of its slot epoch (redis.h: the fill race).  A nil message flushes
  * L1.  So does every (re)connection, once tracking is on: what changed
  * while nobody listened cannot be known.  A lost stream (either connection
- * closed or in error, or a PING not answered within max(redis_timeout,
- * 100 ms)) sets live = 0 and, with redis_offline=miss (the default),
+ * closed or in error, or a PING on either not answered within
+ * max(redis_timeout, 100 ms)) sets live = 0 and, with redis_offline=miss (the default),
  * flushes L1; with redis_offline=stale L1 is kept and served, unfilled,
  * until the stream is back.  Reconnection backs off from 100 ms to 2 s.
  *
@@ -72,8 +77,10 @@ void ucp_redis_listeners_stop(void)
 struct listener {
 	struct ucp_cache *c;
 	redisContext *sub, *trk;
-	uint64_t ping_sent;      /* monotonic ms of the unanswered PING, 0: none */
+	uint64_t ping_sent;      /* monotonic ms of sub's unanswered PING, 0: none */
 	uint64_t next_ping;
+	uint64_t trk_ping_sent;  /* the same for trk */
+	uint64_t trk_next_ping;
 	uint64_t dead_ms;
 	char why[256];
 };
@@ -131,8 +138,9 @@ static int open_streams(struct listener *l)
 			r->prefix, r->prefix_len)))
 		return -1;
 	freeReplyObject(rep);
-	l->ping_sent = 0;
+	l->ping_sent = l->trk_ping_sent = 0;
 	l->next_ping = ucp_mono_ms() + PING_MS;
+	l->trk_next_ping = ucp_mono_ms() + r->keepalive_ms;
 	return 0;
 }
 
@@ -233,22 +241,71 @@ static int read_sub(struct listener *l)
 	}
 }
 
-static int ping(struct listener *l, uint64_t now)
+/* Queue and write a PING on ctx; -1 (why set) if it cannot be written. */
+static int ping(struct listener *l, redisContext *ctx, const char *which)
 {
 	int done = 0;
 
-	if (redisAppendCommand(l->sub, "PING") != REDIS_OK)
+	if (redisAppendCommand(ctx, "PING") != REDIS_OK)
 		goto fail;
 	while (!done) {
-		if (redisBufferWrite(l->sub, &done) != REDIS_OK)
+		if (redisBufferWrite(ctx, &done) != REDIS_OK)
 			goto fail;
 	}
-	l->ping_sent = now;
-	l->next_ping = now + PING_MS;
 	return 0;
 fail:
-	snprintf(l->why, sizeof(l->why), "PING: %s", l->sub->errstr);
+	snprintf(l->why, sizeof(l->why), "PING on the %s connection: %s", which, ctx->errstr);
 	return -1;
+}
+
+/* Replies on trk: only the PONGs of its keepalive; EOF ends the stream. */
+static int read_trk(struct listener *l)
+{
+	redisReply *rep;
+
+	if (redisBufferRead(l->trk) != REDIS_OK) {
+		snprintf(l->why, sizeof(l->why), "tracking connection %s",
+				l->trk->errstr[0] ? l->trk->errstr : "closed");
+		return -1;
+	}
+	for (;;) {
+		rep = NULL;
+		if (redisGetReplyFromReader(l->trk, (void **) &rep) != REDIS_OK) {
+			snprintf(l->why, sizeof(l->why), "protocol error on the tracking connection");
+			return -1;
+		}
+		if (!rep)
+			return 0;
+		if (rep->type == REDIS_REPLY_STATUS && !strcmp(rep->str, "PONG"))
+			l->trk_ping_sent = 0;
+		freeReplyObject(rep);
+	}
+}
+
+/* The PINGs due now, and the check that the last ones were answered
+ * within dead_ms; -1 (why set) when the stream is to be given up. */
+static int keepalive(struct listener *l, uint64_t now)
+{
+	if ((l->ping_sent && now - l->ping_sent > l->dead_ms) ||
+			(l->trk_ping_sent && now - l->trk_ping_sent > l->dead_ms)) {
+		snprintf(l->why, sizeof(l->why), "no answer to PING on the %s connection within "
+				"%llu ms", l->ping_sent ? "invalidation" : "tracking",
+				(unsigned long long) l->dead_ms);
+		return -1;
+	}
+	if (!l->ping_sent && now >= l->next_ping) {
+		if (ping(l, l->sub, "invalidation"))
+			return -1;
+		l->ping_sent = now;
+		l->next_ping = now + PING_MS;
+	}
+	if (!l->trk_ping_sent && now >= l->trk_next_ping) {
+		if (ping(l, l->trk, "tracking"))
+			return -1;
+		l->trk_ping_sent = now;
+		l->trk_next_ping = now + l->c->redis->keepalive_ms;
+	}
+	return 0;
 }
 
 /* Serve the streams until one is lost (why says how). */
@@ -258,24 +315,14 @@ static void serve(struct listener *l)
 				 { .fd = l->trk->fd, .events = POLLIN } };
 
 	for (;;) {
-		uint64_t now = ucp_mono_ms();
-
-		if (l->ping_sent && now - l->ping_sent > l->dead_ms) {
-			snprintf(l->why, sizeof(l->why), "no answer to PING within %llu ms",
-					(unsigned long long) l->dead_ms);
-			return;
-		}
-		if (!l->ping_sent && now >= l->next_ping && ping(l, now))
+		if (keepalive(l, ucp_mono_ms()))
 			return;
 		if (poll(pfd, 2, 20) < 0 && errno != EINTR) {
 			snprintf(l->why, sizeof(l->why), "poll: %s", strerror(errno));
 			return;
 		}
-		if (pfd[1].revents) {
-			/* trk never gets a reply it did not ask for: this is EOF */
-			snprintf(l->why, sizeof(l->why), "tracking connection closed");
+		if (pfd[1].revents && read_trk(l))
 			return;
-		}
 		if (pfd[0].revents && read_sub(l))
 			return;
 	}

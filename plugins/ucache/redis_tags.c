@@ -2,9 +2,9 @@
  * redis_tags.c - the tag state of a near cache (redis=), in Redis, so that
  * a tag invalidated on one machine is invalidated on all at once.
  *
- * One Redis hash per cache, "ucache-tags:" + redis_prefix (outside the
- * prefix, so clear's SCAN never deletes it and the listeners' tracking of
- * the prefix never hears of it):
+ * One Redis hash per cache, "ucache-tags:" + redis_prefix (outside every
+ * prefix - none may start with "ucache-tags:" - so no clear's SCAN deletes
+ * it and no listener's tracking of a prefix hears of it):
  *   c      the invalidation clock (decimal)
  *   b      when the hash was made ("born")
  *   IDX    for a counter ucache_tag_index(tag) (0 .. 65535, decimal): the
@@ -57,10 +57,13 @@ void ucp_redis_tags_attach(const char *name, struct ucp_redis *r)
 {
 	r->tags_key = uwsgi_concat2(TAGS_PREFIX, r->prefix);
 	r->tags_key_len = strlen(r->tags_key);
-	if (!strncmp(r->tags_key, r->prefix, r->prefix_len)) {
+	/* A prefix ends with ':' (ucache_redis_prefix), so it holds a tag
+	 * state key - this cache's or another's - only if it starts with
+	 * TAGS_PREFIX: clear would delete that state. */
+	if (!strncmp(r->prefix, TAGS_PREFIX, sizeof(TAGS_PREFIX) - 1)) {
 		uwsgi_log("ucache: cache \"%s\": redis_prefix \"%s\" would contain the tag state key "
-				"\"%s\": choose a prefix not starting like \"%s\"\n", name, r->prefix,
-				r->tags_key, TAGS_PREFIX);
+				"\"%s\" (and those of every near cache): choose a prefix not starting "
+				"with \"%s\"\n", name, r->prefix, r->tags_key, TAGS_PREFIX);
 		exit(1);
 	}
 }
@@ -69,7 +72,7 @@ uint64_t ucp_redis_tags_now(struct ucp_cache *c)
 {
 	const char *argv[4] = { "EVAL", NOW_LUA, "1", c->redis->tags_key };
 	size_t lens[4] = { 4, sizeof(NOW_LUA) - 1, 1, c->redis->tags_key_len };
-	redisReply *rep = ucp_redis_command(c, 4, argv, lens);
+	redisReply *rep = ucp_redis_command(c, UCP_RESEND_SAFE, 4, argv, lens);
 	uint64_t now = 1;
 
 	if (rep && rep->type == REDIS_REPLY_STRING && ucp_parse_u64(rep->str, rep->len, &now))
@@ -100,7 +103,7 @@ int ucp_redis_tags_invalidate(struct ucp_cache *c, const void *const *tags, cons
 				ucache_tag_index(tags[i], lens[i]));
 		argv[4 + i] = idx[i];
 	}
-	rep = ucp_redis_command(c, (int) (4 + n), argv, alens);
+	rep = ucp_redis_command(c, UCP_RESEND_SAFE, (int) (4 + n), argv, alens);
 	if (!rep)
 		return -EIO;
 	freeReplyObject(rep);

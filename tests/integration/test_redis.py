@@ -116,12 +116,13 @@ def _read_reply(f):
     raise RuntimeError('bad reply %r' % line)
 
 
-def instance(redis, *extra, cache='r', timeout=200, socket_=False, opts=''):
+def instance(redis, *extra, cache='r', timeout=200, socket_=False, opts='', workers=2,
+             blocksize=4096, deploy=False):
     stats = free_port()
-    inst = Uwsgi('--master', '--workers', '2', '--stats', '127.0.0.1:%d' % stats,
-                 '--cache2', 'name=%s,items=200,blocksize=4096,redis=127.0.0.1:%d,redis_timeout=%d%s'
-                 % (cache, redis.port, timeout, opts),
-                 '--wsgi-file', app('ops_app.py'), *extra, socket_=socket_)
+    inst = Uwsgi('--master', '--workers', str(workers), '--stats', '127.0.0.1:%d' % stats,
+                 '--cache2', 'name=%s,items=200,blocksize=%d,redis=127.0.0.1:%d,redis_timeout=%d%s'
+                 % (cache, blocksize, redis.port, timeout, opts),
+                 '--wsgi-file', app('ops_app.py'), *extra, socket_=socket_, deploy=deploy)
     inst.stats_port = stats
     return inst
 
@@ -428,7 +429,7 @@ class Failures(unittest.TestCase):
                 os.kill(redis.proc.pid, signal.SIGCONT)
             poll(lambda: a.op('cache_update', 'k', 'after', 0, 'r') is True, 10, 0.05,
                  'writes to resume')
-            # each worker retries 100 ms after its last failure (redis.c RETRY_MS)
+            # a worker whose connect failed retries 100 ms later (redis.c RETRY_MS)
             poll(lambda: a.ops(*[['cache_get', 'k', 'r']] * 4) == [b'after'] * 4, 5, 0.05,
                  'reads to resume on every worker')
             self.assertEqual(redis.call('GET', 'ucache:r:k'), b'after')
@@ -514,6 +515,262 @@ class Failures(unittest.TestCase):
 
     def test_offline_miss_flushes_l1(self):
         self.assertIsNone(self._read_after_redis_died(''))
+
+
+def shutdown_nosave(redis):
+    """SHUTDOWN NOSAVE: Redis closes every client and exits (no reply)."""
+    try:
+        redis.call('SHUTDOWN', 'NOSAVE')
+    except (OSError, RuntimeError):
+        pass
+    redis.proc.wait(5)
+
+
+def client_ids(redis, flag):
+    """CLIENT LIST ids of the clients whose flags hold flag."""
+    return [l.split('id=')[1].split()[0] for l in redis.call('CLIENT', 'LIST').decode().splitlines()
+            if flag in l.split('flags=')[1].split()[0]]
+
+
+@unittest.skipIf(STOCK, 'near caches are ucache only')
+@need(REDIS)
+class Disruptions(unittest.TestCase):
+    """What real deployments do to Redis (issue 19), each against two
+    instances of 2 workers: after it, no stale value served, no write
+    acknowledged and lost, no write refused once Redis answers."""
+
+    def fill(self, insts, keys):
+        """keys written through the first instance, and in every L1."""
+        for k, v in keys.items():
+            self.assertIs(insts[0].op('cache_update', k, v, 0, 'r'), True)
+        for inst in insts:
+            for k, v in keys.items():
+                poll(lambda: inst.op('cache_get', k, 'r') == v and inst.op('cache_get', k, 'r') == v,
+                     5, 0.01, 'L1 filled')
+
+    def writes_all_acknowledged(self, redis, insts, tag):
+        """10 updates through each instance (both workers of each), every
+        one acknowledged, read back at once where written and, within the
+        staleness bound, on the other instance; Redis holds the last."""
+        for n in range(10):
+            for i, inst in enumerate(insts):
+                v = ('%s-%d-%d' % (tag, i, n)).encode()
+                self.assertIs(inst.op('cache_update', 'w', v, 0, 'r'), True, (tag, i, n, inst.log()[-2000:]))
+                self.assertEqual(inst.op('cache_get', 'w', 'r'), v)
+        for inst in insts:
+            poll(lambda: inst.op('cache_get', 'w', 'r') == v, BOUND + SLACK, 0.005, 'the last write')
+        self.assertEqual(redis.call('GET', 'ucache:r:w'), v)
+
+    def never_old(self, insts, want, seconds=1.0):
+        """For a while every read on every instance gives want (key -> value)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for inst in insts:
+                got = inst.ops(*[['cache_get', k, 'r'] for k in want])
+                self.assertEqual(dict(zip(want, got)), want)
+
+    def restarted(self, stop, tag):
+        with Redis() as redis, instance(redis) as a, instance(redis) as b:
+            for inst in (a, b):
+                poll(lambda: connected(inst), 10, 0.05, 'subscribed')
+            self.fill((a, b), {'old': b'before the restart'})
+            stop(redis)
+            with Redis(redis.port) as again:
+                # the workers' connections died with the old server: the
+                # first write on each must not be the one that finds out
+                self.writes_all_acknowledged(again, (a, b), tag)
+                self.never_old((a, b), {'old': None})
+                for inst in (a, b):
+                    poll(lambda: connected(inst), 10, 0.05, 'resubscribed')
+                self.assertGreater(cache_stats(a)['redis_reconnects'] + cache_stats(b)['redis_reconnects'], 0)
+                self.writes_all_acknowledged(again, (a, b), tag + '-later')
+
+    def test_bug_restart_refuses_the_first_write_on_every_worker(self):
+        self.restarted(Redis.kill9, 'kill9')
+
+    def test_bug_shutdown_nosave_refuses_the_first_write_on_every_worker(self):
+        self.restarted(shutdown_nosave, 'shutdown')
+
+    def test_bug_idle_timeout_fails_writes_and_flushes_l1(self):
+        """redis-server --timeout 2 closes a client idle for 2 s: the
+        tracking connection (which never spoke after CLIENT TRACKING) and
+        the workers' command connections.  Both keep themselves alive."""
+        with Redis(extra=['--timeout', '2']) as redis, instance(redis) as a, instance(redis) as b:
+            for inst in (a, b):
+                poll(lambda: connected(inst), 10, 0.05, 'subscribed')
+            self.fill((a, b), {'kept': b'in L1'})
+            flushes = [cache_stats(i)['l1_flushes'] for i in (a, b)]
+            for idle in range(2):
+                time.sleep(3)      # the scenario: nothing at all for longer than the timeout
+                self.writes_all_acknowledged(redis, (a, b), 'idle%d' % idle)
+            self.assertEqual([cache_stats(i)['l1_flushes'] for i in (a, b)], flushes)
+            for inst in (a, b):
+                self.assertNotIn('invalidation stream lost', inst.log())
+                self.assertEqual(inst.op('cache_get', 'kept', 'r'), b'in L1')
+                self.assertTrue(connected(inst))
+
+    def test_client_kill_type_normal_and_pubsub(self):
+        with Redis() as redis, instance(redis) as a, instance(redis) as b:
+            for kind in ('normal', 'pubsub'):
+                for inst in (a, b):
+                    poll(lambda: connected(inst), 10, 0.05, 'subscribed')
+                keys = {'k1': ('1 ' + kind).encode(), 'k2': ('2 ' + kind).encode()}
+                self.fill((a, b), keys)
+                self.assertGreater(redis.call('CLIENT', 'KILL', 'TYPE', kind), 0)
+                self.writes_all_acknowledged(redis, (a, b), kind)
+                self.never_old((a, b), keys, 0.3)
+                self.assertIs(a.op('cache_update', 'k1', 'changed', 0, 'r'), True)
+                for inst in (a, b):
+                    poll(lambda: inst.op('cache_get', 'k1', 'r') == b'changed', BOUND + SLACK, 0.01,
+                         'the change after CLIENT KILL TYPE %s' % kind)
+
+    def test_flushall_then_writes(self):
+        with Redis() as redis, instance(redis) as a, instance(redis) as b:
+            for inst in (a, b):
+                poll(lambda: connected(inst), 10, 0.05, 'subscribed')
+            self.fill((a, b), {'f': b'flushed soon'})
+            redis.call('FLUSHALL')
+            for inst in (a, b):
+                poll(lambda: inst.op('cache_get', 'f', 'r') is None, BOUND + SLACK, 0.005, 'the flush')
+            self.never_old((a, b), {'f': None}, 0.3)
+            self.writes_all_acknowledged(redis, (a, b), 'flushall')
+
+    def test_debug_sleep_latency_bounded_then_writes_resume(self):
+        """DEBUG SLEEP 3 stalls Redis: every operation fails or misses
+        within redis_timeout (200 ms) plus slack, none waits the 3 s; once
+        Redis answers, every write is acknowledged again."""
+        with Redis(extra=['--enable-debug-command', 'yes']) as redis, instance(redis) as a, instance(redis) as b:
+            for inst in (a, b):
+                poll(lambda: connected(inst), 10, 0.05, 'subscribed')
+            self.fill((a, b), {'s': b'before the sleep'})
+            sleeper = threading.Thread(target=redis.call, args=('DEBUG', 'SLEEP', '3'),
+                                       kwargs={'timeout': 10})
+            sleeper.start()
+            poll(lambda: not connected(a), 5, 0.01, 'the stall to be noticed')
+            try:
+                while sleeper.is_alive():
+                    for inst in (a, b):
+                        t0 = time.monotonic()
+                        res = inst.ops(['cache_get', 's', 'r'], ['cache_update', 'u', 'x', 0, 'r'])
+                        self.assertLess(time.monotonic() - t0, 2 * 0.2 + SLACK)
+                        self.assertIn(res[0], (None, b'before the sleep'))
+                        self.assertIn(res[1], (None, True))
+            finally:
+                sleeper.join()
+            self.writes_all_acknowledged(redis, (a, b), 'awake')
+            # a write timed out during the stall may have run after it; what
+            # Redis holds is what every instance serves
+            want = redis.call('GET', 'ucache:r:s')
+            for inst in (a, b):
+                poll(lambda: inst.op('cache_get', 's', 'r') == want, BOUND + SLACK, 0.01, 'agreement')
+
+    def test_redis_replaced_by_another_with_other_contents(self):
+        """A new redis-server on the same port, started from a dump with
+        other values: from its first answer, only its values are served."""
+        prep = tempfile.mkdtemp(prefix='ucache-rdb-')
+        try:
+            with Redis(extra=['--dir', prep]) as other:
+                other.call('SET', 'ucache:r:k', 'from the new server')
+                other.call('SAVE')
+            with Redis() as redis, instance(redis) as a, instance(redis) as b:
+                for inst in (a, b):
+                    poll(lambda: connected(inst), 10, 0.05, 'subscribed')
+                self.fill((a, b), {'k': b'from the old server', 'gone': b'old only'})
+                redis.kill9()
+                with Redis(redis.port, extra=['--dir', prep]) as new:
+                    self.assertEqual(new.call('GET', 'ucache:r:k'), b'from the new server')
+                    self.never_old((a, b), {'k': b'from the new server', 'gone': None})
+                    self.writes_all_acknowledged(new, (a, b), 'replaced')
+        finally:
+            shutil.rmtree(prep, ignore_errors=True)
+
+
+@unittest.skipIf(STOCK, 'near caches are ucache only')
+@need(REDIS)
+class HeldFetch(unittest.TestCase):
+    def test_bug_held_fetch_serves_overwritten_value(self):
+        """A modifier1 111 lookup of a value larger than the worker's
+        buffer, the value overwritten by another Redis client, a lookup on
+        the same worker (the only one) once the invalidation is processed:
+        the held copy of the first fetch served the old value (8758142)."""
+        with Redis() as redis, instance(redis, socket_=True, workers=1, blocksize=65536) as a:
+            poll(lambda: connected(a), 10, 0.05, 'subscribed')
+            for n in range(10):
+                key = '/held%d' % n
+                old = b'o' * (5000 + 3000 * n)     # each larger than any before
+                redis.call('SET', 'ucache:r:' + key, old)
+                self.assertEqual(raw_exchange(a.uport, uwsgi_packet(111, 0, key.encode()))[4:], old)
+                inv = cache_stats(a)['invalidations']
+                redis.call('SET', 'ucache:r:' + key, 'new')
+                deadline = time.monotonic() + 0.05
+                while cache_stats(a)['invalidations'] == inv and time.monotonic() < deadline:
+                    pass
+                self.assertEqual(raw_exchange(a.uport, uwsgi_packet(111, 0, key.encode()))[4:], b'new',
+                                 'round %d' % n)
+
+
+def two_caches(redis, first, second):
+    stats = free_port()
+    inst = Uwsgi('--master', '--workers', '1', '--stats', '127.0.0.1:%d' % stats,
+                 '--cache2', 'name=%s,items=20,redis=127.0.0.1:%d%s' % (first[0], redis.port, first[1]),
+                 '--cache2', 'name=%s,items=20,redis=127.0.0.1:%d%s' % (second[0], redis.port, second[1]),
+                 '--wsgi-file', app('ops_app.py'))
+    inst.stats_port = stats
+    return inst
+
+
+@unittest.skipIf(STOCK, 'near caches are ucache only')
+@need(REDIS)
+class Namespaces(unittest.TestCase):
+    def cleared_alone(self, first, second, second_key):
+        """clear on the first cache leaves the second's key in Redis."""
+        with Redis() as redis, two_caches(redis, first, second) as u:
+            self.assertIs(u.op('cache_update', 'k', 'mine', 0, first[0]), True)
+            self.assertIs(u.op('cache_update', 'k', 'theirs', 0, second[0]), True)
+            self.assertEqual(len(redis.call('KEYS', '*')), 2)
+            self.assertIs(u.op('cache_clear', first[0]), True)
+            self.assertIsNone(u.op('cache_get', 'k', first[0]))
+            left = redis.call('KEYS', '*')
+            self.assertEqual(len(left), 1, left)
+            self.assertEqual(redis.call('GET', left[0]), b'theirs')
+            self.assertEqual(u.op('cache_get', 'k', second[0]), b'theirs')
+            self.assertEqual(left[0].decode(), second_key)
+
+    def test_bug_clear_deletes_the_keys_of_a_cache_named_like_it(self):
+        self.cleared_alone(('a', ''), ('a:b', ''), 'ucache:a\\:b:k')
+
+    def test_bug_clear_deletes_the_keys_of_a_longer_prefix(self):
+        self.cleared_alone(('s', ',redis_prefix=app:s'), ('s2', ',redis_prefix=app:s2:'), 'app:s2:k')
+
+    def test_overlapping_prefixes_refused_at_start(self):
+        rc, out = run_to_exit(['--master',
+                               '--cache2', 'name=one,items=10,redis=127.0.0.1:1,redis_prefix=app:',
+                               '--cache2', 'name=two,items=10,redis=127.0.0.1:1,redis_prefix=app:s:'])
+        self.assertEqual(rc, 1, out)
+        lines = [l for l in out.splitlines() if 'share Redis' in l]
+        self.assertEqual(len(lines), 1, out)
+        self.assertIn('caches "one" (Redis prefix "app:") and "two" (Redis prefix "app:s:")', lines[0])
+
+
+@unittest.skipIf(STOCK, 'near caches are ucache only')
+@need(REDIS)
+class Deployed(unittest.TestCase):
+    def test_near_cache_under_uid_across_a_reload(self):
+        """--uid www-data with --master, reloaded by SIGHUP as a deploy does:
+        the listener comes back, what Redis holds is served, writes go on."""
+        with Redis() as redis, instance(redis, deploy=True) as u:
+            poll(lambda: connected(u), 10, 0.05, 'subscribed')
+            self.assertIs(u.op('cache_update', 'k', 'before', 0, 'r'), True)
+            poll(lambda: u.op('cache_get', 'k', 'r') == b'before' and cache_stats(u)['items'] == 1,
+                 5, 0.01, 'L1 filled')
+            u.reload('sighup')
+            poll(lambda: connected(u), 10, 0.05, 'subscribed again after the reload')
+            self.assertEqual(u.ops(*[['cache_get', 'k', 'r']] * 4), [b'before'] * 4)
+            redis.call('SET', 'ucache:r:k', 'changed elsewhere')
+            poll(lambda: u.ops(*[['cache_get', 'k', 'r']] * 4) == [b'changed elsewhere'] * 4,
+                 BOUND + SLACK, 0.01, 'the invalidation after the reload')
+            self.assertIs(u.op('cache_update', 'k2', 'after', 0, 'r'), True)
+            self.assertEqual(redis.call('GET', 'ucache:r:k2'), b'after')
 
 
 @unittest.skipIf(STOCK, 'near caches are ucache only')

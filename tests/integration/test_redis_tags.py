@@ -262,11 +262,13 @@ class NearCacheTagsRedisDown(Pair, unittest.TestCase):
 class TagKeyPrefix(unittest.TestCase):
     def test_prefix_that_would_contain_the_tag_state_key_is_refused(self):
         rc, out = run_to_exit(['--master', '--cache2', 'name=r,items=10,redis=127.0.0.1:1,'
-                               'redis_prefix=ucache-'])
+                               'redis_prefix=ucache-tags:'])
         self.assertEqual(rc, 1, out)
         lines = [l for l in out.splitlines() if 'would contain the tag state key' in l]
         self.assertEqual(len(lines), 1, out)
-        self.assertIn('"ucache-tags:ucache-"', lines[0])
+        self.assertIn('"ucache-tags:ucache-tags:"', lines[0])
+        # issue 19: a prefix always ends with ':', so "ucache-" is "ucache-:",
+        # which holds no tag state key (all are "ucache-tags:...")
 
 
 @need(NGINX)

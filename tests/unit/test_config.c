@@ -742,10 +742,12 @@ static void test_redis_keys(void **state)
 	assert_null(cfg.redis_prefix);
 	assert_null(cfg.redis_password_file);
 	assert_int_equal(cfg.redis_timeout, 200);
+	assert_int_equal(cfg.redis_keepalive, 1000);
 	assert_int_equal(cfg.redis_offline, UCACHE_REDIS_OFFLINE_MISS);
 	ucache_config_free(&cfg);
 	parse_ok(&cfg, "name=r,items=10,redis=127.0.0.1:6379,redis_prefix=app:,redis_timeout=50,"
-		"redis_password_file=/etc/pw,redis_offline=stale");
+		"redis_password_file=/etc/pw,redis_offline=stale,redis_keepalive=250");
+	assert_int_equal(cfg.redis_keepalive, 250);
 	assert_string_equal(cfg.redis, "127.0.0.1:6379");
 	assert_string_equal(cfg.redis_prefix, "app:");
 	assert_string_equal(cfg.redis_password_file, "/etc/pw");
@@ -783,8 +785,81 @@ static void test_redis_bad_values(void **state)
 	parse_fails("name=r,items=2,redis=h:1,redis_password_file=",
 		"invalid value \"\" for key \"redis_password_file\"", NULL);
 	parse_fails("name=r,items=2,redis_prefix=p:", "cache \"r\": redis_prefix, redis_timeout, "
-		"redis_password_file and redis_offline need redis=ADDR", NULL);
+		"redis_password_file, redis_offline and redis_keepalive need redis=ADDR", NULL);
+	parse_fails("name=r,items=2,redis_keepalive=500", "need redis=ADDR", NULL);
+	parse_fails("name=r,items=2,redis=h:1,redis_keepalive=99",
+		"invalid value \"99\" for key \"redis_keepalive\" (milliseconds, 100..60000)", NULL);
+	parse_fails("name=r,items=2,redis=h:1,redis_keepalive=60001", "redis_keepalive", NULL);
 	parse_fails("name=r,items=2,redis_offline=stale", "need redis=ADDR", NULL);
+}
+
+/* The prefix of keyval's cache, compared with want. */
+static void prefix_is(const char *keyval, const char *want)
+{
+	struct ucache_config cfg;
+	char *got;
+
+	parse_ok(&cfg, keyval);
+	got = ucache_redis_prefix(&cfg);
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+	ucache_config_free(&cfg);
+}
+
+/* Default prefixes never start with one another (issue 19: clear on cache
+ * "a" wiped cache "a:b"); a given prefix always ends with ':' (app:s wiped
+ * app:s2:). */
+static void test_redis_prefix(void **state)
+{
+	(void)state;
+	prefix_is("name=r,items=2,redis=h:1", "ucache:r:");
+	prefix_is("name=a:b,items=2,redis=h:1", "ucache:a\\:b:");
+	prefix_is("name=r,items=2,redis=h:1,redis_prefix=app:s", "app:s:");
+	prefix_is("name=r,items=2,redis=h:1,redis_prefix=app:s2:", "app:s2:");
+}
+
+/* clash(a, b): ucache_config_redis_clash's result for two caches. */
+static int clash(const char *a, const char *b, char *err, size_t errlen)
+{
+	struct ucache_config x, y;
+	int rc;
+
+	parse_ok(&x, a);
+	parse_ok(&y, b);
+	rc = ucache_config_redis_clash(&x, &y, err, errlen);
+	ucache_config_free(&x);
+	ucache_config_free(&y);
+	return rc;
+}
+
+static void test_bug_redis_prefixes_overlap_between_caches(void **state)
+{
+	char err[512] = "";
+
+	(void)state;
+	assert_int_equal(clash("name=a,items=2,redis=127.0.0.1:6379,redis_prefix=app:",
+		"name=b,items=2,redis=127.0.0.1:6379,redis_prefix=app:s:", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "caches \"a\" (Redis prefix \"app:\") and \"b\" (Redis "
+		"prefix \"app:s:\") share Redis 127.0.0.1:6379"));
+	assert_null(strchr(err, '\n'));
+	/* the same prefix twice, the password never shown */
+	assert_int_equal(clash("name=a,items=2,redis=redis://u:s3cret@h:1/2,redis_prefix=p",
+		"name=b,items=2,redis=redis://u:s3cret@H:1/2,redis_prefix=p:", err, sizeof(err)), -EINVAL);
+	assert_null(strstr(err, "s3cret"));
+	/* cache names that looked nested, prefixes that were prefixes */
+	assert_int_equal(clash("name=a,items=2,redis=h:1", "name=a:b,items=2,redis=h:1", err,
+		sizeof(err)), 0);
+	assert_int_equal(clash("name=a,items=2,redis=h:1,redis_prefix=app:s",
+		"name=b,items=2,redis=h:1,redis_prefix=app:s2:", err, sizeof(err)), 0);
+	/* another server, another db, or no Redis at all: no clash */
+	assert_int_equal(clash("name=a,items=2,redis=h:1,redis_prefix=p:",
+		"name=b,items=2,redis=h:2,redis_prefix=p:", err, sizeof(err)), 0);
+	assert_int_equal(clash("name=a,items=2,redis=redis://h:1/0,redis_prefix=p:",
+		"name=b,items=2,redis=redis://h:1/1,redis_prefix=p:", err, sizeof(err)), 0);
+	assert_int_equal(clash("name=a,items=2,redis=unix:/r.sock,redis_prefix=p:",
+		"name=b,items=2,redis=unix:/r.sock,redis_prefix=p:x:", err, sizeof(err)), -EINVAL);
+	assert_int_equal(clash("name=a,items=2", "name=b,items=2", err, sizeof(err)), 0);
 }
 
 /* A password in a redis:// URL never appears in a message. */
@@ -875,6 +950,8 @@ int main(void)
 		T(test_validate_hand_built),
 		T(test_redis_keys),
 		T(test_redis_bad_values),
+		T(test_redis_prefix),
+		T(test_bug_redis_prefixes_overlap_between_caches),
 		T(test_redis_password_not_shown),
 		T(test_redis_addr_forms),
 	};
