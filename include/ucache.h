@@ -257,7 +257,8 @@ enum ucache_math_op { UCACHE_MATH_INC, UCACHE_MATH_DEC, UCACHE_MATH_MUL, UCACHE_
  * gives 0).  A missing key starts from math_initial and gets expires
  * (relative seconds); an existing key keeps its expiry.  *result (may be
  * NULL) gets the new value.  0, -EINVAL (bad key, or the value is not 8
- * bytes), -ENOSPC (full). */
+ * bytes), -ERANGE (the result is outside int64: nothing written, never a
+ * wrap), -ENOSPC (full). */
 int ucache_math(ucache_t *c, const void *key, size_t klen, enum ucache_math_op op,
 		int64_t delta, uint64_t expires, int64_t *result);
 
