@@ -89,9 +89,12 @@ uint32_t ucache_tag_index(const void *tag, size_t len)
 	return (uint32_t)(XXH3_64bits(tag, len) % UC_TAG_GENS_MAX);
 }
 
+/* 1 to UCACHE_TAG_MAX bytes, no comma: the lists of the wire (tags=a,b)
+ * and of the Accelerator split on commas, so such a tag could never be
+ * invalidated there. */
 static int tag_ok(const void *tag, size_t len)
 {
-	return tag && len && len <= UCACHE_TAG_MAX;
+	return tag && len && len <= UCACHE_TAG_MAX && !memchr(tag, ',', len);
 }
 
 long uc_tags_fresh(const ucache_t *c, const uint8_t *val, size_t len)

@@ -371,22 +371,26 @@ struct uc_math {
 	int64_t result;
 };
 
-static int64_t apply(enum ucache_math_op op, int64_t a, int64_t d)
+/* a op d into *out, or -ERANGE when the result is outside int64: one
+ * rule for every path that does math (this engine, the ucache_incr RPC,
+ * the Redis near cache's HINCRBY), so a counter never wraps to the other
+ * end of the range (stock's C arithmetic wrapped).  Division by zero
+ * gives 0, as stock. */
+static int apply(enum ucache_math_op op, int64_t a, int64_t d, int64_t *out)
 {
 	switch (op) {
 	case UCACHE_MATH_INC:
-		return (int64_t)((uint64_t)a + (uint64_t)d);
+		return __builtin_add_overflow(a, d, out) ? -ERANGE : 0;
 	case UCACHE_MATH_DEC:
-		return (int64_t)((uint64_t)a - (uint64_t)d);
+		return __builtin_sub_overflow(a, d, out) ? -ERANGE : 0;
 	case UCACHE_MATH_MUL:
-		return (int64_t)((uint64_t)a * (uint64_t)d);
+		return __builtin_mul_overflow(a, d, out) ? -ERANGE : 0;
 	case UCACHE_MATH_DIV:
 	default:
-		if (d == 0)
-			return 0;
-		if (d == -1) /* INT64_MIN / -1 overflows: wrap like the others */
-			return (int64_t)(0 - (uint64_t)a);
-		return a / d;
+		if (a == INT64_MIN && d == -1)
+			return -ERANGE;
+		*out = d ? a / d : 0;
+		return 0;
 	}
 }
 
@@ -404,15 +408,17 @@ static int math_once(ucache_t *c, struct uc_write *w)
 		rc = -EINVAL;
 	} else if (id) {
 		memcpy(&cur, uc_slot_val(c, id), sizeof(cur));
-		m->result = apply(m->op, cur, m->delta);
 		w->expires = c->slots[id].expires; /* math keeps the expiry */
-		rc = replace_stripe_held(c, w, id);
+		rc = apply(m->op, cur, m->delta, &m->result);
+		if (!rc)
+			rc = replace_stripe_held(c, w, id);
 	} else if (m->flags & UCACHE_MATH_EXISTING) {
 		rc = -ENOENT;
 	} else {
-		m->result = apply(m->op, m->initial, m->delta);
 		w->expires = m->expires;
-		rc = insert_stripe_held(c, w);
+		rc = apply(m->op, m->initial, m->delta, &m->result);
+		if (!rc)
+			rc = insert_stripe_held(c, w);
 	}
 	uc_stripe_unlock(w->st);
 	return rc;

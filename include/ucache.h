@@ -282,7 +282,8 @@ enum ucache_math_op { UCACHE_MATH_INC, UCACHE_MATH_DEC, UCACHE_MATH_MUL, UCACHE_
  * gives 0).  A missing key starts from math_initial and gets expires
  * (relative seconds); an existing key keeps its expiry.  *result (may be
  * NULL) gets the new value.  0, -EINVAL (bad key, or the value is not 8
- * bytes), -ENOSPC (full). */
+ * bytes), -ERANGE (the result is outside int64: nothing written, never a
+ * wrap), -ENOSPC (full). */
 int ucache_math(ucache_t *c, const void *key, size_t klen, enum ucache_math_op op,
 		int64_t delta, uint64_t expires, int64_t *result);
 
@@ -434,11 +435,13 @@ uint64_t ucache_tags_now(ucache_t *c);
 /* Write the envelope head for ntags tags (tags[i], lens[i] bytes) of a
  * value computed after ucache_tags_now() returned since.  Returns its
  * length (32 + 4 * ntags), -EINVAL (no tags, more than UCACHE_TAGS_MAX, an
- * empty or oversized tag, since = 0) or -ENOBUFS (outlen too short). */
+ * empty or oversized tag or one with a comma, since = 0) or -ENOBUFS
+ * (outlen too short). */
 long ucache_tags_head(ucache_t *c, uint64_t since, const void *const *tags, const size_t *lens, size_t ntags,
 		      void *out, size_t outlen);
 
-/* Invalidate tag: O(1).  0 or -EINVAL (empty or oversized tag). */
+/* Invalidate tag: O(1).  0 or -EINVAL (empty or oversized tag, or one
+ * with a comma). */
 int ucache_invalidate_tag(ucache_t *c, const void *tag, size_t len);
 
 /* Tag state kept outside the engine (a near cache's, in Redis: the plugin's

@@ -52,11 +52,13 @@ static uint64_t reply_err(char **buffer, const char *fn, int rc)
 {
 	char msg[160];
 	const char *code = rc == -E2BIG ? "E2BIG" : rc == -ENOSPC ? "ENOSPC" : rc == -EROFS ? "EROFS" :
-		rc == -ENOMEM ? "ENOMEM" : rc == -ENODEV ? "ENOENT" : rc == -ENOTSUP ? "ENOTSUP" : "EINVAL";
+		rc == -ENOMEM ? "ENOMEM" : rc == -ENODEV ? "ENOENT" : rc == -ENOTSUP ? "ENOTSUP" :
+		rc == -ERANGE ? "ERANGE" : "EINVAL";
 	const char *what = rc == -E2BIG ? "key or value too large" : rc == -ENOSPC ? "cache full" :
 		rc == -EROFS ? "writes refused on this socket" : rc == -ENOMEM ? "out of memory" :
 		rc == -ENODEV ? "no such local cache" :
-		rc == -ENOTSUP ? "not available on a redis= near cache" : "bad argument";
+		rc == -ENOTSUP ? "not available on a redis= near cache" :
+		rc == -ERANGE ? "the result is outside the 64-bit range (nothing written)" : "bad argument";
 	int n = snprintf(msg, sizeof(msg), "E%s %s: %s", code, fn, what);
 
 	return reply(buffer, msg[0], msg + 1, n > 1 ? (size_t) n - 1 : 0);
@@ -255,7 +257,8 @@ static uint64_t rpc_update(uint8_t argc, char **argv, uint16_t *argvs, char **bu
 }
 
 /* ucache_incr CACHE KEY DELTA [INITIAL [TIMEOUT]] -> Y NEWVALUE | N
- * (missing and no INITIAL) | EINVAL (not an 8-byte number) */
+ * (missing and no INITIAL) | EINVAL (not an 8-byte number) | ERANGE (the
+ * sum leaves int64: nothing written) */
 static uint64_t rpc_incr(uint8_t argc, char **argv, uint16_t *argvs, char **buffer)
 {
 	CALL("ucache_incr");

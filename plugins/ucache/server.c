@@ -419,10 +419,27 @@ static void magic_ok(struct wsgi_request *wsgi_req, char *val, size_t vlen, uint
 	send_bytes(wsgi_req, val - hlen, hlen + vlen);
 }
 
+/* modifier2 17's expires is relative seconds, as stock's.  One whose sum
+ * with now passes 2^64 saturates at the farthest time (the item never
+ * expires) where stock wraps into the past and stores an already-expired
+ * item while it answers ok.  The Python API keeps the wrap (Django's -1
+ * means "expired at once", docs/STOCK_SEMANTICS.md "Expiry"), but no
+ * uWSGI remote client sends such a number on the wire: they print expires
+ * with %lld, so -1 goes out as "-1".  A client that writes
+ * 18446744073709551615 means "as late as possible". */
+static uint64_t magic_expiry(uint64_t expires, uint64_t *flags)
+{
+	if (expires <= UINT64_MAX - ucache_now())
+		return expires;
+	*flags |= UWSGI_CACHE_FLAG_ABSEXPIRE;
+	return UINT64_MAX;
+}
+
 /* set/update: the value follows the vars, exactly r->size bytes. */
 static int magic_store(struct wsgi_request *wsgi_req, struct ucp_cache *c, const struct ucp_request *r)
 {
 	uint64_t flags = r->cmd == UCP_CMD_UPDATE ? UWSGI_CACHE_FLAG_UPDATE : 0;
+	uint64_t expires = magic_expiry(r->expires, &flags);
 	ssize_t rlen = 0;
 	char *val;
 
@@ -432,7 +449,7 @@ static int magic_store(struct wsgi_request *wsgi_req, struct ucp_cache *c, const
 	val = uwsgi_request_body_read(wsgi_req, (ssize_t) r->size, &rlen);
 	if (!val || rlen != (ssize_t) r->size)
 		return -1;
-	return ucp_local_set(c, (char *) r->key, r->key_len, val, r->size, r->expires, flags);
+	return ucp_local_set(c, (char *) r->key, r->key_len, val, r->size, expires, flags);
 }
 
 static void serve_magic(struct wsgi_request *wsgi_req, struct ucp_cache *c, const struct ucp_request *r)

@@ -12,7 +12,12 @@
  *   ucache_tags_head CACHE SINCE TAG...
  *                                    the envelope head of a value computed
  *                                    after SINCE was read (binary,
- *                                    ucache_tags_head()); empty on error
+ *                                    ucache_tags_head()), or
+ *                                    "E<CODE> ucache_tags_head: why"
+ *
+ * A tag is 1 to UCACHE_TAG_MAX bytes without a comma (the wire's
+ * tags=a,b and the Accelerator split on commas, so a tag holding one could
+ * never be invalidated there): the engine refuses any other.
  *
  * A tagged entry is stored as head + payload with any set (include/ucache.h,
  * "tags").
@@ -79,9 +84,9 @@ static uint64_t rpc_invalidate(uint8_t argc, char **argv, uint16_t *argvs, char 
 	for (i = 1; i < argc; i++) {
 		tags[i - 1] = argv[i];
 		lens[i - 1] = argvs[i];
-		if (!argvs[i] || argvs[i] > UCACHE_TAG_MAX) {
-			snprintf(line, sizeof(line), "FAIL tag %u is empty or longer than %d bytes", i,
-					UCACHE_TAG_MAX);
+		if (!argvs[i] || argvs[i] > UCACHE_TAG_MAX || memchr(argv[i], ',', argvs[i])) {
+			snprintf(line, sizeof(line), "FAIL tag %u is empty, longer than %d bytes or has a comma",
+					i, UCACHE_TAG_MAX);
 			return reply(buffer, line);
 		}
 	}
@@ -104,6 +109,10 @@ static uint64_t rpc_tags_now(uint8_t argc, char **argv, uint16_t *argvs, char **
 	return reply(buffer, line);
 }
 
+/* Errors in rpc.c's form, "E<CODE> function: why" (an envelope starts
+ * with a 0 byte, so the two never mix). */
+#define HEAD_EINVAL "EEINVAL ucache_tags_head: "
+
 static uint64_t rpc_tags_head(uint8_t argc, char **argv, uint16_t *argvs, char **buffer)
 {
 	struct ucp_cache *c = argc ? ucp_lookup(argv[0], argvs[0]) : NULL;
@@ -113,9 +122,12 @@ static uint64_t rpc_tags_head(uint8_t argc, char **argv, uint16_t *argvs, char *
 	long n;
 	uint8_t i;
 
-	*buffer = NULL;
-	if (!c || argc < 3 || argc - 2 > UCACHE_TAGS_MAX || ucp_parse_u64(argv[1], argvs[1], &since))
-		return 0;
+	if (argc < 3 || argc - 2 > UCACHE_TAGS_MAX)
+		return reply(buffer, HEAD_EINVAL "usage: ucache_tags_head CACHE SINCE TAG... (1 to 64 tags)");
+	if (!c)
+		return reply(buffer, "EENOENT ucache_tags_head: no such cache");
+	if (ucp_parse_u64(argv[1], argvs[1], &since) || !since)
+		return reply(buffer, HEAD_EINVAL "SINCE is not a number from ucache_tags_now");
 	for (i = 2; i < argc; i++) {
 		tags[i - 2] = argv[i];
 		lens[i - 2] = argvs[i];
@@ -125,8 +137,7 @@ static uint64_t rpc_tags_head(uint8_t argc, char **argv, uint16_t *argvs, char *
 		: ucache_tags_head(c->cache, since, tags, lens, (size_t) (argc - 2), *buffer, UCACHE_TAG_HEAD_MAX);
 	if (n <= 0) {
 		free(*buffer);
-		*buffer = NULL;
-		return 0;
+		return reply(buffer, HEAD_EINVAL "a tag is empty, longer than 1024 bytes or has a comma");
 	}
 	return (uint64_t) n;
 }

@@ -192,20 +192,37 @@ static int family_index(const struct udp_addr *a)
 	return a->ss.ss_family == AF_INET6 ? 1 : 0;
 }
 
+/* Every socket here is created in ucache_asap(), before the core's
+ * uwsgi_setup_inherited_sockets(), which in a reloaded image (SIGHUP,
+ * --touch-reload) closes every fd >= 3 that is neither one of its own
+ * sockets nor "safe": unregistered, ours were closed there and their
+ * numbers reused by the core's next socketpair()s, so the receiver read a
+ * uWSGI pipe and sends failed with ENOTSOCK.  Registered, they survive that
+ * loop (and the old image's loop before the exec); SOCK_CLOEXEC still
+ * closes them at the exec, and each image makes and binds its own. */
+static int our_socket(int family)
+{
+	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0)
+		uwsgi_add_safe_fd(fd);
+	return fd;
+}
+
 /* The non-blocking send socket of a's family, created once. */
 static int send_socket(const struct udp_addr *a)
 {
 	int *fd = &send_fd[family_index(a)];
 
 	if (*fd < 0)
-		*fd = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		*fd = our_socket(a->ss.ss_family);
 	return *fd;
 }
 
 static void bind_server(const char *where, struct udp_addr *a)
 {
 	int one = 1, rcvbuf = RCVBUF;
-	int fd = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = our_socket(a->ss.ss_family);
 
 	if (fd < 0 || (a->ss.ss_family == AF_INET6 &&
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||

@@ -1,8 +1,9 @@
 /*
  * udpwire.c - parse, encode and sign replication datagrams, and the replay
- * guard (udpwire.h has the formats).  No uWSGI, no allocation, no global
- * state: safe from any thread; linked alone (with proto.c's byte helpers
- * and libcrypto) by the unit tests and the fuzzer.
+ * guard (udpwire.h has the formats).  No uWSGI, no global state, no
+ * allocation but the replay guard's table: safe from any thread (a guard
+ * from one at a time); linked alone (with proto.c's byte helpers and
+ * libcrypto) by the unit tests and the fuzzer.
  *
  * As in proto.c, a length is compared with the bytes left ("left < n",
  * left never negative) before anything is read through it.
@@ -12,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -225,29 +227,113 @@ int ucp_udpw_verify(const void *buf, const struct ucp_udpw_msg *m, const void *s
 
 /* ----------------------------------------------------------- replay guard */
 
+/* Slots of the first table (2 KiB); it doubles from there. */
+#define GUARD_MIN_CAP 64
+
 static uint64_t max64(uint64_t a, uint64_t b)
 {
 	return a > b ? a : b;
 }
 
-static struct ucp_udpw_sender *find_sender(struct ucp_udpw_guard *g, uint64_t id, uint64_t now)
+static int expired(const struct ucp_udpw_guard *g, const struct ucp_udpw_sender *s, uint64_t now)
+{
+	return s->last + g->window < now;
+}
+
+static size_t slot_of(uint64_t id, size_t cap)
+{
+	/* ids are random, but a counting or fixed one (a test, a future
+	 * sender) must not pile into one run: mix (Fibonacci hashing) */
+	uint64_t h = id * UINT64_C(0x9E3779B97F4A7C15);
+
+	return (size_t) (h ^ (h >> 32)) & (cap - 1);
+}
+
+static size_t max_senders(const struct ucp_udpw_guard *g)
+{
+	return g->max ? g->max : UCP_UDPW_SENDERS;
+}
+
+/* The slot holding id, else the first reusable slot of its run (an expired
+ * entry, or the free slot ending the run: there is always one, the table
+ * is never more than 3/4 full); NULL while there is no table. */
+static struct ucp_udpw_sender *probe(struct ucp_udpw_guard *g, uint64_t id, uint64_t now)
 {
 	struct ucp_udpw_sender *spare = NULL;
 	size_t i;
 
-	for (i = 0; i < UCP_UDPW_SENDERS; i++) {
+	if (!g->cap)
+		return NULL;
+	for (i = slot_of(id, g->cap);; i = (i + 1) & (g->cap - 1)) {
 		struct ucp_udpw_sender *s = &g->s[i];
 
 		if (s->id == id)
 			return s;
-		if (!spare && (!s->id || s->last + g->window < now))
+		if (!s->id)
+			return spare ? spare : s;
+		if (!spare && expired(g, s, now))
 			spare = s;
 	}
-	if (spare) {
-		memset(spare, 0, sizeof(*spare));
-		spare->id = id;
+}
+
+/* A new table of at least twice the live senders (with the one arriving)
+ * and GUARD_MIN_CAP slots, without the expired ones.  0, or
+ * -UCP_UDPW_EBUSY: more than max live senders, or no memory. */
+static int rehash(struct ucp_udpw_guard *g, uint64_t now)
+{
+	size_t live = 1, cap = GUARD_MIN_CAP, i, j;
+	struct ucp_udpw_sender *t;
+
+	for (i = 0; i < g->cap; i++)
+		live += g->s[i].id && !expired(g, &g->s[i], now);
+	if (live > max_senders(g))
+		return -UCP_UDPW_EBUSY;
+	while (cap < 2 * live)
+		cap *= 2;
+	t = calloc(cap, sizeof(*t));
+	if (!t)
+		return -UCP_UDPW_EBUSY;
+	for (i = 0; i < g->cap; i++) {
+		if (!g->s[i].id || expired(g, &g->s[i], now))
+			continue;
+		for (j = slot_of(g->s[i].id, cap); t[j].id; j = (j + 1) & (cap - 1))
+			;
+		t[j] = g->s[i];
 	}
-	return spare;
+	free(g->s);
+	g->s = t;
+	g->cap = cap;
+	g->used = live - 1;
+	return 0;
+}
+
+/* id's entry, a new one (in an expired entry's slot or a free one), or
+ * NULL (-UCP_UDPW_EBUSY). */
+static struct ucp_udpw_sender *find_sender(struct ucp_udpw_guard *g, uint64_t id, uint64_t now)
+{
+	struct ucp_udpw_sender *s = probe(g, id, now);
+
+	if (s && s->id == id)
+		return s;
+	/* a free slot: past 3/4 full, or past max (live or expired), rehash
+	 * to count the live ones (an expired entry's slot costs nothing) */
+	if (!s || (!s->id && ((g->used + 1) * 4 > g->cap * 3 || g->used + 1 > max_senders(g)))) {
+		if (rehash(g, now))
+			return NULL;
+		s = probe(g, id, now);
+	}
+	if (!s->id)
+		g->used++;
+	memset(s, 0, sizeof(*s));
+	s->id = id;
+	return s;
+}
+
+void ucp_udpw_guard_free(struct ucp_udpw_guard *g)
+{
+	free(g->s);
+	g->s = NULL;
+	g->cap = g->used = 0;
 }
 
 int ucp_udpw_guard_check(struct ucp_udpw_guard *g, uint64_t sender, uint64_t seq,

@@ -6,7 +6,8 @@
  *
  * Every byte of a received datagram is untrusted: each length is compared
  * with the bytes left before it is used, numbers are strict decimal,
- * nothing is allocated, results point into the caller's buffer.
+ * nothing is allocated (but the replay guard's table), results point into
+ * the caller's buffer.
  *
  * The datagram (integers little endian, as stock 2.0.21 core/cache.c):
  *
@@ -126,8 +127,17 @@ int ucp_udpw_verify(const void *buf, const struct ucp_udpw_msg *m, const void *s
  * quiet for more than window seconds past the newest of its arrival times
  * and timestamps: any datagram it was tracking is then out of the window
  * too, so forgetting it lets no replay through.
+ *
+ * The senders live in an open-addressing hash table (linear probing,
+ * malloc'd on first use, grown by doubling at 3/4 full; a rehash drops the
+ * entries whose window has passed).  The only limit is on senders heard
+ * within one window: max (0 = UCP_UDPW_SENDERS).  65536 is 8 nodes of 32
+ * workers respawned 255 times in 30 s; its table is at most 131072 slots
+ * of 32 bytes = 4 MiB.  The entry of a sender past that limit would have
+ * to evict a live one and let its replays in: such a datagram is refused
+ * (-UCP_UDPW_EBUSY) instead, until entries expire.
  */
-#define UCP_UDPW_SENDERS 256
+#define UCP_UDPW_SENDERS 65536
 
 struct ucp_udpw_sender {
 	uint64_t id;              /* 0: free */
@@ -136,16 +146,25 @@ struct ucp_udpw_sender {
 	uint64_t last;            /* max(arrival, timestamp) of the last accepted */
 };
 
+/* Zero-initialize, then set window (and max); ucp_udpw_guard_free()
+ * releases the table. */
 struct ucp_udpw_guard {
 	uint64_t window;          /* seconds */
-	struct ucp_udpw_sender s[UCP_UDPW_SENDERS];
+	size_t max;               /* senders heard within a window; 0 = UCP_UDPW_SENDERS */
+	size_t cap;               /* slots in s: 0 or a power of two */
+	size_t used;              /* slots with an id (live or expired) */
+	struct ucp_udpw_sender *s;
 };
 
 /* Accept and record (sender, seq, timestamp) at now, or refuse:
  * -UCP_UDPW_EWINDOW, -UCP_UDPW_EREPLAY (also seq 0 or sender 0),
- * -UCP_UDPW_EBUSY (every entry holds a sender seen within the window). */
+ * -UCP_UDPW_EBUSY (a new sender while max senders were heard within the
+ * window, or no memory to grow the table). */
 int ucp_udpw_guard_check(struct ucp_udpw_guard *g, uint64_t sender, uint64_t seq,
 		uint64_t timestamp, uint64_t now);
+
+/* Free the table (the guard may be used again: it starts empty). */
+void ucp_udpw_guard_free(struct ucp_udpw_guard *g);
 
 /* What a receiver runs on each datagram: parse, then with a secret
  * (secret_len > 0) require the trailer, check the mac and ask the guard

@@ -328,7 +328,9 @@ class Cache:
     def incr_value(self, key, delta=1, initial=None, timeout=None):
         """Add delta atomically and return the new number.  A missing key
         is None, unless initial is given: it then starts at initial (plus
-        delta) with timeout.  ValueError if the value is not a number."""
+        delta) with timeout.  ValueError if the value is not a number,
+        OverflowError if the result leaves the 64-bit range (the value is
+        then unchanged)."""
         return self._b.incr_value(key, delta, initial, self._t(timeout) if initial is not None else 0)
 
     def get_many(self, keys):

@@ -107,11 +107,11 @@ class LocalBackend(PerKeyOps):
         if it is None:
             if existing:
                 return None
-            self.s.items[k] = [_I64.pack(_wrap(fn(initial))), _expiry(timeout)]
+            self.s.items[k] = [_I64.pack(_int64(fn(initial))), _expiry(timeout)]
         elif len(it[0]) != 8:
             raise ValueError('value of %r is not a 64-bit number' % (k,))
         else:
-            it[0] = _I64.pack(_wrap(fn(_I64.unpack(it[0])[0])))
+            it[0] = _I64.pack(_int64(fn(_I64.unpack(it[0])[0])))
         return _I64.unpack(self.s.items[k][0])[0]
 
     def math(self, op, key, delta, timeout):
@@ -120,7 +120,7 @@ class LocalBackend(PerKeyOps):
         with self.s.lock:
             try:
                 self._math_locked(_key(key), fn, 0, timeout, False)
-            except ValueError:
+            except (ValueError, OverflowError):
                 return False
         return True
 
@@ -222,6 +222,9 @@ def _cdiv(a, d):
     return q if (a < 0) == (d < 0) else -q
 
 
-def _wrap(n):
-    """int64 arithmetic, as the engine's (wraps modulo 2^64)."""
-    return (n + (1 << 63)) % (1 << 64) - (1 << 63)
+def _int64(n):
+    """int64 arithmetic, as the engine's: a result outside the range is an
+    OverflowError (nothing written), never a wrap."""
+    if not -(1 << 63) <= n < (1 << 63):
+        raise OverflowError('the result %d is outside the 64-bit range (nothing written)' % n)
+    return n

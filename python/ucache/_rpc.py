@@ -113,6 +113,9 @@ class RpcOps(PerKeyOps):
         except CacheError as e:
             if e.code == 'EINVAL':
                 raise ValueError('value of %r is not a 64-bit number' % (key,))
+            if e.code == 'ERANGE':
+                raise OverflowError('incr_value(%r, %d): the result is outside the 64-bit range '
+                                    '(nothing written)' % (key, delta))
             raise
         return int(r[1:]) if r[:1] == b'Y' else None
 

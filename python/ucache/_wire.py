@@ -6,7 +6,7 @@ uWSGI's own remote cache client does."""
 import socket
 import struct
 
-from ._local import _cdiv, _wrap
+from ._local import _cdiv, _int64
 from ._rpc import RpcOps
 
 _I64 = struct.Struct('=q')
@@ -118,13 +118,16 @@ class WireBackend(RpcOps):
             try:
                 self.incr_value(key, delta if op == 'inc' else -delta, 0, timeout)
                 return True
-            except ValueError:
+            except (ValueError, OverflowError):
                 return False
         while True:  # mul/div: no RPC of their own; a CAS loop is as atomic
             cur, ver = self.gets(key)
             if cur is not None and len(cur) != 8:
                 return False
             a = _I64.unpack(cur)[0] if cur is not None else 0
-            n = _wrap(a * delta if op == 'mul' else _cdiv(a, delta))
+            try:
+                n = _int64(a * delta if op == 'mul' else _cdiv(a, delta))
+            except OverflowError:
+                return False
             if self.cas(key, _I64.pack(n), ver, None if cur is not None else timeout):
                 return True

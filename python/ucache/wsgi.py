@@ -356,7 +356,7 @@ class Accelerator:
         tags = _tag_list(environ.get('accelerator.tags') or [])
         if tags:
             envelope = uwsgi.call(b'ucache_tags_head', self.bcache, since, *tags[:TAGS_MAX])
-            if not envelope:
+            if not envelope or envelope[:1] != b'\0':     # b'E<CODE> ...': not cached
                 return
             value = envelope + value
         key = _b(uri) if kind == 'plain' else self._variant_key(uri, environ)

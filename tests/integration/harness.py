@@ -410,7 +410,10 @@ class Uwsgi(Process):
         elif how == 'sighup':
             self.proc.send_signal(signal.SIGHUP)
         elif how == 'touch':
-            os.utime(self.touch_path)
+            # uWSGI compares whole seconds: a later second than the one it
+            # recorded, even within a second of the start or the last touch
+            t = max(time.time(), os.stat(self.touch_path).st_mtime + 1)
+            os.utime(self.touch_path, (t, t))
         else:
             raise ValueError(how)
 

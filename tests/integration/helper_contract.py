@@ -155,6 +155,21 @@ class HelperContract(unittest.TestCase):
         with self.assertRaises(ValueError):
             c.incr_value('s')
 
+    def test_bug_incr_value_wraps_at_int64_max(self):
+        c = self.c
+        self.assertEqual(self.see(c.incr_value('n', 0, initial=2 ** 63 - 1, timeout=50)), 2 ** 63 - 1)
+        with self.assertRaises(OverflowError):
+            c.incr_value('n', 1)
+        self.assertFalse(self.see(c.incr('n')))
+        self.assertFalse(self.see(c.mul('n', 2)))
+        self.assertEqual(self.see(c.incr_value('n', -1)), 2 ** 63 - 2)
+        self.assertEqual(self.see(c.incr_value('m', 0, initial=-2 ** 63, timeout=50)), -2 ** 63)
+        self.assertFalse(self.see(c.decr('m')))
+        self.assertFalse(self.see(c.div('m', -1)))
+        with self.assertRaises(OverflowError):
+            c.incr_value('m', -1)
+        self.assertEqual(self.see(c.incr_value('m', 0)), -2 ** 63)
+
     def test_many(self):
         c = self.c
         self.assertEqual(self.see(c.set_many({'a': 1, 'b': [2], 'c': 'three'})), [])

@@ -283,6 +283,43 @@ class Sweeper(unittest.TestCase):
             self.assertIn(b'render #1', c.req('/s3?cache_for=600&tags=x')[2])
 
 
+@unittest.skipIf(STOCK, 'needs ucache (tags)')
+class RpcTagErrors(unittest.TestCase):
+    """The tag RPC functions called with bad arguments: a clear error, and
+    nothing done."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.u = Uwsgi('--cache2', 'name=c,items=10', '--wsgi-file', app('ops_app.py')).__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.u.__exit__(None, None, None)
+
+    def call(self, *args):
+        return self.u.op('call', *[a if isinstance(a, bytes) else a.encode() for a in args])
+
+    def test_bug_ucache_invalidate_accepts_a_tag_with_a_comma(self):
+        since = self.call('ucache_tags_now', 'c')
+        self.assertEqual(self.call('ucache_invalidate', 'c', 'x', 'a,b'),
+                         b'FAIL tag 2 is empty, longer than 1024 bytes or has a comma')
+        self.assertEqual(self.call('ucache_tags_now', 'c'), since)     # not even x
+        self.assertEqual(self.call('ucache_invalidate', 'c', 'a', 'b'), b'ok 2')
+        self.assertEqual(self.call('ucache_tags_head', 'c', since, 'a,b'),
+                         b'EEINVAL ucache_tags_head: a tag is empty, longer than 1024 bytes or has a comma')
+
+    def test_bug_ucache_tags_head_non_numeric_since_answers_nothing(self):
+        since = self.call('ucache_tags_now', 'c')
+        self.assertEqual(self.call('ucache_tags_head', 'c', since, 'tg')[:8], b'\0UCTAGS\1')
+        for bad in ('abc', '12x', '', '-1', '0', '99999999999999999999999'):
+            self.assertEqual(self.call('ucache_tags_head', 'c', bad, 'tg'),
+                             b'EEINVAL ucache_tags_head: SINCE is not a number from ucache_tags_now', bad)
+        self.assertEqual(self.call('ucache_tags_head', 'nosuch', since, 'tg'),
+                         b'EENOENT ucache_tags_head: no such cache')
+        self.assertEqual(self.call('ucache_tags_head', 'c', since),
+                         b'EEINVAL ucache_tags_head: usage: ucache_tags_head CACHE SINCE TAG... (1 to 64 tags)')
+
+
 @unittest.skipIf(STOCK, 'needs ucache')
 class StockSync(unittest.TestCase):
     def test_a_stock_node_syncing_from_ucache_gets_no_tagged_entry(self):

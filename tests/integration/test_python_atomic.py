@@ -178,6 +178,34 @@ class BadInput(unittest.TestCase):
             self.assertEqual(call('ucache_incr', 'fl', 'n', '-9223372036854775808', '0'), b'Y-9223372036854775808')
 
 
+class Overflow(unittest.TestCase):
+    def test_bug_ucache_incr_rpc_wraps_at_int64_max(self):
+        """The RPC wrapped INT64_MAX + 1 to INT64_MIN while the near cache's
+        HINCRBY failed: one rule now, the engine's, for the RPC and
+        uwsgi.cache_inc & co. alike: fail, name it, write nothing."""
+        top, bottom = str(2 ** 63 - 1), str(-2 ** 63)
+        with Uwsgi('--cache2', 'name=fl,items=10', '--wsgi-file', app('flight_app.py')) as u:
+            def call(*args):
+                return u.op('call', *[a.encode() for a in args])
+            self.assertEqual(call('ucache_incr', 'fl', 'n', '-1', top, '0'), ('Y%d' % (2 ** 63 - 2)).encode())
+            self.assertEqual(call('ucache_incr', 'fl', 'n', '1'), b'Y' + top.encode())
+            self.assertEqual(call('ucache_incr', 'fl', 'n', '1'),
+                             b'EERANGE ucache_incr: the result is outside the 64-bit range (nothing written)')
+            self.assertEqual(u.op('cache_num', 'n', 'fl'), 2 ** 63 - 1)
+            self.assertEqual(call('ucache_incr', 'fl', 'm', '0', bottom, '0'), b'Y' + bottom.encode())
+            self.assertEqual(call('ucache_incr', 'fl', 'm', '-1')[:7], b'EERANGE')
+            self.assertEqual(call('ucache_incr', 'fl', 'new', '1', top, '0')[:7], b'EERANGE')
+            self.assertIsNone(u.op('cache_get', 'new', 'fl'))
+            # the same rule for the stock API's math
+            self.assertIsNone(u.op('cache_inc', 'n', 1, 0, 'fl'))
+            self.assertIsNone(u.op('cache_mul', 'n', 2, 0, 'fl'))
+            self.assertIsNone(u.op('cache_dec', 'm', 1, 0, 'fl'))
+            self.assertIsNone(u.op('cache_div', 'm', -1, 0, 'fl'))
+            self.assertEqual((u.op('cache_num', 'n', 'fl'), u.op('cache_num', 'm', 'fl')), (2 ** 63 - 1, -2 ** 63))
+            self.assertIs(u.op('cache_dec', 'n', 1, 0, 'fl'), True)
+            self.assertEqual(u.op('cache_num', 'n', 'fl'), 2 ** 63 - 2)
+
+
 class NetworkWriteProtection(unittest.TestCase):
     """RPC over the network (modifier1 173): reads answer, writes obey
     --ucache-readonly; the same call from the app itself still writes."""

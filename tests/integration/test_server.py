@@ -139,6 +139,22 @@ class Server(unittest.TestCase):
         self.assertIsNone(magic_reply(self.x(magic('set', 'k', 'named', size=2000, value=b'x' * 2000))))
         self.assertIsNone(magic_reply(self.x(magic('get', 'k', 'nosuch'))))
 
+    def test_bug_magic_set_expires_past_2_64_stored_expired(self):
+        """A relative expiry whose sum with now passes 2^64 is the farthest
+        time, not a wrap into the past: the item is there, never expires."""
+        for expires in (2 ** 64 - 1, 2 ** 64 - 1000):
+            ok = magic_reply(self.x(magic('set', 'far', size=1, expires=expires, value=b'f')))
+            self.assertEqual(ok[0]['status'], b'ok')
+            got = magic_reply(self.x(magic('get', 'far')))
+            self.assertEqual((got[1], int(got[0]['expires'])), (b'f', 2 ** 64 - 1))
+            self.assertEqual(self.u.op('cache_get', 'far', 'web'), b'f')
+            self.assertIs(self.u.op('cache_del', 'far', 'web'), True)
+        # a large one that does not pass 2^64 is relative, as before
+        ok = magic_reply(self.x(magic('set', 'near', size=1, expires=10 ** 9, value=b'n')))
+        self.assertEqual(ok[0]['status'], b'ok')
+        got = magic_reply(self.x(magic('get', 'near')))
+        self.assertAlmostEqual(int(got[0]['expires']), time.time() + 10 ** 9, delta=5)
+
     def test_17_big_value(self):
         got = self.x(magic('set', 'big', size=len(BIG), value=BIG))
         self.assertIsNotNone(magic_reply(got))

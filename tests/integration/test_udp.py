@@ -65,19 +65,28 @@ class Node(Uwsgi):
     magic gets (value + expiry), the stats server, and optionally udp= /
     nodes=.  stock: the stock cache instead of ucache."""
 
-    def __init__(self, name='r', udp=None, nodes=(), stock=False, keys='', args=()):
-        self.name = name
+    def __init__(self, name='r', udp=None, nodes=(), stock=False, keys='', args=(), legacy=False,
+                 deploy=False):
+        """legacy: the legacy --cache (named "default") with --cache-udp-server /
+        --cache-udp-node.  deploy: the harness's deployment mode."""
+        self.name = 'default' if legacy else name
         self.udp = udp
         self.stats = free_port()
-        kv = 'name=%s,items=100' % name
-        if udp:
-            kv += ',udp=127.0.0.1:%d' % udp
-        if nodes:
-            kv += ',nodes=' + ';'.join('127.0.0.1:%d' % p for p in nodes)
-        kv += keys
+        if legacy:
+            cache = ['--cache', '100']
+            cache += ['--cache-udp-server', '127.0.0.1:%d' % udp] if udp else []
+            for p in nodes:
+                cache += ['--cache-udp-node', '127.0.0.1:%d' % p]
+        else:
+            kv = 'name=%s,items=100' % name
+            if udp:
+                kv += ',udp=127.0.0.1:%d' % udp
+            if nodes:
+                kv += ',nodes=' + ';'.join('127.0.0.1:%d' % p for p in nodes)
+            cache = ['--cache2', kv + keys]
         kw = dict(plugins=('python3', stock_plugin('cache')), ucache=False) if stock else {}
-        super().__init__('--master', '--cache2', kv, '--stats', '127.0.0.1:%d' % self.stats,
-                         '--wsgi-file', app('ops_app.py'), *args, socket_=True, **kw)
+        super().__init__('--master', *cache, '--stats', '127.0.0.1:%d' % self.stats,
+                         '--wsgi-file', app('ops_app.py'), *args, socket_=True, deploy=deploy, **kw)
 
     def __enter__(self):
         super().__enter__()
@@ -242,6 +251,42 @@ class UcacheToUcache(unittest.TestCase):
             fits = b'y' * (65507 - (4 + 2 + 1 + 2 + 2 + 1))
             a.op('cache_update', 'k', fits, 0, 'r')
             b.wait_value('k', fits)
+
+
+class Reload(unittest.TestCase):
+    """Replication across graceful reloads of a ucache node deployed as Debian
+    runs it (harness deployment mode: root -> www-data, --master), with a
+    stock peer on the legacy options, both directions."""
+
+    def both_ways(self, u, s, round_):
+        value = ('v%d' % round_).encode()
+        self.assertIs(u.op('cache_update', 'to-stock', value, 0, 'r'), True)
+        s.wait_value('to-stock', value)
+        self.assertIs(s.op('cache_update', 'to-ucache', value, 0, 'default'), True)
+        u.wait_value('to-ucache', value)
+
+    def check_reloads(self, how):
+        pu, ps = udp_port(), udp_port()
+        with Node(udp=ps, nodes=[pu], stock=True, legacy=True) as s, \
+                Node(udp=pu, nodes=[ps], deploy=True) as u:
+            self.both_ways(u, s, 0)
+            for round_ in (1, 2):
+                log = u.reload(how)
+                self.assertIn('*** udp server for cache "r" running on 127.0.0.1:%d ***' % pu, log)
+                self.both_ways(u, s, round_)
+                # the counters count again from the new image, and nothing
+                # failed: no send error, no datagram read from a stranger's fd
+                c = u.wait_counter('udp_applied', 1)
+                self.assertEqual((c['udp_sent'], c['udp_received'], c['udp_send_errors'],
+                                  c['udp_malformed']), (1, 1, 0, 0))
+            self.assertNotIn('UDP send to', u.log())
+            self.assertNotIn('UDP datagram from', u.log())
+
+    def test_bug_udp_sockets_closed_by_reload_sighup(self):
+        self.check_reloads('sighup')
+
+    def test_bug_udp_sockets_closed_by_reload_touch(self):
+        self.check_reloads('touch')
 
 
 class Garbage(unittest.TestCase):

@@ -539,8 +539,41 @@ static void test_math_div_by_zero_gives_zero(void **state)
 	assert_true(num_of(c, "n") == 0);
 	assert_true(math(c, "missing", UCACHE_MATH_DIV, 0, 0) == 0);
 	assert_true(num_of(c, "missing") == 0);
-	set_i64(c, "min", INT64_MIN, 0); /* INT64_MIN / -1 must not trap */
-	assert_true(math(c, "min", UCACHE_MATH_DIV, -1, 0) == INT64_MIN);
+	ut_destroy(c);
+}
+
+/* Issue 18: engine math wrapped at the ends of int64 (INT64_MAX + 1 stored
+ * INT64_MIN) while the Redis near cache's HINCRBY failed: now every path
+ * fails with -ERANGE and writes nothing. */
+static void test_bug_math_wraps_at_int64_max(void **state)
+{
+	ucache_t *c = ut_cache("name=m,items=20,blocksize=64,math_initial=10");
+	int64_t r = 77;
+	static const struct { int64_t start; enum ucache_math_op op; int64_t d; } over[] = {
+		{ INT64_MAX, UCACHE_MATH_INC, 1 }, { INT64_MIN, UCACHE_MATH_INC, -1 },
+		{ INT64_MIN, UCACHE_MATH_DEC, 1 }, { 0, UCACHE_MATH_DEC, INT64_MIN },
+		{ INT64_MAX / 2 + 1, UCACHE_MATH_MUL, 2 }, { INT64_MIN, UCACHE_MATH_MUL, -1 },
+		{ INT64_MIN, UCACHE_MATH_DIV, -1 }, /* also must not trap */
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(over) / sizeof(over[0]); i++) {
+		set_i64(c, "n", over[i].start, 0);
+		assert_int_equal(ucache_math(c, "n", 1, over[i].op, over[i].d, 0, &r), -ERANGE);
+		assert_true(r == 77);
+		assert_true(num_of(c, "n") == over[i].start);
+	}
+	/* the ends themselves are reachable */
+	set_i64(c, "n", INT64_MAX - 1, 0);
+	assert_true(math(c, "n", UCACHE_MATH_INC, 1, 0) == INT64_MAX);
+	assert_true(math(c, "n", UCACHE_MATH_MUL, -1, 0) == -INT64_MAX);
+	assert_true(math(c, "n", UCACHE_MATH_DEC, 1, 0) == INT64_MIN);
+	/* a missing key: initial + delta out of range creates nothing */
+	assert_int_equal(ucache_math_ex(c, "new", 3, UCACHE_MATH_INC, 1, INT64_MAX, 0, 0, &r), -ERANGE);
+	assert_int_equal(ucache_num(c, "new", 3, &r), -ENOENT);
+	assert_int_equal(ucache_items(c), 1);
+	ut_check(c);
 	ut_destroy(c);
 }
 
@@ -1222,6 +1255,7 @@ int main(void)
 		T(test_math_missing_key_starts_from_math_initial),
 		T(test_math_existing_key),
 		T(test_math_div_by_zero_gives_zero),
+		T(test_bug_math_wraps_at_int64_max),
 		T(test_math_value_not_8_bytes_einval),
 		T(test_math_keeps_item_expiry),
 		T(test_math_missing_key_uses_given_expires),

@@ -260,6 +260,28 @@ static void test_bad_tags_refused(void **state)
 	ut_destroy(c);
 }
 
+/* Issue 18: the tag "a,b" was invalidated ("ok 1") although no entry can
+ * carry it (the wire's tags=a,b and the Accelerator split on commas): the
+ * engine refuses a comma in a tag wherever a tag goes in. */
+static void test_bug_invalidate_accepts_a_tag_with_a_comma(void **state)
+{
+	ucache_t *c = ut_cache("name=t,items=100,blocksize=4096");
+	const void *tv[2] = { "a", "a,b" };
+	size_t tl[2] = { 1, 3 };
+	uint8_t buf[UCACHE_TAG_HEAD_MAX];
+	uint64_t now = ucache_tags_now(c);
+
+	(void)state;
+	assert_int_equal(ucache_invalidate_tag(c, "a,b", 3), -EINVAL);
+	assert_int_equal(ucache_invalidate_tag(c, ",", 1), -EINVAL);
+	assert_true(ucache_tags_now(c) == now);   /* nothing was invalidated */
+	assert_int_equal(ucache_tags_head(c, now ? now : 1, tv, tl, 2, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(ucache_tags_head_shared(1, tv, tl, 2, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(ucache_tags_head(c, now ? now : 1, tv, tl, 1, buf, sizeof(buf)), 36);
+	assert_int_equal(ucache_invalidate_tag(c, "a", 1), 0);
+	ut_destroy(c);
+}
+
 static ucache_t *open_store(const char *path)
 {
 	struct ucache_config cfg;
@@ -357,6 +379,7 @@ int main(void)
 		T(test_invalidate_cost_independent_of_entries),
 		T(test_invalidation_from_another_process),
 		T(test_bad_tags_refused),
+		T(test_bug_invalidate_accepts_a_tag_with_a_comma),
 		T(test_reopened_store_drops_tagged_entries),
 		T(test_shared_head_parses_everywhere_and_is_never_fresh_locally),
 	};

@@ -307,6 +307,7 @@ static void accept_pipeline(void **state)
 	/* a signed datagram is also fine for a receiver without a secret */
 	assert_int_equal(ucp_udpw_accept(d, len, &m, NULL, 0, NULL, NOW), 0);
 	assert_int_equal(m.value_len, 1);
+	ucp_udpw_guard_free(&g);
 }
 
 /* ----------------------------------------------------------- replay guard */
@@ -333,15 +334,17 @@ static void guard_window_and_replay(void **state)
 	assert_int_equal(ucp_udpw_guard_check(&g, 5, 17, NOW, NOW), -UCP_UDPW_EREPLAY);
 	/* another sender has its own sequence */
 	assert_int_equal(ucp_udpw_guard_check(&g, 6, 1, NOW, NOW), 0);
+	ucp_udpw_guard_free(&g);
 }
 
+/* A guard limited to 256 live senders (the old fixed table's size). */
 static void guard_table_full(void **state)
 {
-	static struct ucp_udpw_guard g = { .window = 30 };
+	static struct ucp_udpw_guard g = { .window = 30, .max = 256 };
 	uint64_t i;
 
 	(void) state;
-	for (i = 1; i <= UCP_UDPW_SENDERS; i++)
+	for (i = 1; i <= 256; i++)
 		assert_int_equal(ucp_udpw_guard_check(&g, i, 1, NOW, NOW), 0);
 	assert_int_equal(ucp_udpw_guard_check(&g, 1000, 1, NOW, NOW), -UCP_UDPW_EBUSY);
 	/* a known sender still gets through */
@@ -350,6 +353,69 @@ static void guard_table_full(void **state)
 	assert_int_equal(ucp_udpw_guard_check(&g, 1000, 1, NOW + 31, NOW + 31), 0);
 	/* an entry forgotten lets no replay in: its datagrams are out of the window */
 	assert_int_equal(ucp_udpw_guard_check(&g, 2, 1, NOW, NOW + 31), -UCP_UDPW_EWINDOW);
+	ucp_udpw_guard_free(&g);
+}
+
+/* n senders (ids from first, random-looking) each send seq 1 and 2 at now,
+ * and each replay of them is refused. */
+static void senders_once(struct ucp_udpw_guard *g, uint64_t first, uint64_t n, uint64_t now)
+{
+	uint64_t i, id;
+
+	for (i = 0; i < n; i++) {
+		id = (first + i) * UINT64_C(0xD6E8FEB86659FD93) | 1;
+		assert_int_equal(ucp_udpw_guard_check(g, id, 1, now, now), 0);
+		assert_int_equal(ucp_udpw_guard_check(g, id, 2, now, now), 0);
+	}
+	for (i = 0; i < n; i++) {
+		id = (first + i) * UINT64_C(0xD6E8FEB86659FD93) | 1;
+		assert_int_equal(ucp_udpw_guard_check(g, id, 1, now, now), -UCP_UDPW_EREPLAY);
+		assert_int_equal(ucp_udpw_guard_check(g, id, 2, now, now), -UCP_UDPW_EREPLAY);
+	}
+}
+
+/* Issue 18: the 257th sending process (8 nodes of 32 workers + 1) was
+ * refused "too many senders" by a fixed 256-entry table. */
+static void test_bug_udp_guard_refuses_the_257th_sender(void **state)
+{
+	struct ucp_udpw_guard g = { .window = 30 };
+	size_t cap;
+
+	(void) state;
+	senders_once(&g, 1, 5000, NOW);
+	cap = g.cap;
+	assert_true(cap >= 5000 * 4 / 3 && cap <= 4 * 5000);
+	/* a window later, 5000 others: the quiet ones' entries are reused,
+	 * the table does not grow, and no replay of either generation gets in */
+	senders_once(&g, 100000, 5000, NOW + 31);
+	assert_int_equal(g.cap, cap);
+	assert_int_equal(ucp_udpw_guard_check(&g, 1 * UINT64_C(0xD6E8FEB86659FD93) | 1, 1, NOW, NOW + 31),
+			-UCP_UDPW_EWINDOW);
+	ucp_udpw_guard_free(&g);
+}
+
+/* The limit that remains: UCP_UDPW_SENDERS heard within one window, in at
+ * most 2 * UCP_UDPW_SENDERS slots (4 MiB). */
+static void guard_default_limit(void **state)
+{
+	struct ucp_udpw_guard g = { .window = 30 };
+	uint64_t i;
+
+	(void) state;
+	for (i = 1; i <= UCP_UDPW_SENDERS; i++)
+		assert_int_equal(ucp_udpw_guard_check(&g, i, 1, NOW, NOW), 0);
+	assert_int_equal(ucp_udpw_guard_check(&g, UCP_UDPW_SENDERS + 1, 1, NOW, NOW), -UCP_UDPW_EBUSY);
+	assert_int_equal(ucp_udpw_guard_check(&g, 7, 2, NOW, NOW), 0);
+	assert_int_equal(ucp_udpw_guard_check(&g, 7, 2, NOW, NOW), -UCP_UDPW_EREPLAY);
+	assert_true(g.cap <= 2 * UCP_UDPW_SENDERS);
+	assert_true(g.cap * sizeof(struct ucp_udpw_sender) <= 4u << 20);
+	/* a window later the newcomer gets in, and the table shrinks back */
+	assert_int_equal(ucp_udpw_guard_check(&g, UCP_UDPW_SENDERS + 1, 1, NOW + 31, NOW + 31), 0);
+	ucp_udpw_guard_free(&g);
+	assert_null(g.s);
+	/* a freed guard starts again empty */
+	assert_int_equal(ucp_udpw_guard_check(&g, 7, 2, NOW, NOW), 0);
+	ucp_udpw_guard_free(&g);
 }
 
 /* A sender whose clock runs ahead: its entry lives until its timestamps
@@ -366,6 +432,7 @@ static void guard_forward_skew(void **state)
 	for (i = 1; i < UCP_UDPW_SENDERS; i++)
 		assert_int_equal(ucp_udpw_guard_check(&g, 100 + i, 1, NOW + 31, NOW + 31), 0);
 	assert_int_equal(ucp_udpw_guard_check(&g, 77, 1, NOW + 29, NOW + 31), -UCP_UDPW_EREPLAY);
+	ucp_udpw_guard_free(&g);
 }
 
 /* -------------------------------------------------------- source networks */
@@ -434,6 +501,7 @@ static int replay_file(const char *path)
 	n = fread(data, 1, sizeof(data), f);
 	fclose(f);
 	ret = ucp_udpw_accept(data, n, &m, secret, SECRET_LEN, g, NOW);
+	ucp_udpw_guard_free(g);
 	free(g);
 	return ret;
 }
@@ -497,6 +565,8 @@ int main(void)
 		cmocka_unit_test(guard_window_and_replay),
 		cmocka_unit_test(guard_table_full),
 		cmocka_unit_test(guard_forward_skew),
+		cmocka_unit_test(test_bug_udp_guard_refuses_the_257th_sender),
+		cmocka_unit_test(guard_default_limit),
 		cmocka_unit_test(networks),
 		cmocka_unit_test(regression_corpus),
 	};
