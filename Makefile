@@ -74,42 +74,42 @@ $(BUILD)/san/tests/%: tests/unit/%.c tests/unit/*.h $(BUILD)/san/libucache.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests/unit $< -o $@ $(BUILD)/san/libucache.a -lcmocka $(LDLIBS_ENGINE)
 
-# The modifier1 111 parser (plugins/ucache/proto.c) needs neither uWSGI nor
+# The modifier1 111 parser (plugins/ucache/wire/proto.c) needs neither uWSGI nor
 # the engine: its unit test links it alone (these explicit rules win over
 # the pattern rules above).
-PROTO_SRC = plugins/ucache/proto.c plugins/ucache/proto.h
+PROTO_SRC = plugins/ucache/wire/proto.c plugins/ucache/wire/proto.h
 
 $(BUILD)/tests/test_proto: tests/unit/test_proto.c $(PROTO_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Iplugins/ucache $< plugins/ucache/proto.c -o $@ -lcmocka
+	$(CC) $(ALL_CFLAGS) -Iplugins/ucache/wire $< plugins/ucache/wire/proto.c -o $@ -lcmocka
 
 $(BUILD)/san/tests/test_proto: tests/unit/test_proto.c $(PROTO_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache $< plugins/ucache/proto.c -o $@ -lcmocka
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache/wire $< plugins/ucache/wire/proto.c -o $@ -lcmocka
 
-# Stock's raw cache image (plugins/ucache/image.c), alone with proto.c.
-IMAGE_SRC = plugins/ucache/image.c plugins/ucache/image.h
+# Stock's raw cache image (plugins/ucache/wire/image.c), alone with proto.c.
+IMAGE_SRC = plugins/ucache/wire/image.c plugins/ucache/wire/image.h
 
 $(BUILD)/tests/test_image: tests/unit/test_image.c $(PROTO_SRC) $(IMAGE_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Iplugins/ucache $< plugins/ucache/proto.c plugins/ucache/image.c -o $@ -lcmocka
+	$(CC) $(ALL_CFLAGS) -Iplugins/ucache/wire $< plugins/ucache/wire/proto.c plugins/ucache/wire/image.c -o $@ -lcmocka
 
 $(BUILD)/san/tests/test_image: tests/unit/test_image.c $(PROTO_SRC) $(IMAGE_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache $< plugins/ucache/proto.c plugins/ucache/image.c -o $@ -lcmocka
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache/wire $< plugins/ucache/wire/proto.c plugins/ucache/wire/image.c -o $@ -lcmocka
 
-# The replication datagram (plugins/ucache/udpwire.c): alone with proto.c's
+# The replication datagram (plugins/ucache/wire/udpwire.c): alone with proto.c's
 # byte helpers and libcrypto (HMAC-SHA256), like test_proto.
-UDPW_SRC = plugins/ucache/udpwire.c plugins/ucache/udpwire.h $(PROTO_SRC)
-UDPW_C = plugins/ucache/udpwire.c plugins/ucache/proto.c
+UDPW_SRC = plugins/ucache/wire/udpwire.c plugins/ucache/wire/udpwire.h $(PROTO_SRC)
+UDPW_C = plugins/ucache/wire/udpwire.c plugins/ucache/wire/proto.c
 
 $(BUILD)/tests/test_udpwire: tests/unit/test_udpwire.c $(UDPW_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Iplugins/ucache $< $(UDPW_C) -o $@ -lcmocka -lcrypto
+	$(CC) $(ALL_CFLAGS) -Iplugins/ucache/wire $< $(UDPW_C) -o $@ -lcmocka -lcrypto
 
 $(BUILD)/san/tests/test_udpwire: tests/unit/test_udpwire.c $(UDPW_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache $< $(UDPW_C) -o $@ -lcmocka -lcrypto
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache/wire $< $(UDPW_C) -o $@ -lcmocka -lcrypto
 
 # Store inspection tool: ucache-inspect [-k] [-v] FILE
 tools: $(BUILD)/ucache-inspect
@@ -135,7 +135,7 @@ unit-san: $(UNIT_SAN_BIN)
 UWSGI      ?= uwsgi
 PYTHON3    ?= /usr/bin/python3
 PLUGIN      = ucache_plugin.so
-PLUGIN_SRC  = $(wildcard plugins/ucache/*.c plugins/ucache/*.h) uwsgiplugin.py VERSION
+PLUGIN_SRC  = $(wildcard plugins/ucache/*.[ch] plugins/ucache/*/*.[ch]) uwsgiplugin.py VERSION
 # The binary's plugin directory, from its -DUWSGI_PLUGIN_DIR cflag.
 PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | tr ' ' '\n' | \
 	sed -n 's/^-DUWSGI_PLUGIN_DIR="\\"\(.*\)\\""$$/\1/p')
@@ -274,14 +274,14 @@ FUZZ_ARGS ?=
 FUZZ_TARGET ?= proto
 FUZZ_SRC   = tests/fuzz/fuzz_proto.c $(PROTO_SRC) $(IMAGE_SRC)
 FUZZ_UDP_SRC = tests/fuzz/fuzz_udp.c $(UDPW_SRC)
-FUZZ_FLAGS = -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Iplugins/ucache \
+FUZZ_FLAGS = -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Iplugins/ucache/wire \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_RUN   = -max_total_time=$(FUZZ_TIME) -timeout=5 -rss_limit_mb=1024 \
 	-artifact_prefix=$(BUILD)/fuzz/ $(FUZZ_ARGS)
 
 $(BUILD)/fuzz/fuzz_proto: $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_proto.c plugins/ucache/proto.c plugins/ucache/image.c -o $@
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_proto.c plugins/ucache/wire/proto.c plugins/ucache/wire/image.c -o $@
 
 $(BUILD)/fuzz/fuzz_udp: $(FUZZ_UDP_SRC)
 	@mkdir -p $(dir $@)
@@ -301,12 +301,12 @@ fuzz-udp: $(BUILD)/fuzz/fuzz_udp
 
 $(BUILD)/san/tests/fuzz_replay: tests/fuzz/replay.c $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache tests/fuzz/replay.c \
-		tests/fuzz/fuzz_proto.c plugins/ucache/proto.c plugins/ucache/image.c -o $@
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache/wire tests/fuzz/replay.c \
+		tests/fuzz/fuzz_proto.c plugins/ucache/wire/proto.c plugins/ucache/wire/image.c -o $@
 
 $(BUILD)/san/tests/fuzz_replay_udp: tests/fuzz/replay.c $(FUZZ_UDP_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache tests/fuzz/replay.c \
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache/wire tests/fuzz/replay.c \
 		tests/fuzz/fuzz_udp.c $(UDPW_C) -o $@ -lcrypto
 
 FUZZ_REPLAY_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1

@@ -36,4 +36,4 @@ if os.environ.get('UCACHE_PLUGIN_CFLAGS'):
 LDFLAGS = []
 LIBS = ['-lxxhash', '-lpthread', '-lcrypto', '-lhiredis']
 
-GCC_LIST = sorted(glob.glob('plugins/ucache/*.c')) + sorted(glob.glob('core/*.c'))
+GCC_LIST = sorted(glob.glob('plugins/ucache/**/*.c', recursive=True)) + sorted(glob.glob('core/*.c'))

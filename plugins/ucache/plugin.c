@@ -21,7 +21,7 @@
  * (no .request: it lives in uwsgi.gp[] for good) and the request handler is
  * a second struct that ucache_asap() and init put into uwsgi.p[111].
  */
-#include "glue.h"
+#include "ucp.h"
 
 static int asap_done;
 static int check_rpc;  /* --ucache-check-rpc */

@@ -67,7 +67,7 @@
  * connection, so writes are acknowledged again as soon as Redis answers.
  * Error lines are logged at most once a second for the whole instance.
  */
-#include "glue.h"
+#include "ucp.h"
 #include "redis.h"
 
 #include <fcntl.h>

@@ -40,12 +40,12 @@
  * Non-static glue symbols are prefixed ucp_ and hidden (-fvisibility=hidden);
  * only ucache_plugin and ucache_asap are exported.
  */
-#ifndef UCP_GLUE_H
-#define UCP_GLUE_H
+#ifndef UCP_H
+#define UCP_H
 
 #include <uwsgi.h>
 #include "ucache.h"
-#include "proto.h"
+#include "wire/proto.h"
 
 #define UCP_EXPORT __attribute__((visibility("default")))
 

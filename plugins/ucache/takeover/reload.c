@@ -25,7 +25,7 @@
  * Runs single-threaded in the master (start-up, and the cleanup hook
  * under sweeper.c's pass lock): no locking.
  */
-#include "glue.h"
+#include "ucp.h"
 
 #define ENV_NAME "UCACHE_REGIONS"
 #define MAX_REGIONS 64

@@ -32,8 +32,8 @@
  * Runs in the master before fork (client) or in a worker's request
  * (server: lock-free engine reads, no state): no locking here.
  */
-#include "glue.h"
-#include "image.h"
+#include "ucp.h"
+#include "wire/image.h"
 
 #include <poll.h>
 #include <stddef.h>

@@ -26,7 +26,7 @@
  * threads, hence a per-thread cursor.  Refreshing writes a few aligned
  * uint64 fields of the shims; concurrent refreshes write the same values.
  */
-#include "glue.h"
+#include "ucp.h"
 
 #include <stdarg.h>
 

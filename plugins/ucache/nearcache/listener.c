@@ -37,7 +37,7 @@
  * on a healthy stream it is the delivery time (measured in bench/run.py
  * 'redis': redis_invalidation_p99_ms).
  */
-#include "glue.h"
+#include "ucp.h"
 #include "redis.h"
 
 #include <poll.h>

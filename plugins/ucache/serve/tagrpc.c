@@ -24,7 +24,7 @@
  * No state: every call works on the engine's shared table, or for a near
  * cache (redis=) on its tag state in Redis (redis_tags.c).
  */
-#include "glue.h"
+#include "ucp.h"
 
 /* Invalidate n tags of c: the engine's table, or a near cache's state in
  * Redis (redis_tags.c, one script for them all).  0, -EINVAL (a bad tag;

@@ -22,7 +22,7 @@
  * names a local pid).  A redis= near cache is refused (ENOTSUP): its items
  * live in Redis, which these operations do not reach.
  */
-#include "glue.h"
+#include "ucp.h"
 
 extern struct uwsgi_plugin ucache_plugin;
 

@@ -24,7 +24,7 @@
  * Failure values are the stock ones (NULL, -1, 0), and failures are silent:
  * an oversized key or value from any language must not flood the log.
  */
-#include "glue.h"
+#include "ucp.h"
 
 struct ucp_cache ucp_selftest_sentinel;
 

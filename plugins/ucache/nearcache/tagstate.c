@@ -31,7 +31,7 @@
  * rendered meanwhile is stored stale, never wrongly fresh), invalidate
  * fails, reads miss.
  */
-#include "glue.h"
+#include "ucp.h"
 #include "redis.h"
 
 /* A hash without both c and b (made by hand, half deleted) is made again. */

@@ -20,7 +20,7 @@
  * sends them as "update" with the 8-byte delta as the value, silently
  * overwriting the number.  ucache refuses them instead (failure value).
  */
-#include "glue.h"
+#include "ucp.h"
 
 #include <poll.h>
 

@@ -25,7 +25,7 @@
  * whichever process calls it (a worker, through uwsgi.call()).  It takes
  * the cache's world lock for O(items): on demand only, never periodic.
  */
-#include "glue.h"
+#include "ucp.h"
 
 #include <pthread.h>
 

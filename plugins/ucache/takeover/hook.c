@@ -34,7 +34,7 @@
  * way to make the stats server's "caches" array live and to add ucache's
  * counters to it without rewriting the whole stats generator.
  */
-#include "glue.h"
+#include "ucp.h"
 
 #include <dlfcn.h>
 #include <link.h>

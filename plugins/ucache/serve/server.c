@@ -42,7 +42,7 @@
  * Threads: a worker may run several requests at once (--threads); the only
  * state is per thread (the reply buffer) or atomic (the log limiter).
  */
-#include "glue.h"
+#include "ucp.h"
 
 #include <arpa/inet.h>
 

@@ -19,7 +19,7 @@
  * fork; the engine caches live in shared mappings.  Nothing here runs after
  * fork, so no locking.
  */
-#include "glue.h"
+#include "ucp.h"
 
 #include <fcntl.h>
 #include <grp.h>

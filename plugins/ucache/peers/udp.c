@@ -43,8 +43,8 @@
  * send-error log limiter lives there too, so it is one line a second for
  * the whole instance, not per worker.
  */
-#include "glue.h"
-#include "udpwire.h"
+#include "ucp.h"
+#include "wire/udpwire.h"
 
 #include <netdb.h>
 #include <poll.h>
