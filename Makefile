@@ -74,42 +74,22 @@ $(BUILD)/san/tests/%: tests/unit/%.c tests/unit/*.h $(BUILD)/san/libucache.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests/unit $< -o $@ $(BUILD)/san/libucache.a -lcmocka $(LDLIBS_ENGINE)
 
-# The modifier1 111 parser (plugins/ucache/wire/proto.c) needs neither uWSGI nor
-# the engine: its unit test links it alone (these explicit rules win over
-# the pattern rules above).
-PROTO_SRC = plugins/ucache/wire/proto.c plugins/ucache/wire/proto.h
+# plugins/ucache/wire/ (the modifier1 111 parser, the HTTP and dump formats,
+# stock's raw cache image, the replication datagram) needs neither uWSGI
+# nor the engine: its unit tests and fuzzers link the folder alone, with
+# libcrypto for the datagram's HMAC (these explicit rules win over the
+# pattern rules above).
+WIRE_C   = $(wildcard plugins/ucache/wire/*.c)
+WIRE_SRC = $(WIRE_C) $(wildcard plugins/ucache/wire/*.h)
+WIRE_TESTS = test_proto test_image test_udpwire
 
-$(BUILD)/tests/test_proto: tests/unit/test_proto.c $(PROTO_SRC)
+$(WIRE_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.c $(WIRE_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Iplugins/ucache/wire $< plugins/ucache/wire/proto.c -o $@ -lcmocka
+	$(CC) $(ALL_CFLAGS) -Iplugins/ucache/wire $< $(WIRE_C) -o $@ -lcmocka -lcrypto
 
-$(BUILD)/san/tests/test_proto: tests/unit/test_proto.c $(PROTO_SRC)
+$(WIRE_TESTS:%=$(BUILD)/san/tests/%): $(BUILD)/san/tests/%: tests/unit/%.c $(WIRE_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache/wire $< plugins/ucache/wire/proto.c -o $@ -lcmocka
-
-# Stock's raw cache image (plugins/ucache/wire/image.c), alone with proto.c.
-IMAGE_SRC = plugins/ucache/wire/image.c plugins/ucache/wire/image.h
-
-$(BUILD)/tests/test_image: tests/unit/test_image.c $(PROTO_SRC) $(IMAGE_SRC)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Iplugins/ucache/wire $< plugins/ucache/wire/proto.c plugins/ucache/wire/image.c -o $@ -lcmocka
-
-$(BUILD)/san/tests/test_image: tests/unit/test_image.c $(PROTO_SRC) $(IMAGE_SRC)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache/wire $< plugins/ucache/wire/proto.c plugins/ucache/wire/image.c -o $@ -lcmocka
-
-# The replication datagram (plugins/ucache/wire/udpwire.c): alone with proto.c's
-# byte helpers and libcrypto (HMAC-SHA256), like test_proto.
-UDPW_SRC = plugins/ucache/wire/udpwire.c plugins/ucache/wire/udpwire.h $(PROTO_SRC)
-UDPW_C = plugins/ucache/wire/udpwire.c plugins/ucache/wire/proto.c
-
-$(BUILD)/tests/test_udpwire: tests/unit/test_udpwire.c $(UDPW_SRC)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Iplugins/ucache/wire $< $(UDPW_C) -o $@ -lcmocka -lcrypto
-
-$(BUILD)/san/tests/test_udpwire: tests/unit/test_udpwire.c $(UDPW_SRC)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache/wire $< $(UDPW_C) -o $@ -lcmocka -lcrypto
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache/wire $< $(WIRE_C) -o $@ -lcmocka -lcrypto
 
 # Store inspection tool: ucache-inspect [-k] [-v] FILE
 tools: $(BUILD)/ucache-inspect
@@ -221,9 +201,26 @@ soak: $(PLUGIN) $(BUILD)/ucache-inspect
 demo: $(PLUGIN)
 	$(UWSGI) --ini demo/demo.ini
 
-# core/ without cycles (tests/check_layering.py reads the objects' symbols)
-layering: engine
-	$(PYTHON3) tests/check_layering.py $(BUILD)/core
+# The whole tree without cycles (tests/check_layering.py reads the objects'
+# symbols): the engine's objects, and the plugin's compiled one by one into
+# build/layering/ with the uwsgi binary's cflags and its uwsgi.h (--dot-h),
+# as `uwsgi --build-plugin` compiles them.
+LAYER_DIR  = $(BUILD)/layering
+PLUGIN_C   = $(wildcard plugins/ucache/*.c plugins/ucache/*/*.c)
+LAYER_OBJ  = $(PLUGIN_C:plugins/ucache/%.c=$(LAYER_DIR)/%.o)
+LAYER_FLAGS = -I$(LAYER_DIR)/include -Iinclude -Icore -Iplugins/ucache -std=gnu11 -D_GNU_SOURCE \
+	-fvisibility=hidden -Wall -Wextra -Wshadow -Werror -DUCACHE_VERSION='"$(VERSION)"'
+
+$(LAYER_DIR)/include/uwsgi.h:
+	@mkdir -p $(dir $@)
+	$(UWSGI) --dot-h > $@
+
+$(LAYER_DIR)/%.o: plugins/ucache/%.c $(PLUGIN_SRC) $(CORE_HDR) $(LAYER_DIR)/include/uwsgi.h
+	@mkdir -p $(dir $@)
+	$(CC) $$($(UWSGI) --cflags) $(LAYER_FLAGS) -c $< -o $@
+
+layering: engine $(LAYER_OBJ)
+	$(PYTHON3) tests/check_layering.py $(BUILD)/core $(LAYER_DIR)
 
 test: unit unit-san layering fuzz-regress integration
 
@@ -272,8 +269,8 @@ FUZZ_CC   ?= clang
 FUZZ_TIME ?= 60
 FUZZ_ARGS ?=
 FUZZ_TARGET ?= proto
-FUZZ_SRC   = tests/fuzz/fuzz_proto.c $(PROTO_SRC) $(IMAGE_SRC)
-FUZZ_UDP_SRC = tests/fuzz/fuzz_udp.c $(UDPW_SRC)
+FUZZ_SRC   = tests/fuzz/fuzz_proto.c $(WIRE_SRC)
+FUZZ_UDP_SRC = tests/fuzz/fuzz_udp.c $(WIRE_SRC)
 FUZZ_FLAGS = -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Iplugins/ucache/wire \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_RUN   = -max_total_time=$(FUZZ_TIME) -timeout=5 -rss_limit_mb=1024 \
@@ -281,11 +278,11 @@ FUZZ_RUN   = -max_total_time=$(FUZZ_TIME) -timeout=5 -rss_limit_mb=1024 \
 
 $(BUILD)/fuzz/fuzz_proto: $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_proto.c plugins/ucache/wire/proto.c plugins/ucache/wire/image.c -o $@
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_proto.c $(WIRE_C) -o $@ -lcrypto
 
 $(BUILD)/fuzz/fuzz_udp: $(FUZZ_UDP_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_udp.c $(UDPW_C) -o $@ -lcrypto
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_udp.c $(WIRE_C) -o $@ -lcrypto
 
 fuzz: fuzz-$(FUZZ_TARGET)
 
@@ -302,12 +299,12 @@ fuzz-udp: $(BUILD)/fuzz/fuzz_udp
 $(BUILD)/san/tests/fuzz_replay: tests/fuzz/replay.c $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache/wire tests/fuzz/replay.c \
-		tests/fuzz/fuzz_proto.c plugins/ucache/wire/proto.c plugins/ucache/wire/image.c -o $@
+		tests/fuzz/fuzz_proto.c $(WIRE_C) -o $@ -lcrypto
 
 $(BUILD)/san/tests/fuzz_replay_udp: tests/fuzz/replay.c $(FUZZ_UDP_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache/wire tests/fuzz/replay.c \
-		tests/fuzz/fuzz_udp.c $(UDPW_C) -o $@ -lcrypto
+		tests/fuzz/fuzz_udp.c $(WIRE_C) -o $@ -lcrypto
 
 FUZZ_REPLAY_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
 

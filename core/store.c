@@ -6,7 +6,7 @@
  * buckets, slots, side arrays, page descriptors or bitmap, key heap, values), mapped
  * MAP_SHARED, so every write reaches the page cache at once and a process
  * killed at any instant loses nothing the kernel already has; msync
- * (store_sync / ucache_sync) only bounds what a machine crash can lose.
+ * (store_sync / ucache_msync) only bounds what a machine crash can lose.
  * The header holds magic "UCACHE\0\1", the layout version, the geometry
  * (items, blocks, blocksize, keysize, hash, mode, buckets) with every
  * region's offset, and a clean-shutdown flag.  Every item carries a
@@ -444,7 +444,7 @@ done:
 	c->import_note = NULL;
 }
 
-int ucache_sync(ucache_t *c, int wait)
+int ucache_msync(ucache_t *c, int wait)
 {
 	if (!c->cfg.store)
 		return 0;

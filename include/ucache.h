@@ -219,7 +219,7 @@ int ucache_release_region(ucache_t *c);
 
 /* Flush a store to disk (msync; wait = MS_SYNC, else MS_ASYNC).  0 without
  * a store; -errno if msync fails. */
-int ucache_sync(ucache_t *c, int wait);
+int ucache_msync(ucache_t *c, int wait);
 
 /* The cache's configuration (read-only).  Never fails. */
 const struct ucache_config *ucache_config(const ucache_t *c);

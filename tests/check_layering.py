@@ -1,21 +1,45 @@
 #!/usr/bin/env python3
-"""check_layering.py - core/ has no cycles: no file calls into a file that
-calls back into it, directly or through others (ISSUE 9's layering rule).
+"""check_layering.py - the whole tree (the engine, core/, and the uWSGI
+plugin, plugins/ucache/) has no cycles: no file calls into a file that
+calls back into it, directly or through others (issue 9's rule for core/,
+issue 22's for the plugin).
 
-Reads the symbol tables of build/core/*.o (nm): a file depends on another
-when it references a function or object the other defines.  Prints the
-dependency list, bottom first, and exits 1 naming a cycle if there is one.
+Reads the symbol tables of the objects (nm): build/core/*.o, and the
+plugin's objects that `make layering` compiles into build/layering/ with
+the uwsgi binary's own cflags.  A file depends on another when it
+references a function or object the other defines.  Prints the files
+bottom first, each with the files it calls, and exits 1 naming a cycle if
+there is one.
+
+Also refused: a file under plugins/ucache/wire/ that includes a uWSGI
+header (uwsgi.h, or any header of the plugin outside wire/, which all
+include it): wire/ is built, unit-tested and fuzzed without uWSGI.
+
 Run by `make test` (target `layering`)."""
 import glob
 import os
+import re
 import subprocess
 import sys
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WIRE = os.path.join(ROOT, 'plugins', 'ucache', 'wire')
 
-def graph(objdir):
+
+def objects(core_dir, plugin_dir):
+    """{display name: object path}: core/NAME and the plugin's paths
+    relative to plugins/ucache/ (e.g. wire/proto)."""
+    out = {}
+    for obj in sorted(glob.glob(os.path.join(core_dir, '*.o'))):
+        out['core/' + os.path.basename(obj)[:-2]] = obj
+    for obj in sorted(glob.glob(os.path.join(plugin_dir, '**', '*.o'), recursive=True)):
+        out[os.path.relpath(obj, plugin_dir)[:-2]] = obj
+    return out
+
+
+def graph(objs):
     defs, uses = {}, {}
-    for obj in sorted(glob.glob(os.path.join(objdir, '*.o'))):
-        name = os.path.basename(obj)[:-2]
+    for name, obj in objs.items():
         uses[name] = set()
         out = subprocess.run(['nm', obj], capture_output=True, text=True, check=True).stdout
         for line in out.splitlines():
@@ -47,19 +71,47 @@ def order(g):
     return out
 
 
+INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
+
+
+def wire_uwsgi_includes():
+    """'wire/FILE: #include X' for each include of a uWSGI header under wire/."""
+    bad = []
+    for path in sorted(glob.glob(os.path.join(WIRE, '*.[ch]'))):
+        with open(path) as f:
+            text = f.read()
+        for kind, name in INCLUDE.findall(text):
+            base = os.path.basename(name)
+            uwsgi = base.startswith('uwsgi') or base == 'ucp.h'
+            outside = kind == '"' and not os.path.exists(os.path.join(WIRE, name))
+            if uwsgi or outside:
+                bad.append('wire/%s: #include %s' % (os.path.basename(path), name))
+    return bad
+
+
 def main():
-    g = graph(sys.argv[1] if len(sys.argv) > 1 else 'build/core')
-    if not g:
-        print('check_layering: no objects found (build the engine first)')
+    core_dir = sys.argv[1] if len(sys.argv) > 1 else 'build/core'
+    plugin_dir = sys.argv[2] if len(sys.argv) > 2 else 'build/layering'
+    objs = objects(core_dir, plugin_dir)
+    if not any(n.startswith('core/') for n in objs) or all(n.startswith('core/') for n in objs):
+        print('check_layering: objects missing in %s or %s (run make layering)' % (core_dir, plugin_dir))
         return 1
+    bad = wire_uwsgi_includes()
+    if bad:
+        print('check_layering: wire/ must build without uWSGI:\n  ' + '\n  '.join(bad))
+        return 1
+    g = graph(objs)
     try:
         files = order(g)
     except ValueError as e:
-        print('check_layering: core/ has a cycle: %s' % e)
+        print('check_layering: cycle: %s' % e)
         return 1
+    width = max(len(n) for n in files)
     for n in files:
-        print('  %-8s -> %s' % (n, ' '.join(g[n]) or '-'))
-    print('check_layering: %d files, no cycles' % len(files))
+        print('  %-*s -> %s' % (width, n, ' '.join(g[n]) or '-'))
+    print('check_layering: %d files (%d engine, %d plugin), no cycles; wire/ without uWSGI'
+          % (len(files), sum(n.startswith('core/') for n in files),
+             sum(not n.startswith('core/') for n in files)))
     return 0
 
 

@@ -7,9 +7,9 @@
  *   1. dlopen -> on_load: route engine logs to uwsgi_log and append
  *      "ucache_asap" to uwsgi.call_asap.
  *   2. the core parses every option, then calls the call_asap symbols:
- *      ucache_asap() redirects the stock cache API (hook.c, exits if it
- *      cannot), registers the core hash algorithms, builds every cache
- *      (options.c), sets uwsgi.cache_setup and takes modifier1 111.
+ *      ucache_asap() redirects the stock cache API (takeover/hook.c, exits
+ *      if it cannot), registers the core hash algorithms, builds every cache
+ *      (takeover/options.c), sets uwsgi.cache_setup and takes modifier1 111.
  *   3. the core calls uwsgi_cache_create_all() - now ours: it gives the
  *      shims their legacy locks (the core's lock ops exist only now).
  *   4. init: take modifier1 111 again (a "cache" plugin loaded after us
@@ -22,6 +22,8 @@
  * a second struct that ucache_asap() and init put into uwsgi.p[111].
  */
 #include "ucp.h"
+#include "takeover/takeover.h"
+#include "serve/serve.h"
 
 static int asap_done;
 static int check_rpc;  /* --ucache-check-rpc */
@@ -91,12 +93,10 @@ static int ucp_init(void)
  * every worker. */
 static void ucp_preinit_apps(void)
 {
-	ucp_rpc_register();
-	ucp_tags_register();
-	if (check_rpc && uwsgi_register_rpc("ucache_check", &ucache_plugin, 0, ucp_check_rpc)) {
-		uwsgi_log("ucache: --ucache-check-rpc: cannot register the RPC function ucache_check\n");
-		exit(1);
-	}
+	ucp_rpc_register(&ucache_plugin);
+	ucp_tags_register(&ucache_plugin);
+	if (check_rpc)
+		ucp_check_register(&ucache_plugin);
 }
 
 /* The plugin's RPC dispatcher: func is one of our RPC functions. */

@@ -330,7 +330,7 @@ static void issue1003_no_stale_value_after_restart(void **state)
 
 	(void)state;
 	assert_int_equal(ut_set(c, "k", "old", 0, 0), 0);
-	assert_int_equal(ucache_sync(c, 1), 0);
+	assert_int_equal(ucache_msync(c, 1), 0);
 	assert_int_equal(ut_set(c, "k", "new", 0, UCACHE_SET_UPDATE), 0);
 	ucache_destroy(c); /* killed before the next sync */
 	c = must_open("name=s,items=10,blocksize=64,store_sync=1");

@@ -1,5 +1,5 @@
 /*
- * redis_listener.c - the invalidation listener of each near cache: one
+ * listener.c - the invalidation listener of each near cache: one
  * master thread per cache with redis=, started with the sweeper
  * (ucp_sweepers_start), every signal blocked.
  *
@@ -38,7 +38,8 @@
  * 'redis': redis_invalidation_p99_ms).
  */
 #include "ucp.h"
-#include "redis.h"
+#include "nearcache/nearcache.h"
+#include "nearcache/redis.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -333,10 +334,7 @@ static void *listener_loop(void *arg)
 	struct listener l = { .c = arg };
 	unsigned backoff = BACKOFF_MIN_MS;
 	int down_logged = 0;
-	sigset_t all;
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	l.dead_ms = l.c->redis->timeout_ms > 100 ? l.c->redis->timeout_ms : 100;
 	for (;;) {
 		if (open_streams(&l)) {
@@ -359,21 +357,10 @@ static void *listener_loop(void *arg)
 
 void ucp_redis_listeners_start(void)
 {
-	struct uwsgi_cache *uc;
+	struct ucp_cache *c;
 
-	for (uc = uwsgi.caches; uc; uc = uc->next) {
-		struct ucp_cache *c = ucp_from_uc(uc);
-		pthread_t tid;
-		int err;
-
-		if (!c || !c->redis)
-			continue;
-		err = pthread_create(&tid, NULL, listener_loop, c);
-		if (err) {
-			uwsgi_log("ucache: cache \"%s\": cannot start the Redis listener: %s\n",
-					uc->name, strerror(err));
-			exit(1);
-		}
-		pthread_detach(tid);
+	for (c = ucp_first(); c; c = ucp_next(c)) {
+		if (c->redis)
+			ucp_master_thread("the Redis listener", listener_loop, c);
 	}
 }

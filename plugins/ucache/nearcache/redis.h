@@ -1,7 +1,8 @@
 /*
- * redis.h - what redis.c (the per-worker client and the near-cache
- * operations) and redis_listener.c (the master's invalidation thread) share.
- * The rest of the plugin sees only the ucp_redis_* functions of glue.h.
+ * redis.h - what the files of nearcache/ share: redisconn.c (the
+ * per-thread client), nearcache.c (the near-cache operations), tagstate.c
+ * (the tag state in Redis) and listener.c (the master's invalidation
+ * thread).  The rest of the plugin sees only nearcache.h.
  *
  * struct ucp_redis is process-private: built in the master before fork
  * (ucp_redis_attach), read-only afterwards, inherited by every worker.
@@ -19,16 +20,18 @@
  *           A worker filling L1 from a Redis read loads epoch and its
  *           key's slot before sending the read and again after the fill
  *           (with a full fence between the fill and the loads); a
- *           different value makes it remove what it filled (redis.c "The
+ *           different value makes it remove what it filled (nearcache.c "The
  *           fill race").
  *   live    1 while the invalidation stream is subscribed and tracking is
  *           on; written only by the listener.  L1 is filled only by a read
  *           that started while it was 1 and finished while it still was.
  *   counters  relaxed increments by any process, summed by construction.
- *   log_rl  the error lines' limiter (glue.h), shared by every process.
+ *   log_rl  the error lines' limiter (ucp.h), shared by every process.
  */
 #ifndef UCP_REDIS_H
 #define UCP_REDIS_H
+
+#include "ucp.h"
 
 #include <stdatomic.h>
 #include <sys/time.h>
@@ -63,7 +66,7 @@ struct ucp_redis {
 	char shown[320];                 /* the address for logs, no password */
 	char *prefix;                    /* Redis key = prefix + key */
 	size_t prefix_len;
-	char *tags_key;                  /* the tag state hash: "ucache-tags:" + prefix (redis_tags.c) */
+	char *tags_key;                  /* the tag state hash: "ucache-tags:" + prefix (tagstate.c) */
 	size_t tags_key_len;
 	char *password;                  /* from redis_password_file or the URL, or NULL */
 	uint64_t timeout_ms;
@@ -92,7 +95,7 @@ uint64_t ucp_mono_ms(void);
 
 /* Whether a command whose connection broke after it was written may be
  * sent again on a new one: running it twice must leave what running it
- * once leaves (redis.c "Dead connections" lists which are). */
+ * once leaves (redisconn.c "Dead connections" lists which are). */
 enum ucp_resend { UCP_RESEND_NEVER, UCP_RESEND_SAFE };
 
 /* One command on this thread's connection for c; NULL on any failure

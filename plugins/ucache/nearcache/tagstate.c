@@ -1,5 +1,5 @@
 /*
- * redis_tags.c - the tag state of a near cache (redis=), in Redis, so that
+ * tagstate.c - the tag state of a near cache (redis=), in Redis, so that
  * a tag invalidated on one machine is invalidated on all at once.
  *
  * One Redis hash per cache, "ucache-tags:" + redis_prefix (outside every
@@ -32,7 +32,8 @@
  * fails, reads miss.
  */
 #include "ucp.h"
-#include "redis.h"
+#include "nearcache/nearcache.h"
+#include "nearcache/redis.h"
 
 /* A hash without both c and b (made by hand, half deleted) is made again. */
 static const char NOW_LUA[] =

@@ -10,9 +10,8 @@
  *            [+ size bytes of value for get]; failure or miss: the server
  *            closes the connection without a reply.
  *
- * One connection per operation, like the stock client.  Every wait is
- * bounded by --socket-timeout and goes through uwsgi.wait_{read,write}_hook,
- * so async/gevent workers yield instead of blocking.  Every path closes its
+ * One connection per operation, like the stock client, over client.c
+ * (every wait bounded by --socket-timeout).  Every path closes its
  * socket (one cleanup label per function): no fd leaks on errors or
  * timeouts.
  *
@@ -21,8 +20,8 @@
  * overwriting the number.  ucache refuses them instead (failure value).
  */
 #include "ucp.h"
-
-#include <poll.h>
+#include "peers/peers.h"
+#include "wire/proto.h"
 
 /* Largest value accepted from a remote server (its "size" var). */
 #define UCP_REMOTE_MAX_VALUE (UINT64_C(1) << 30)
@@ -38,75 +37,17 @@ int ucp_remote_split(const char *cache, const char **addr, uint16_t *name_len)
 	return 0;
 }
 
-/* Wait for fd to be readable/writable: > 0 ready, 0 timeout, < 0 error. */
-static int wait_fd(int fd, int for_write)
-{
-	int timeout = uwsgi.socket_timeout > 0 ? uwsgi.socket_timeout : 4;
-	struct pollfd p = { .fd = fd, .events = for_write ? POLLOUT : POLLIN };
-
-	if (for_write && uwsgi.wait_write_hook)
-		return uwsgi.wait_write_hook(fd, timeout);
-	if (!for_write && uwsgi.wait_read_hook)
-		return uwsgi.wait_read_hook(fd, timeout);
-	return poll(&p, 1, timeout * 1000);
-}
-
-/* Write (for_write) or read all len bytes of buf, waiting whenever the
- * socket is not ready: 0, or -1 on error, timeout or end of stream. */
-static int io_all(int fd, char *buf, size_t len, int for_write)
-{
-	while (len > 0) {
-		ssize_t n = for_write ? write(fd, buf, len) : read(fd, buf, len);
-		if (n > 0) {
-			buf += n;
-			len -= (size_t) n;
-		} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			if (wait_fd(fd, for_write) <= 0)
-				return -1;
-		} else {
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int write_all(int fd, char *buf, size_t len)
-{
-	return io_all(fd, buf, len, 1);
-}
-
-static int read_all(int fd, char *buf, size_t len)
-{
-	return io_all(fd, buf, len, 0);
-}
-
-/* Non-blocking connect, completed within the socket timeout. */
-static int connect_to(const char *addr)
-{
-	int fd = uwsgi_connect((char *) addr, 0, 1);
-	int soerr = 0;
-	socklen_t sl = sizeof(soerr);
-
-	if (fd < 0)
-		return -1;
-	if (wait_fd(fd, 1) <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* Read a reply's header and vars into *vars (malloc'd) and parse them. */
 static int read_reply(int fd, char **vars, struct ucp_magic *m)
 {
 	unsigned char uh[4];
 	size_t n;
 
-	if (read_all(fd, (char *) uh, 4) || uh[0] != 111)
+	if (ucp_client_read(fd, (char *) uh, 4) || uh[0] != 111)
 		return -1;
 	n = (size_t) uh[1] | ((size_t) uh[2] << 8);
 	*vars = uwsgi_malloc(n ? n : 1);
-	if (read_all(fd, *vars, n) || ucp_magic_parse(*vars, n, m))
+	if (ucp_client_read(fd, *vars, n) || ucp_magic_parse(*vars, n, m))
 		return -1;
 	return ucp_streq(m->status, m->status_len, "ok") ? 0 : -1;
 }
@@ -125,10 +66,10 @@ static int exchange(const char *cache, struct uwsgi_buffer *req, const char *bod
 		return -1;
 	if (body && uwsgi_buffer_append(req, (char *) body, blen))
 		return -1;
-	fd = connect_to(addr);
+	fd = ucp_client_connect(addr);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, req->buf, req->pos) || read_reply(fd, vars, m)) {
+	if (ucp_client_write(fd, req->buf, req->pos) || read_reply(fd, vars, m)) {
 		close(fd);
 		return -1;
 	}
@@ -138,25 +79,16 @@ static int exchange(const char *cache, struct uwsgi_buffer *req, const char *bod
 struct uwsgi_buffer *ucp_magic_request(const char *cmd, const char *cache, uint16_t cache_len,
 		const char *key, uint16_t key_len, int with_size, uint64_t size, uint64_t expires)
 {
-	struct uwsgi_buffer *ub = uwsgi_buffer_new(uwsgi.page_size);
+	size_t cap = 128 + strlen(cmd) + (size_t) key_len + cache_len;
+	struct uwsgi_buffer *ub = uwsgi_buffer_new(cap);
 
-	ub->pos = 4;
-	if (uwsgi_buffer_append_keyval(ub, "cmd", 3, (char *) cmd, (uint16_t) strlen(cmd)))
-		goto error;
-	if (key && uwsgi_buffer_append_keyval(ub, "key", 3, (char *) key, key_len))
-		goto error;
-	if (with_size && uwsgi_buffer_append_keynum(ub, "size", 4, (int64_t) size))
-		goto error;
-	if (expires && uwsgi_buffer_append_keynum(ub, "expires", 7, (int64_t) expires))
-		goto error;
-	if (cache && cache_len && uwsgi_buffer_append_keyval(ub, "cache", 5, (char *) cache, cache_len))
-		goto error;
-	if (ub->pos - 4 > UINT16_MAX || uwsgi_buffer_set_uh(ub, 111, 17))
-		goto error;
+	ub->pos = ucp_magic_request_encode(ub->buf, cap, cmd, cache, cache_len, key, key_len,
+			with_size, size, expires);
+	if (!ub->pos) {
+		uwsgi_buffer_destroy(ub);
+		return NULL;
+	}
 	return ub;
-error:
-	uwsgi_buffer_destroy(ub);
-	return NULL;
 }
 
 static struct uwsgi_buffer *request_for(const char *cmd, const char *cache, char *key, uint16_t klen,
@@ -181,7 +113,7 @@ char *ucp_remote_get(const char *cache, char *key, uint16_t klen, uint64_t *vlen
 		goto end;
 	if (m.size > 0 && m.size <= UCP_REMOTE_MAX_VALUE) {
 		value = uwsgi_malloc(m.size);
-		if (read_all(fd, value, m.size)) {
+		if (ucp_client_read(fd, value, m.size)) {
 			free(value);
 			value = NULL;
 		}

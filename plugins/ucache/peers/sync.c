@@ -1,5 +1,5 @@
 /*
- * sync.c - start-up sync, both sides of it.
+ * sync.c - the start-up sync: a new cache imports a node's contents.
  *
  * Client (sync=ADDR[;ADDR...] of --cache2, --cache-sync of --cache): in the
  * master, right after the cache is created and before any worker exists
@@ -20,25 +20,16 @@
  * as not fitting).  When no node answered at all: one line naming the
  * nodes, exit 1 (stock exits 1 too, silently).
  *
- * Server: a plain modifier2 6 (what a stock client sends) is answered as
- * stock does: vars items and blocksize of this cache's geometry, then an
- * image laid out as stock's memory for that geometry (item array + blocks)
- * built from the live items, with each item's hash computed by the stock
- * client's function (this cache's hash= if it is djb33x or murmur2, else
- * djb33x, stock's default) and chained by hash % hashsize, so that the
- * client's uwsgi_cache_fix() rebuilds a hash table that finds every item.
- * The write protection (--ucache-readonly*) covers both forms (server.c).
- *
- * Runs in the master before fork (client) or in a worker's request
- * (server: lock-free engine reads, no state): no locking here.
+ * Runs in the master before fork: no locking here.  The other side, a
+ * stock client's dump request, is serve/stockimage.c's.
  */
 #include "ucp.h"
+#include "peers/peers.h"
+#include "wire/dump.h"
 #include "wire/image.h"
-
-#include <poll.h>
 #include <stddef.h>
 
-static struct ucp_image_layout stock_layout(void)
+struct ucp_image_layout ucp_stock_layout(void)
 {
 	struct ucp_image_layout l = {
 		.size = sizeof(struct uwsgi_cache_item),
@@ -60,99 +51,11 @@ static struct ucp_image_layout stock_layout(void)
 	return l;
 }
 
-static struct ucp_image_geom own_geom(const struct ucache_config *cfg)
+struct ucp_image_geom ucp_own_geom(const struct ucache_config *cfg)
 {
 	struct ucp_image_geom g = { .items = cfg->items, .keysize = cfg->keysize, .blocksize = cfg->blocksize,
 				    .blocks = cfg->bitmap ? cfg->blocks : cfg->items };
 	return g;
-}
-
-/* ---------------------------------------------------------------- server */
-
-/* The value of key without a trace (no hit, no LRU move), into *buf. */
-static int peek(ucache_t *cache, const char *key, size_t klen, char **buf, size_t *cap, size_t *vlen,
-		struct ucache_item_info *info)
-{
-	for (;;) {
-		int ret = ucache_peek(cache, key, klen, *buf, *cap, vlen, info);
-		char *grown;
-
-		if (ret != -ENOBUFS)
-			return ret;
-		if (!(grown = realloc(*buf, *vlen)))
-			return -ENOMEM;
-		*buf = grown;
-		*cap = *vlen;
-	}
-}
-
-/* The stock client's hash of a key (uwsgi_cache_fix() chains by it). */
-static struct uwsgi_hash_algo *client_hash(const struct ucache_config *cfg)
-{
-	return uwsgi_hash_algo_get(cfg->hash == UCACHE_HASH_MURMUR2 ? "murmur2" : "djb33x");
-}
-
-static int fill_image(struct ucp_cache *c, struct ucp_image_writer *w, struct uwsgi_hash_algo *algo)
-{
-	size_t cap = 65536, klen = 0, vlen = 0;
-	char *kbuf = malloc(c->uc.keysize ? c->uc.keysize : 1), *vbuf = malloc(cap);
-	uint64_t cursor = 0;
-	int ret = -1;
-
-	if (!kbuf || !vbuf)
-		goto end;
-	while (ucache_iter(c->cache, &cursor, kbuf, c->uc.keysize, &klen) == 0) {
-		struct ucache_item_info info;
-
-		/* a tagged entry stays out: a stock node cannot honour its tags */
-		if (peek(c->cache, kbuf, klen, &vbuf, &cap, &vlen, &info) == 0 &&
-				ucache_tags_check(c->cache, vbuf, vlen) == 0)
-			ucp_image_add(w, kbuf, klen, vbuf, vlen, info.expires, algo->func(kbuf, klen));
-	}
-	ret = 0;
-end:
-	free(kbuf);
-	free(vbuf);
-	return ret;
-}
-
-void ucp_sync_serve_image(struct wsgi_request *wsgi_req, struct ucp_cache *c)
-{
-	const struct ucache_config *cfg = ucache_config(c->cache);
-	struct ucp_image_layout l = stock_layout();
-	struct ucp_image_geom g = own_geom(cfg);
-	struct uwsgi_hash_algo *algo = client_hash(cfg);
-	struct ucp_image_writer w;
-	struct uwsgi_buffer *ub = NULL;
-	size_t off;
-
-	if (!algo || ucp_image_writer_init(&w, &l, &g, cfg->hashsize)) {
-		uwsgi_log("ucache: dump of \"%s\" for a stock client: cannot build its %llu-byte image\n",
-				c->uc.name, (unsigned long long) ucp_image_size(&l, &g));
-		return;
-	}
-	if (fill_image(c, &w, algo))
-		goto end;
-	ub = uwsgi_buffer_new(uwsgi.page_size);
-	ub->pos = UCP_HEADER_SIZE;
-	if (uwsgi_buffer_append_keynum(ub, "items", 5, (int64_t) cfg->items) ||
-			uwsgi_buffer_append_keynum(ub, "blocksize", 9, (int64_t) cfg->blocksize))
-		goto end;
-	ucp_header(ub->buf, (uint16_t) (ub->pos - UCP_HEADER_SIZE), UCP_M2_DUMP_REPLY);
-	if (uwsgi_response_write_body_do(wsgi_req, ub->buf, ub->pos))
-		goto end;
-	for (off = 0; off < w.len; off += 1u << 20) {
-		size_t n = w.len - off < (1u << 20) ? w.len - off : (1u << 20);
-		if (uwsgi_response_write_body_do(wsgi_req, (char *) w.buf + off, n))
-			goto end;
-	}
-	uwsgi_log("ucache: cache \"%s\": sent the stock image (%llu items, %llu did not fit its geometry) "
-			"to a stock sync client\n", c->uc.name, (unsigned long long) w.added,
-			(unsigned long long) w.skipped);
-end:
-	if (ub)
-		uwsgi_buffer_destroy(ub);
-	ucp_image_writer_free(&w);
 }
 
 /* ---------------------------------------------------------------- client */
@@ -169,26 +72,9 @@ struct import {
 	uint64_t imported, refused;
 };
 
-static int send_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t) n;
-	}
-	return 0;
-}
-
 /* Everything until the peer closes: 0, or -1 (timeout, error, over max). */
-static int read_all(int fd, struct reply *r)
+static int read_to_end(int fd, struct reply *r)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int timeout = (uwsgi.socket_timeout > 0 ? uwsgi.socket_timeout : 4) * 1000;
-
 	for (;;) {
 		ssize_t n;
 
@@ -200,15 +86,9 @@ static int read_all(int fd, struct reply *r)
 			r->buf = grown;
 			r->cap = cap;
 		}
-		if (poll(&p, 1, timeout) <= 0)
-			return -1;
-		n = read(fd, r->buf + r->len, r->cap - r->len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			return 0;
+		n = ucp_client_read_some(fd, r->buf + r->len, r->cap - r->len);
+		if (n <= 0)
+			return (int) n;
 		r->len += (size_t) n;
 		if (r->len > r->max)
 			return -1;
@@ -218,18 +98,16 @@ static int read_all(int fd, struct reply *r)
 /* Connect, send req, read the whole reply, with stock's log lines. */
 static int exchange(const char *node, const char *req, size_t reqlen, struct reply *r)
 {
-	char *addr = uwsgi_str((char *) node);
-	int fd = uwsgi_connect(addr, uwsgi.socket_timeout, 0), ret = -1;
+	int fd = ucp_client_connect(node), ret = -1;
 
-	free(addr);
 	r->len = 0;
 	if (fd < 0) {
 		uwsgi_log("[cache-sync] unable to connect to the cache server\n");
 		return -1;
 	}
-	if (send_all(fd, req, reqlen))
+	if (ucp_client_write(fd, req, reqlen))
 		uwsgi_log("[cache-sync] unable to write to the cache server\n");
-	else if (read_all(fd, r))
+	else if (read_to_end(fd, r))
 		uwsgi_log("[cache-sync] unable to read from the cache server\n");
 	else
 		ret = 0;
@@ -291,8 +169,8 @@ static enum outcome import_image(struct import *im, const char *node, const uint
 		const struct ucp_dump_head *h)
 {
 	const struct ucache_config *cfg = ucache_config(im->c->cache);
-	struct ucp_image_layout l = stock_layout();
-	struct ucp_image_geom own = own_geom(cfg), g;
+	struct ucp_image_layout l = ucp_stock_layout();
+	struct ucp_image_geom own = ucp_own_geom(cfg), g;
 	struct ucp_image_counts n;
 
 	if (!h->has_items || !h->has_blocksize ||
@@ -356,8 +234,8 @@ end:
 void ucp_sync_cache(struct ucp_cache *c, const char *nodes)
 {
 	const struct ucache_config *cfg = ucache_config(c->cache);
-	struct ucp_image_layout l = stock_layout();
-	struct ucp_image_geom g = own_geom(cfg);
+	struct ucp_image_layout l = ucp_stock_layout();
+	struct ucp_image_geom g = ucp_own_geom(cfg);
 	struct import im = { .c = c };
 	/* the largest reply read: 4x this cache's stock image, + 64 MiB for
 	 * a small cache syncing from a bigger one */

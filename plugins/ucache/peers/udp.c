@@ -44,6 +44,7 @@
  * the whole instance, not per worker.
  */
 #include "ucp.h"
+#include "peers/peers.h"
 #include "wire/udpwire.h"
 
 #include <netdb.h>
@@ -629,11 +630,8 @@ static void *receiver(void *arg)
 	struct pollfd *pfd = uwsgi_calloc(u->n_servers * sizeof(*pfd));
 	/* one byte more than any datagram: a read that fills it was cut */
 	unsigned char *buf = uwsgi_malloc(UINT16_MAX + 2);
-	sigset_t all;
 	size_t i;
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (i = 0; i < u->n_servers; i++) {
 		pfd[i].fd = u->servers[i].fd;
 		pfd[i].events = POLLIN;
@@ -660,27 +658,19 @@ static void *receiver(void *arg)
 
 void ucp_udp_servers_start(void)
 {
-	struct uwsgi_cache *uc;
+	struct ucp_cache *c;
 
-	for (uc = uwsgi.caches; uc; uc = uc->next) {
-		struct ucp_cache *c = ucp_from_uc(uc);
-		pthread_t tid;
+	for (c = ucp_first(); c; c = ucp_next(c)) {
+		struct uwsgi_cache *uc = &c->uc;
 		size_t i;
-		int err;
 
-		if (!c || !c->udp || !c->udp->n_servers)
+		if (!c->udp || !c->udp->n_servers)
 			continue;
 		if (c->udp->secret && !c->udp->guard) {
 			c->udp->guard = uwsgi_calloc(sizeof(*c->udp->guard));
 			c->udp->guard->window = UDP_WINDOW;
 		}
-		err = pthread_create(&tid, NULL, receiver, c);
-		if (err) {
-			uwsgi_log("ucache: pthread_create(): %s: unable to run the cache udp server !!!\n",
-					strerror(err));
-			continue;
-		}
-		pthread_detach(tid);
+		ucp_master_thread("the cache udp server", receiver, c);
 		uwsgi_log("udp server thread enabled for cache \"%s\"\n", uc->name);
 		for (i = 0; i < c->udp->n_servers; i++)
 			uwsgi_log("*** udp server for cache \"%s\" running on %s ***\n", uc->name,

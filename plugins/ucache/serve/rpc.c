@@ -8,68 +8,26 @@
  * Every argument is a byte string: the first is the cache name ("" = the
  * default cache; local caches only: a remote node's RPC functions are
  * called on that node), numbers are decimal.  Every reply starts with one
- * status byte (README "Python" lists the replies per function):
- *   Y  done (payload follows)      N  not done: missing / exists / changed
- *   S  a stale value follows       H, C, T, W  single-flight states
- *   E  error: "E<CODE> <message>" with CODE one of EINVAL, E2BIG, ENOSPC,
- *      EROFS, ENOENT (no such cache), ENOMEM
+ * status byte (rpcreply.c has the convention and the error codes).
  * An argument is at most 65535 bytes (uWSGI's RPC limit), so values
  * through RPC are too; larger ones go through uwsgi.cache_update.
  *
- * Writes replicate like the magic API's (api.c): with nodes=, each changed
+ * Writes replicate like the magic API's (writepath.c): with nodes=, each changed
  * key's item (value and absolute expiry) or its deletion is sent to the
  * peers; single-flight locks and freshness markers stay local (a lock
  * names a local pid).  A redis= near cache is refused (ENOTSUP): its items
  * live in Redis, which these operations do not reach.
  */
 #include "ucp.h"
-
-extern struct uwsgi_plugin ucache_plugin;
-
-/* --------------------------------------------------------------- replies */
-
-static uint64_t reply_buf(struct uwsgi_buffer *ub, char **buffer)
-{
-	uint64_t len = ub->pos;
-
-	*buffer = ub->buf;
-	ub->buf = NULL;
-	uwsgi_buffer_destroy(ub);
-	return len;
-}
-
-static uint64_t reply(char **buffer, char status, const void *data, size_t len)
-{
-	struct uwsgi_buffer *ub = uwsgi_buffer_new(len + 1);
-
-	uwsgi_buffer_append(ub, &status, 1);
-	if (len)
-		uwsgi_buffer_append(ub, (char *) data, len);
-	return reply_buf(ub, buffer);
-}
-
-static uint64_t reply_err(char **buffer, const char *fn, int rc)
-{
-	char msg[160];
-	const char *code = rc == -E2BIG ? "E2BIG" : rc == -ENOSPC ? "ENOSPC" : rc == -EROFS ? "EROFS" :
-		rc == -ENOMEM ? "ENOMEM" : rc == -ENODEV ? "ENOENT" : rc == -ENOTSUP ? "ENOTSUP" :
-		rc == -ERANGE ? "ERANGE" : "EINVAL";
-	const char *what = rc == -E2BIG ? "key or value too large" : rc == -ENOSPC ? "cache full" :
-		rc == -EROFS ? "writes refused on this socket" : rc == -ENOMEM ? "out of memory" :
-		rc == -ENODEV ? "no such local cache" :
-		rc == -ENOTSUP ? "not available on a redis= near cache" :
-		rc == -ERANGE ? "the result is outside the 64-bit range (nothing written)" : "bad argument";
-	int n = snprintf(msg, sizeof(msg), "E%s %s: %s", code, fn, what);
-
-	return reply(buffer, msg[0], msg + 1, n > 1 ? (size_t) n - 1 : 0);
-}
+#include "writepath.h"
+#include "serve/serve.h"
 
 static uint64_t reply_num(char **buffer, char status, int64_t v)
 {
 	char num[24];
 	int n = snprintf(num, sizeof(num), "%lld", (long long) v);
 
-	return reply(buffer, status, num, (size_t) n);
+	return ucp_rpc_reply(buffer, status, num, (size_t) n);
 }
 
 /* ------------------------------------------------------------- arguments */
@@ -132,15 +90,6 @@ static int prepare(struct rpc_call *r, uint8_t min, uint8_t max, int writes)
 	return r->c ? 0 : -ENODEV;
 }
 
-/* After a successful write of key: its item (or its absence) to the UDP
- * nodes, as api.c does after math (a peek: no hit counted, and a tagged
- * entry goes out as a del). */
-static void replicate(struct ucp_cache *c, const char *key, uint16_t klen)
-{
-	if (c->udp)
-		ucp_udp_send_item(c, key, klen);
-}
-
 #define CALL(name) struct rpc_call r = { name, argc, argv, argvs, NULL }
 #define KEY(i) r.argv[i], r.argvs[i]
 
@@ -150,10 +99,10 @@ static void replicate(struct ucp_cache *c, const char *key, uint16_t klen)
 static uint64_t reply_rc(struct rpc_call *r, char **buffer, int rc, int no1, int no2)
 {
 	if (rc == 0)
-		return reply(buffer, 'Y', NULL, 0);
+		return ucp_rpc_reply(buffer, 'Y', NULL, 0);
 	if (rc == no1 || rc == no2)
-		return reply(buffer, 'N', NULL, 0);
-	return reply_err(buffer, r->fn, rc);
+		return ucp_rpc_reply(buffer, 'N', NULL, 0);
+	return ucp_rpc_error(buffer, r->fn, rc);
 }
 
 /* ------------------------------------------------------------ functions */
@@ -168,9 +117,7 @@ static uint64_t rpc_add(uint8_t argc, char **argv, uint16_t *argvs, char **buffe
 	if (!rc && argc == 4)
 		rc = arg_u64(&r, 3, &t);
 	if (!rc)
-		rc = ucache_set(r.c->cache, KEY(1), KEY(2), t, 0);
-	if (!rc)
-		replicate(r.c, KEY(1));
+		rc = ucp_replicated(r.c, KEY(1), ucache_set(r.c->cache, KEY(1), KEY(2), t, 0));
 	return reply_rc(&r, buffer, rc, -EEXIST, -EEXIST);
 }
 
@@ -185,15 +132,15 @@ static uint64_t rpc_gets(uint8_t argc, char **argv, uint16_t *argvs, char **buff
 	int rc = prepare(&r, 2, 2, 0);
 
 	if (rc)
-		return reply_err(buffer, r.fn, rc);
+		return ucp_rpc_error(buffer, r.fn, rc);
 	if (!(v = ucache_gets(r.c->cache, KEY(1), &len, &ver, NULL)))
-		return errno == ENOENT ? reply(buffer, 'N', NULL, 0) : reply_err(buffer, r.fn, -errno);
+		return errno == ENOENT ? ucp_rpc_reply(buffer, 'N', NULL, 0) : ucp_rpc_error(buffer, r.fn, -errno);
 	snprintf(hex, sizeof(hex), "Y%016llx", (unsigned long long) ver);
 	ub = uwsgi_buffer_new(len + 17);
 	uwsgi_buffer_append(ub, hex, 17);
 	uwsgi_buffer_append(ub, v, len);
 	free(v);
-	return reply_buf(ub, buffer);
+	return ucp_rpc_reply_buffer(ub, buffer);
 }
 
 /* ucache_cas CACHE KEY VERSION VALUE [TIMEOUT] -> Y | N (changed, or
@@ -209,9 +156,7 @@ static uint64_t rpc_cas(uint8_t argc, char **argv, uint16_t *argvs, char **buffe
 	if (!rc && argc == 5)
 		rc = arg_u64(&r, 4, &t);
 	if (!rc)
-		rc = ucache_cas(r.c->cache, KEY(1), KEY(3), t, argc == 5 ? 0 : UCACHE_CAS_KEEP_TTL, ver);
-	if (!rc)
-		replicate(r.c, KEY(1));
+		rc = ucp_replicated(r.c, KEY(1), ucache_cas(r.c->cache, KEY(1), KEY(3), t, argc == 5 ? 0 : UCACHE_CAS_KEEP_TTL, ver));
 	return reply_rc(&r, buffer, rc, -ESTALE, -EEXIST);
 }
 
@@ -237,9 +182,7 @@ static uint64_t rpc_touch(uint8_t argc, char **argv, uint16_t *argvs, char **buf
 	if (!rc)
 		rc = arg_u64(&r, 2, &t);
 	if (!rc)
-		rc = ucache_touch(r.c->cache, KEY(1), t);
-	if (!rc)
-		replicate(r.c, KEY(1));
+		rc = ucp_replicated(r.c, KEY(1), ucache_touch(r.c->cache, KEY(1), t));
 	return reply_rc(&r, buffer, rc, -ENOENT, -ENOENT);
 }
 
@@ -250,9 +193,7 @@ static uint64_t rpc_update(uint8_t argc, char **argv, uint16_t *argvs, char **bu
 	int rc = prepare(&r, 3, 3, 1);
 
 	if (!rc)
-		rc = ucache_replace(r.c->cache, KEY(1), KEY(2));
-	if (!rc)
-		replicate(r.c, KEY(1));
+		rc = ucp_replicated(r.c, KEY(1), ucache_replace(r.c->cache, KEY(1), KEY(2)));
 	return reply_rc(&r, buffer, rc, -ENOENT, -ENOENT);
 }
 
@@ -273,10 +214,8 @@ static uint64_t rpc_incr(uint8_t argc, char **argv, uint16_t *argvs, char **buff
 	if (!rc && argc == 5)
 		rc = arg_u64(&r, 4, &t);
 	if (!rc)
-		rc = ucache_math_ex(r.c->cache, KEY(1), UCACHE_MATH_INC, delta, initial, t,
-				    argc >= 4 ? 0 : UCACHE_MATH_EXISTING, &res);
-	if (!rc)
-		replicate(r.c, KEY(1));
+		rc = ucp_replicated(r.c, KEY(1), ucache_math_ex(r.c->cache, KEY(1), UCACHE_MATH_INC, delta, initial, t,
+				    argc >= 4 ? 0 : UCACHE_MATH_EXISTING, &res));
 	return rc ? reply_rc(&r, buffer, rc, -ENOENT, -ENOENT) : reply_num(buffer, 'Y', res);
 }
 
@@ -288,7 +227,7 @@ static uint64_t rpc_get_many(uint8_t argc, char **argv, uint16_t *argvs, char **
 	int i, rc = prepare(&r, 1, 255, 0);
 
 	if (rc)
-		return reply_err(buffer, r.fn, rc);
+		return ucp_rpc_error(buffer, r.fn, rc);
 	ub = uwsgi_buffer_new(256);
 	uwsgi_buffer_append(ub, "Y", 1);
 	for (i = 1; i < argc; i++) {
@@ -303,13 +242,13 @@ static uint64_t rpc_get_many(uint8_t argc, char **argv, uint16_t *argvs, char **
 		uwsgi_buffer_append(ub, v, len);
 		free(v);
 	}
-	return reply_buf(ub, buffer);
+	return ucp_rpc_reply_buffer(ub, buffer);
 }
 
 /* Y then one '1' (done) or '0' (not) per key. */
 static uint64_t reply_flags(char **buffer, const char *flags, int n)
 {
-	return reply(buffer, 'Y', flags, (size_t) n);
+	return ucp_rpc_reply(buffer, 'Y', flags, (size_t) n);
 }
 
 /* ucache_set_many CACHE TIMEOUT KEY VALUE [KEY VALUE...] -> Y then '1'
@@ -326,12 +265,10 @@ static uint64_t rpc_set_many(uint8_t argc, char **argv, uint16_t *argvs, char **
 	if (!rc)
 		rc = arg_u64(&r, 1, &t);
 	if (rc)
-		return reply_err(buffer, r.fn, rc);
+		return ucp_rpc_error(buffer, r.fn, rc);
 	for (i = 2; i < argc; i += 2) {
-		rc = ucache_set(r.c->cache, KEY(i), KEY(i + 1), t, UCACHE_SET_UPDATE);
+		rc = ucp_replicated(r.c, KEY(i), ucache_set(r.c->cache, KEY(i), KEY(i + 1), t, UCACHE_SET_UPDATE));
 		flags[(i - 2) / 2] = rc ? '0' : '1';
-		if (!rc)
-			replicate(r.c, KEY(i));
 	}
 	return reply_flags(buffer, flags, (argc - 2) / 2);
 }
@@ -344,11 +281,9 @@ static uint64_t rpc_delete_many(uint8_t argc, char **argv, uint16_t *argvs, char
 	int i, rc = prepare(&r, 1, 255, 1);
 
 	if (rc)
-		return reply_err(buffer, r.fn, rc);
+		return ucp_rpc_error(buffer, r.fn, rc);
 	for (i = 1; i < argc; i++) {
-		flags[i - 1] = ucache_del(r.c->cache, KEY(i)) ? '0' : '1';
-		if (flags[i - 1] == '1' && r.c->udp)
-			ucp_udp_send_del(r.c, KEY(i));
+		flags[i - 1] = ucp_deleted(r.c, KEY(i), ucache_del(r.c->cache, KEY(i))) ? '0' : '1';
 	}
 	return reply_flags(buffer, flags, argc - 1);
 }
@@ -363,10 +298,10 @@ static uint64_t rpc_get_stale(uint8_t argc, char **argv, uint16_t *argvs, char *
 	uint64_t n;
 
 	if (rc)
-		return reply_err(buffer, r.fn, rc);
+		return ucp_rpc_error(buffer, r.fn, rc);
 	if (!(v = ucache_get_stale(r.c->cache, KEY(1), &len, &stale)))
-		return errno == ENOENT ? reply(buffer, 'N', NULL, 0) : reply_err(buffer, r.fn, -errno);
-	n = reply(buffer, stale ? 'S' : 'Y', v, len);
+		return errno == ENOENT ? ucp_rpc_reply(buffer, 'N', NULL, 0) : ucp_rpc_error(buffer, r.fn, -errno);
+	n = ucp_rpc_reply(buffer, stale ? 'S' : 'Y', v, len);
 	free(v);
 	return n;
 }
@@ -381,13 +316,13 @@ static uint64_t flight_reply(struct rpc_call *r, char **buffer, int rc, void *v,
 	uint64_t n;
 
 	if (rc < 0)
-		return reply_err(buffer, r->fn, rc);
+		return ucp_rpc_error(buffer, r->fn, rc);
 	if (rc == UCACHE_FLIGHT_COMPUTE) {
 		free(v);
 		snprintf(hex, sizeof(hex), "%016llx", (unsigned long long) tok);
-		return reply(buffer, 'C', hex, 16);
+		return ucp_rpc_reply(buffer, 'C', hex, 16);
 	}
-	n = reply(buffer, states[rc], v, rc == UCACHE_FLIGHT_HIT || rc == UCACHE_FLIGHT_STALE ? len : 0);
+	n = ucp_rpc_reply(buffer, states[rc], v, rc == UCACHE_FLIGHT_HIT || rc == UCACHE_FLIGHT_STALE ? len : 0);
 	free(v);
 	return n;
 }
@@ -444,10 +379,8 @@ static uint64_t rpc_flight_end(uint8_t argc, char **argv, uint16_t *argvs, char 
 	if (!rc && argc == 6)
 		rc = arg_u64(&r, 5, &stale);
 	if (!rc)
-		rc = ucache_flight_end(r.c->cache, KEY(1), KEY(3), t, stale, tok);
-	if (!rc)
-		replicate(r.c, KEY(1));
-	else if (r.c && tok)
+		rc = ucp_replicated(r.c, KEY(1), ucache_flight_end(r.c->cache, KEY(1), KEY(3), t, stale, tok));
+	if (rc && r.c && tok)
 		ucache_flight_abort(r.c->cache, KEY(1), tok); /* never leave the lock on a bad call */
 	return reply_rc(&r, buffer, rc, NO_N, NO_N);
 }
@@ -466,10 +399,7 @@ static uint64_t rpc_flight_abort(uint8_t argc, char **argv, uint16_t *argvs, cha
 	return reply_rc(&r, buffer, rc, NO_N, NO_N);
 }
 
-static const struct {
-	const char *name;
-	uint64_t (*fn)(uint8_t, char **, uint16_t *, char **);
-} rpcs[] = {
+static const struct ucp_rpc_def rpcs[] = {
 	{ "ucache_add", rpc_add },
 	{ "ucache_gets", rpc_gets },
 	{ "ucache_cas", rpc_cas },
@@ -487,15 +417,7 @@ static const struct {
 	{ "ucache_flight_abort", rpc_flight_abort },
 };
 
-void ucp_rpc_register(void)
+void ucp_rpc_register(struct uwsgi_plugin *owner)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(rpcs) / sizeof(rpcs[0]); i++) {
-		if (uwsgi_register_rpc((char *) rpcs[i].name, &ucache_plugin, 0, rpcs[i].fn)) {
-			uwsgi_log("ucache: cannot register the RPC function %s (RPC table full? raise --rpc-max, "
-					"ucache needs %zu entries)\n", rpcs[i].name, sizeof(rpcs) / sizeof(rpcs[0]));
-			exit(1);
-		}
-	}
+	ucp_rpc_add(owner, rpcs, sizeof(rpcs) / sizeof(rpcs[0]));
 }

@@ -43,6 +43,12 @@
  * state is per thread (the reply buffer) or atomic (the log limiter).
  */
 #include "ucp.h"
+#include "writepath.h"
+#include "serve/serve.h"
+#include "peers/peers.h"
+#include "wire/proto.h"
+#include "wire/http.h"
+#include "wire/dump.h"
 
 #include <arpa/inet.h>
 
@@ -513,7 +519,7 @@ static void dispatch(struct wsgi_request *wsgi_req, struct ucp_cache *c, const s
 		if (r->native)
 			serve_dump(wsgi_req, c);
 		else
-			ucp_sync_serve_image(wsgi_req, c);
+			ucp_serve_stock_image(wsgi_req, c);
 		break;
 	case UCP_M2_MAGIC:
 		serve_magic(wsgi_req, c, r);

@@ -1,5 +1,5 @@
 /*
- * tags.c - tags for every language: the RPC functions behind
+ * tagrpc.c - tags for every language: the RPC functions behind
  * ucache.wsgi.invalidate_tags() and the Accelerator, usable from any
  * language plugin (uwsgi.call / uwsgi_rpc), a worker, a mule or a spooler,
  * and the invalidation of the modifier2 17 command "invalidate" (server.c).
@@ -25,6 +25,9 @@
  * cache (redis=) on its tag state in Redis (redis_tags.c).
  */
 #include "ucp.h"
+#include "serve/serve.h"
+#include "nearcache/nearcache.h"
+#include "wire/proto.h"
 
 /* Invalidate n tags of c: the engine's table, or a near cache's state in
  * Redis (redis_tags.c, one script for them all).  0, -EINVAL (a bad tag;
@@ -61,16 +64,6 @@ int ucp_tags_invalidate(struct ucp_cache *c, const char *tags, size_t len)
 	return ret ? -1 : 0;
 }
 
-/* *buffer = a malloc'd copy of the text; returns its length. */
-static uint64_t reply(char **buffer, const char *text)
-{
-	size_t n = strlen(text);
-
-	*buffer = uwsgi_malloc(n ? n : 1);
-	memcpy(*buffer, text, n);
-	return n;
-}
-
 static uint64_t rpc_invalidate(uint8_t argc, char **argv, uint16_t *argvs, char **buffer)
 {
 	struct ucp_cache *c = argc ? ucp_lookup(argv[0], argvs[0]) : NULL;
@@ -80,20 +73,20 @@ static uint64_t rpc_invalidate(uint8_t argc, char **argv, uint16_t *argvs, char 
 	uint8_t i;
 
 	if (!c)
-		return reply(buffer, argc ? "FAIL no such cache" : "FAIL usage: ucache_invalidate CACHE TAG...");
+		return ucp_rpc_text(buffer, argc ? "FAIL no such cache" : "FAIL usage: ucache_invalidate CACHE TAG...");
 	for (i = 1; i < argc; i++) {
 		tags[i - 1] = argv[i];
 		lens[i - 1] = argvs[i];
 		if (!argvs[i] || argvs[i] > UCACHE_TAG_MAX || memchr(argv[i], ',', argvs[i])) {
 			snprintf(line, sizeof(line), "FAIL tag %u is empty, longer than %d bytes or has a comma",
 					i, UCACHE_TAG_MAX);
-			return reply(buffer, line);
+			return ucp_rpc_text(buffer, line);
 		}
 	}
 	if (invalidate(c, tags, lens, (size_t) (argc - 1)))
-		return reply(buffer, "FAIL Redis did not acknowledge the invalidation (see the log)");
+		return ucp_rpc_text(buffer, "FAIL Redis did not acknowledge the invalidation (see the log)");
 	snprintf(line, sizeof(line), "ok %u", (unsigned) (argc - 1));
-	return reply(buffer, line);
+	return ucp_rpc_text(buffer, line);
 }
 
 static uint64_t rpc_tags_now(uint8_t argc, char **argv, uint16_t *argvs, char **buffer)
@@ -106,12 +99,12 @@ static uint64_t rpc_tags_now(uint8_t argc, char **argv, uint16_t *argvs, char **
 		return 0;
 	snprintf(line, sizeof(line), "%llu", (unsigned long long) (c->redis ? ucp_redis_tags_now(c)
 				: ucache_tags_now(c->cache)));
-	return reply(buffer, line);
+	return ucp_rpc_text(buffer, line);
 }
 
-/* Errors in rpc.c's form, "E<CODE> function: why" (an envelope starts
- * with a 0 byte, so the two never mix). */
-#define HEAD_EINVAL "EEINVAL ucache_tags_head: "
+/* Errors in the RPC convention, "E<CODE> function: why" (an envelope
+ * starts with a 0 byte, so the two never mix). */
+#define HEAD "ucache_tags_head"
 
 static uint64_t rpc_tags_head(uint8_t argc, char **argv, uint16_t *argvs, char **buffer)
 {
@@ -123,11 +116,11 @@ static uint64_t rpc_tags_head(uint8_t argc, char **argv, uint16_t *argvs, char *
 	uint8_t i;
 
 	if (argc < 3 || argc - 2 > UCACHE_TAGS_MAX)
-		return reply(buffer, HEAD_EINVAL "usage: ucache_tags_head CACHE SINCE TAG... (1 to 64 tags)");
+		return ucp_rpc_error_why(buffer, HEAD, -EINVAL, "usage: ucache_tags_head CACHE SINCE TAG... (1 to 64 tags)");
 	if (!c)
-		return reply(buffer, "EENOENT ucache_tags_head: no such cache");
+		return ucp_rpc_error_why(buffer, HEAD, -ENODEV, "no such cache");
 	if (ucp_parse_u64(argv[1], argvs[1], &since) || !since)
-		return reply(buffer, HEAD_EINVAL "SINCE is not a number from ucache_tags_now");
+		return ucp_rpc_error_why(buffer, HEAD, -EINVAL, "SINCE is not a number from ucache_tags_now");
 	for (i = 2; i < argc; i++) {
 		tags[i - 2] = argv[i];
 		lens[i - 2] = argvs[i];
@@ -137,18 +130,18 @@ static uint64_t rpc_tags_head(uint8_t argc, char **argv, uint16_t *argvs, char *
 		: ucache_tags_head(c->cache, since, tags, lens, (size_t) (argc - 2), *buffer, UCACHE_TAG_HEAD_MAX);
 	if (n <= 0) {
 		free(*buffer);
-		return reply(buffer, HEAD_EINVAL "a tag is empty, longer than 1024 bytes or has a comma");
+		return ucp_rpc_error_why(buffer, HEAD, -EINVAL, "a tag is empty, longer than 1024 bytes or has a comma");
 	}
 	return (uint64_t) n;
 }
 
-void ucp_tags_register(void)
+void ucp_tags_register(struct uwsgi_plugin *owner)
 {
-	if (uwsgi_register_rpc("ucache_invalidate", &ucache_plugin, 0, rpc_invalidate) ||
-			uwsgi_register_rpc("ucache_tags_now", &ucache_plugin, 0, rpc_tags_now) ||
-			uwsgi_register_rpc("ucache_tags_head", &ucache_plugin, 0, rpc_tags_head)) {
-		uwsgi_log("ucache: cannot register the RPC functions ucache_invalidate, ucache_tags_now "
-				"and ucache_tags_head (raise --rpc-max?)\n");
-		exit(1);
-	}
+	static const struct ucp_rpc_def defs[] = {
+		{ "ucache_invalidate", rpc_invalidate },
+		{ "ucache_tags_now", rpc_tags_now },
+		{ "ucache_tags_head", rpc_tags_head },
+	};
+
+	ucp_rpc_add(owner, defs, sizeof(defs) / sizeof(defs[0]));
 }

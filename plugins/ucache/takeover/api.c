@@ -25,50 +25,20 @@
  * an oversized key or value from any language must not flood the log.
  */
 #include "ucp.h"
+#include "writepath.h"
+#include "takeover/takeover.h"
+#include "peers/peers.h"
+#include "wire/proto.h"
 
 struct ucp_cache ucp_selftest_sentinel;
 
 /* Per-thread copy buffers for get2/3/4 and keys (never freed: bounded by
  * the largest value / key a thread has read). */
-static __thread char *tl_val;
-static __thread size_t tl_val_cap;
+static __thread struct ucp_readbuf tl_val;
 static __thread struct uwsgi_cache_item *tl_item;
 static __thread size_t tl_item_cap;
 
 /* ---------------------------------------------------------------- lookup */
-
-struct ucp_cache *ucp_from_uc(struct uwsgi_cache *uc)
-{
-	struct ucp_cache *c = (struct ucp_cache *) uc;
-
-	if (!c || c->magic != UCP_MAGIC || !c->cache)
-		return NULL;
-	return c;
-}
-
-/* Is uc named (name, len)?  Every shim's name_len is strlen(uc->name)
- * truncated to 16 bits (options.c), so when it equals len, uc->name has at
- * least len bytes and uc->name[len] can be read: a NUL there makes the
- * test exact even for a name longer than 65535 bytes. */
-static int named(const struct uwsgi_cache *uc, const char *name, size_t len)
-{
-	if (len > UINT16_MAX)
-		return ucp_streq(name, len, uc->name);
-	return uc->name_len == len && !uc->name[len] && !memcmp(name, uc->name, len);
-}
-
-struct ucp_cache *ucp_lookup(const char *name, size_t len)
-{
-	struct uwsgi_cache *uc = uwsgi.caches;
-
-	if (!name || !len || !*name)
-		return ucp_from_uc(uc);
-	for (; uc; uc = uc->next) {
-		if (named(uc, name, len))
-			return ucp_from_uc(uc);
-	}
-	return NULL;
-}
 
 static struct ucp_cache *local(const char *cache)
 {
@@ -157,89 +127,6 @@ static inline struct ucp_cache *resolve(const char *cache, int *remote)
 	return resolve_slow(cache, remote);
 }
 
-/* ---------------------------------------------------------------- writes */
-
-/* Stock semantics of a relative expiry (docs/STOCK_SEMANTICS.md "Expiry"):
- * now + expires, modulo 2^64.  A sum that wraps is a time in the past
- * (Django sends -1 for "expire now"), so it is passed as an absolute time;
- * anything else stays relative. */
-static uint64_t expiry(uint64_t expires, uint64_t uflags, unsigned *sflags)
-{
-	uint64_t now, when;
-
-	if (!expires)
-		return 0;
-	if (uflags & (UWSGI_CACHE_FLAG_ABSEXPIRE)) {
-		*sflags |= UCACHE_SET_ABSEXPIRE;
-		return expires;
-	}
-	now = ucache_now();
-	if (expires <= UINT64_MAX - now)
-		return expires;
-	*sflags |= UCACHE_SET_ABSEXPIRE;
-	when = now + expires;
-	return when ? when : 1;
-}
-
-static int local_math(struct ucp_cache *c, char *key, uint16_t klen, char *val, uint64_t vlen,
-		uint64_t expires, uint64_t flags)
-{
-	enum ucache_math_op op;
-	int64_t delta;
-
-	if (vlen != sizeof(delta))
-		return -1;
-	if (flags & (UWSGI_CACHE_FLAG_INC))
-		op = UCACHE_MATH_INC;
-	else if (flags & (UWSGI_CACHE_FLAG_DEC))
-		op = UCACHE_MATH_DEC;
-	else if (flags & (UWSGI_CACHE_FLAG_MUL))
-		op = UCACHE_MATH_MUL;
-	else if (flags & (UWSGI_CACHE_FLAG_DIV))
-		op = UCACHE_MATH_DIV;
-	else
-		return -1;
-	memcpy(&delta, val, sizeof(delta));
-	if (c->redis)
-		return ucp_redis_math(c, key, klen, op, delta, expires,
-				!!(flags & (UWSGI_CACHE_FLAG_UPDATE))) ? -1 : 0;
-	/* stock: without UPDATE, math on an existing key fails like a set */
-	if (!(flags & (UWSGI_CACHE_FLAG_UPDATE)) && ucache_exists(c->cache, key, klen) == 0)
-		return -1;
-	if (ucache_math(c->cache, key, klen, op, delta, expires, NULL))
-		return -1;
-	if (c->udp && !(flags & (UWSGI_CACHE_FLAG_LOCAL)))
-		ucp_udp_send_item(c, key, klen);
-	return 0;
-}
-
-int ucp_local_set(struct ucp_cache *c, char *key, uint16_t klen, char *val, uint64_t vlen,
-		uint64_t expires, uint64_t flags)
-{
-	unsigned sflags = 0;
-
-	if (flags & (UWSGI_CACHE_FLAG_MATH))
-		return local_math(c, key, klen, val, vlen, expires, flags);
-	if (flags & (UWSGI_CACHE_FLAG_UPDATE))
-		sflags |= UCACHE_SET_UPDATE;
-	expires = expiry(expires, flags, &sflags);
-	if (ucp_set(c, key, klen, val, vlen, expires, sflags))
-		return -1;
-	/* _LOCAL: the stock flag for "do not replicate" */
-	if (c->udp && !(flags & (UWSGI_CACHE_FLAG_LOCAL)))
-		ucp_udp_send_set(c, key, klen, val, vlen, expires, !!(sflags & UCACHE_SET_ABSEXPIRE));
-	return 0;
-}
-
-int ucp_local_del(struct ucp_cache *c, const char *key, uint16_t klen)
-{
-	int ret = ucp_del(c, key, klen);
-
-	if (!ret && c->udp)
-		ucp_udp_send_del(c, key, klen);
-	return ret;
-}
-
 /* ------------------------------------------------------------- magic API */
 
 char *ucp_api_magic_get(char *key, uint16_t klen, uint64_t *vlen, uint64_t *expires, char *cache)
@@ -317,25 +204,34 @@ int ucp_api_magic_clear(char *cache)
 void ucp_api_magic_context_hook(char *key, uint16_t klen, char *val, uint16_t vlen, void *data)
 {
 	struct uwsgi_cache_magic_context *ctx = data;
-	uint64_t num = 0;
+	struct ucp_magic m;
 
-	if (ucp_streq(key, klen, "cmd")) {
+	/* the one parser of magic vars (wire/proto.c), one var at a time;
+	 * a number that does not parse reads as 0, as stock's does */
+	memset(&m, 0, sizeof(m));
+	m.size = ctx->size;
+	m.expires = ctx->expires;
+	if (ucp_magic_var(&m, key, klen, val, vlen)) {
+		if (ucp_streq(key, klen, "size"))
+			m.size = 0;
+		else
+			m.expires = 0;
+	}
+	if (m.cmd) {
 		ctx->cmd = val;
 		ctx->cmd_len = vlen;
-	} else if (ucp_streq(key, klen, "key")) {
+	} else if (m.key) {
 		ctx->key = val;
 		ctx->key_len = vlen;
-	} else if (ucp_streq(key, klen, "cache")) {
+	} else if (m.cache) {
 		ctx->cache = val;
 		ctx->cache_len = vlen;
-	} else if (ucp_streq(key, klen, "status")) {
+	} else if (m.status) {
 		ctx->status = val;
 		ctx->status_len = vlen;
-	} else if (ucp_streq(key, klen, "expires")) {
-		ctx->expires = ucp_parse_u64(val, vlen, &num) ? 0 : num;
-	} else if (ucp_streq(key, klen, "size")) {
-		ctx->size = ucp_parse_u64(val, vlen, &num) ? 0 : num;
 	}
+	ctx->size = m.size;
+	ctx->expires = m.expires;
 }
 
 struct uwsgi_buffer *ucp_api_prepare_exists(char *name, uint16_t name_len, char *key, uint16_t klen)
@@ -372,23 +268,15 @@ static char *copy_out(struct uwsgi_cache *uc, char *key, uint16_t klen, uint64_t
 		struct ucache_item_info *info)
 {
 	struct ucp_cache *c = ucp_from_uc(uc);
+	size_t len = 0;
+	char *val;
 
 	if (!c)
 		return NULL;
-	for (;;) {
-		size_t len = 0;
-		int ret = ucp_get_ex(c, key, klen, tl_val, tl_val_cap, &len, info);
-		char *grown;
-
-		if (ret == 0) {
-			*vlen = len;
-			return tl_val;
-		}
-		if (ret != -ENOBUFS || !(grown = realloc(tl_val, len)))
-			return NULL;
-		tl_val = grown;
-		tl_val_cap = len;
-	}
+	val = ucp_read_into(c, key, klen, 0, &tl_val, 0, &len, info);
+	if (val)
+		*vlen = len;
+	return val;
 }
 
 char *ucp_api_get2(struct uwsgi_cache *uc, char *key, uint16_t klen, uint64_t *vlen)
@@ -541,10 +429,6 @@ void ucp_api_create_all(void)
 void ucp_api_noop_uc(struct uwsgi_cache *uc)
 {
 	(void) uc;
-}
-
-void ucp_api_noop(void)
-{
 }
 
 /* The core's own receiver; never started (udp.c runs ucache's). */

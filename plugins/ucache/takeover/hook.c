@@ -35,6 +35,8 @@
  * counters to it without rewriting the whole stats generator.
  */
 #include "ucp.h"
+#include "takeover/takeover.h"
+#include "peers/peers.h"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -85,9 +87,9 @@ static const struct redirect redirects[] = {
 	R(uwsgi_cache_setup_nodes, ucp_api_noop_uc),
 	R(uwsgi_cache_sync_from_nodes, ucp_api_noop_uc),
 	/* master side */
-	R(uwsgi_cache_start_sweepers, ucp_sweepers_start),
+	R(uwsgi_cache_start_sweepers, ucp_master_threads_start),
 	R(uwsgi_cache_start_sync_servers, ucp_udp_servers_start),
-	R(uwsgi_cache_sync_all, ucp_sync_all),
+	R(uwsgi_cache_sync_all, ucp_flush_all),
 	R(cache_udp_server_loop, ucp_api_udp_loop),
 	/* stats server */
 	R(uwsgi_stats_key, ucp_stats_key),

@@ -20,6 +20,9 @@
  * fork, so no locking.
  */
 #include "ucp.h"
+#include "writepath.h"
+#include "takeover/takeover.h"
+#include "peers/peers.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -346,7 +349,7 @@ void ucp_caches_build(void)
 		ucp_cache_add_keyval(usl->value);
 	}
 	ucp_reload_done();
-	for (c = (struct ucp_cache *) uwsgi.caches; c; c = (struct ucp_cache *) c->uc.next) {
+	for (c = ucp_first(); c; c = ucp_next(c)) {
 		load_files(c, uwsgi.load_file_in_cache, 0);
 		load_files(c, uwsgi.load_file_in_cache_gzip, 1);
 		add_items(c);
@@ -394,16 +397,4 @@ void ucp_caches_init_locks(void)
 		if (!uc->lock)
 			uc->lock = legacy_lock(uc->name);
 	}
-}
-
-uint64_t ucp_max_keysize(void)
-{
-	struct uwsgi_cache *uc;
-	uint64_t max = 0;
-
-	for (uc = uwsgi.caches; uc; uc = uc->next) {
-		if (uc->keysize > max)
-			max = uc->keysize;
-	}
-	return max;
 }

@@ -26,6 +26,7 @@
  * under sweeper.c's pass lock): no locking.
  */
 #include "ucp.h"
+#include "takeover/takeover.h"
 
 #define ENV_NAME "UCACHE_REGIONS"
 #define MAX_REGIONS 64

@@ -1,5 +1,5 @@
 /*
- * stats.c - ucache caches in the uWSGI stats server.
+ * statkeys.c - ucache caches in the uWSGI stats server.
  *
  * The core's stats generator (uwsgi_master_generate_stats) walks
  * uwsgi.caches and prints, per cache, the stock keys read straight from the
@@ -27,6 +27,9 @@
  * uint64 fields of the shims; concurrent refreshes write the same values.
  */
 #include "ucp.h"
+#include "takeover/takeover.h"
+#include "peers/peers.h"
+#include "nearcache/nearcache.h"
 
 #include <stdarg.h>
 
@@ -62,13 +65,11 @@ static int stats_printf(struct uwsgi_stats *us, const char *fmt, ...)
 
 void ucp_stats_refresh(void)
 {
-	struct uwsgi_cache *uc;
+	struct ucp_cache *c;
 
-	for (uc = uwsgi.caches; uc; uc = uc->next) {
-		struct ucp_cache *c = ucp_from_uc(uc);
+	for (c = ucp_first(); c; c = ucp_next(c)) {
+		struct uwsgi_cache *uc = &c->uc;
 
-		if (!c)
-			continue;
 		ucache_stats(c->cache, &c->snap);
 		uc->n_items = c->snap.items;
 		uc->hits = c->snap.hits;

@@ -38,45 +38,14 @@
 #ifndef UCP_PROTO_H
 #define UCP_PROTO_H
 
-#include <stddef.h>
-#include <stdint.h>
+#include "packet.h"
+/* the answers of modifier1 111 that are formats of their own */
+#include "http.h"
+#include "dump.h"
 
-#define UCP_MODIFIER1 111
-#define UCP_HEADER_SIZE 4
-/* Largest key the engine accepts (UCACHE_KEYSIZE_MAX). */
-#define UCP_KEY_MAX 65534
-
-enum ucp_modifier2 {
-	UCP_M2_GET = 0,
-	UCP_M2_SET = 1,
-	UCP_M2_DEL = 2,
-	UCP_M2_HTTP_KEY = 3,
-	UCP_M2_HTTP_GET = 4,
-	UCP_M2_STREAM = 5,
-	UCP_M2_DUMP = 6,
-	UCP_M2_DUMP_REPLY = 7,     /* modifier2 of a dump reply's header */
-	UCP_M2_MAGIC = 17,
-};
 
 enum ucp_cmd { UCP_CMD_NONE, UCP_CMD_GET, UCP_CMD_SET, UCP_CMD_UPDATE, UCP_CMD_DEL,
 	UCP_CMD_EXISTS, UCP_CMD_CLEAR, UCP_CMD_DUMP, UCP_CMD_INVALIDATE };
-
-/* Why a request was refused by the parser; ucp_request_parse() returns the
- * negated value.  Each class has a packet in tests/fuzz/regressions/. */
-enum ucp_perr {
-	UCP_PERR_EMPTY = 1,     /* no body where the command needs one */
-	UCP_PERR_TRUNCATED,     /* a length runs past the end of the packet */
-	UCP_PERR_VARNAME,       /* a var with an empty name */
-	UCP_PERR_NUMBER,        /* size or expires is not a decimal u64 */
-	UCP_PERR_NOKEY,         /* the command needs a key and has none */
-	UCP_PERR_KEYSIZE,       /* key longer than UCP_KEY_MAX */
-	UCP_PERR_ARRAY,         /* set: fewer than two non-empty items */
-	UCP_PERR_COMMAND,       /* magic: cmd missing or unknown */
-	UCP_PERR_SIZE,          /* magic set/update: size missing or 0 */
-	UCP_PERR_MODIFIER2,     /* a modifier2 this protocol does not have */
-	UCP_PERR_TAGS,          /* magic invalidate: tags missing, or an empty tag */
-	UCP_PERR_MAX
-};
 
 /* One parsed modifier2 17 packet (also a reply: status, size, expires). */
 struct ucp_magic {
@@ -118,23 +87,19 @@ const char *ucp_perr_str(int err);
  * (TRUNCATED, VARNAME, NUMBER). */
 int ucp_magic_parse(const char *buf, size_t len, struct ucp_magic *m);
 
+/* One var into m (a ucp_var_fn): unknown names are ignored (as the stock
+ * does), a repeated name overwrites.  0 or -UCP_PERR_NUMBER. */
+int ucp_magic_var(void *m, const char *k, uint16_t kl, const char *v, uint16_t vl);
+
+/* Write a magic request (the client side: header + vars cmd, key, size if
+ * with_size, expires if not 0, cache if cache_len) into out (cap bytes).
+ * Returns its length, or 0 if it does not fit (or exceeds a packet). */
+size_t ucp_magic_request_encode(char *out, size_t cap, const char *cmd, const char *cache,
+		uint16_t cache_len, const char *key, uint16_t key_len, int with_size, uint64_t size,
+		uint64_t expires);
+
 /* The command named by (s, len), or UCP_CMD_NONE. */
 enum ucp_cmd ucp_cmd_parse(const char *s, size_t len);
-
-/* Strict decimal (1-20 digits, no sign, no overflow) -> *out.  0 or -1. */
-int ucp_parse_u64(const char *s, size_t len, uint64_t *out);
-
-/* Does the counted string (s, len) equal the C string lit? */
-int ucp_streq(const char *s, size_t len, const char *lit);
-
-/* Little-endian integers, as on the wire. */
-uint16_t ucp_le16(const void *p);
-uint64_t ucp_le64(const void *p);
-void ucp_put_le16(void *p, uint16_t v);
-void ucp_put_le64(void *p, uint64_t v);
-
-/* Write a packet header (modifier1 111) into out[4]. */
-void ucp_header(void *out, uint16_t pktsize, uint8_t modifier2);
 
 /* Largest reply head ucp_magic_reply_head() writes. */
 #define UCP_MAGIC_HEAD_MAX 96
@@ -144,111 +109,8 @@ void ucp_header(void *out, uint16_t pktsize, uint8_t modifier2);
  * not 0) expires.  The value itself follows the head.  Returns the length. */
 size_t ucp_magic_reply_head(char *out, int with_value, uint64_t size, uint64_t expires);
 
-/* ------------------------------------------------------------------ HTTP */
-
-/* Does the value already hold a whole HTTP response (starts with "HTTP/")?
- * Such a value is sent as it is; any other is the body of a 200. */
-int ucp_http_is_response(const char *v, size_t len);
-
-/* Largest head ucp_http_head() writes. */
-#define UCP_HTTP_HEAD_MAX 64
-
-/* Write "HTTP/1.1 200 OK" + Content-Length: clen + blank line into out
- * (at least UCP_HTTP_HEAD_MAX bytes); returns its length. */
-size_t ucp_http_head(char *out, uint64_t clen);
-
-/* The value of the ETag header of the HTTP response (resp, len), searched
- * in its head only: 0 with (*etag, *elen) pointing into resp, or -1. */
-int ucp_http_etag(const char *resp, size_t len, const char **etag, size_t *elen);
-
-/* Does If-None-Match (inm, a comma-separated list of entity tags, or "*")
- * match etag?  Weak comparison (RFC 9110 13.1.2): W/ prefixes ignored. */
-int ucp_etag_match(const char *inm, size_t inm_len, const char *etag, size_t elen);
-
-/* Largest 304 reply ucp_http_304() writes for an ETag of elen bytes. */
-#define UCP_HTTP_304_FIXED 64
-
-/* Write "HTTP/1.1 304 Not Modified" with the ETag into out (outlen bytes);
- * returns its length, or 0 if it does not fit. */
-size_t ucp_http_304(char *out, size_t outlen, const char *etag, size_t elen);
-
 /* The next tag of a comma-separated list (*pos advances): 1 with (tag,
  * tlen), 0 at the end. */
 int ucp_tags_next(const char *tags, size_t len, size_t *pos, const char **tag, size_t *tlen);
-
-/* The whole reply to a miss on modifier2 4. */
-extern const char ucp_http_404[];
-extern const size_t ucp_http_404_len;
-
-/* ------------------------------------------------------------------ dump */
-
-/*
- * The dump format (reply to a modifier2 6 request with the ucache vars;
- * a plain request gets stock's raw image instead, image.h), version 1.
- * Integers are little endian.  A dump is a stream that ends when the
- * connection closes:
- *
- *   header(111, n, 7)                n = bytes of the vars below
- *   vars     format=ucache-dump version=1 cache=NAME items=I
- *            slots=I blocksize=B blocks=N bitmap=0|1 keysize=K hash=H
- *            max_value=M                (the cache's geometry, decimal)
- *   record*  klen (u16, 1..65534) | vlen (u64) | expires (u64, absolute
- *            seconds since the Epoch, 0 = never) | key | value
- *   end      klen 0 (u16) | records (u64): the number of records sent
- *
- * Only ucache's client asks for this form, so items is the real item
- * count.  A reader checks format and version, then reads records until
- * the end marker; a stream without the end marker (or with another count)
- * is incomplete.  Each record is one consistent read of one item; the
- * dump as a whole is not a snapshot (items written meanwhile may or may
- * not be in it).
- */
-#define UCP_DUMP_FORMAT "ucache-dump"
-#define UCP_DUMP_VERSION 1
-#define UCP_DUMP_RECORD_HEAD 18   /* klen + vlen + expires */
-#define UCP_DUMP_END_SIZE 10      /* klen 0 + count */
-
-struct ucp_dump_record {
-	const char *key, *value;
-	uint16_t key_len;
-	uint64_t value_len, expires;
-	int end;                  /* the end marker: count is valid */
-	uint64_t count;
-};
-
-/* The vars of a dump reply (either form: stock sends items and blocksize
- * only) or of a ucache dump request.  Pointers are into buf. */
-struct ucp_dump_head {
-	const char *format, *cache;
-	uint16_t format_len, cache_len;
-	uint64_t version, items, blocksize, blocks, keysize, max_value;
-	int has_items, has_blocksize;
-};
-
-/* Parse dump vars.  Unknown names are ignored.  0, or -UCP_PERR_*
- * (TRUNCATED, VARNAME, NUMBER for a number var that is not decimal). */
-int ucp_dump_head_parse(const char *buf, size_t len, struct ucp_dump_head *h);
-
-/* Is h the ucache format (format=ucache-dump)? */
-int ucp_dump_head_native(const struct ucp_dump_head *h);
-
-/* Write a ucache dump request for cache (name, len; len 0 = the default
- * cache) into out (at least UCP_DUMP_REQUEST_MAX + len bytes): header and
- * vars.  Returns its length. */
-#define UCP_DUMP_REQUEST_MAX 64
-size_t ucp_dump_request(char *out, const char *name, uint16_t len);
-
-/* Write a record head (UCP_DUMP_RECORD_HEAD bytes) into out. */
-void ucp_dump_record_head(void *out, uint16_t klen, uint64_t vlen, uint64_t expires);
-
-/* Write the end marker (UCP_DUMP_END_SIZE bytes) into out. */
-void ucp_dump_end(void *out, uint64_t count);
-
-/* Decode the record at buf (len bytes available), refusing values over
- * max_value (the geometry's).  Returns the bytes it takes (> 0) and fills
- * rec; 0 if more bytes are needed; -UCP_PERR_KEYSIZE (klen over
- * UCP_KEY_MAX) or -UCP_PERR_SIZE (vlen 0 or over max_value). */
-long long ucp_dump_record_parse(const char *buf, size_t len, uint64_t max_value,
-		struct ucp_dump_record *rec);
 
 #endif

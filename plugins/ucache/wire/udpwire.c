@@ -9,7 +9,7 @@
  * left never negative) before anything is read through it.
  */
 #include "udpwire.h"
-#include "proto.h"
+#include "packet.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -38,11 +38,7 @@ static const char *const errnames[UCP_UDPW_EMAX] = {
 
 const char *ucp_udpw_strerror(int err)
 {
-	if (err < 0)
-		err = -err;
-	if (err >= UCP_UDPW_EMAX || !errnames[err])
-		return "unknown error";
-	return errnames[err];
+	return ucp_err_name(errnames, UCP_UDPW_EMAX, err);
 }
 
 /* ------------------------------------------------------------------ parse */
