@@ -43,10 +43,10 @@ struct ucp_cache {
 	uint32_t magic;            /* UCP_MAGIC */
 	ucache_t *cache;           /* the engine handle, inherited across fork */
 	struct uwsgi_hash_algo algo; /* what uc.hash points to (stats: "hash") */
-	struct ucache_stats snap;  /* last counters copied by ucp_stats_refresh */
-	uint64_t sync_items;       /* items imported by the start-up sync (sync.c) */
-	struct ucp_udp *udp;       /* replication (udp.c), NULL without nodes/udp */
-	struct ucp_redis *redis;   /* redis=: near cache over Redis (redis.c), or NULL */
+	struct ucache_stats snap;  /* last counters copied by ucp_stats_refresh (statkeys.c) */
+	uint64_t sync_items;       /* items imported by the start-up sync (peers/sync.c) */
+	struct ucp_udp *udp;       /* replication (peers/udp.c), NULL without nodes/udp */
+	struct ucp_redis *redis;   /* redis=: near cache over Redis (nearcache/), or NULL */
 };
 
 extern struct uwsgi_server uwsgi;
@@ -55,7 +55,7 @@ extern struct uwsgi_server uwsgi;
 
 /* One log line per second at most through it, lock-free: the threads of a
  * process (a static one: server.c) or every process (one in a shared
- * mapping: udp.c's send errors, redis.c) race on the second with a CAS;
+ * mapping: peers/udp.c's send errors, nearcache/) race on the second with a CAS;
  * the losers count themselves in suppressed. */
 struct ucp_ratelimit {
 	uint64_t second;          /* when the last line was logged */

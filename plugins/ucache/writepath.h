@@ -25,7 +25,7 @@ int ucp_replicated(struct ucp_cache *c, const char *key, uint16_t klen, int rc);
 /* The same after a local del of key. */
 int ucp_deleted(struct ucp_cache *c, const char *key, uint16_t klen, int rc);
 
-/* What api.c and server.c call for a local cache: the engine, and for a
+/* What takeover/api.c and serve/server.c call for a local cache: the engine, and for a
  * near cache Redis behind it.  A cache without redis= pays one test of
  * c->redis, and only on an L1 miss or a write. */
 static inline int ucp_get_ex(struct ucp_cache *c, const void *key, size_t klen, void *buf,

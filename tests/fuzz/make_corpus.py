@@ -3,7 +3,7 @@
 
   tests/fuzz/corpus/       valid packets of every modifier2 (fuzzing seeds)
   tests/fuzz/regressions/  one malformed packet per parser error class
-                           (enum ucp_perr in plugins/ucache/proto.h), named
+                           (enum ucp_perr in plugins/ucache/wire/packet.h), named
                            <class>--<what>.bin
   tests/fuzz/images/       stock raw images (sync), one per way image.c
                            refuses an item or an image

@@ -6,7 +6,7 @@ sending, so a server that waits for more bytes sees EOF at once instead of
 running into its socket timeout.
 
 The dump reader follows the format documented in README.md ("Dump format")
-and plugins/ucache/proto.h.
+and plugins/ucache/wire/proto.h.
 """
 import socket
 import struct

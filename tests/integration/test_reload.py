@@ -1,5 +1,5 @@
 """Reloads keep the contents of caches without a store: the master keeps
-each region in a memfd across its re-exec (plugins/ucache/reload.c), and
+each region in a memfd across its re-exec (plugins/ucache/takeover/reload.c), and
 the new image validates it as a store file is.
 
   - SIGHUP and --touch-reload keep N items byte for byte, with their

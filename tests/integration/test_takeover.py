@@ -30,7 +30,7 @@ class RedirectList(unittest.TestCase):
                             check=True).stdout.decode()
         exported = {line.split()[-1] for line in nm.splitlines()
                     if re.search(r' T (uwsgi_cache_|cache_udp)', line)}
-        with open(os.path.join(ROOT, 'plugins', 'ucache', 'hook.c')) as f:
+        with open(os.path.join(ROOT, 'plugins', 'ucache', 'takeover', 'hook.c')) as f:
             listed = set(re.findall(r'^\s*R\((\w+),', f.read(), re.M))
         self.assertTrue(exported)
         self.assertEqual(exported - listed, set())

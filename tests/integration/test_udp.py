@@ -47,7 +47,7 @@ def dgram_del(key, pad=True):
 
 
 def sign(dgram, secret, sender=1, seq=1, ts=None):
-    """The signed trailer of plugins/ucache/udpwire.h, built here by hand."""
+    """The signed trailer of plugins/ucache/wire/udpwire.h, built here by hand."""
     ts = int(time.time()) if ts is None else ts
     trailer = b'UCS1' + struct.pack('<QQQ', sender, seq, ts)
     body = dgram[4:] + trailer

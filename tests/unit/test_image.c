@@ -1,11 +1,11 @@
 /*
- * test_image.c - stock's raw cache image (plugins/ucache/image.c) and the
- * dump request/head vars (proto.c): an image written for a stock client
+ * test_image.c - stock's raw cache image (plugins/ucache/wire/image.c) and the
+ * dump request/head vars (wire/dump.c): an image written for a stock client
  * reads back item for item, with chains a stock uwsgi_cache_fix() would
  * rebuild; the sender's geometry is worked out from the length; every
  * lying field is refused without a read outside the image; a ucache dump
- * request is told apart from a plain cache name.  Linked with image.c and
- * proto.c alone (no uWSGI, no engine).
+ * request is told apart from a plain cache name.  Linked with plugins/ucache/wire/
+ * alone (no uWSGI, no engine).
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 /*
- * test_proto.c - the modifier1 111 wire protocol (plugins/ucache/proto.c):
+ * test_proto.c - the modifier1 111 wire protocol (plugins/ucache/wire/):
  * every modifier2's request parser, each error class, the magic vars, the
- * HTTP helpers and the dump record codec.  Linked with proto.c alone (no
+ * HTTP helpers and the dump record codec.  Linked with plugins/ucache/wire/ alone (no
  * uWSGI, no engine); the Makefile runs it plain and under ASan+UBSan.
  *
  * Every packet is copied into a malloc'd buffer of its exact size before

@@ -1,8 +1,8 @@
 /*
- * test_udpwire.c - the replication datagram (plugins/ucache/udpwire.c):
+ * test_udpwire.c - the replication datagram (plugins/ucache/wire/udpwire.c):
  * stock-format sets and dels (padded and not) both ways, every error class,
  * signing and verification, the replay guard, udp_allow networks, and the
- * regression corpus.  Linked with udpwire.c, proto.c and libcrypto alone
+ * regression corpus.  Linked with plugins/ucache/wire/ and libcrypto alone
  * (no uWSGI, no engine); the Makefile runs it plain and under ASan+UBSan.
  *
  * Every datagram is copied into a malloc'd buffer of its exact size before

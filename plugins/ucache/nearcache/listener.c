@@ -1,7 +1,7 @@
 /*
  * listener.c - the invalidation listener of each near cache: one
  * master thread per cache with redis=, started with the sweeper
- * (ucp_sweepers_start), every signal blocked.
+ * (ucp_master_threads_start), every signal blocked.
  *
  * hiredis 0.14 speaks RESP2, where a connection cannot both receive
  * invalidations and run commands, so the listener holds two:

@@ -150,7 +150,7 @@ void ucp_redis_flush_l1(struct ucp_cache *c)
 
 /* After Redis acknowledged a write of key, or reported its change: L1 must
  * not keep (or be filled with, by a read that overlapped it) the old value.
- * The key's epoch moves first (redis.c "The fill race"). */
+ * The key's epoch moves first ("The fill race" above). */
 static void kept_drop(void);
 
 int ucp_redis_forget(struct ucp_cache *c, const char *key, size_t klen)

@@ -9,13 +9,13 @@
 
 #include "ucp.h"
 
-/* -------------------------------------------------------------- redis.c */
+/* ---------------------------------------------------------- nearcache.c */
 
 /* From cache creation, in the master: a cache with redis= gets its near
  * cache state; exits naming the problem (no --master, password file). */
 void ucp_redis_attach(struct ucp_cache *c);
 
-/* The L1 -> Redis operations (redis.c has the semantics); same results as
+/* The L1 -> Redis operations (nearcache.c has the semantics); same results as
  * the engine calls they stand for, -EIO when Redis did not answer. */
 int ucp_redis_get_ex(struct ucp_cache *c, const void *key, size_t klen, void *buf, size_t buflen,
 		size_t *vlen, struct ucache_item_info *info);
@@ -34,7 +34,7 @@ int ucp_redis_num(struct ucp_cache *c, const void *key, size_t klen, int64_t *ou
  * the last (or without Redis); as ucp_udp_stat(). */
 int ucp_redis_stat(const struct ucp_cache *c, size_t i, const char **name, uint64_t *value);
 
-/* --------------------------------------------------------- redis_tags.c */
+/* ----------------------------------------------------------- tagstate.c */
 
 /* Most tags one ucp_redis_tags_invalidate() takes (an RPC's 255 args fit). */
 #define UCP_INVALIDATE_BATCH 256
@@ -49,9 +49,9 @@ void ucp_redis_tags_attach(const char *name, struct ucp_redis *r);
 uint64_t ucp_redis_tags_now(struct ucp_cache *c);
 int ucp_redis_tags_invalidate(struct ucp_cache *c, const void *const *tags, const size_t *lens, size_t n);
 
-/* ---------------------------------------------------- redis_listener.c */
+/* ----------------------------------------------------------- listener.c */
 
-/* One listener thread per near cache, in the master (from ucp_sweepers_start). */
+/* One listener thread per near cache, in the master (from ucp_master_threads_start). */
 void ucp_redis_listeners_start(void);
 
 /* Stop them changing any L1 (before the master unmaps the caches). */

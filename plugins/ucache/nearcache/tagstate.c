@@ -17,13 +17,13 @@
  *
  *   now         HGET c; a missing hash is made with c = b = TIME.
  *   invalidate  one script: s = max(c + 1, TIME); c = s; each IDX = s.
- *   read        redis.c's FETCH_LUA, in the read's own round trip: a
+ *   read        nearcache.c's FETCH_LUA, in the read's own round trip: a
  *               tagged entry (envelope with UCACHE_TAGS_SHARED_EPOCH) is
  *               fresh while b <= since and every IDX <= since; no hash at
  *               all is stale.  A hash lost (flushed, evicted) and made
  *               again has b later than every since taken before, so no
  *               invalidation is forgotten.
- * Tagged entries never enter L1 (redis.c): every read of one is a Redis
+ * Tagged entries never enter L1 (nearcache.c): every read of one is a Redis
  * round trip, and every path (get, modifier1 111, nginx, remote) sees an
  * invalidation from any machine as soon as its script ran.
  *

@@ -3,7 +3,7 @@
  * (the datagram, its signed trailer and the replay guard: udpwire.h).
  *
  * Configuration, per cache, read once in the master before fork
- * (ucp_udp_setup, from options.c):
+ * (ucp_udp_setup, from takeover/options.c):
  *   nodes= (--cache2; --cache-udp-node for --cache)   peers every local
  *       write is sent to ("added udp node ADDR for cache \"x\"")
  *   udp= (--cache2; --cache-udp-server for --cache)   addresses to receive
@@ -18,8 +18,8 @@
  * Every address is checked here (HOST:PORT, [IPV6]:PORT, :PORT = any on
  * udp=); a bad one stops uWSGI with one line naming the option and value.
  *
- * Sending (any process, any thread): the write paths of api.c and server.c
- * call ucp_udp_send_* after a successful local set, update, del or math;
+ * Sending (any process, any thread): the one write path (writepath.c)
+ * calls ucp_udp_send_* after a successful local set, update, del or math;
  * nothing for clear (as stock).  One non-blocking socket per address family,
  * created in the master and shared by every process: sendto() with
  * MSG_DONTWAIT never waits, a full socket buffer is a counted send error
@@ -236,27 +236,57 @@ static void bind_server(const char *where, struct udp_addr *a)
 	a->fd = fd;
 }
 
-/* Append every ';'-separated address of list to *v (*n entries). */
-static void addr_list(const char *where, const char *list, int passive, struct udp_addr **v,
-		size_t *n)
+/* Call one(where, entry, ud) for each ';'-separated entry of list. */
+static void each_entry(const char *where, const char *list, void (*one)(const char *, char *, void *),
+		void *ud)
 {
 	char *copy = uwsgi_str((char *) list);
 	char *tok, *ctx = NULL;
 
-	for (tok = strtok_r(copy, ";", &ctx); tok; tok = strtok_r(NULL, ";", &ctx)) {
-		struct udp_addr a;
-		const char *why = addr_resolve(tok, passive, &a);
-
-		if (why)
-			fatal(where, tok, why);
-		*v = realloc(*v, (*n + 1) * sizeof(**v));
-		if (!*v) {
-			uwsgi_log("ucache: %s: out of memory\n", where);
-			exit(1);
-		}
-		(*v)[(*n)++] = a;
-	}
+	for (tok = strtok_r(copy, ";", &ctx); tok; tok = strtok_r(NULL, ";", &ctx))
+		one(where, tok, ud);
 	free(copy);
+}
+
+/* Room for one more element of size bytes at the end of *v (*n of them):
+ * the new slot, *n counts it.  Exits without memory (start-up only). */
+static void *grow_one(const char *where, void *v, size_t *n, size_t size)
+{
+	void **vp = v;
+	void *grown = realloc(*vp, (*n + 1) * size);
+
+	if (!grown) {
+		uwsgi_log("ucache: %s: out of memory\n", where);
+		exit(1);
+	}
+	*vp = grown;
+	return (char *) grown + (*n)++ * size;
+}
+
+struct addr_sink {
+	int passive;
+	struct udp_addr **v;
+	size_t *n;
+};
+
+static void add_addr(const char *where, char *tok, void *ud)
+{
+	struct addr_sink *k = ud;
+	struct udp_addr a;
+	const char *why = addr_resolve(tok, k->passive, &a);
+
+	if (why)
+		fatal(where, tok, why);
+	*(struct udp_addr *) grow_one(where, k->v, k->n, sizeof(a)) = a;
+}
+
+/* Append every ';'-separated address of list to *v (*n entries). */
+static void addr_list(const char *where, const char *list, int passive, struct udp_addr **v,
+		size_t *n)
+{
+	struct addr_sink k = { passive, v, n };
+
+	each_entry(where, list, add_addr, &k);
 }
 
 static void addr_strlist(const char *where, struct uwsgi_string_list *list, int passive,
@@ -269,22 +299,15 @@ static void addr_strlist(const char *where, struct uwsgi_string_list *list, int 
 	}
 }
 
-static void allow_list(const char *where, const char *list, struct ucp_udp *u)
+static void add_allow(const char *where, char *tok, void *ud)
 {
-	char *copy = uwsgi_str((char *) list);
-	char *tok, *ctx = NULL;
+	struct ucp_udp *u = ud;
+	size_t n = u->n_allow;
+	void *slot = grow_one(where, &u->allow, &n, sizeof(*u->allow));
 
-	for (tok = strtok_r(copy, ";", &ctx); tok; tok = strtok_r(NULL, ";", &ctx)) {
-		u->allow = realloc(u->allow, (u->n_allow + 1) * sizeof(*u->allow));
-		if (!u->allow) {
-			uwsgi_log("ucache: %s: out of memory\n", where);
-			exit(1);
-		}
-		if (ucp_udpw_net_parse(tok, strlen(tok), &u->allow[u->n_allow]))
-			fatal(where, tok, "expected a numeric IPv4/IPv6 address or ADDR/PREFIX");
-		u->n_allow++;
-	}
-	free(copy);
+	if (ucp_udpw_net_parse(tok, strlen(tok), slot))
+		fatal(where, tok, "expected a numeric IPv4/IPv6 address or ADDR/PREFIX");
+	u->n_allow = n;
 }
 
 static void read_secret(const char *where, const char *path, struct ucp_udp *u)
@@ -372,7 +395,7 @@ void ucp_udp_setup(struct ucp_cache *c, int legacy)
 		addr_list(where, cfg->nodes, 0, &u->nodes, &u->n_nodes);
 	snprintf(where, sizeof(where), "cache \"%s\": key \"udp_allow\"", c->uc.name);
 	if (cfg->udp_allow)
-		allow_list(where, cfg->udp_allow, u);
+		each_entry(where, cfg->udp_allow, add_allow, u);
 	snprintf(where, sizeof(where), "cache \"%s\": key \"udp_secret_file\"", c->uc.name);
 	if (cfg->udp_secret_file)
 		read_secret(where, cfg->udp_secret_file, u);

@@ -17,7 +17,7 @@
  *                                  cache; an HTTP_IF_NONE_MATCH var matching
  *                                  the stored response's ETag gets a 304
  *    5 stream   key                header(111, 0, 1) + value; miss: (111, 0, 0)
- *    6 dump     [cache name]       stock's raw image (sync.c, image.h)
+ *    6 dump     [cache name]       stock's raw image (stockimage.c, image.h)
  *               ucache vars        the ucache dump format (proto.h)
  *   17 magic    vars cmd, key...   header(111, n, 17) + status=ok [+ value];
  *                                  failure or miss: close; cmd=invalidate
@@ -56,7 +56,7 @@ int ucp_readonly;
 struct uwsgi_string_list *ucp_readonly_sockets;
 struct uwsgi_string_list *ucp_write_sockets;
 
-/* log limiters (glue.h): one line per second per worker and kind */
+/* log limiters (ucp.h): one line per second per worker and kind */
 static struct ucp_ratelimit rl_malformed, rl_refused;
 
 static void peer_name(int fd, char *out, size_t len)

@@ -22,7 +22,7 @@
  * A tagged entry is stored as head + payload with any set (include/ucache.h,
  * "tags").
  * No state: every call works on the engine's shared table, or for a near
- * cache (redis=) on its tag state in Redis (redis_tags.c).
+ * cache (redis=) on its tag state in Redis (nearcache/tagstate.c).
  */
 #include "ucp.h"
 #include "serve/serve.h"
@@ -30,7 +30,7 @@
 #include "wire/proto.h"
 
 /* Invalidate n tags of c: the engine's table, or a near cache's state in
- * Redis (redis_tags.c, one script for them all).  0, -EINVAL (a bad tag;
+ * Redis (nearcache/tagstate.c, one script for them all).  0, -EINVAL (a bad tag;
  * the others are done on a local cache, none on a near one) or -EIO. */
 static int invalidate(struct ucp_cache *c, const void *const *tags, const size_t *lens, size_t n)
 {

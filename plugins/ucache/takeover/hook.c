@@ -30,7 +30,7 @@
  * uwsgi_cache_by_name() through the executable's entry point: only ucache
  * answers the self-test name with its sentinel.
  *
- * Two generic stats helpers are redirected too (see stats.c): it is the only
+ * Two generic stats helpers are redirected too (see statkeys.c): it is the only
  * way to make the stats server's "caches" array live and to add ucache's
  * counters to it without rewriting the whole stats generator.
  */

@@ -6,7 +6,7 @@
  *
  * Hand-over, in the master only:
  *   - uwsgi_reload() calls the master_cleanup hooks (ucp_caches_close,
- *     sweeper.c), then closes every fd that is not a socket or a "safe"
+ *     lifecycle.c), then closes every fd that is not a socket or a "safe"
  *     fd, then execs.  ucp_reload_handover() takes each cache's memfd from
  *     the engine (registered as safe, uwsgi_add_safe_fd, when created:
  *     the closing loops of uwsgi_reload() and of the next image's start
@@ -23,7 +23,7 @@
  * in the master, just before the exec.
  *
  * Runs single-threaded in the master (start-up, and the cleanup hook
- * under sweeper.c's pass lock): no locking.
+ * with the sweeper paused): no locking.
  */
 #include "ucp.h"
 #include "takeover/takeover.h"

@@ -19,7 +19,7 @@
  *                                   "bytes_used", "ucache_version" (the
  *                                   plugin's release) and the udp_* counters
  *                                   (udp.c), then a near cache's redis
- *                                   keys (redis.c) of the cursor's cache, and
+ *                                   keys (nearcache/nearcache.c) of the cursor's cache, and
  *                                   advance the cursor.
  *
  * The generator runs in the master's main thread and in stats pushers'

@@ -3,7 +3,7 @@
  * --cache-sync / sync= client after the dump vars (items, blocksize), a
  * raw copy of its cache memory, and what a stock client reads straight
  * into its own memory.  No uWSGI here (unit-tested and fuzzed alone): the
- * layout of struct uwsgi_cache_item comes from the caller (sync.c takes
+ * layout of struct uwsgi_cache_item comes from the caller (peers/sync.c's ucp_stock_layout() takes
  * it from the running binary's uwsgi.h with offsetof).
  *
  *   image = item[items] block[blocks]

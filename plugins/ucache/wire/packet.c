@@ -30,7 +30,7 @@ int ucp_parse_u64(const char *s, size_t len, uint64_t *out)
 	return 0;
 }
 
-static const char *const perr_names[UCP_PERR_MAX] = {
+static const char *const err_names[UCP_UDPW_EMAX] = {
 	[0] = "ok",
 	[UCP_PERR_EMPTY] = "empty body",
 	[UCP_PERR_TRUNCATED] = "truncated (a length runs past the packet)",
@@ -43,20 +43,34 @@ static const char *const perr_names[UCP_PERR_MAX] = {
 	[UCP_PERR_SIZE] = "bad size",
 	[UCP_PERR_MODIFIER2] = "unknown modifier2",
 	[UCP_PERR_TAGS] = "invalidate without tags (or with an empty one)",
+	[UCP_UDPW_ESHORT] = "shorter than a header",
+	[UCP_UDPW_EMOD1] = "modifier1 is not 111",
+	[UCP_UDPW_EPKTSIZE] = "pktsize does not match the datagram",
+	[UCP_UDPW_ECMD] = "modifier2 is not 10 (set) or 11 (del)",
+	[UCP_UDPW_EKEY] = "bad or truncated key",
+	[UCP_UDPW_EVALUE] = "bad or truncated value",
+	[UCP_UDPW_EEXPIRY] = "bad or truncated expiry",
+	[UCP_UDPW_ETRAILING] = "bytes after the body",
+	[UCP_UDPW_EUNSIGNED] = "unsigned (udp_secret_file is set)",
+	[UCP_UDPW_EMAC] = "bad signature",
+	[UCP_UDPW_EWINDOW] = "timestamp outside the window",
+	[UCP_UDPW_EREPLAY] = "replayed",
+	[UCP_UDPW_EBUSY] = "too many senders",
 };
 
-const char *ucp_err_name(const char *const *names, int max, int err)
+/* 0 is "ok" in every class. */
+const char *ucp_wire_err_name(int err, int min, int max)
 {
 	if (err < 0)
 		err = -err;
-	if (err >= max || !names[err])
+	if (err != 0 && (err < min || err >= max))
 		return "unknown error";
-	return names[err];
+	return err_names[err];
 }
 
 const char *ucp_perr_str(int err)
 {
-	return ucp_err_name(perr_names, UCP_PERR_MAX, err);
+	return ucp_wire_err_name(err, UCP_PERR_EMPTY, UCP_PERR_MAX);
 }
 
 /* ------------------------------------------------------------------ vars */

@@ -54,12 +54,34 @@ enum ucp_perr {
 	UCP_PERR_MAX
 };
 
-/* A short name for a parser error ("truncated vars", ...); never NULL. */
-const char *ucp_perr_str(int err);
+/* The replication datagram's, after them (one enum, one name table). */
+/* Why a datagram was refused; the functions return the negated value.
+ * Each class has a datagram in tests/fuzz/udp-regressions/ (named after
+ * the class), replayed by `make test`. */
+enum ucp_udpw_err {
+	UCP_UDPW_ESHORT = UCP_PERR_MAX, /* shorter than the 4-byte header */
+	UCP_UDPW_EMOD1,         /* modifier1 is not 111 */
+	UCP_UDPW_EPKTSIZE,      /* pktsize is not the datagram's length - 4 */
+	UCP_UDPW_ECMD,          /* modifier2 is neither 10 (set) nor 11 (del) */
+	UCP_UDPW_EKEY,          /* key length missing, 0 or past the end */
+	UCP_UDPW_EVALUE,        /* set: value length missing, 0 or past the end */
+	UCP_UDPW_EEXPIRY,       /* set: expiry truncated or not decimal */
+	UCP_UDPW_ETRAILING,     /* bytes after the body that are no trailer */
+	UCP_UDPW_EPARSE_MAX,
+	/* refusals of a well-formed datagram (udp.c, the replay guard) */
+	UCP_UDPW_EUNSIGNED = UCP_UDPW_EPARSE_MAX, /* no trailer, a secret is set */
+	UCP_UDPW_EMAC,          /* the mac does not match */
+	UCP_UDPW_EWINDOW,       /* timestamp too far from now */
+	UCP_UDPW_EREPLAY,       /* (sender, seq) already seen, or too old */
+	UCP_UDPW_EBUSY,         /* too many live senders to track */
+	UCP_UDPW_EMAX
+};
 
-/* The one lookup of every error-name table here (this file's, udpwire.c's):
- * names[|err|], or "unknown error" past max or for a hole. */
-const char *ucp_err_name(const char *const *names, int max, int err);
+/* A short name for a wire error ("truncated ...", "bad signature"); never
+ * NULL: "unknown error" past the class's max.  perr_str: a request parse
+ * error; udpw_strerror (udpwire.h): a datagram refusal. */
+const char *ucp_perr_str(int err);
+const char *ucp_wire_err_name(int err, int min, int max);
 
 /* Strict decimal (1-20 digits, no sign, no overflow) -> *out.  0 or -1. */
 int ucp_parse_u64(const char *s, size_t len, uint64_t *out);

@@ -19,26 +19,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-static const char *const errnames[UCP_UDPW_EMAX] = {
-	[0] = "ok",
-	[UCP_UDPW_ESHORT] = "shorter than a header",
-	[UCP_UDPW_EMOD1] = "modifier1 is not 111",
-	[UCP_UDPW_EPKTSIZE] = "pktsize does not match the datagram",
-	[UCP_UDPW_ECMD] = "modifier2 is not 10 (set) or 11 (del)",
-	[UCP_UDPW_EKEY] = "bad or truncated key",
-	[UCP_UDPW_EVALUE] = "bad or truncated value",
-	[UCP_UDPW_EEXPIRY] = "bad or truncated expiry",
-	[UCP_UDPW_ETRAILING] = "bytes after the body",
-	[UCP_UDPW_EUNSIGNED] = "unsigned (udp_secret_file is set)",
-	[UCP_UDPW_EMAC] = "bad signature",
-	[UCP_UDPW_EWINDOW] = "timestamp outside the window",
-	[UCP_UDPW_EREPLAY] = "replayed",
-	[UCP_UDPW_EBUSY] = "too many senders",
-};
-
 const char *ucp_udpw_strerror(int err)
 {
-	return ucp_err_name(errnames, UCP_UDPW_EMAX, err);
+	return ucp_wire_err_name(err, UCP_UDPW_ESHORT, UCP_UDPW_EMAX);
 }
 
 /* ------------------------------------------------------------------ parse */

@@ -42,8 +42,7 @@
 #ifndef UCP_UDPWIRE_H
 #define UCP_UDPWIRE_H
 
-#include <stddef.h>
-#include <stdint.h>
+#include "packet.h"
 
 #define UCP_UDPW_SET 10
 #define UCP_UDPW_DEL 11
@@ -57,27 +56,9 @@
 /* Longest expiry text (UINT64_MAX has 20 digits). */
 #define UCP_UDPW_EXPIRY_MAX 20
 
-/* Why a datagram was refused; the functions return the negated value.
- * Each class has a datagram in tests/fuzz/udp-regressions/ (named after
- * the class), replayed by `make test`. */
-enum ucp_udpw_err {
-	UCP_UDPW_ESHORT = 1,    /* shorter than the 4-byte header */
-	UCP_UDPW_EMOD1,         /* modifier1 is not 111 */
-	UCP_UDPW_EPKTSIZE,      /* pktsize is not the datagram's length - 4 */
-	UCP_UDPW_ECMD,          /* modifier2 is neither 10 (set) nor 11 (del) */
-	UCP_UDPW_EKEY,          /* key length missing, 0 or past the end */
-	UCP_UDPW_EVALUE,        /* set: value length missing, 0 or past the end */
-	UCP_UDPW_EEXPIRY,       /* set: expiry truncated or not decimal */
-	UCP_UDPW_ETRAILING,     /* bytes after the body that are no trailer */
-	UCP_UDPW_EPARSE_MAX,
-	/* refusals of a well-formed datagram (udp.c, the replay guard) */
-	UCP_UDPW_EUNSIGNED = UCP_UDPW_EPARSE_MAX, /* no trailer, a secret is set */
-	UCP_UDPW_EMAC,          /* the mac does not match */
-	UCP_UDPW_EWINDOW,       /* timestamp too far from now */
-	UCP_UDPW_EREPLAY,       /* (sender, seq) already seen, or too old */
-	UCP_UDPW_EBUSY,         /* too many live senders to track */
-	UCP_UDPW_EMAX
-};
+/* Why a datagram was refused: UCP_UDPW_E* (packet.h has every wire
+ * error in one enum, and their names in one table). */
+
 
 /* One parsed datagram; pointers are into the caller's buffer. */
 struct ucp_udpw_msg {
