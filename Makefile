@@ -111,11 +111,13 @@ $(BUILD)/san/tests/test_udpwire: tests/unit/test_udpwire.c $(UDPW_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache $< $(UDPW_C) -o $@ -lcmocka -lcrypto
 
-# Store inspection tool: ucache-inspect [-k] [-v] FILE
+# Store inspection tool: ucache-inspect [-k] [-v] FILE, ucache-inspect keys
+# (a store, or a live cache over modifier1 111: it links proto.c alone)
+INSPECT_SRC = tools/ucache-inspect.c tools/inspect_keys.c tools/inspect_remote.c plugins/ucache/proto.c
 tools: $(BUILD)/ucache-inspect
 
-$(BUILD)/ucache-inspect: tools/ucache-inspect.c $(BUILD)/libucache.a VERSION
-	$(CC) $(ALL_CFLAGS) $< -o $@ $(BUILD)/libucache.a $(LDLIBS_ENGINE)
+$(BUILD)/ucache-inspect: $(INSPECT_SRC) tools/inspect.h $(PROTO_SRC) $(BUILD)/libucache.a VERSION
+	$(CC) $(ALL_CFLAGS) -Iplugins/ucache $(INSPECT_SRC) -o $@ $(BUILD)/libucache.a $(LDLIBS_ENGINE)
 
 inspect: $(BUILD)/ucache-inspect
 	@test -n "$(STORE)" || { echo "usage: make inspect STORE=/path/to/store [INSPECT_ARGS=-k]"; exit 1; }
