@@ -43,7 +43,8 @@ UNIT_SAN_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
 
 .PHONY: tools inspect
 .PHONY: deb
-.PHONY: all engine plugin install deps deb-packages test unit unit-san integration demo bench-engine clean
+.PHONY: deb-packages-run deb-packages-test deb-packages-bench deb-packages-deb
+.PHONY: all engine plugin install deps deps-run deps-test deps-bench deps-deb deb-packages test unit unit-san integration demo bench-engine clean
 .PHONY: fuzz fuzz-regress bench-nginx layering
 .PHONY: soak
 
@@ -142,19 +143,84 @@ PLUGIN_SRC  = $(wildcard plugins/ucache/*.c plugins/ucache/*.h) uwsgiplugin.py V
 PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | tr ' ' '\n' | \
 	sed -n 's/^-DUWSGI_PLUGIN_DIR="\\"\(.*\)\\""$$/\1/p')
 
-# Debian packages needed to build, test, demo and benchmark (make deps and
-# .ci/run install the same list).
-DEB_PACKAGES = build-essential libxxhash-dev libcmocka-dev libssl-dev \
-	libhiredis-dev uwsgi-core uwsgi-dev uwsgi-src uwsgi-plugin-python3 uwsgi-plugin-psgi \
-	uwsgi-plugin-lua5.2 python3 python3-django python3-django-uwsgi-ng \
-	nginx-light memcached redis-server python3-pymemcache python3-redis python3-django-redis \
-	clang libclang-rt-14-dev gnuplot-nox wrk valgrind uwsgi-plugin-php php-apcu \
-	libnginx-mod-http-lua
-# make deb's package check (.ci/run runs it on the .deb)
-DEB_PACKAGES += lintian
+# ------------------------------------------------------ Debian packages
+# One list per purpose; each make goal installs only the sets it needs
+# (packaging/need-packages.sh, below): `make`/`make demo` RUN, `make
+# install` RUN + WHEEL, `make test` RUN + TEST, `make bench*` RUN + TEST +
+# BENCH (the peers are test packages too), `make deb` RUN + DEB.  .ci/run
+# installs them all (`make deb-packages`).  Append a package to the set of
+# the goal that needs it.
+#   RUN:   build the engine, ucache-inspect and the plugin (`uwsgi
+#          --build-plugin` needs only uwsgi-core, python3 and a compiler:
+#          it carries its own uwsgi.h), run the demo
+#   WHEEL: build the Python package's wheel (build/wheel/, shipped in the .deb)
+#   TEST:  unit tests (cmocka), the fuzz replay (clang), integration tests
+#          (peers, other languages' plugins, Django, a venv)
+#   BENCH: benchmarks (make bench, bench-nginx)
+#   DEB:   make deb and its check (tests/deb/check.sh)
+DEB_PACKAGES_RUN = build-essential libxxhash-dev libssl-dev libhiredis-dev \
+	uwsgi-core uwsgi-plugin-python3 python3
+DEB_PACKAGES_WHEEL = python3-pip python3-setuptools python3-wheel
+DEB_PACKAGES_TEST = libcmocka-dev clang libclang-rt-14-dev uwsgi-dev uwsgi-src \
+	uwsgi-plugin-psgi uwsgi-plugin-lua5.2 uwsgi-plugin-php php-apcu \
+	python3-django python3-django-uwsgi-ng python3-pymemcache python3-redis python3-django-redis \
+	nginx-light libnginx-mod-http-lua memcached redis-server \
+	python3-venv python3-setuptools-whl python3-wheel-whl $(DEB_PACKAGES_WHEEL)
+DEB_PACKAGES_BENCH = gnuplot-nox wrk valgrind
+DEB_PACKAGES_DEB = lintian dpkg-dev $(DEB_PACKAGES_WHEEL)
+DEB_PACKAGES = $(sort $(DEB_PACKAGES_RUN) $(DEB_PACKAGES_TEST) $(DEB_PACKAGES_BENCH) $(DEB_PACKAGES_DEB))
 
+# The lists, for scripts (.ci/run): all of them, or one set.
 deb-packages:
 	@echo $(DEB_PACKAGES)
+deb-packages-run:
+	@echo $(DEB_PACKAGES_RUN)
+deb-packages-test:
+	@echo $(DEB_PACKAGES_TEST)
+deb-packages-bench:
+	@echo $(DEB_PACKAGES_BENCH)
+deb-packages-deb:
+	@echo $(DEB_PACKAGES_DEB)
+
+# `make deps-<set>` installs a goal's sets (as root); `make deps` all of them.
+deps-run:
+	@$(NEED_PACKAGES) "make deps-run" "sudo make deps-run" $(DEB_PACKAGES_RUN)
+deps-test:
+	@$(NEED_PACKAGES) "make deps-test" "sudo make deps-test" $(DEB_PACKAGES_RUN) $(DEB_PACKAGES_TEST)
+deps-bench:
+	@$(NEED_PACKAGES) "make deps-bench" "sudo make deps-bench" $(DEB_PACKAGES_RUN) $(DEB_PACKAGES_TEST) \
+		$(DEB_PACKAGES_BENCH)
+deps-deb:
+	@$(NEED_PACKAGES) "make deps-deb" "sudo make deps-deb" $(DEB_PACKAGES_RUN) $(DEB_PACKAGES_DEB)
+deps:
+	@$(NEED_PACKAGES) "make deps" "sudo make deps" $(DEB_PACKAGES)
+
+# The prerequisite check, before anything is built: the goals on the
+# command line pick the sets (the widest wins), packaging/need-packages.sh
+# installs what is missing (as root) or stops with the one command to run.
+# Silent and fast (one dpkg-query) when nothing is missing.  Skipped in
+# sub-makes (their parent checked) and with UCACHE_SKIP_DEPS=1 (a machine
+# that is not Debian, or a tree built against other packages).
+NEED_PACKAGES = packaging/need-packages.sh
+NEED_NONE  = clean deps deps-run deps-test deps-bench deps-deb deb-packages deb-packages-run \
+	deb-packages-test deb-packages-bench deb-packages-deb
+NEED_TEST  = test unit unit-san fuzz-regress integration soak fuzz fuzz-proto fuzz-udp
+NEED_BENCH = bench bench-engine bench-nginx
+NEED_GOALS = $(filter-out $(NEED_NONE),$(or $(MAKECMDGOALS),all))
+NEED_SET = $(if $(filter $(NEED_BENCH),$(NEED_GOALS)),bench,$(if $(filter $(NEED_TEST),$(NEED_GOALS)),test,$(if \
+	$(filter deb,$(NEED_GOALS)),deb,run)))
+NEED_LIST = $(DEB_PACKAGES_RUN) $(if $(filter install,$(NEED_GOALS)),$(DEB_PACKAGES_WHEEL)) $(if \
+	$(filter test bench,$(NEED_SET)),$(DEB_PACKAGES_TEST)) $(if $(filter bench,$(NEED_SET)),$(DEB_PACKAGES_BENCH)) \
+	$(if $(filter deb,$(NEED_SET)),$(DEB_PACKAGES_DEB))
+ifneq ($(NEED_GOALS),)
+ifeq ($(MAKELEVEL)$(UCACHE_SKIP_DEPS),0)
+NEED_FAILED := $(shell $(NEED_PACKAGES) "make $(NEED_GOALS)" \
+	"sudo make deps-$(if $(filter install,$(NEED_GOALS)),deb,$(NEED_SET))" $(NEED_LIST))
+ifneq ($(.SHELLSTATUS),0)
+$(error $(NEED_FAILED))
+endif
+endif
+endif
 
 plugin: $(PLUGIN)
 
@@ -193,11 +259,6 @@ deb: $(PLUGIN) $(BUILD)/ucache-inspect
 	rm -rf $(DEB_ROOT)
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEB_ROOT) PREFIX=/usr
 	packaging/deb/build.sh $(VERSION) $(DEB_ROOT) $(BUILD)/deb
-
-deps:
-	@test "$$(id -u)" = 0 || { echo "make deps installs Debian packages: run it as root"; exit 1; }
-	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES)
 
 # Real uwsgi instances on loopback (tests/integration/harness.py starts them).
 # The crash tests read store files with ucache-inspect too.
