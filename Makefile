@@ -8,7 +8,8 @@
 #   make fuzz       libFuzzer on the modifier1 111 parser and the stock image reader, bounded (FUZZ_TIME s);
 #                   FUZZ_TARGET=udp: on the replication datagram receiver
 #   make bench-nginx    nginx direct hits on ucache vs nginx + memcached (not a test)
-#   make install    plugin, ucache-inspect, its man page, docs, Python package (DESTDIR-aware)
+#   make install    plugin, ucache-inspect, its man page, docs, Python package and its wheel (DESTDIR-aware)
+#   make wheel      build/wheel/ucache-<VERSION>-py3-none-any.whl (pip install it into a venv)
 #   make deb        build/deb/uwsgi-plugin-ucache_<VERSION>_<arch>.deb (packaging/deb/)
 #
 # The engine (core/, include/) builds without uWSGI; everything touching
@@ -209,13 +210,13 @@ NEED_BENCH = bench bench-engine bench-nginx
 NEED_GOALS = $(filter-out $(NEED_NONE),$(or $(MAKECMDGOALS),all))
 NEED_SET = $(if $(filter $(NEED_BENCH),$(NEED_GOALS)),bench,$(if $(filter $(NEED_TEST),$(NEED_GOALS)),test,$(if \
 	$(filter deb,$(NEED_GOALS)),deb,run)))
-NEED_LIST = $(DEB_PACKAGES_RUN) $(if $(filter install,$(NEED_GOALS)),$(DEB_PACKAGES_WHEEL)) $(if \
+NEED_LIST = $(DEB_PACKAGES_RUN) $(if $(filter install wheel,$(NEED_GOALS)),$(DEB_PACKAGES_WHEEL)) $(if \
 	$(filter test bench,$(NEED_SET)),$(DEB_PACKAGES_TEST)) $(if $(filter bench,$(NEED_SET)),$(DEB_PACKAGES_BENCH)) \
 	$(if $(filter deb,$(NEED_SET)),$(DEB_PACKAGES_DEB))
 ifneq ($(NEED_GOALS),)
 ifeq ($(MAKELEVEL)$(UCACHE_SKIP_DEPS),0)
 NEED_FAILED := $(shell $(NEED_PACKAGES) "make $(NEED_GOALS)" \
-	"sudo make deps-$(if $(filter install,$(NEED_GOALS)),deb,$(NEED_SET))" $(NEED_LIST))
+	"sudo make deps-$(if $(filter install wheel,$(NEED_GOALS)),deb,$(NEED_SET))" $(NEED_LIST))
 ifneq ($(.SHELLSTATUS),0)
 $(error $(NEED_FAILED))
 endif
@@ -236,7 +237,21 @@ DOCDIR   = $(PREFIX)/share/doc/uwsgi-plugin-ucache
 PYDIR    = $(PREFIX)/lib/python3/dist-packages
 PY_FILES = $(shell cd python 2>/dev/null && find ucache -name '*.py' ! -name _version.py | sort)
 
-install: $(PLUGIN) $(BUILD)/ucache-inspect
+# The Python package as a wheel (python/pyproject.toml), for virtualenvs:
+# built offline with Debian's setuptools and wheel, shipped in
+# $(SHAREDIR) so that `VENV/bin/pip install --no-index
+# /usr/share/uwsgi-plugin-ucache/ucache-*.whl` works with no network.
+WHEEL_DIR = $(BUILD)/wheel
+SHAREDIR  = $(PREFIX)/share/uwsgi-plugin-ucache
+.PHONY: wheel
+wheel: $(WHEEL_DIR)/stamp
+
+$(WHEEL_DIR)/stamp: python/pyproject.toml python/setup.py $(addprefix python/,$(PY_FILES)) VERSION
+	rm -rf $(WHEEL_DIR)
+	$(PYTHON3) -m pip wheel --no-build-isolation --no-index --no-deps --quiet -w $(WHEEL_DIR) ./python
+	touch $@
+
+install: $(PLUGIN) $(BUILD)/ucache-inspect $(if $(PY_FILES),$(WHEEL_DIR)/stamp)
 	@test -n "$(PLUGIN_DIR)" || { echo "cannot find the plugin dir of $(UWSGI)"; exit 1; }
 	install -D -m 0644 $(PLUGIN) $(DESTDIR)$(PLUGIN_DIR)/$(PLUGIN)
 	install -D -m 0755 $(BUILD)/ucache-inspect $(DESTDIR)$(PREFIX)/bin/ucache-inspect
@@ -247,7 +262,8 @@ install: $(PLUGIN) $(BUILD)/ucache-inspect
 	@set -e; for f in $(PY_FILES); do \
 		echo "install python/$$f"; install -D -m 0644 python/$$f $(DESTDIR)$(PYDIR)/$$f; done; \
 	if [ -n "$(PY_FILES)" ]; then \
-		echo "__version__ = '$(VERSION)'" > $(DESTDIR)$(PYDIR)/ucache/_version.py; fi
+		echo "__version__ = '$(VERSION)'" > $(DESTDIR)$(PYDIR)/ucache/_version.py; \
+		install -d $(DESTDIR)$(SHAREDIR) && install -m 0644 $(WHEEL_DIR)/ucache-*.whl $(DESTDIR)$(SHAREDIR)/; fi
 
 # The Debian package: `make install` into a staging root, then
 # packaging/deb/build.sh adds the control data (Depends: the uwsgi-abi-<hash>
