@@ -151,18 +151,19 @@ PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | tr ' ' '\n' | \
 # BENCH (the peers are test packages too), `make deb` RUN + DEB.  .ci/run
 # installs them all (`make deb-packages`).  Append a package to the set of
 # the goal that needs it.
-#   RUN:   build the engine, ucache-inspect and the plugin (`uwsgi
-#          --build-plugin` needs only uwsgi-core, python3 and a compiler:
-#          it carries its own uwsgi.h), run the demo
+#   RUN:   build the engine, ucache-inspect and the plugin, run the demo
+#          (`uwsgi --build-plugin` writes out its own uwsgi.h, which
+#          includes pcre.h, uuid.h, zlib.h, sys/capability.h and runs
+#          uwsgiconfig.py with distutils: uwsgi-dev depends on all of them)
 #   WHEEL: build the Python package's wheel (build/wheel/, shipped in the .deb)
 #   TEST:  unit tests (cmocka), the fuzz replay (clang), integration tests
 #          (peers, other languages' plugins, Django, a venv)
 #   BENCH: benchmarks (make bench, bench-nginx)
 #   DEB:   make deb and its check (tests/deb/check.sh)
 DEB_PACKAGES_RUN = build-essential libxxhash-dev libssl-dev libhiredis-dev \
-	uwsgi-core uwsgi-plugin-python3 python3
+	uwsgi-core uwsgi-dev uwsgi-plugin-python3 python3
 DEB_PACKAGES_WHEEL = python3-pip python3-setuptools python3-wheel
-DEB_PACKAGES_TEST = libcmocka-dev clang libclang-rt-14-dev uwsgi-dev uwsgi-src \
+DEB_PACKAGES_TEST = libcmocka-dev clang libclang-rt-14-dev uwsgi-src \
 	uwsgi-plugin-psgi uwsgi-plugin-lua5.2 uwsgi-plugin-php php-apcu \
 	python3-django python3-django-uwsgi-ng python3-pymemcache python3-redis python3-django-redis \
 	nginx-light libnginx-mod-http-lua memcached redis-server \
