@@ -157,7 +157,8 @@ PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | tr ' ' '\n' | \
 #          uwsgiconfig.py with distutils: uwsgi-dev depends on all of them)
 #   WHEEL: build the Python package's wheel (build/wheel/, shipped in the .deb)
 #   TEST:  unit tests (cmocka), the fuzz replay (clang), integration tests
-#          (peers, other languages' plugins, Django, a venv)
+#          (peers, other languages' plugins, Django, a venv, single-flight
+#          waits under a gevent worker: test_gevent.py)
 #   BENCH: benchmarks (make bench, bench-nginx)
 #   DEB:   make deb and its check (tests/deb/check.sh)
 DEB_PACKAGES_RUN = build-essential libxxhash-dev libssl-dev libhiredis-dev \
@@ -167,7 +168,8 @@ DEB_PACKAGES_TEST = libcmocka-dev clang libclang-rt-14-dev uwsgi-src \
 	uwsgi-plugin-psgi uwsgi-plugin-lua5.2 uwsgi-plugin-php php-apcu \
 	python3-django python3-django-uwsgi-ng python3-pymemcache python3-redis python3-django-redis \
 	nginx-light libnginx-mod-http-lua memcached redis-server \
-	python3-venv python3-setuptools-whl python3-wheel-whl $(DEB_PACKAGES_WHEEL)
+	python3-venv python3-setuptools-whl python3-wheel-whl $(DEB_PACKAGES_WHEEL) \
+	uwsgi-plugin-gevent-python3
 DEB_PACKAGES_BENCH = gnuplot-nox wrk valgrind
 DEB_PACKAGES_DEB = lintian dpkg-dev $(DEB_PACKAGES_WHEEL)
 DEB_PACKAGES = $(sort $(DEB_PACKAGES_RUN) $(DEB_PACKAGES_TEST) $(DEB_PACKAGES_BENCH) $(DEB_PACKAGES_DEB))
