@@ -278,14 +278,15 @@ static inline __attribute__((always_inline)) int get_common(ucache_t *c, struct 
 	}
 	if (vallen)
 		*vallen = r->vallen;
-	if (rc == 0) {
-		if (info) { /* the item's hits before this read, plus this one */
-			info->expires = r->expires;
-			info->hits = atomic_load_explicit(&c->hits[r->id], memory_order_relaxed) + (uint64_t)touch_it;
-		}
-		if (touch_it)
-			touch(c, r->id);
+	/* -ENOBUFS found the item too: a zero-length buffer reads its size and
+	 * expiry without copying it (the key listing, server.c) */
+	if (info && (rc == 0 || rc == -ENOBUFS)) { /* the item's hits before this read, plus this one */
+		info->expires = r->expires;
+		info->hits = atomic_load_explicit(&c->hits[r->id], memory_order_relaxed) +
+			     (uint64_t)(touch_it && rc == 0);
 	}
+	if (rc == 0 && touch_it)
+		touch(c, r->id);
 	return rc;
 }
 

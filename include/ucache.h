@@ -241,7 +241,8 @@ struct ucache_item_info {
 int ucache_get(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen,
 		size_t *vallen);
 
-/* As ucache_get, and fills info (may be NULL) with expiry and item hits. */
+/* As ucache_get, and fills info (may be NULL) with expiry and item hits,
+ * on -ENOBUFS too (so buflen 0 reads a value's size and expiry). */
 int ucache_get_ex(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen,
 		size_t *vallen, struct ucache_item_info *info);
 

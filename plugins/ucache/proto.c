@@ -141,7 +141,7 @@ enum ucp_cmd ucp_cmd_parse(const char *s, size_t len)
 	static const struct { const char *name; enum ucp_cmd cmd; } cmds[] = {
 		{ "get", UCP_CMD_GET }, { "set", UCP_CMD_SET }, { "update", UCP_CMD_UPDATE },
 		{ "del", UCP_CMD_DEL }, { "exists", UCP_CMD_EXISTS }, { "clear", UCP_CMD_CLEAR },
-		{ "invalidate", UCP_CMD_INVALIDATE },
+		{ "invalidate", UCP_CMD_INVALIDATE }, { "keys", UCP_CMD_KEYS },
 	};
 	size_t i;
 
@@ -196,6 +196,10 @@ static int magic_field(void *ctx, const char *k, uint16_t kl, const char *v, uin
 		return ucp_parse_u64(v, vl, &m->size) ? -UCP_PERR_NUMBER : 0;
 	} else if (ucp_streq(k, kl, "expires")) {
 		return ucp_parse_u64(v, vl, &m->expires) ? -UCP_PERR_NUMBER : 0;
+	} else if (ucp_streq(k, kl, "cursor")) {
+		return ucp_parse_u64(v, vl, &m->cursor) ? -UCP_PERR_NUMBER : 0;
+	} else if (ucp_streq(k, kl, "count")) {
+		return ucp_parse_u64(v, vl, &m->count) ? -UCP_PERR_NUMBER : 0;
 	}
 	return 0;
 }
@@ -344,7 +348,8 @@ static int parse_magic(const char *body, size_t len, struct ucp_request *r)
 		return -UCP_PERR_COMMAND;
 	if (r->cmd == UCP_CMD_INVALIDATE && !tags_ok(m.tags, m.tags_len))
 		return -UCP_PERR_TAGS;
-	if (r->cmd != UCP_CMD_CLEAR && r->cmd != UCP_CMD_INVALIDATE && (!m.key || !m.key_len))
+	if (r->cmd != UCP_CMD_CLEAR && r->cmd != UCP_CMD_INVALIDATE && r->cmd != UCP_CMD_KEYS &&
+			(!m.key || !m.key_len))
 		return -UCP_PERR_NOKEY;
 	if ((r->cmd == UCP_CMD_SET || r->cmd == UCP_CMD_UPDATE) && (!m.has_size || !m.size))
 		return -UCP_PERR_SIZE;
@@ -356,6 +361,8 @@ static int parse_magic(const char *body, size_t len, struct ucp_request *r)
 	r->tags_len = m.tags_len;
 	r->expires = m.expires;
 	r->size = m.size;
+	r->cursor = m.cursor;
+	r->count = m.count;
 	r->write = r->cmd != UCP_CMD_GET && r->cmd != UCP_CMD_EXISTS;
 	return 0;
 }
@@ -657,4 +664,59 @@ long long ucp_dump_record_parse(const char *buf, size_t len, uint64_t max_value,
 	rec->key_len = klen;
 	rec->value = rec->key + klen;
 	return (long long) (UCP_DUMP_RECORD_HEAD + klen + rec->value_len);
+}
+
+/* ------------------------------------------------------------------ keys */
+
+size_t ucp_keys_request(char *out, const char *cache, uint16_t clen, uint64_t cursor, uint64_t count)
+{
+	size_t n = UCP_HEADER_SIZE;
+
+	n += put_var(out + n, "cmd", "keys", 4);
+	if (clen)
+		n += put_var(out + n, "cache", cache, clen);
+	n += put_num_var(out + n, "cursor", cursor);
+	n += put_num_var(out + n, "count", count);
+	ucp_header(out, (uint16_t) (n - UCP_HEADER_SIZE), UCP_M2_MAGIC);
+	return n;
+}
+
+uint64_t ucp_keys_count(const struct ucp_request *r)
+{
+	if (!r->count)
+		return UCP_KEYS_COUNT;
+	return r->count > UCP_KEYS_COUNT_MAX ? UCP_KEYS_COUNT_MAX : r->count;
+}
+
+size_t ucp_keys_reply_head(char *out, uint64_t cursor, uint64_t count, uint64_t size)
+{
+	size_t pos = UCP_HEADER_SIZE;
+
+	pos += put_var(out + pos, "status", "ok", 2);
+	pos += put_num_var(out + pos, "cursor", cursor);
+	pos += put_num_var(out + pos, "count", count);
+	pos += put_num_var(out + pos, "size", size);
+	ucp_header(out, (uint16_t) (pos - UCP_HEADER_SIZE), UCP_M2_MAGIC);
+	return pos;
+}
+
+void ucp_keys_entry_head(void *out, uint16_t klen, uint64_t vlen, uint64_t ttl)
+{
+	ucp_dump_record_head(out, klen, vlen, ttl);
+}
+
+long ucp_keys_entry_parse(const char *buf, size_t len, struct ucp_keys_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (len < UCP_KEYS_ENTRY_HEAD)
+		return -UCP_PERR_TRUNCATED;
+	e->key_len = ucp_le16(buf);
+	if (e->key_len == 0 || e->key_len > UCP_KEY_MAX)
+		return -UCP_PERR_KEYSIZE;
+	e->value_len = ucp_le64(buf + 2);
+	e->ttl = ucp_le64(buf + 10);
+	if (len - UCP_KEYS_ENTRY_HEAD < e->key_len)
+		return -UCP_PERR_TRUNCATED;
+	e->key = buf + UCP_KEYS_ENTRY_HEAD;
+	return (long) (UCP_KEYS_ENTRY_HEAD + e->key_len);
 }

@@ -30,7 +30,9 @@
  *                   var, which no cache name does in practice (it would
  *                   start with the bytes 06 00 "format").
  *   17 magic        body = vars cmd, key, cache, expires, size; cmd=invalidate
- *                   takes tags (comma-separated) instead of a key
+ *                   takes tags (comma-separated) instead of a key; cmd=keys
+ *                   takes cursor and count instead (a bounded batch of the
+ *                   key listing, below)
  *
  * The core has already bounded the body by --buffer-size (it refuses larger
  * packets), so a body is at most 65535 bytes.
@@ -59,7 +61,7 @@ enum ucp_modifier2 {
 };
 
 enum ucp_cmd { UCP_CMD_NONE, UCP_CMD_GET, UCP_CMD_SET, UCP_CMD_UPDATE, UCP_CMD_DEL,
-	UCP_CMD_EXISTS, UCP_CMD_CLEAR, UCP_CMD_DUMP, UCP_CMD_INVALIDATE };
+	UCP_CMD_EXISTS, UCP_CMD_CLEAR, UCP_CMD_DUMP, UCP_CMD_INVALIDATE, UCP_CMD_KEYS };
 
 /* Why a request was refused by the parser; ucp_request_parse() returns the
  * negated value.  Each class has a packet in tests/fuzz/regressions/. */
@@ -83,6 +85,7 @@ struct ucp_magic {
 	const char *cmd, *key, *cache, *status, *tags;
 	uint16_t cmd_len, key_len, cache_len, status_len, tags_len;
 	uint64_t size, expires;
+	uint64_t cursor, count;   /* cmd=keys (and its reply) */
 	int has_size;
 };
 
@@ -91,7 +94,8 @@ struct ucp_request {
 	uint8_t modifier2;
 	enum ucp_cmd cmd;         /* what to do (modifier2 0..6 map onto it too) */
 	int write;                /* needs write permission: set, update, del,
-	                             clear, and dump (it discloses everything) */
+	                             clear, and dump and keys (they disclose
+	                             every key) */
 	int http;                 /* 3/4: answer as HTTP */
 	int http_404;             /* 3/4: answer a miss with 404 (else close) */
 	int http_pass;            /* 3/4: REQUEST_METHOD is not GET/HEAD: never from the
@@ -104,6 +108,7 @@ struct ucp_request {
 	uint16_t inm_len;
 	int native;               /* 6: ucache's client asked for the ucache dump */
 	uint64_t expires, size;   /* magic: relative expiry, body size */
+	uint64_t cursor, count;   /* magic keys: where to go on, keys wanted */
 };
 
 /* Parse a request body of len bytes for modifier2 into r.  Returns 0, or
@@ -250,5 +255,60 @@ void ucp_dump_end(void *out, uint64_t count);
  * UCP_KEY_MAX) or -UCP_PERR_SIZE (vlen 0 or over max_value). */
 long long ucp_dump_record_parse(const char *buf, size_t len, uint64_t max_value,
 		struct ucp_dump_record *rec);
+
+/* ------------------------------------------------------------------ keys */
+
+/*
+ * The key listing: modifier2 17 with cmd=keys, in bounded batches like
+ * Redis's SCAN, so that listing a cache of a million keys never holds a
+ * worker for more than one batch (one connection per batch).
+ *
+ *   request  vars cmd=keys [cache=NAME] [cursor=C] [count=N]
+ *            cursor: 0 (or absent) starts; then the cursor of the last reply
+ *            count: keys wanted, default UCP_KEYS_COUNT, at most
+ *            UCP_KEYS_COUNT_MAX (a larger count is taken as the maximum)
+ *   reply    header(111, n, 17) + vars status=ok cursor=C count=N size=S,
+ *            then S bytes: N entries
+ *   entry    klen (u16, 1..65534) | vlen (u64) | ttl (u64, seconds left,
+ *            0 = never expires; an item in its last second says 1) | key
+ *
+ * A reply cursor of 0 ends the listing.  A batch holds at most count
+ * entries and at most UCP_KEYS_BYTES bytes of them (one entry always fits),
+ * and is read without a lock and without a hit or an LRU change.  As with
+ * the engine's iterator, a key present for the whole listing is listed
+ * once; keys written meanwhile may or may not be.  The cursor is a slot
+ * number, valid across requests and workers of one instance.  Like a dump,
+ * the listing discloses every key: it needs write permission.
+ */
+#define UCP_KEYS_COUNT 100
+#define UCP_KEYS_COUNT_MAX 1000
+#define UCP_KEYS_BYTES (64u * 1024)
+#define UCP_KEYS_ENTRY_HEAD 18    /* klen + vlen + ttl */
+#define UCP_KEYS_REQUEST_MAX 96
+
+struct ucp_keys_entry {
+	const char *key;
+	uint16_t key_len;
+	uint64_t value_len, ttl;
+};
+
+/* Write a keys request (header and vars) into out (at least
+ * UCP_KEYS_REQUEST_MAX + clen bytes; clen 0 = the default cache). */
+size_t ucp_keys_request(char *out, const char *cache, uint16_t clen, uint64_t cursor, uint64_t count);
+
+/* The count a request asks for, bounded as above. */
+uint64_t ucp_keys_count(const struct ucp_request *r);
+
+/* Write a keys reply's header and vars into out (UCP_MAGIC_HEAD_MAX bytes);
+ * returns its length. */
+size_t ucp_keys_reply_head(char *out, uint64_t cursor, uint64_t count, uint64_t size);
+
+/* Write an entry head (UCP_KEYS_ENTRY_HEAD bytes) into out. */
+void ucp_keys_entry_head(void *out, uint16_t klen, uint64_t vlen, uint64_t ttl);
+
+/* Decode the entry at buf (len bytes).  Returns the bytes it takes (> 0)
+ * and fills e; -UCP_PERR_TRUNCATED if it runs past len; -UCP_PERR_KEYSIZE
+ * for klen 0 or over UCP_KEY_MAX. */
+long ucp_keys_entry_parse(const char *buf, size_t len, struct ucp_keys_entry *e);
 
 #endif

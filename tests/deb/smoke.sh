@@ -13,6 +13,8 @@
 #     package and ucache.__version__ is VERSION (when the checkout has
 #     python/ucache/; without it the package ships none and the import fails);
 #   - the stats server reports ucache_version;
+#   - the wheel in /usr/share/uwsgi-plugin-ucache/ installs offline into a
+#     fresh venv (python3 -m venv), whose python imports ucache from it;
 #   - ucache-inspect --version, and the man page renders.
 set -euo pipefail
 
@@ -48,7 +50,8 @@ want=(/usr/lib/uwsgi/plugins/ucache_plugin.so /usr/bin/ucache-inspect "$man1" /u
 with_python=
 if [ -d "$checkout/python/ucache" ]; then
 	with_python=1
-	want+=("$pydir/__init__.py" "$pydir/_version.py")
+	wheel=/usr/share/$pkg/ucache-${version//\~/}-py3-none-any.whl
+	want+=("$pydir/__init__.py" "$pydir/_version.py" "$wheel")
 fi
 for f in "${want[@]}"; do
 	grep -qx -- "$f" <<<"$files" || fail "dpkg -L $pkg does not list $f"
@@ -145,5 +148,19 @@ for _ in $(seq 200); do
 done
 [ "$got" = "$version" ] || fail "the stats server's caches report ucache_version '$got', want '$version'"
 ok "stats: ucache_version $got"
+
+# --------------------------------------------------------------- venv
+if [ -n "$with_python" ]; then
+	python3 -m venv "$scratch/venv" || fail "python3 -m venv failed (is python3-venv installed?)"
+	"$scratch/venv/bin/pip" install --quiet --no-index "$wheel" ||
+		fail "pip install --no-index $wheel into a venv failed"
+	got=$("$scratch/venv/bin/python" -c 'import ucache; print(ucache.__version__, ucache.__file__)') ||
+		fail "import ucache in the venv failed"
+	case "$got" in
+	"${version//\~/} $scratch/venv/lib/python3"*"/site-packages/ucache/__init__.py") ;;
+	*) fail "the venv's python imports '$got', want ucache ${version//\~/} from $scratch/venv" ;;
+	esac
+	ok "the wheel installs offline into a venv: $got"
+fi
 
 echo "smoke: all checks passed for $pkg $version"
