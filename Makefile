@@ -8,7 +8,7 @@
 #   make fuzz       libFuzzer on the modifier1 111 parser and the stock image reader, bounded (FUZZ_TIME s);
 #                   FUZZ_TARGET=udp: on the replication datagram receiver
 #   make bench-nginx    nginx direct hits on ucache vs nginx + memcached (not a test)
-#   make install    plugin, ucache-inspect, its man page, docs, Python package (DESTDIR-aware)
+#   make install    plugin, ucache-inspect, ucache-top, their man pages, docs, Python package (DESTDIR-aware)
 #   make deb        build/deb/uwsgi-plugin-ucache_<VERSION>_<arch>.deb (packaging/deb/)
 #
 # The engine (core/, include/) builds without uWSGI; everything touching
@@ -150,6 +150,7 @@ DEB_PACKAGES = build-essential libxxhash-dev libcmocka-dev libssl-dev \
 	libnginx-mod-http-lua
 # make deb's package check (.ci/run runs it on the .deb)
 DEB_PACKAGES += lintian
+DEB_PACKAGES += prometheus chromium tmux  # issue 23 watch tests: promtool, prometheus, the demo's charts, ucache-top's curses view
 
 deb-packages:
 	@echo $(DEB_PACKAGES)
@@ -174,6 +175,9 @@ install: $(PLUGIN) $(BUILD)/ucache-inspect
 	install -D -m 0755 $(BUILD)/ucache-inspect $(DESTDIR)$(PREFIX)/bin/ucache-inspect
 	install -D -m 0644 docs/ucache-inspect.1 $(DESTDIR)$(PREFIX)/share/man/man1/ucache-inspect.1
 	gzip -9nf $(DESTDIR)$(PREFIX)/share/man/man1/ucache-inspect.1
+	install -D -m 0755 tools/ucache-top $(DESTDIR)$(PREFIX)/bin/ucache-top
+	install -D -m 0644 docs/ucache-top.1 $(DESTDIR)$(PREFIX)/share/man/man1/ucache-top.1
+	gzip -9nf $(DESTDIR)$(PREFIX)/share/man/man1/ucache-top.1
 	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -D -m 0644 LICENSE $(DESTDIR)$(DOCDIR)/copyright
 	@set -e; for f in $(PY_FILES); do \
