@@ -298,11 +298,12 @@ void ucp_caches_release(void);
 
 /* ------------------------------------------------------------ metrics.c */
 
-/* --ucache-metrics ADDR: bind ADDR in the master before fork (exits naming
- * the option if it cannot), close it in workers, serve /metrics from a
- * master thread. */
+/* --ucache-metrics ADDR: check ADDR at init, bind it in the master from
+ * preinit_apps, before fork (both exit naming the option on an error),
+ * close it in workers, serve /metrics from a master thread. */
 extern char *ucp_metrics_addr;
 void ucp_metrics_init(void);
+void ucp_metrics_bind(void);
 void ucp_metrics_post_fork(void);
 void ucp_metrics_start(void);
 

@@ -2,8 +2,12 @@
  * metrics.c - Prometheus metrics of every cache (--ucache-metrics ADDR):
  * GET /metrics answers the text exposition format (version 0.0.4).
  *
- * Who runs what: the master binds ADDR at init, before fork (a bad or busy
- * address stops the start with a line naming the option); every worker
+ * Who runs what: the master checks ADDR at init (a bad value stops the
+ * start with a line naming the option) and binds it in preinit_apps, before
+ * fork (so does a busy address).  Not at init: a reload's new master closes, after init, every inherited-looking
+ * socket that is not one of uWSGI's (uwsgi_setup_inherited_sockets), which
+ * took ours too; by preinit_apps privileges are dropped (--uid), so ADDR
+ * needs a port the user may bind (Prometheus exporters use 9xxx).  Every worker
  * closes its copy (post_fork), so a busy worker never holds a scrape.  One
  * master thread (started with the sweeper, every signal blocked) accepts
  * and answers one connection at a time: a scrape reads counters with
@@ -269,13 +273,16 @@ static void metrics_fatal(const char *what, const char *why)
 	exit(1);
 }
 
-/* Bind HOST:PORT (or :PORT, every address) and listen; exits on error. */
-static int bind_addr(const char *addr)
+/* HOST:PORT (or :PORT, every address), resolved at init: a bad value
+ * stops the start before anything else runs. */
+static struct addrinfo *resolved;
+
+static struct addrinfo *resolve(const char *addr)
 {
 	const char *colon = strrchr(addr, ':');
 	struct addrinfo hints = { .ai_flags = AI_PASSIVE, .ai_socktype = SOCK_STREAM }, *ai;
 	char host[256];
-	int fd, one = 1, err;
+	int err;
 
 	if (!colon || !colon[1] || (size_t) (colon - addr) >= sizeof(host))
 		metrics_fatal("bad address", "expected HOST:PORT or :PORT");
@@ -284,14 +291,7 @@ static int bind_addr(const char *addr)
 	err = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai);
 	if (err)
 		metrics_fatal("bad address", gai_strerror(err));
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		metrics_fatal("socket()", strerror(errno));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 16))
-		metrics_fatal("bind()", strerror(errno));
-	freeaddrinfo(ai);
-	return fd;
+	return ai;
 }
 
 void ucp_metrics_init(void)
@@ -300,7 +300,23 @@ void ucp_metrics_init(void)
 		return;
 	if (!uwsgi.master_process)
 		metrics_fatal("needs --master", "the metrics are served by a master thread");
-	listen_fd = bind_addr(ucp_metrics_addr);
+	resolved = resolve(ucp_metrics_addr);
+}
+
+void ucp_metrics_bind(void)
+{
+	int one = 1;
+
+	if (!resolved)
+		return;
+	listen_fd = socket(resolved->ai_family, resolved->ai_socktype | SOCK_CLOEXEC, 0);
+	if (listen_fd < 0)
+		metrics_fatal("socket()", strerror(errno));
+	setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(listen_fd, resolved->ai_addr, resolved->ai_addrlen) || listen(listen_fd, 16))
+		metrics_fatal("bind()", strerror(errno));
+	freeaddrinfo(resolved);
+	resolved = NULL;
 	uwsgi_log("ucache: Prometheus metrics on http://%s/metrics\n", ucp_metrics_addr);
 }
 

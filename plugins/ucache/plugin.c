@@ -92,6 +92,7 @@ static int ucp_init(void)
  * every worker. */
 static void ucp_preinit_apps(void)
 {
+	ucp_metrics_bind();
 	ucp_rpc_register();
 	ucp_tags_register();
 	if (check_rpc && uwsgi_register_rpc("ucache_check", &ucache_plugin, 0, ucp_check_rpc)) {

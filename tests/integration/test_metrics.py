@@ -2,7 +2,8 @@
 thread.  The values of a scrape match the operations done; a feature's
 families appear only for the caches that have it; Debian's `promtool check
 metrics` accepts the exposition; a real `prometheus` scrapes it; a scrape is
-answered while the only worker is busy; bad options stop the start."""
+answered while the only worker is busy and again after a reload; bad
+options stop the start."""
 import http.client
 import json
 import os
@@ -146,6 +147,14 @@ class Metrics(unittest.TestCase):
             finally:
                 prom.stop()
 
+    def test_served_again_after_a_reload(self):
+        with self.instance() as u:
+            u.op('cache_set', 'k', 'v', 0, 'a')
+            u.reload('sighup')
+            s, _ = parse(scrape(self.mport)[2])
+            # the new master bound the address again; the contents were kept
+            self.assertEqual(value(s, 'uwsgi_cache_items', 'a'), 1)
+
     def test_bad_options(self):
         rc, out = run_to_exit(['--master', '--ucache-metrics', 'nocolon', '--cache2', 'name=a,items=10'])
         self.assertNotEqual(rc, 0)
@@ -156,7 +165,7 @@ class Metrics(unittest.TestCase):
         self.assertIn('needs --master', out)
         with self.instance():
             rc, out = run_to_exit(['--master', '--ucache-metrics', '127.0.0.1:%d' % self.mport,
-                                   '--cache2', 'name=a,items=10'])
+                                   '--http-socket', '127.0.0.1:0', '--cache2', 'name=a,items=10'])
             self.assertNotEqual(rc, 0)
             self.assertIn('bind(): Address already in use', out)
 
