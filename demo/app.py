@@ -108,7 +108,7 @@ def page(n):
             '<p><a href="/?n=%d">same n</a> | <a href="/?n=%d">next n</a> | '
             '<a href="/clear">clear</a> | <a href="/stats.json">stats.json</a></p>'
             '<h2>cache "%s" (uWSGI stats server)</h2>'
-            '<div class="watch"><table>%s</table><div class="charts" id="charts"></div></div>'
+            '<div class="watch"><div class="charts" id="charts"></div><table>%s</table></div>'
             '<script>const FIELDS = %s;\n%s</script>'
             % (STYLE, n, value.decode(), outcome, ms, uwsgi.worker_id(), n, n + 1, CACHE,
                counters_table(demo_stats()), json.dumps(FIELDS), WATCH_JS))

@@ -64,11 +64,17 @@ function chart(id, title, t, lines, unit, yMax) {
   svg.appendChild(el('text', {x: PAD, y: H - 2}, '-5 min'));
   svg.appendChild(el('text', {x: W - 28, y: H - 2}, 'now'));
   lines.forEach((l, i) => {
-    const pts = t.map((ts, j) => l.values[j] === null ? null : `${x(ts).toFixed(1)},${y(l.values[j]).toFixed(1)}`)
-      .filter(p => p !== null && parseFloat(p) >= PAD);
+    // a path, so that intervals without data (no lookups) leave a gap
+    let d = '', pen = 'M';
+    t.forEach((ts, j) => {
+      const v = l.values[j];
+      if (v === null || x(ts) < PAD) { pen = 'M'; return; }
+      d += `${pen}${x(ts).toFixed(1)},${y(v).toFixed(1)} `;
+      pen = 'L';
+    });
     const last = l.values.length ? l.values[l.values.length - 1] : null;
-    svg.appendChild(el('polyline', {points: pts.join(' '), fill: 'none', stroke: COLORS[i],
-      'stroke-width': 1.5, class: 'line-' + l.name, 'data-last': last === null ? '' : last}));
+    svg.appendChild(el('path', {d: d.trim(), fill: 'none', stroke: COLORS[i], 'stroke-width': 1.5,
+      class: 'line-' + l.name, 'data-last': last === null ? '' : last}));
     svg.appendChild(el('text', {x: 210 + 90 * i, y: 12, fill: COLORS[i]}, `${l.name} ${fmt(last, unit)}`));
   });
 }

@@ -32,14 +32,15 @@ def chromium(url, *mode):
 
 
 def charts(dom):
-    """{svg id: (data-samples, {line class: (points, data-last)})}."""
+    """{svg id: (data-samples, {line class: (points, data-last)})}: a
+    line is an svg path, its points the "x,y" of its M and L commands."""
     out = {}
     for m in re.finditer(r'<svg ([^>]*)>(.*?)</svg>', dom, re.S):
         attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', m.group(1)))
         lines = {}
-        for pl in re.finditer(r'<polyline ([^>]*)>', m.group(2)):
+        for pl in re.finditer(r'<path ([^>]*)>', m.group(2)):
             a = dict(re.findall(r'([\w-]+)="([^"]*)"', pl.group(1)))
-            lines[a['class']] = (a['points'].split(), a['data-last'])
+            lines[a['class']] = (re.findall(r'[ML]([-\d.]+,[-\d.]+)', a['d']), a['data-last'])
         out[attrs.get('id')] = (int(attrs.get('data-samples', -1)), lines)
     return out
 
