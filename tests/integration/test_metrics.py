@@ -18,6 +18,7 @@ import urllib.parse
 import urllib.request
 
 from harness import Process, Uwsgi, app, free_port, need, poll, run_to_exit
+from test_redis import Redis
 
 PROMTOOL = shutil.which('promtool') or '/usr/bin/promtool'
 PROMETHEUS = shutil.which('prometheus') or '/usr/bin/prometheus'
@@ -106,6 +107,27 @@ class Metrics(unittest.TestCase):
             r = subprocess.run([PROMTOOL, 'check', 'metrics'], input=body.encode(),
                                capture_output=True, timeout=30)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    @need(PROMTOOL)
+    def test_redis_families(self):
+        with Redis() as redis:
+            self.mport = free_port()
+            with Uwsgi('--master', '--ucache-metrics', '127.0.0.1:%d' % self.mport,
+                       '--cache2', 'name=r,items=20,redis=127.0.0.1:%d' % redis.port,
+                       '--cache2', 'name=plain,items=20', '--wsgi-file', app('ops_app.py')) as u:
+                u.op('cache_set', 'k', 'v', 0, 'r')
+                poll(lambda: value(parse(scrape(self.mport)[2])[0], 'uwsgi_cache_redis_connected',
+                                   'r') == 1, 10, 0.05, 'the Redis listener')
+                body = scrape(self.mport)[2]
+                s, types = parse(body)
+                self.assertEqual(types['uwsgi_cache_redis_connected'], 'gauge')
+                self.assertEqual(types['uwsgi_cache_redis_fetches_total'], 'counter')
+                self.assertIsNone(value(s, 'uwsgi_cache_redis_fetches_total', 'plain'))
+                self.assertEqual(value(s, 'uwsgi_cache_operations_total', 'r', op='set'), 1)
+                self.assertFalse([k for k in types if 'udp' in k], types)
+                r = subprocess.run([PROMTOOL, 'check', 'metrics'], input=body.encode(),
+                                   capture_output=True, timeout=30)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def test_served_while_the_worker_is_busy(self):
         with self.instance() as u:
