@@ -8,7 +8,7 @@
 #   make fuzz       libFuzzer on the modifier1 111 parser and the stock image reader, bounded (FUZZ_TIME s);
 #                   FUZZ_TARGET=udp: on the replication datagram receiver
 #   make bench-nginx    nginx direct hits on ucache vs nginx + memcached (not a test)
-#   make install    plugin, ucache-inspect, its man page, docs, Python package and its wheel (DESTDIR-aware)
+#   make install    plugin, ucache-inspect, ucache-top, their man pages, docs, Python package and its wheel (DESTDIR-aware)
 #   make wheel      build/wheel/ucache-<VERSION>-py3-none-any.whl (pip install it into a venv)
 #   make deb        build/deb/uwsgi-plugin-ucache_<VERSION>_<arch>.deb (packaging/deb/)
 #
@@ -158,7 +158,9 @@ PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | tr ' ' '\n' | \
 #   WHEEL: build the Python package's wheel (build/wheel/, shipped in the .deb)
 #   TEST:  unit tests (cmocka), the fuzz replay (clang), integration tests
 #          (peers, other languages' plugins, Django, a venv, single-flight
-#          waits under a gevent worker: test_gevent.py)
+#          waits under a gevent worker: test_gevent.py;
+#          promtool and prometheus: test_metrics.py; headless chromium:
+#          the demo's charts; tmux: ucache-top's curses view)
 #   BENCH: benchmarks (make bench, bench-nginx)
 #   DEB:   make deb and its check (tests/deb/check.sh)
 DEB_PACKAGES_RUN = build-essential libxxhash-dev libssl-dev libhiredis-dev \
@@ -169,7 +171,8 @@ DEB_PACKAGES_TEST = libcmocka-dev clang libclang-rt-14-dev uwsgi-src \
 	python3-django python3-django-uwsgi-ng python3-pymemcache python3-redis python3-django-redis \
 	nginx-light libnginx-mod-http-lua memcached redis-server \
 	python3-venv python3-setuptools-whl python3-wheel-whl $(DEB_PACKAGES_WHEEL) \
-	uwsgi-plugin-gevent-python3
+	uwsgi-plugin-gevent-python3 \
+	prometheus chromium tmux
 DEB_PACKAGES_BENCH = gnuplot-nox wrk valgrind
 DEB_PACKAGES_DEB = lintian dpkg-dev $(DEB_PACKAGES_WHEEL)
 DEB_PACKAGES = $(sort $(DEB_PACKAGES_RUN) $(DEB_PACKAGES_TEST) $(DEB_PACKAGES_BENCH) $(DEB_PACKAGES_DEB))
@@ -260,6 +263,9 @@ install: $(PLUGIN) $(BUILD)/ucache-inspect $(if $(PY_FILES),$(WHEEL_DIR)/stamp)
 	install -D -m 0755 $(BUILD)/ucache-inspect $(DESTDIR)$(PREFIX)/bin/ucache-inspect
 	install -D -m 0644 docs/ucache-inspect.1 $(DESTDIR)$(PREFIX)/share/man/man1/ucache-inspect.1
 	gzip -9nf $(DESTDIR)$(PREFIX)/share/man/man1/ucache-inspect.1
+	install -D -m 0755 tools/ucache-top $(DESTDIR)$(PREFIX)/bin/ucache-top
+	install -D -m 0644 docs/ucache-top.1 $(DESTDIR)$(PREFIX)/share/man/man1/ucache-top.1
+	gzip -9nf $(DESTDIR)$(PREFIX)/share/man/man1/ucache-top.1
 	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -D -m 0644 LICENSE $(DESTDIR)$(DOCDIR)/copyright
 	@set -e; for f in $(PY_FILES); do \

@@ -200,14 +200,18 @@ static int local_math(struct ucp_cache *c, char *key, uint16_t klen, char *val, 
 	else
 		return -1;
 	memcpy(&delta, val, sizeof(delta));
-	if (c->redis)
-		return ucp_redis_math(c, key, klen, op, delta, expires,
-				!!(flags & (UWSGI_CACHE_FLAG_UPDATE))) ? -1 : 0;
+	if (c->redis) {
+		if (ucp_redis_math(c, key, klen, op, delta, expires, !!(flags & (UWSGI_CACHE_FLAG_UPDATE))))
+			return -1;
+		ucp_count(c, UCP_OP_SET);
+		return 0;
+	}
 	/* stock: without UPDATE, math on an existing key fails like a set */
 	if (!(flags & (UWSGI_CACHE_FLAG_UPDATE)) && ucache_exists(c->cache, key, klen) == 0)
 		return -1;
 	if (ucache_math(c->cache, key, klen, op, delta, expires, NULL))
 		return -1;
+	ucp_count(c, UCP_OP_SET);
 	if (c->udp && !(flags & (UWSGI_CACHE_FLAG_LOCAL)))
 		ucp_udp_send_item(c, key, klen);
 	return 0;
@@ -225,6 +229,7 @@ int ucp_local_set(struct ucp_cache *c, char *key, uint16_t klen, char *val, uint
 	expires = expiry(expires, flags, &sflags);
 	if (ucp_set(c, key, klen, val, vlen, expires, sflags))
 		return -1;
+	ucp_count(c, UCP_OP_SET);
 	/* _LOCAL: the stock flag for "do not replicate" */
 	if (c->udp && !(flags & (UWSGI_CACHE_FLAG_LOCAL)))
 		ucp_udp_send_set(c, key, klen, val, vlen, expires, !!(sflags & UCACHE_SET_ABSEXPIRE));
@@ -235,6 +240,8 @@ int ucp_local_del(struct ucp_cache *c, const char *key, uint16_t klen)
 {
 	int ret = ucp_del(c, key, klen);
 
+	if (!ret)
+		ucp_count(c, UCP_OP_DEL);
 	if (!ret && c->udp)
 		ucp_udp_send_del(c, key, klen);
 	return ret;

@@ -61,6 +61,7 @@ struct ucp_cache {
 	uint64_t sync_items;       /* items imported by the start-up sync (sync.c) */
 	struct ucp_udp *udp;       /* replication (udp.c), NULL without nodes/udp */
 	struct ucp_redis *redis;   /* redis=: near cache over Redis (redis.c), or NULL */
+	struct ucp_ops_line *ops;  /* per-operation counters (stats.c), NULL if not mapped */
 };
 
 extern struct uwsgi_server uwsgi;
@@ -267,6 +268,45 @@ int ucp_stats_keylong(struct uwsgi_stats *us, char *key, unsigned long long num)
 /* Copy the engine's live counters into every shim. */
 void ucp_stats_refresh(void);
 
+/* Per-operation counters (stats keys "sets", "deletes"; the engine counts
+ * gets as hits + misses): one cache line per process slot (uwsgi.mywid,
+ * 0 = master) in a shared page mapped before fork, so workers never share
+ * a line; relaxed atomics, summed by readers.  Counted: writes and deletes
+ * that succeeded, from the app, modifier1 111 and the RPC functions (not
+ * replicated or synced ones: udp_applied / sync_items count those). */
+enum ucp_op { UCP_OP_SET, UCP_OP_DEL, UCP_OP_COUNT };
+#define UCP_OPS_LINES 64
+struct ucp_ops_line {
+	uint64_t n[UCP_OP_COUNT];
+} __attribute__((aligned(64)));
+
+/* Map c's counters (in the master, at creation); exits if mmap fails. */
+void ucp_ops_attach(struct ucp_cache *c);
+uint64_t ucp_ops_sum(const struct ucp_cache *c, enum ucp_op op);
+
+static inline void ucp_count(struct ucp_cache *c, enum ucp_op op)
+{
+	if (c->ops)
+		__atomic_add_fetch(&c->ops[(unsigned) uwsgi.mywid % UCP_OPS_LINES].n[op], 1,
+				__ATOMIC_RELAXED);
+}
+
+/* Hold off ucp_caches_close() (sweeper.c) while a master thread reads the
+ * caches: between hold and release no cache is unmapped. */
+void ucp_caches_hold(void);
+void ucp_caches_release(void);
+
+/* ------------------------------------------------------------ metrics.c */
+
+/* --ucache-metrics ADDR: check ADDR at init, bind it in the master from
+ * preinit_apps, before fork (both exit naming the option on an error),
+ * close it in workers, serve /metrics from a master thread. */
+extern char *ucp_metrics_addr;
+void ucp_metrics_init(void);
+void ucp_metrics_bind(void);
+void ucp_metrics_post_fork(void);
+void ucp_metrics_start(void);
+
 /* ---------------------------------------------------------------- udp.c */
 
 struct ucp_udp;
@@ -290,7 +330,8 @@ void ucp_udp_servers_start(void);
 /* Stop applying received datagrams for good (before the caches close). */
 void ucp_udp_quiesce(void);
 
-/* The i-th udp_* counter of c: 1 with *name and *value set, 0 past the last. */
+/* The i-th udp_* counter of c: 1 with *name and *value set, 0 past the last
+ * (or without nodes/udp). */
 int ucp_udp_stat(const struct ucp_cache *c, size_t i, const char **name, uint64_t *value);
 /* -------------------------------------------------------------- redis.c */
 

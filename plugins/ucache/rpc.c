@@ -132,11 +132,12 @@ static int prepare(struct rpc_call *r, uint8_t min, uint8_t max, int writes)
 	return r->c ? 0 : -ENODEV;
 }
 
-/* After a successful write of key: its item (or its absence) to the UDP
- * nodes, as api.c does after math (a peek: no hit counted, and a tagged
- * entry goes out as a del). */
-static void replicate(struct ucp_cache *c, const char *key, uint16_t klen)
+/* After a successful write of key: count it (stats "sets"), and its item
+ * (or its absence) to the UDP nodes, as api.c does after math (a peek: no
+ * hit counted, and a tagged entry goes out as a del). */
+static void written(struct ucp_cache *c, const char *key, uint16_t klen)
 {
+	ucp_count(c, UCP_OP_SET);
 	if (c->udp)
 		ucp_udp_send_item(c, key, klen);
 }
@@ -170,7 +171,7 @@ static uint64_t rpc_add(uint8_t argc, char **argv, uint16_t *argvs, char **buffe
 	if (!rc)
 		rc = ucache_set(r.c->cache, KEY(1), KEY(2), t, 0);
 	if (!rc)
-		replicate(r.c, KEY(1));
+		written(r.c, KEY(1));
 	return reply_rc(&r, buffer, rc, -EEXIST, -EEXIST);
 }
 
@@ -211,7 +212,7 @@ static uint64_t rpc_cas(uint8_t argc, char **argv, uint16_t *argvs, char **buffe
 	if (!rc)
 		rc = ucache_cas(r.c->cache, KEY(1), KEY(3), t, argc == 5 ? 0 : UCACHE_CAS_KEEP_TTL, ver);
 	if (!rc)
-		replicate(r.c, KEY(1));
+		written(r.c, KEY(1));
 	return reply_rc(&r, buffer, rc, -ESTALE, -EEXIST);
 }
 
@@ -239,7 +240,7 @@ static uint64_t rpc_touch(uint8_t argc, char **argv, uint16_t *argvs, char **buf
 	if (!rc)
 		rc = ucache_touch(r.c->cache, KEY(1), t);
 	if (!rc)
-		replicate(r.c, KEY(1));
+		written(r.c, KEY(1));
 	return reply_rc(&r, buffer, rc, -ENOENT, -ENOENT);
 }
 
@@ -252,7 +253,7 @@ static uint64_t rpc_update(uint8_t argc, char **argv, uint16_t *argvs, char **bu
 	if (!rc)
 		rc = ucache_replace(r.c->cache, KEY(1), KEY(2));
 	if (!rc)
-		replicate(r.c, KEY(1));
+		written(r.c, KEY(1));
 	return reply_rc(&r, buffer, rc, -ENOENT, -ENOENT);
 }
 
@@ -276,7 +277,7 @@ static uint64_t rpc_incr(uint8_t argc, char **argv, uint16_t *argvs, char **buff
 		rc = ucache_math_ex(r.c->cache, KEY(1), UCACHE_MATH_INC, delta, initial, t,
 				    argc >= 4 ? 0 : UCACHE_MATH_EXISTING, &res);
 	if (!rc)
-		replicate(r.c, KEY(1));
+		written(r.c, KEY(1));
 	return rc ? reply_rc(&r, buffer, rc, -ENOENT, -ENOENT) : reply_num(buffer, 'Y', res);
 }
 
@@ -331,7 +332,7 @@ static uint64_t rpc_set_many(uint8_t argc, char **argv, uint16_t *argvs, char **
 		rc = ucache_set(r.c->cache, KEY(i), KEY(i + 1), t, UCACHE_SET_UPDATE);
 		flags[(i - 2) / 2] = rc ? '0' : '1';
 		if (!rc)
-			replicate(r.c, KEY(i));
+			written(r.c, KEY(i));
 	}
 	return reply_flags(buffer, flags, (argc - 2) / 2);
 }
@@ -347,6 +348,8 @@ static uint64_t rpc_delete_many(uint8_t argc, char **argv, uint16_t *argvs, char
 		return reply_err(buffer, r.fn, rc);
 	for (i = 1; i < argc; i++) {
 		flags[i - 1] = ucache_del(r.c->cache, KEY(i)) ? '0' : '1';
+		if (flags[i - 1] == '1')
+			ucp_count(r.c, UCP_OP_DEL);
 		if (flags[i - 1] == '1' && r.c->udp)
 			ucp_udp_send_del(r.c, KEY(i));
 	}
@@ -446,7 +449,7 @@ static uint64_t rpc_flight_end(uint8_t argc, char **argv, uint16_t *argvs, char 
 	if (!rc)
 		rc = ucache_flight_end(r.c->cache, KEY(1), KEY(3), t, stale, tok);
 	if (!rc)
-		replicate(r.c, KEY(1));
+		written(r.c, KEY(1));
 	else if (r.c && tok)
 		ucache_flight_abort(r.c->cache, KEY(1), tok); /* never leave the lock on a bad call */
 	return reply_rc(&r, buffer, rc, NO_N, NO_N);

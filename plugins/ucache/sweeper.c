@@ -32,9 +32,20 @@
 /* Items freed per ucache_sweep() call (the engine examines 8x as many). */
 uint64_t ucp_sweep_budget = 256;
 
-/* Held by the sweeper around a pass and by ucp_caches_close(), so that the
- * master's exit never unmaps a cache under the sweeper thread. */
+/* Held by the sweeper around a pass, by the metrics thread around a scrape
+ * (ucp_caches_hold) and by ucp_caches_close(), so that the master's exit
+ * never unmaps a cache under one of its threads. */
 static pthread_mutex_t pass_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void ucp_caches_hold(void)
+{
+	pthread_mutex_lock(&pass_lock);
+}
+
+void ucp_caches_release(void)
+{
+	pthread_mutex_unlock(&pass_lock);
+}
 
 static int needs_sweeping(const struct uwsgi_cache *uc)
 {
@@ -96,6 +107,7 @@ void ucp_sweepers_start(void)
 	int err;
 
 	ucp_redis_listeners_start();
+	ucp_metrics_start();
 	if (uwsgi.cache_no_expire)
 		return;
 	for (uc = uwsgi.caches; uc; uc = uc->next) {

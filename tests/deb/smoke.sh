@@ -15,7 +15,8 @@
 #   - the stats server reports ucache_version;
 #   - the wheel in /usr/share/uwsgi-plugin-ucache/ installs offline into a
 #     fresh venv (python3 -m venv), whose python imports ucache from it;
-#   - ucache-inspect --version, and the man page renders.
+#   - ucache-inspect --version, and the man page renders;
+#   - ucache-top -b (installed in /usr/bin) shows the cache's row.
 set -euo pipefail
 
 checkout=$(cd "$(dirname "$0")/../.." && pwd)
@@ -46,7 +47,8 @@ status=$(dpkg-query -W -f='${Status} ${Version}' "$pkg" 2>/dev/null) ||
 [ "$status" = "install ok installed $version" ] ||
 	fail "$pkg: dpkg says '$status', want 'install ok installed $version'"
 files=$(dpkg -L "$pkg")
-want=(/usr/lib/uwsgi/plugins/ucache_plugin.so /usr/bin/ucache-inspect "$man1" /usr/share/doc/$pkg/copyright)
+want=(/usr/lib/uwsgi/plugins/ucache_plugin.so /usr/bin/ucache-inspect "$man1" /usr/share/doc/$pkg/copyright
+	/usr/bin/ucache-top /usr/share/man/man1/ucache-top.1.gz)
 with_python=
 if [ -d "$checkout/python/ucache" ]; then
 	with_python=1
@@ -148,6 +150,11 @@ for _ in $(seq 200); do
 done
 [ "$got" = "$version" ] || fail "the stats server's caches report ucache_version '$got', want '$version'"
 ok "stats: ucache_version $got"
+
+# ucache-top from /usr/bin, over --stats-http: a row for cache a
+top=$(ucache-top -b -d 0.2 "http://127.0.0.1:$sport/") || fail "ucache-top -b failed: $top"
+grep -q '^a  *[0-9]' <<<"$top" || fail "ucache-top -b shows no row for cache a: $top"
+ok "ucache-top -b shows cache a"
 
 # --------------------------------------------------------------- venv
 if [ -n "$with_python" ]; then
