@@ -230,6 +230,14 @@ int ucache_peek(ucache_t *c, const void *key, size_t klen, void *buf, size_t buf
 void *ucache_get_alloc(ucache_t *c, const void *key, size_t klen, size_t *vallen,
 		struct ucache_item_info *info);
 
+/* As ucache_get_alloc, but counts no hit or miss and leaves the LRU alone:
+ * the engine's and the plugin's own lookups (single-flight locks and
+ * markers, a lookup of several candidate keys), so that hits and misses
+ * count the application's lookups only.  Unlike ucache_peek, a tagged
+ * entry comes back without its envelope (an invalidated one: ENOENT). */
+void *ucache_peek_alloc(ucache_t *c, const void *key, size_t klen, size_t *vallen,
+		struct ucache_item_info *info);
+
 /* 0 if key holds an unexpired value, -ENOENT if not, -EINVAL for a bad key. */
 int ucache_exists(ucache_t *c, const void *key, size_t klen);
 
@@ -427,7 +435,7 @@ long ucache_tags_check(ucache_t *c, const void *val, size_t len);
 struct ucache_stats {
 	uint64_t items;            /* live items (expired-but-unswept included) */
 	uint64_t capacity;         /* usable items: items - 1 */
-	uint64_t hits, misses;
+	uint64_t hits, misses;     /* application lookups only (ucache_peek* count nothing) */
 	uint64_t full;             /* times a write found the cache full */
 	uint64_t evictions;        /* items removed by purge_lru or clear_on_full */
 	uint64_t expirations;      /* expired items removed (sweep or lazily) */
@@ -437,6 +445,7 @@ struct ucache_stats {
 	uint64_t mapped_bytes;     /* size of the shared mapping (virtual) */
 	uint64_t metadata_bytes;   /* header, index, slots and allocator metadata (virtual) */
 	uint64_t stock_mapped_bytes; /* what stock uWSGI 2.0.21 maps for the same configuration (never less than mapped_bytes for sane geometries) */
+	uint64_t too_large;        /* writes refused with -E2BIG (key or value over the cache's limits) */
 };
 
 /* Fill st with live counters (summed without locks).  Never fails. */
