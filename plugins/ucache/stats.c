@@ -16,7 +16,7 @@
  *   uwsgi_stats_keylong(us, "last_modified_at", n)
  *                                   the last stock key of a cache object:
  *                                   after it, append "evictions", "expired",
- *                                   "bytes_used", "ucache_version" (the
+ *                                   "bytes_used", "too_large", "ucache_version" (the
  *                                   plugin's release) and the udp_* counters
  *                                   (udp.c), then a near cache's redis
  *                                   keys (redis.c) of the cursor's cache, and
@@ -125,6 +125,8 @@ static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
 	if (uwsgi_stats_comma(us) || keylong(us, "expired", c->snap.expirations))
 		return -1;
 	if (uwsgi_stats_comma(us) || keylong(us, "bytes_used", c->snap.bytes_used))
+		return -1;
+	if (uwsgi_stats_comma(us) || keylong(us, "too_large", c->snap.too_large))
 		return -1;
 	if (uwsgi_stats_comma(us) || keylong(us, "sync_items", c->sync_items))
 		return -1;
