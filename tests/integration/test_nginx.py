@@ -6,9 +6,22 @@ a whole-HTTP-response value passed through, and 1 MiB values intact.
 Stock uWSGI 2.0.21 fails all the direct hits here: its modifier2 3/4 handler
 looked keys up with length 0 (regression: test_direct_hit_*)."""
 import http.client
+import os
+import re
 import unittest
 
 from harness import NGINX, STOCK, Nginx, Uwsgi, app, need
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'README.md')
+
+
+def readme_recipes():
+    """The nginx blocks of README.md's sections on nginx, made runnable
+    (the app's port, Debian's uwsgi_params)."""
+    with open(README) as f:
+        text = f.read()
+    return [b.replace('include uwsgi_params;', 'include /etc/nginx/uwsgi_params;')
+            for b in re.findall(r'```nginx\n(.*?)```', text, re.S)]
 
 RECIPE = """
 location / {
@@ -100,6 +113,24 @@ class NginxDirect(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertEqual(len(body), len(MIB))
         self.assertTrue(body == MIB)
+
+
+@need(NGINX)
+@unittest.skipIf(STOCK, 'stock bug: modifier2 3/4 never hit')
+class ReadmeRecipes(unittest.TestCase):
+    def test_bug_every_miss_logs_upstream_prematurely_closed(self):
+        recipes = readme_recipes()
+        self.assertEqual(len(recipes), 2)
+        with Uwsgi('--cache2', 'name=pages,items=100', '--wsgi-file', app('ops_app.py'), socket_=True) as u:
+            for recipe in recipes:
+                with Nginx(recipe.replace('127.0.0.1:3031', '127.0.0.1:%d' % u.uport)) as n:
+                    for i in range(10):
+                        status, body = n.get('/miss/%d' % i)
+                        self.assertEqual(status, 200, body)
+                        self.assertTrue(body.startswith(b'app:/miss/%d:' % i), body)   # the fallback
+                    with open(os.path.join(n.workdir, 'error.log')) as f:
+                        errors = [line for line in f if '[error]' in line or '[crit]' in line]
+                    self.assertEqual(errors, [], recipe)
 
 
 if __name__ == '__main__':

@@ -7,7 +7,7 @@ from harness import Uwsgi, app, free_port, poll, stats_json
 
 STOCK_KEYS = ['name', 'hash', 'hashsize', 'keysize', 'max_items', 'blocks', 'blocksize',
               'items', 'hits', 'miss', 'full', 'last_modified_at']
-UCACHE_KEYS = ['evictions', 'expired', 'bytes_used', 'sync_items', 'ucache_version']
+UCACHE_KEYS = ['evictions', 'expired', 'bytes_used', 'too_large', 'sync_items', 'ucache_version']
 UDP_KEYS = ['udp_sent', 'udp_send_errors', 'udp_oversize', 'udp_received', 'udp_applied',
             'udp_malformed', 'udp_refused', 'udp_failed']
 
