@@ -514,10 +514,24 @@ static uint64_t rpc_peek(uint8_t argc, char **argv, uint16_t *argvs, char **buff
 	return n;
 }
 
+/* The argument to read: the first key that exists (uncounted: no copy),
+ * else the first. */
+static int first_existing(struct rpc_call *r)
+{
+	int i;
+
+	for (i = 1; i < r->argc; i++) {
+		if (ucp_exists(r->c, r->argv[i], r->argvs[i]) == 0)
+			return i;
+	}
+	return 1;
+}
+
 /* ucache_lookup CACHE KEY... -> as ucache_peek, counted as ONE lookup: a
- * hit (the key found is read again, counted, its LRU position refreshed)
- * or a miss (a counted read of the first key, which may still hit).
- * The Accelerator's page and its Accept-Encoding variant are one lookup. */
+ * hit (the first key that exists is then read, counted: its LRU position
+ * refreshed) or a miss (a counted read of the first key, which may still
+ * hit).  The Accelerator's page and its Accept-Encoding variant are one
+ * lookup. */
 static uint64_t rpc_lookup(uint8_t argc, char **argv, uint16_t *argvs, char **buffer)
 {
 	CALL("ucache_lookup");
@@ -528,9 +542,7 @@ static uint64_t rpc_lookup(uint8_t argc, char **argv, uint16_t *argvs, char **bu
 
 	if (rc)
 		return reply_err(buffer, &r, rc);
-	free(first_present(&r, &i, &len));
-	if (i == argc)
-		i = 1;
+	i = first_existing(&r);
 	if (!(v = ucp_get_alloc(r.c, KEY(i), &len, NULL)))
 		return reply(buffer, 'N', NULL, 0);
 	n = reply_indexed(buffer, i - 1, v, len);
