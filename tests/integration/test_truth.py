@@ -112,10 +112,16 @@ class Counters(unittest.TestCase):
         self.assertEqual(self.delta(lambda: remote.get('zz')), ((0, 1), None))
 
     def test_concurrent_django_get_or_set_misses_count_one_miss_each(self):
+        self.concurrent_misses('/gos?key=race&n=2')
+
+    def test_concurrent_cache_get_or_set_misses_count_one_miss_each(self):
+        self.concurrent_misses('/gos?key=race2&n=2&lib=cache')
+
+    def concurrent_misses(self, path):
         out = []
 
         def one():
-            status, _, body = self.u.request('/gos?key=race&n=2')
+            status, _, body = self.u.request(path)
             out.append((status, json.loads(body)['value'] if status == 200 else body))
         threads = [threading.Thread(target=one) for _ in range(2)]
         d, _ = self.delta(lambda: [t.start() for t in threads] and [t.join() for t in threads])

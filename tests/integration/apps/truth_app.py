@@ -5,7 +5,7 @@ test's own bookkeeping: never measured), "pages" (cache_page).
 POST /py       body: JSON list of [target, method, arg...]: target "cache"
                (ucache.Cache('m', serializer='raw')) or "dj" (the Django
                backend on "m"); results as JSON ({"exc": "Name: message"}).
-GET  /gos?key=K&n=N   Django get_or_set(K) on "m" whose compute waits
+GET  /gos?key=K&n=N[&lib=cache]   Django's (or ucache.Cache's) get_or_set(K) on "m" whose compute waits
                (5 s at most) until N requests have arrived (counted in "aux")
                and then 0.3 s, so that N callers race; JSON {value}.
 GET  /page/... a Django view under cache_page(60) on the "pages" cache.
@@ -73,6 +73,8 @@ def gos(q):
             time.sleep(0.01)
         time.sleep(0.3)
         return 'v-%d' % os.getpid()
+    if q.get('lib') == 'cache':
+        return {'value': cache.get_or_set(key, lambda: compute().encode(), 60).decode()}
     return {'value': caches['m'].get_or_set(key, compute, 60)}
 
 
