@@ -496,12 +496,14 @@ static uint64_t reply_indexed(char **buffer, int index, const char *v, size_t le
 
 /* ucache_peek CACHE KEY... -> Y INDEX:VALUE (the first key present) | N.
  * Counts no hit or miss: a caller's own polls and probes (the
- * Accelerator's render locks, Django's get_or_set after a lost race). */
+ * Accelerator's render locks, Django's get_or_set after a lost race).
+ * Without a KEY: N, or ENOENT naming the caches there are (Python's
+ * check of a cache name, which must not cost a near cache a Redis read). */
 static uint64_t rpc_peek(uint8_t argc, char **argv, uint16_t *argvs, char **buffer)
 {
 	CALL("ucache_peek");
 	size_t len = 0;
-	int i, rc = prepare_any(&r, 2, 255, 0);
+	int i, rc = prepare_any(&r, 1, 255, 0);
 	char *v;
 	uint64_t n;
 

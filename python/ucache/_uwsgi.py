@@ -35,7 +35,7 @@ class UwsgiBackend(RpcOps):
         uwsgi.cache_* call on it would fail silently (get None, set False).
         Without ucache (stock uWSGI) there is nothing to ask."""
         try:
-            r = uwsgi.call(b'ucache_peek', self._rpc_name, LOCK_PREFIX)
+            r = uwsgi.call(b'ucache_peek', self._rpc_name)
         except Exception:
             return
         if r and r[:8] == b'EENOENT ':
