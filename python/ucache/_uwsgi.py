@@ -42,9 +42,9 @@ class UwsgiBackend(RpcOps):
             raise CacheError('ENOENT ' + r.split(b': ', 1)[-1].decode('utf-8', 'replace'))
 
     def _no_reply(self, fn):
-        if self.remote:
-            return ('no reply from %s: its uwsgi needs --plugin rpc (RPC over modifier1 173) and '
-                    '--plugin ucache' % self.cache.split('@', 1)[1])
+        if self.remote:  # the wire client asks the server what it answers
+            from ._wire import WireBackend
+            return WireBackend(self.cache)._no_reply(fn)
         return RpcOps._no_reply(self, fn)
 
     def num(self, key):

@@ -237,6 +237,11 @@ class RemoteWithoutRpc(unittest.TestCase):
             self.assertIn('the server answers the cache protocol (modifier1 111) but does not load '
                           "uWSGI's rpc plugin: add --plugin rpc", str(e.exception))
             self.assertNotIn('is the ucache plugin loaded', str(e.exception))
+            # the same from inside another uwsgi (uwsgi.rpc)
+            with Uwsgi(*CACHES, '--wsgi-file', app('truth_app.py')) as client:
+                got = json.loads(client.get('/remote_incr?addr=127.0.0.1:%d' % u.uport))
+            self.assertIn('exc', got)
+            self.assertIn("does not load uWSGI's rpc plugin: add --plugin rpc", got['exc'])
 
 
 if __name__ == '__main__':

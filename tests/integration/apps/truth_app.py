@@ -13,6 +13,7 @@ GET  /accel/...  an Accelerator (cache "pages", X-Ucache on, bypass
                cookie "sessionid") around an app sending Vary: Cookie when
                ?vary=cookie, caching ?cache_for=S seconds.
 GET  /typo?op=set|get|get_or_set  ucache.Cache('mycahce') (no such cache).
+GET  /remote_incr?addr=HOST:PORT  ucache.Cache('m@HOST:PORT').incr_value('n').
 Other paths go to ops_app.py.
 """
 import json
@@ -113,6 +114,13 @@ def typo_django(q):
         return {'exc': '%s: %s' % (type(e).__name__, e)}
 
 
+def remote_incr(q):
+    try:
+        return {'result': ucache.Cache('m@' + q['addr']).incr_value('n', 1, initial=0)}
+    except Exception as e:
+        return {'exc': '%s: %s' % (type(e).__name__, e)}
+
+
 def reply(start_response, obj):
     start_response('200 OK', [('Content-Type', 'application/json')])
     return [json.dumps(obj).encode()]
@@ -124,8 +132,9 @@ def application(env, start_response):
     if path == '/py':
         body = env['wsgi.input'].read(int(env.get('CONTENT_LENGTH') or 0))
         return reply(start_response, [run(op) for op in json.loads(body)])
-    if path in ('/gos', '/typo', '/typo_django'):
-        return reply(start_response, {'/gos': gos, '/typo': typo, '/typo_django': typo_django}[path](q))
+    handlers = {'/gos': gos, '/typo': typo, '/typo_django': typo_django, '/remote_incr': remote_incr}
+    if path in handlers:
+        return reply(start_response, handlers[path](q))
     if path.startswith('/page/'):
         resp = page_view(WSGIRequest(env))
         start_response('%d %s' % (resp.status_code, resp.reason_phrase), list(resp.items()))
