@@ -10,7 +10,7 @@ import os
 import re
 import unittest
 
-from harness import NGINX, STOCK, Nginx, Uwsgi, app, need
+from harness import NGINX, STOCK, Nginx, Uwsgi, app, free_port, need, stats_json
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'README.md')
 
@@ -121,13 +121,25 @@ class ReadmeRecipes(unittest.TestCase):
     def test_bug_every_miss_logs_upstream_prematurely_closed(self):
         recipes = readme_recipes()
         self.assertEqual(len(recipes), 2)
-        with Uwsgi('--cache2', 'name=pages,items=100', '--wsgi-file', app('ops_app.py'), socket_=True) as u:
+        sport = free_port()
+        with Uwsgi('--cache2', 'name=pages,items=100', '--master', '--stats', '127.0.0.1:%d' % sport,
+                   '--wsgi-file', app('ops_app.py'), socket_=True) as u:
+            def counts():
+                c = stats_json(sport)['caches'][0]
+                return c['hits'], c['miss']
             for recipe in recipes:
                 with Nginx(recipe.replace('127.0.0.1:3031', '127.0.0.1:%d' % u.uport)) as n:
+                    before = counts()
                     for i in range(10):
                         status, body = n.get('/miss/%d' % i)
                         self.assertEqual(status, 200, body)
                         self.assertTrue(body.startswith(b'app:/miss/%d:' % i), body)   # the fallback
+                    u.op('cache_set', '/hit', 'from ucache', 0, 'pages')
+                    self.assertEqual(n.get('/hit'), (200, b'from ucache'))
+                    u.op('cache_del', '/hit', 'pages')
+                    after = counts()
+                    # one lookup per request: 10 misses, 1 hit
+                    self.assertEqual((after[0] - before[0], after[1] - before[1]), (1, 10))
                     with open(os.path.join(n.workdir, 'error.log')) as f:
                         errors = [line for line in f if '[error]' in line or '[crit]' in line]
                     self.assertEqual(errors, [], recipe)
