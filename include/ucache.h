@@ -357,7 +357,8 @@ enum ucache_flight_state {
 /* Returns an enum ucache_flight_state (>= 0) or -EINVAL (bad key: too long
  * for the lock's prefix), -ENOMEM.  *val (malloc'd, caller frees) and
  * *vallen as said per state; *token identifies the lock for flight_end
- * when the state is COMPUTE. */
+ * when the state is COMPUTE.  Counts no hit or miss (its reads are
+ * peeks): the caller counts its own lookup of key first. */
 int ucache_flight_begin(ucache_t *c, const void *key, size_t klen, uint64_t wait_ms, uint64_t lock_s,
 			void **val, size_t *vallen, uint64_t *token);
 
@@ -371,7 +372,7 @@ int ucache_flight_end(ucache_t *c, const void *key, size_t klen, const void *val
 void ucache_flight_abort(ucache_t *c, const void *key, size_t klen, uint64_t token);
 
 /* The value even when stale (past its flight_end timeout, within stale_s):
- * malloc'd, *stale set to 1 if so.  NULL with errno ENOENT, EINVAL, ENOMEM. */
+ * malloc'd, *stale set to 1 if so; one hit or miss counted.  NULL with errno ENOENT, EINVAL, ENOMEM. */
 void *ucache_get_stale(ucache_t *c, const void *key, size_t klen, size_t *vallen, int *stale);
 
 /* Free up to budget expired items, examining at most budget * 8 slots from
