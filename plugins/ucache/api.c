@@ -21,8 +21,10 @@
  * takes uc->lock.  Legacy callers still take it around their calls (it is a
  * real uWSGI rwlock, see options.c), which is harmless.
  *
- * Failure values are the stock ones (NULL, -1, 0), and failures are silent:
- * an oversized key or value from any language must not flood the log.
+ * Failure values are the stock ones (NULL, -1, 0).  A write refused for its
+ * size is logged at most once a second per process (and counted by the
+ * engine: stats' too_large), so that a value that never fits is visible
+ * without an oversized key or value from any language flooding the log.
  */
 #include "glue.h"
 
@@ -158,6 +160,36 @@ static inline struct ucp_cache *resolve(const char *cache, int *remote)
 }
 
 /* ---------------------------------------------------------------- writes */
+
+static struct ucp_ratelimit rl_too_large;
+
+void ucp_log_too_large(const struct ucp_cache *c, size_t klen, size_t vlen)
+{
+	char more[64] = "";
+	uint64_t dropped = 0;
+
+	if (!ucp_ratelimit_pass(&rl_too_large, &dropped))
+		return;
+	if (dropped)
+		snprintf(more, sizeof(more), " (and %llu more since the last line)", (unsigned long long) dropped);
+	uwsgi_log("ucache: cache \"%s\": a write refused, too large: key %zu bytes, value %zu bytes "
+			"(limits: keysize %llu, value %llu bytes)%s\n", c->uc.name, klen, vlen,
+			(unsigned long long) c->uc.keysize, (unsigned long long) ucache_max_value(c->cache), more);
+}
+
+void ucp_cache_names(char *out, size_t len)
+{
+	struct uwsgi_cache *uc;
+	size_t pos = 0;
+
+	out[0] = 0;
+	for (uc = uwsgi.caches; uc && pos < len; uc = uc->next) {
+		int n = snprintf(out + pos, len - pos, "%s\"%s\"", pos ? ", " : "", uc->name);
+		if (n < 0)
+			break;
+		pos += (size_t) n;
+	}
+}
 
 /* Stock semantics of a relative expiry (docs/STOCK_SEMANTICS.md "Expiry"):
  * now + expires, modulo 2^64.  A sum that wraps is a time in the past

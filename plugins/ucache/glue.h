@@ -125,6 +125,15 @@ int ucp_local_set(struct ucp_cache *c, char *key, uint16_t klen, char *val, uint
 /* ucache_del() + replication of a successful del.  0 or -errno. */
 int ucp_local_del(struct ucp_cache *c, const char *key, uint16_t klen);
 
+/* Log a write refused for its size (one line per second per process, the
+ * next says how many were dropped): the cache, the key length, the value
+ * size and the limits.  The engine counts it (stats' too_large). */
+void ucp_log_too_large(const struct ucp_cache *c, size_t klen, size_t vlen);
+
+/* The names of the local caches, comma-separated, into out (for errors
+ * naming a cache that does not exist). */
+void ucp_cache_names(char *out, size_t len);
+
 /* Redirect targets: same prototypes as the uwsgi.h functions they replace
  * (hook.c has the list). */
 char *ucp_api_magic_get(char *key, uint16_t klen, uint64_t *vlen, uint64_t *expires, char *cache);
@@ -414,8 +423,22 @@ static inline int ucp_exists(struct ucp_cache *c, const void *key, size_t klen)
 static inline int ucp_set(struct ucp_cache *c, const void *key, size_t klen, const void *val,
 		size_t vlen, uint64_t expires, unsigned flags)
 {
-	return c->redis ? ucp_redis_set(c, key, klen, val, vlen, expires, flags)
+	int ret = c->redis ? ucp_redis_set(c, key, klen, val, vlen, expires, flags)
 		: ucache_set(c->cache, key, klen, val, vlen, expires, flags);
+
+	if (__builtin_expect(ret == -E2BIG, 0))
+		ucp_log_too_large(c, klen, vlen);
+	return ret;
+}
+
+/* An uncounted read (the plugin's own lookups: candidate keys, polls). */
+static inline void *ucp_peek_alloc(struct ucp_cache *c, const void *key, size_t klen, size_t *vlen)
+{
+	void *val = ucache_peek_alloc(c->cache, key, klen, vlen, NULL);
+
+	if (__builtin_expect(!val && c->redis != NULL && errno == ENOENT, 0))
+		return ucp_redis_get_alloc(c, key, klen, vlen, NULL);
+	return val;
 }
 
 static inline int ucp_del(struct ucp_cache *c, const void *key, size_t klen)

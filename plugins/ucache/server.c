@@ -507,8 +507,10 @@ static int magic_store(struct wsgi_request *wsgi_req, struct ucp_cache *c, const
 	ssize_t rlen = 0;
 	char *val;
 
-	if (r->size > c->uc.max_item_size)
+	if (r->size > c->uc.max_item_size) {
+		ucp_log_too_large(c, r->key_len, r->size);
 		return -1;
+	}
 	wsgi_req->post_cl = r->size;
 	val = uwsgi_request_body_read(wsgi_req, (ssize_t) r->size, &rlen);
 	if (!val || rlen != (ssize_t) r->size)

@@ -16,7 +16,8 @@
  *   uwsgi_stats_keylong(us, "last_modified_at", n)
  *                                   the last stock key of a cache object:
  *                                   after it, append "evictions", "expired",
- *                                   "bytes_used", "bytes_mapped" (the shared
+ *                                   "bytes_used", "too_large" (writes refused
+ *                                   as too large), "bytes_mapped" (the shared
  *                                   mapping), "bytes_resident" (its pages in
  *                                   RAM: mincore, a byte per 4 KiB page per
  *                                   request), "max_value_size" (the largest
@@ -157,6 +158,7 @@ static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
 		{ "evictions", c->snap.evictions },
 		{ "expired", c->snap.expirations },
 		{ "bytes_used", c->snap.bytes_used },
+		{ "too_large", c->snap.too_large },
 		{ "bytes_mapped", c->snap.mapped_bytes },
 		{ "bytes_resident", ucache_resident_bytes(c->cache) },
 		{ "max_value_size", ucache_max_value(c->cache) },

@@ -9,8 +9,8 @@ from harness import Uwsgi, app, free_port, poll, stats_json
 
 STOCK_KEYS = ['name', 'hash', 'hashsize', 'keysize', 'max_items', 'blocks', 'blocksize',
               'items', 'hits', 'miss', 'full', 'last_modified_at']
-UCACHE_KEYS = ['evictions', 'expired', 'bytes_used', 'bytes_mapped', 'bytes_resident',
-               'max_value_size', 'sets', 'deletes', 'sync_items', 'ucache_version']
+UCACHE_KEYS = ['evictions', 'expired', 'bytes_used', 'too_large', 'bytes_mapped',
+               'bytes_resident', 'max_value_size', 'sets', 'deletes', 'sync_items', 'ucache_version']
 
 
 class Stats(unittest.TestCase):
