@@ -8,7 +8,8 @@
 #   make fuzz       libFuzzer on the modifier1 111 parser and the stock image reader, bounded (FUZZ_TIME s);
 #                   FUZZ_TARGET=udp: on the replication datagram receiver
 #   make bench-nginx    nginx direct hits on ucache vs nginx + memcached (not a test)
-#   make install    plugin, ucache-inspect, its man page, docs, Python package (DESTDIR-aware)
+#   make install    plugin, ucache-inspect, ucache-top, their man pages, docs, Python package and its wheel (DESTDIR-aware)
+#   make wheel      build/wheel/ucache-<VERSION>-py3-none-any.whl (pip install it into a venv)
 #   make deb        build/deb/uwsgi-plugin-ucache_<VERSION>_<arch>.deb (packaging/deb/)
 #
 # The engine (core/, include/) builds without uWSGI; everything touching
@@ -43,7 +44,8 @@ UNIT_SAN_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
 
 .PHONY: tools inspect
 .PHONY: deb
-.PHONY: all engine plugin install deps deb-packages test unit unit-san integration demo bench-engine clean
+.PHONY: deb-packages-run deb-packages-test deb-packages-bench deb-packages-deb
+.PHONY: all engine plugin install deps deps-run deps-test deps-bench deps-deb deb-packages test unit unit-san integration demo bench-engine clean
 .PHONY: fuzz fuzz-regress bench-nginx layering
 .PHONY: soak
 
@@ -91,11 +93,15 @@ $(WIRE_TESTS:%=$(BUILD)/san/tests/%): $(BUILD)/san/tests/%: tests/unit/%.c $(WIR
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache/wire $< $(WIRE_C) -o $@ -lcmocka -lcrypto
 
-# Store inspection tool: ucache-inspect [-k] [-v] FILE
+# Store inspection tool: ucache-inspect [-k] [-v] FILE, ucache-inspect keys
+# (a store, or a live cache over modifier1 111: it links the modifier1 111
+# part of plugins/ucache/wire/ alone, no uWSGI)
+INSPECT_WIRE = $(filter-out %/udpwire.c %/image.c,$(WIRE_C))
+INSPECT_SRC = tools/ucache-inspect.c tools/inspect_keys.c tools/inspect_remote.c $(INSPECT_WIRE)
 tools: $(BUILD)/ucache-inspect
 
-$(BUILD)/ucache-inspect: tools/ucache-inspect.c $(BUILD)/libucache.a VERSION
-	$(CC) $(ALL_CFLAGS) $< -o $@ $(BUILD)/libucache.a $(LDLIBS_ENGINE)
+$(BUILD)/ucache-inspect: $(INSPECT_SRC) tools/inspect.h $(WIRE_SRC) $(BUILD)/libucache.a VERSION
+	$(CC) $(ALL_CFLAGS) -Iplugins/ucache/wire $(INSPECT_SRC) -o $@ $(BUILD)/libucache.a $(LDLIBS_ENGINE)
 
 inspect: $(BUILD)/ucache-inspect
 	@test -n "$(STORE)" || { echo "usage: make inspect STORE=/path/to/store [INSPECT_ARGS=-k]"; exit 1; }
@@ -120,21 +126,90 @@ PLUGIN_SRC  = $(wildcard plugins/ucache/*.[ch] plugins/ucache/*/*.[ch]) uwsgiplu
 PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | tr ' ' '\n' | \
 	sed -n 's/^-DUWSGI_PLUGIN_DIR="\\"\(.*\)\\""$$/\1/p')
 
-# Debian packages needed to build, test, demo and benchmark (make deps and
-# .ci/run install the same list).
-DEB_PACKAGES = build-essential libxxhash-dev libcmocka-dev libssl-dev \
-	libhiredis-dev uwsgi-core uwsgi-dev uwsgi-src uwsgi-plugin-python3 uwsgi-plugin-psgi \
-	uwsgi-plugin-lua5.2 python3 python3-django python3-django-uwsgi-ng \
-	nginx-light memcached redis-server python3-pymemcache python3-redis python3-django-redis \
-	clang libclang-rt-14-dev gnuplot-nox wrk valgrind uwsgi-plugin-php php-apcu \
-	libnginx-mod-http-lua
-# make deb's package check (.ci/run runs it on the .deb)
-DEB_PACKAGES += lintian
-# single-flight waits under a gevent worker (tests/integration/test_gevent.py)
-DEB_PACKAGES += uwsgi-plugin-gevent-python3
+# ------------------------------------------------------ Debian packages
+# One list per purpose; each make goal installs only the sets it needs
+# (packaging/need-packages.sh, below): `make`/`make demo` RUN, `make
+# install` RUN + WHEEL, `make test` RUN + TEST, `make bench*` RUN + TEST +
+# BENCH (the peers are test packages too), `make deb` RUN + DEB.  .ci/run
+# installs them all (`make deb-packages`).  Append a package to the set of
+# the goal that needs it.
+#   RUN:   build the engine, ucache-inspect and the plugin, run the demo
+#          (`uwsgi --build-plugin` writes out its own uwsgi.h, which
+#          includes pcre.h, uuid.h, zlib.h, sys/capability.h and runs
+#          uwsgiconfig.py with distutils: uwsgi-dev depends on all of them)
+#   WHEEL: build the Python package's wheel (build/wheel/, shipped in the .deb)
+#   TEST:  unit tests (cmocka), the fuzz replay (clang), integration tests
+#          (peers, other languages' plugins, Django, a venv, single-flight
+#          waits under a gevent worker: test_gevent.py;
+#          promtool and prometheus: test_metrics.py; headless chromium:
+#          the demo's charts; tmux: ucache-top's curses view)
+#   BENCH: benchmarks (make bench, bench-nginx)
+#   DEB:   make deb and its check (tests/deb/check.sh)
+DEB_PACKAGES_RUN = build-essential libxxhash-dev libssl-dev libhiredis-dev \
+	uwsgi-core uwsgi-dev uwsgi-plugin-python3 python3
+DEB_PACKAGES_WHEEL = python3-pip python3-setuptools python3-wheel
+DEB_PACKAGES_TEST = libcmocka-dev clang libclang-rt-14-dev uwsgi-src \
+	uwsgi-plugin-psgi uwsgi-plugin-lua5.2 uwsgi-plugin-php php-apcu \
+	python3-django python3-django-uwsgi-ng python3-pymemcache python3-redis python3-django-redis \
+	nginx-light libnginx-mod-http-lua memcached redis-server \
+	python3-venv python3-setuptools-whl python3-wheel-whl $(DEB_PACKAGES_WHEEL) \
+	uwsgi-plugin-gevent-python3 \
+	prometheus chromium tmux
+DEB_PACKAGES_BENCH = gnuplot-nox wrk valgrind
+DEB_PACKAGES_DEB = lintian dpkg-dev $(DEB_PACKAGES_WHEEL)
+DEB_PACKAGES = $(sort $(DEB_PACKAGES_RUN) $(DEB_PACKAGES_TEST) $(DEB_PACKAGES_BENCH) $(DEB_PACKAGES_DEB))
 
+# The lists, for scripts (.ci/run): all of them, or one set.
 deb-packages:
 	@echo $(DEB_PACKAGES)
+deb-packages-run:
+	@echo $(DEB_PACKAGES_RUN)
+deb-packages-test:
+	@echo $(DEB_PACKAGES_TEST)
+deb-packages-bench:
+	@echo $(DEB_PACKAGES_BENCH)
+deb-packages-deb:
+	@echo $(DEB_PACKAGES_DEB)
+
+# `make deps-<set>` installs a goal's sets (as root); `make deps` all of them.
+deps-run:
+	@$(NEED_PACKAGES) "make deps-run" "sudo make deps-run" $(DEB_PACKAGES_RUN)
+deps-test:
+	@$(NEED_PACKAGES) "make deps-test" "sudo make deps-test" $(DEB_PACKAGES_RUN) $(DEB_PACKAGES_TEST)
+deps-bench:
+	@$(NEED_PACKAGES) "make deps-bench" "sudo make deps-bench" $(DEB_PACKAGES_RUN) $(DEB_PACKAGES_TEST) \
+		$(DEB_PACKAGES_BENCH)
+deps-deb:
+	@$(NEED_PACKAGES) "make deps-deb" "sudo make deps-deb" $(DEB_PACKAGES_RUN) $(DEB_PACKAGES_DEB)
+deps:
+	@$(NEED_PACKAGES) "make deps" "sudo make deps" $(DEB_PACKAGES)
+
+# The prerequisite check, before anything is built: the goals on the
+# command line pick the sets (the widest wins), packaging/need-packages.sh
+# installs what is missing (as root) or stops with the one command to run.
+# Silent and fast (one dpkg-query) when nothing is missing.  Skipped in
+# sub-makes (their parent checked) and with UCACHE_SKIP_DEPS=1 (a machine
+# that is not Debian, or a tree built against other packages).
+NEED_PACKAGES = packaging/need-packages.sh
+NEED_NONE  = clean deps deps-run deps-test deps-bench deps-deb deb-packages deb-packages-run \
+	deb-packages-test deb-packages-bench deb-packages-deb
+NEED_TEST  = test unit unit-san fuzz-regress integration soak fuzz fuzz-proto fuzz-udp
+NEED_BENCH = bench bench-engine bench-nginx
+NEED_GOALS = $(filter-out $(NEED_NONE),$(or $(MAKECMDGOALS),all))
+NEED_SET = $(if $(filter $(NEED_BENCH),$(NEED_GOALS)),bench,$(if $(filter $(NEED_TEST),$(NEED_GOALS)),test,$(if \
+	$(filter deb,$(NEED_GOALS)),deb,run)))
+NEED_LIST = $(DEB_PACKAGES_RUN) $(if $(filter install wheel,$(NEED_GOALS)),$(DEB_PACKAGES_WHEEL)) $(if \
+	$(filter test bench,$(NEED_SET)),$(DEB_PACKAGES_TEST)) $(if $(filter bench,$(NEED_SET)),$(DEB_PACKAGES_BENCH)) \
+	$(if $(filter deb,$(NEED_SET)),$(DEB_PACKAGES_DEB))
+ifneq ($(NEED_GOALS),)
+ifeq ($(MAKELEVEL)$(UCACHE_SKIP_DEPS),0)
+NEED_FAILED := $(shell $(NEED_PACKAGES) "make $(NEED_GOALS)" \
+	"sudo make deps-$(if $(filter install wheel,$(NEED_GOALS)),deb,$(NEED_SET))" $(NEED_LIST))
+ifneq ($(.SHELLSTATUS),0)
+$(error $(NEED_FAILED))
+endif
+endif
+endif
 
 plugin: $(PLUGIN)
 
@@ -150,18 +225,36 @@ DOCDIR   = $(PREFIX)/share/doc/uwsgi-plugin-ucache
 PYDIR    = $(PREFIX)/lib/python3/dist-packages
 PY_FILES = $(shell cd python 2>/dev/null && find ucache -name '*.py' ! -name _version.py | sort)
 
-install: $(PLUGIN) $(BUILD)/ucache-inspect
+# The Python package as a wheel (python/pyproject.toml), for virtualenvs:
+# built offline with Debian's setuptools and wheel, shipped in
+# $(SHAREDIR) so that `VENV/bin/pip install --no-index
+# /usr/share/uwsgi-plugin-ucache/ucache-*.whl` works with no network.
+WHEEL_DIR = $(BUILD)/wheel
+SHAREDIR  = $(PREFIX)/share/uwsgi-plugin-ucache
+.PHONY: wheel
+wheel: $(WHEEL_DIR)/stamp
+
+$(WHEEL_DIR)/stamp: python/pyproject.toml python/setup.py $(addprefix python/,$(PY_FILES)) VERSION
+	rm -rf $(WHEEL_DIR)
+	$(PYTHON3) -m pip wheel --no-build-isolation --no-index --no-deps --quiet -w $(WHEEL_DIR) ./python
+	touch $@
+
+install: $(PLUGIN) $(BUILD)/ucache-inspect $(if $(PY_FILES),$(WHEEL_DIR)/stamp)
 	@test -n "$(PLUGIN_DIR)" || { echo "cannot find the plugin dir of $(UWSGI)"; exit 1; }
 	install -D -m 0644 $(PLUGIN) $(DESTDIR)$(PLUGIN_DIR)/$(PLUGIN)
 	install -D -m 0755 $(BUILD)/ucache-inspect $(DESTDIR)$(PREFIX)/bin/ucache-inspect
 	install -D -m 0644 docs/ucache-inspect.1 $(DESTDIR)$(PREFIX)/share/man/man1/ucache-inspect.1
 	gzip -9nf $(DESTDIR)$(PREFIX)/share/man/man1/ucache-inspect.1
+	install -D -m 0755 tools/ucache-top $(DESTDIR)$(PREFIX)/bin/ucache-top
+	install -D -m 0644 docs/ucache-top.1 $(DESTDIR)$(PREFIX)/share/man/man1/ucache-top.1
+	gzip -9nf $(DESTDIR)$(PREFIX)/share/man/man1/ucache-top.1
 	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -D -m 0644 LICENSE $(DESTDIR)$(DOCDIR)/copyright
 	@set -e; for f in $(PY_FILES); do \
 		echo "install python/$$f"; install -D -m 0644 python/$$f $(DESTDIR)$(PYDIR)/$$f; done; \
 	if [ -n "$(PY_FILES)" ]; then \
-		echo "__version__ = '$(VERSION)'" > $(DESTDIR)$(PYDIR)/ucache/_version.py; fi
+		echo "__version__ = '$(VERSION)'" > $(DESTDIR)$(PYDIR)/ucache/_version.py; \
+		install -d $(DESTDIR)$(SHAREDIR) && install -m 0644 $(WHEEL_DIR)/ucache-*.whl $(DESTDIR)$(SHAREDIR)/; fi
 
 # The Debian package: `make install` into a staging root, then
 # packaging/deb/build.sh adds the control data (Depends: the uwsgi-abi-<hash>
@@ -173,11 +266,6 @@ deb: $(PLUGIN) $(BUILD)/ucache-inspect
 	rm -rf $(DEB_ROOT)
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEB_ROOT) PREFIX=/usr
 	packaging/deb/build.sh $(VERSION) $(DEB_ROOT) $(BUILD)/deb
-
-deps:
-	@test "$$(id -u)" = 0 || { echo "make deps installs Debian packages: run it as root"; exit 1; }
-	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES)
 
 # Real uwsgi instances on loopback (tests/integration/harness.py starts them).
 # The crash tests read store files with ucache-inspect too.

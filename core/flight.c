@@ -15,6 +15,12 @@
  * sleeps in this thread (nanosleep); a caller that must not block its
  * thread (a gevent worker serves every request on one) loops over
  * ucache_flight_try() with its own cooperative sleep instead.
+ *
+ * Counting: every lookup here is a peek (ucache_peek_alloc): the caller
+ * counted its own lookup of KEY before coming here, so the polls, the
+ * lock and the marker reads count no hit or miss (two concurrent misses
+ * moved the counters by ~50 each before).  ucache_get_stale() is an
+ * application lookup and counts one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -132,9 +138,11 @@ static int pid_dead(pid_t pid)
 static int lock_orphaned(ucache_t *c, const char *lk, size_t lklen, uint64_t *version)
 {
 	size_t len = 0;
-	struct flight_lock *l = ucache_gets(c, lk, lklen, &len, version, NULL);
+	struct flight_lock *l = ucache_peek_alloc(c, lk, lklen, &len, NULL);
 	int dead = 0;
 
+	if (l)
+		*version = ucache_version_of(l, len);
 	if (l && len == sizeof(*l) && l->pid > 0)
 		dead = pid_dead((pid_t)l->pid);
 	free(l);
@@ -158,14 +166,22 @@ static int is_stale(ucache_t *c, const void *key, size_t klen, uint64_t v)
 	return stale;
 }
 
+/* The value and whether it is stale; counted: a hit or miss, or a peek. */
+static void *get_stale(ucache_t *c, const void *key, size_t klen, size_t *vallen, int *stale, int counted)
+{
+	size_t len = 0;
+	void *val = counted ? ucache_get_alloc(c, key, klen, &len, NULL) : ucache_peek_alloc(c, key, klen, &len, NULL);
+
+	if (val && vallen)
+		*vallen = len;
+	if (val && stale)
+		*stale = is_stale(c, key, klen, ucache_version_of(val, len));
+	return val;
+}
+
 void *ucache_get_stale(ucache_t *c, const void *key, size_t klen, size_t *vallen, int *stale)
 {
-	uint64_t v = 0;
-	void *val = ucache_gets(c, key, klen, vallen, &v, NULL);
-
-	if (val && stale)
-		*stale = is_stale(c, key, klen, v);
-	return val;
+	return get_stale(c, key, klen, vallen, stale, 1);
 }
 
 int ucache_flight_try(ucache_t *c, const void *key, size_t klen, uint64_t lock_s, void **val, size_t *vallen,
@@ -180,7 +196,7 @@ int ucache_flight_try(ucache_t *c, const void *key, size_t klen, uint64_t lock_s
 	*token = 0;
 	if (rc)
 		return rc;
-	*val = ucache_get_stale(c, key, klen, vallen, &stale);
+	*val = get_stale(c, key, klen, vallen, &stale, 0);
 	if (*val && !stale) {
 		free(lk);
 		return UCACHE_FLIGHT_HIT;

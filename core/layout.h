@@ -109,6 +109,7 @@ enum uc_counter {
 	UC_CTR_BYTES,       /* value bytes of live items */
 	UC_CTR_EXPIRING,    /* live items with an expiry (0 in sum: no sweep can free anything) */
 	UC_CTR_FULL, UC_CTR_EVICTIONS, UC_CTR_EXPIRATIONS, /* once per insert into a full LRU cache */
+	UC_CTR_TOO_LARGE,   /* writes refused with -E2BIG (the 8th and last counter a line holds) */
 	UC_CTR_COUNT
 };
 struct uc_cpu {

@@ -278,25 +278,26 @@ static inline __attribute__((always_inline)) int get_common(ucache_t *c, struct 
 	}
 	if (vallen)
 		*vallen = r->vallen;
-	if (rc == 0) {
-		if (info) { /* the item's hits before this read, plus this one */
-			info->expires = r->expires;
-			info->hits = atomic_load_explicit(&c->hits[r->id], memory_order_relaxed) + (uint64_t)touch_it;
-		}
-		if (touch_it)
-			touch(c, r->id);
+	/* -ENOBUFS found the item too: a zero-length buffer reads its size and
+	 * expiry without copying it (the key listing, server.c) */
+	if (info && (rc == 0 || rc == -ENOBUFS)) { /* the item's hits before this read, plus this one */
+		info->expires = r->expires;
+		info->hits = atomic_load_explicit(&c->hits[r->id], memory_order_relaxed) +
+			     (uint64_t)(touch_it && rc == 0);
 	}
+	if (rc == 0 && touch_it)
+		touch(c, r->id);
 	return rc;
 }
 
 /* The general get_alloc: retries, the locked fallback, lazy expiry.  buf
  * (cap bytes, may be NULL) is what the fast path already allocated. */
 static void *get_alloc_slow(ucache_t *c, const void *key, size_t klen, size_t *vallen,
-			    struct ucache_item_info *info, void *buf, size_t cap)
+			    struct ucache_item_info *info, void *buf, size_t cap, int touch_it)
 {
 	struct uc_read r = { .key = key, .klen = klen, .alloc = 1, .buf = buf, .buflen = cap };
 	size_t len = 0;
-	int rc = get_common(c, &r, &len, info, 1);
+	int rc = get_common(c, &r, &len, info, touch_it);
 
 	if (rc) {
 		free(r.buf);
@@ -403,7 +404,14 @@ void *ucache_get_alloc(ucache_t *c, const void *key, size_t klen, size_t *vallen
 			return buf;
 		}
 	}
-	return get_alloc_slow(c, key, klen, vallen, info, buf, cap);
+	return get_alloc_slow(c, key, klen, vallen, info, buf, cap, 1);
+}
+
+/* The general path without the hit: nothing calls it per request but the
+ * single flight's polls and the plugin's candidate probes. */
+void *ucache_peek_alloc(ucache_t *c, const void *key, size_t klen, size_t *vallen, struct ucache_item_info *info)
+{
+	return get_alloc_slow(c, key, klen, vallen, info, NULL, 0, 0);
 }
 
 int ucache_exists(ucache_t *c, const void *key, size_t klen)

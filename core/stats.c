@@ -43,6 +43,7 @@ void ucache_stats(ucache_t *c, struct ucache_stats *st)
 	st->full = (uint64_t)uc_sum(c, UC_CTR_FULL);
 	st->evictions = (uint64_t)uc_sum(c, UC_CTR_EVICTIONS);
 	st->expirations = (uint64_t)uc_sum(c, UC_CTR_EXPIRATIONS);
+	st->too_large = (uint64_t)uc_sum(c, UC_CTR_TOO_LARGE);
 	st->bytes_used = bytes > 0 ? (uint64_t)bytes : 0; /* racy sum: never below 0 */
 	/* bm.used is written under alloc: a torn read is impossible (8-byte
 	 * aligned) and a stale one is what statistics may show */

@@ -322,6 +322,14 @@ static inline __attribute__((always_inline)) int with_retries(ucache_t *c, struc
 	return rc;
 }
 
+/* A write refused for its size: counted (stats' too_large), so that a
+ * value that never fits is visible to an operator. */
+static int too_large(ucache_t *c)
+{
+	uc_count(c, UC_CTR_TOO_LARGE, 1);
+	return -E2BIG;
+}
+
 int ucache_set(ucache_t *c, const void *key, size_t klen, const void *val, size_t vlen, uint64_t expires,
 	       unsigned flags)
 {
@@ -330,7 +338,7 @@ int ucache_set(ucache_t *c, const void *key, size_t klen, const void *val, size_
 	if (!key || !klen || !val || !vlen)
 		return -EINVAL;
 	if (klen > c->hdr->keysize || vlen > c->max_value || vlen > 0xffffffffu)
-		return -E2BIG;
+		return too_large(c);
 	w.expires = abs_expiry(c, expires, flags);
 	return with_retries(c, &w, set_once);
 }
@@ -508,7 +516,7 @@ int uc_write_cond(ucache_t *c, const void *key, size_t klen, const void *val, si
 	if (val && !vlen)
 		return -EINVAL;
 	if (val && (vlen > c->max_value || vlen > 0xffffffffu))
-		return -E2BIG;
+		return too_large(c);
 	cw.w.expires = abs_expiry(c, expires, flags);
 	return with_retries(c, &cw.w, cond_once);
 }

@@ -241,7 +241,8 @@ struct ucache_item_info {
 int ucache_get(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen,
 		size_t *vallen);
 
-/* As ucache_get, and fills info (may be NULL) with expiry and item hits. */
+/* As ucache_get, and fills info (may be NULL) with expiry and item hits,
+ * on -ENOBUFS too (so buflen 0 reads a value's size and expiry). */
 int ucache_get_ex(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen,
 		size_t *vallen, struct ucache_item_info *info);
 
@@ -253,6 +254,14 @@ int ucache_peek(ucache_t *c, const void *key, size_t klen, void *buf, size_t buf
 /* Return a malloc'd copy of the value (caller frees) and its length in
  * *vallen; info may be NULL.  NULL with errno = ENOENT, EINVAL or ENOMEM. */
 void *ucache_get_alloc(ucache_t *c, const void *key, size_t klen, size_t *vallen,
+		struct ucache_item_info *info);
+
+/* As ucache_get_alloc, but counts no hit or miss and leaves the LRU alone:
+ * the engine's and the plugin's own lookups (single-flight locks and
+ * markers, a lookup of several candidate keys), so that hits and misses
+ * count the application's lookups only.  Unlike ucache_peek, a tagged
+ * entry comes back without its envelope (an invalidated one: ENOENT). */
+void *ucache_peek_alloc(ucache_t *c, const void *key, size_t klen, size_t *vallen,
 		struct ucache_item_info *info);
 
 /* 0 if key holds an unexpired value, -ENOENT if not, -EINVAL for a bad key. */
@@ -376,7 +385,8 @@ enum ucache_flight_state {
 /* Returns an enum ucache_flight_state (>= 0) or -EINVAL (bad key: too long
  * for the lock's prefix), -ENOMEM.  *val (malloc'd, caller frees) and
  * *vallen as said per state; *token identifies the lock for flight_end
- * when the state is COMPUTE. */
+ * when the state is COMPUTE.  Counts no hit or miss (its reads are
+ * peeks): the caller counts its own lookup of key first. */
 int ucache_flight_begin(ucache_t *c, const void *key, size_t klen, uint64_t wait_ms, uint64_t lock_s,
 			void **val, size_t *vallen, uint64_t *token);
 
@@ -396,7 +406,7 @@ int ucache_flight_end(ucache_t *c, const void *key, size_t klen, const void *val
 void ucache_flight_abort(ucache_t *c, const void *key, size_t klen, uint64_t token);
 
 /* The value even when stale (past its flight_end timeout, within stale_s):
- * malloc'd, *stale set to 1 if so.  NULL with errno ENOENT, EINVAL, ENOMEM. */
+ * malloc'd, *stale set to 1 if so; one hit or miss counted.  NULL with errno ENOENT, EINVAL, ENOMEM. */
 void *ucache_get_stale(ucache_t *c, const void *key, size_t klen, size_t *vallen, int *stale);
 
 /* Free up to budget expired items, examining at most budget * 8 slots from
@@ -462,7 +472,7 @@ long ucache_tags_check(ucache_t *c, const void *val, size_t len);
 struct ucache_stats {
 	uint64_t items;            /* live items (expired-but-unswept included) */
 	uint64_t capacity;         /* usable items: items - 1 */
-	uint64_t hits, misses;
+	uint64_t hits, misses;     /* application lookups only (ucache_peek* count nothing) */
 	uint64_t full;             /* times a write found the cache full */
 	uint64_t evictions;        /* items removed by purge_lru or clear_on_full */
 	uint64_t expirations;      /* expired items removed (sweep or lazily) */
@@ -472,6 +482,7 @@ struct ucache_stats {
 	uint64_t mapped_bytes;     /* size of the shared mapping (virtual) */
 	uint64_t metadata_bytes;   /* header, index, slots and allocator metadata (virtual) */
 	uint64_t stock_mapped_bytes; /* what stock uWSGI 2.0.21 maps for the same configuration (never less than mapped_bytes for sane geometries) */
+	uint64_t too_large;        /* writes refused with -E2BIG (key or value over the cache's limits) */
 };
 
 /* Fill st with live counters (summed without locks).  Never fails. */

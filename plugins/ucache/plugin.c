@@ -85,6 +85,7 @@ static int ucp_init(void)
 	}
 	claim_modifier1();
 	ucp_server_init();
+	ucp_metrics_init();
 	return 0;
 }
 
@@ -93,6 +94,7 @@ static int ucp_init(void)
  * every worker. */
 static void ucp_preinit_apps(void)
 {
+	ucp_metrics_bind();
 	ucp_rpc_register(&ucache_plugin);
 	ucp_tags_register(&ucache_plugin);
 	if (check_rpc)
@@ -144,6 +146,10 @@ static struct uwsgi_option ucache_options[] = {
 		"register the RPC function ucache_check: uwsgi.call('ucache_check'[, cache]) runs the "
 		"full invariant check and answers \"ok NAME ITEMS\" or \"FAIL NAME: why\" per cache",
 		uwsgi_opt_true, &check_rpc, 0 },
+	{ "ucache-metrics", required_argument, 0,
+		"serve Prometheus metrics of every cache on http://ADDR/metrics (HOST:PORT or :PORT), "
+		"from a master thread (needs --master)",
+		uwsgi_opt_set_str, &ucp_metrics_addr, 0 },
 	{ NULL, 0, 0, NULL, NULL, NULL, 0 },
 };
 
@@ -153,6 +159,7 @@ UCP_EXPORT struct uwsgi_plugin ucache_plugin = {
 	.on_load = ucp_on_load,
 	.init = ucp_init,
 	.preinit_apps = ucp_preinit_apps,
+	.post_fork = ucp_metrics_post_fork,
 	.options = ucache_options,
 	.master_cleanup = ucp_caches_close,
 	.rpc = ucp_rpc,

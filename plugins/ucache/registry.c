@@ -64,3 +64,17 @@ struct ucp_cache *ucp_lookup(const char *name, size_t len)
 	}
 	return NULL;
 }
+
+void ucp_cache_names(char *out, size_t len)
+{
+	struct uwsgi_cache *uc;
+	size_t pos = 0;
+
+	out[0] = 0;
+	for (uc = uwsgi.caches; uc && pos < len; uc = uc->next) {
+		int n = snprintf(out + pos, len - pos, "%s\"%s\"", pos ? ", " : "", uc->name);
+		if (n < 0)
+			break;
+		pos += (size_t) n;
+	}
+}

@@ -47,6 +47,7 @@ struct ucp_cache {
 	uint64_t sync_items;       /* items imported by the start-up sync (peers/sync.c) */
 	struct ucp_udp *udp;       /* replication (peers/udp.c), NULL without nodes/udp */
 	struct ucp_redis *redis;   /* redis=: near cache over Redis (nearcache/), or NULL */
+	struct ucp_ops_line *ops;  /* per-operation counters (below), NULL if not mapped */
 };
 
 extern struct uwsgi_server uwsgi;
@@ -78,6 +79,28 @@ static inline int ucp_ratelimit_pass(struct ucp_ratelimit *rl, uint64_t *dropped
 	return 1;
 }
 
+/* ------------------------------------------------- per-operation counters */
+
+/* Per-operation counters (stats keys "sets", "deletes"; the engine counts
+ * gets as hits + misses): one cache line per process slot (uwsgi.mywid,
+ * 0 = master) in a shared page mapped before fork (takeover/statkeys.c),
+ * so workers never share a line; relaxed atomics, summed by readers.
+ * Counted: writes and deletes that succeeded, from the app, modifier1 111
+ * and the RPC functions (writepath.c), not replicated or synced ones
+ * (udp_applied / sync_items count those). */
+enum ucp_op { UCP_OP_SET, UCP_OP_DEL, UCP_OP_COUNT };
+#define UCP_OPS_LINES 64
+struct ucp_ops_line {
+	uint64_t n[UCP_OP_COUNT];
+} __attribute__((aligned(64)));
+
+static inline void ucp_count(struct ucp_cache *c, enum ucp_op op)
+{
+	if (c->ops)
+		__atomic_add_fetch(&c->ops[(unsigned) uwsgi.mywid % UCP_OPS_LINES].n[op], 1,
+				__ATOMIC_RELAXED);
+}
+
 /* ------------------------------------------------------------ registry.c */
 
 /* The shim behind a struct uwsgi_cache pointer, or NULL if not ours (or
@@ -90,6 +113,10 @@ struct ucp_cache *ucp_lookup(const char *name, size_t len);
 /* The live caches in list order: for (c = ucp_first(); c; c = ucp_next(c)). */
 struct ucp_cache *ucp_first(void);
 struct ucp_cache *ucp_next(const struct ucp_cache *c);
+
+/* The names of the local caches, comma-separated, into out (for errors
+ * naming a cache that does not exist). */
+void ucp_cache_names(char *out, size_t len);
 
 /* ------------------------------------------------------------- mthread.c */
 

@@ -1,7 +1,8 @@
 /*
  * writepath.c - the one write path every writer takes: the local write
  * (the engine, or a near cache's Redis behind it: writepath.h dispatches),
- * then its replication to the UDP nodes (peers/udp.c).
+ * then its count (stats "sets", "deletes": takeover/statkeys.c) and its
+ * replication to the UDP nodes (peers/udp.c).
  *
  * Writers: the redirected magic and shim APIs (takeover/api.c), the
  * modifier1 111 server (serve/server.c) and the RPC functions
@@ -15,9 +16,38 @@
 
 int ucp_replicated(struct ucp_cache *c, const char *key, uint16_t klen, int rc)
 {
-	if (!rc && c->udp)
+	if (rc)
+		return rc;
+	ucp_count(c, UCP_OP_SET);
+	if (c->udp)
 		ucp_udp_send_item(c, key, klen);
-	return rc;
+	return 0;
+}
+
+int ucp_deleted(struct ucp_cache *c, const char *key, uint16_t klen, int rc)
+{
+	if (rc)
+		return rc;
+	ucp_count(c, UCP_OP_DEL);
+	if (c->udp)
+		ucp_udp_send_del(c, key, klen);
+	return 0;
+}
+
+static struct ucp_ratelimit rl_too_large;
+
+void ucp_log_too_large(const struct ucp_cache *c, size_t klen, size_t vlen)
+{
+	char more[64] = "";
+	uint64_t dropped = 0;
+
+	if (!ucp_ratelimit_pass(&rl_too_large, &dropped))
+		return;
+	if (dropped)
+		snprintf(more, sizeof(more), " (and %llu more since the last line)", (unsigned long long) dropped);
+	uwsgi_log("ucache: cache \"%s\": a write refused, too large: key %zu bytes, value %zu bytes "
+			"(limits: keysize %llu, value %llu bytes)%s\n", c->uc.name, klen, vlen,
+			(unsigned long long) c->uc.keysize, (unsigned long long) ucache_max_value(c->cache), more);
 }
 
 /* Stock semantics of a relative expiry (docs/STOCK_SEMANTICS.md "Expiry"):
@@ -47,7 +77,6 @@ static int local_math(struct ucp_cache *c, char *key, uint16_t klen, char *val, 
 {
 	enum ucache_math_op op;
 	int64_t delta;
-	int rc;
 
 	if (vlen != sizeof(delta))
 		return -1;
@@ -62,16 +91,21 @@ static int local_math(struct ucp_cache *c, char *key, uint16_t klen, char *val, 
 	else
 		return -1;
 	memcpy(&delta, val, sizeof(delta));
-	if (c->redis)
-		return ucp_redis_math(c, key, klen, op, delta, expires,
-				!!(flags & (UWSGI_CACHE_FLAG_UPDATE))) ? -1 : 0;
+	if (c->redis) {
+		if (ucp_redis_math(c, key, klen, op, delta, expires, !!(flags & (UWSGI_CACHE_FLAG_UPDATE))))
+			return -1;
+		ucp_count(c, UCP_OP_SET);
+		return 0;
+	}
 	/* stock: without UPDATE, math on an existing key fails like a set */
 	if (!(flags & (UWSGI_CACHE_FLAG_UPDATE)) && ucache_exists(c->cache, key, klen) == 0)
 		return -1;
-	rc = ucache_math(c->cache, key, klen, op, delta, expires, NULL);
-	if (!(flags & (UWSGI_CACHE_FLAG_LOCAL)))
-		ucp_replicated(c, key, klen, rc);
-	return rc ? -1 : 0;
+	if (ucache_math(c->cache, key, klen, op, delta, expires, NULL))
+		return -1;
+	ucp_count(c, UCP_OP_SET);
+	if (c->udp && !(flags & (UWSGI_CACHE_FLAG_LOCAL)))
+		ucp_udp_send_item(c, key, klen);
+	return 0;
 }
 
 int ucp_local_set(struct ucp_cache *c, char *key, uint16_t klen, char *val, uint64_t vlen,
@@ -86,6 +120,7 @@ int ucp_local_set(struct ucp_cache *c, char *key, uint16_t klen, char *val, uint
 	expires = expiry(expires, flags, &sflags);
 	if (ucp_set(c, key, klen, val, vlen, expires, sflags))
 		return -1;
+	ucp_count(c, UCP_OP_SET);
 	/* _LOCAL: the stock flag for "do not replicate" */
 	if (c->udp && !(flags & (UWSGI_CACHE_FLAG_LOCAL)))
 		ucp_udp_send_set(c, key, klen, val, vlen, expires, !!(sflags & UCACHE_SET_ABSEXPIRE));
@@ -97,9 +132,3 @@ int ucp_local_del(struct ucp_cache *c, const char *key, uint16_t klen)
 	return ucp_deleted(c, key, klen, ucp_del(c, key, klen));
 }
 
-int ucp_deleted(struct ucp_cache *c, const char *key, uint16_t klen, int rc)
-{
-	if (!rc && c->udp)
-		ucp_udp_send_del(c, key, klen);
-	return rc;
-}

@@ -25,7 +25,12 @@ int ucp_replicated(struct ucp_cache *c, const char *key, uint16_t klen, int rc);
 /* The same after a local del of key. */
 int ucp_deleted(struct ucp_cache *c, const char *key, uint16_t klen, int rc);
 
-/* What takeover/api.c and serve/server.c call for a local cache: the engine, and for a
+/* Log a write refused for its size (one line per second per process, the
+ * next says how many were dropped): the cache, the key length, the value
+ * size and the limits.  The engine counts it (stats' too_large). */
+void ucp_log_too_large(const struct ucp_cache *c, size_t klen, size_t vlen);
+
+/* What takeover/api.c and serve/ call for a local cache: the engine, and for a
  * near cache Redis behind it.  A cache without redis= pays one test of
  * c->redis, and only on an L1 miss or a write. */
 static inline int ucp_get_ex(struct ucp_cache *c, const void *key, size_t klen, void *buf,
@@ -58,8 +63,22 @@ static inline int ucp_exists(struct ucp_cache *c, const void *key, size_t klen)
 static inline int ucp_set(struct ucp_cache *c, const void *key, size_t klen, const void *val,
 		size_t vlen, uint64_t expires, unsigned flags)
 {
-	return c->redis ? ucp_redis_set(c, key, klen, val, vlen, expires, flags)
+	int ret = c->redis ? ucp_redis_set(c, key, klen, val, vlen, expires, flags)
 		: ucache_set(c->cache, key, klen, val, vlen, expires, flags);
+
+	if (__builtin_expect(ret == -E2BIG, 0))
+		ucp_log_too_large(c, klen, vlen);
+	return ret;
+}
+
+/* An uncounted read (the plugin's own lookups: candidate keys, polls). */
+static inline void *ucp_peek_alloc(struct ucp_cache *c, const void *key, size_t klen, size_t *vlen)
+{
+	void *val = ucache_peek_alloc(c->cache, key, klen, vlen, NULL);
+
+	if (__builtin_expect(!val && c->redis != NULL && errno == ENOENT, 0))
+		return ucp_redis_get_alloc(c, key, klen, vlen, NULL);
+	return val;
 }
 
 static inline int ucp_del(struct ucp_cache *c, const void *key, size_t klen)

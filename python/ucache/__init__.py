@@ -15,10 +15,12 @@ semantics (expiry included), so an application's tests run without
 uwsgi; a 'name@host:port' cache outside uWSGI talks to the server over
 the wire.  ucache.django.UcacheCache is the Django backend.
 """
+import logging
 import math
 import os
 import pickle
 import struct
+import warnings
 
 from ._rpc import CacheError
 
@@ -108,15 +110,48 @@ def _serializer(s):
     return s
 
 
-def backend_for(name):
+FALLBACK_WARNING = ('ucache: not running inside uWSGI: cache %r is an in-process dict, private to '
+                    'this process (the live cache is not reached: use LOCATION / name '
+                    '"name@host:port" for management commands, cron jobs and workers; fallback=False '
+                    'makes this an error)')
+_warned = set()
+
+
+class _NoFallback:
+    """Outside uWSGI with fallback=False: every operation raises."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __getattr__(self, attr):
+        if attr.startswith('_') or attr == 'cache_get':
+            raise AttributeError(attr)
+        raise CacheError('ENOENT cache %r: not running inside uWSGI and fallback=False (use '
+                         '"name@host:port" to reach a uWSGI instance\'s cache from here)' % (self.name,))
+
+
+def _warn_fallback(name):
+    """Once per cache name and process: warnings and logging both."""
+    if name in _warned:
+        return
+    _warned.add(name)
+    msg = FALLBACK_WARNING % (name,)
+    warnings.warn(msg, RuntimeWarning, stacklevel=4)
+    logging.getLogger('ucache').warning(msg)
+
+
+def backend_for(name, fallback=True):
     """The storage behind a cache name: uWSGI's, the wire client's, or
-    the in-process fallback."""
+    the in-process fallback (with a warning; fallback=False: refused)."""
     if IN_UWSGI:
         from ._uwsgi import UwsgiBackend
         return UwsgiBackend(name)
     if name and '@' in name:
         from ._wire import WireBackend
         return WireBackend(name)
+    if not fallback:
+        return _NoFallback(name)
+    _warn_fallback(name)
     from ._local import LocalBackend
     return LocalBackend(name)
 
@@ -140,22 +175,24 @@ def _fast_paths(cache, cg, name):
     if loads is None:  # raw: the hit returns what uwsgi.cache_get returned
         def get(key, default=None, as_int=False, setter=None, preserve_bytes=False):
             v = cg(key, name)
-            if v is not None and not as_int:
-                return v
-            return slow_get(key, default, as_int, setter, preserve_bytes)
+            if as_int:
+                return slow_get(key, default, as_int, setter, preserve_bytes)
+            return v if v is not None else slow_get(key, default, False, setter, preserve_bytes, None)
     else:
         def get(key, default=None, as_int=False, setter=None, preserve_bytes=False):
             v = cg(key, name)
-            if v is not None and not as_int:
+            if as_int:
+                return slow_get(key, default, as_int, setter, preserve_bytes)
+            if v is not None:
                 return v if preserve_bytes else loads(v)
-            return slow_get(key, default, as_int, setter, preserve_bytes)
+            return slow_get(key, default, False, setter, preserve_bytes, None)
 
     def get_or_set(key, callback, timeout=None, wait=10.0, stale=0, lock_timeout=30, _store_none=True):
         if not stale:
             v = cg(key, name)
             if v is not None:
                 return v if loads is None else loads(v)
-        return slow_gos(key, callback, timeout, wait, stale, lock_timeout, _store_none)
+        return slow_gos(key, callback, timeout, wait, stale, lock_timeout, _store_none, _missed=not stale)
     get.__doc__, get_or_set.__doc__ = Cache.get.__doc__, Cache.get_or_set.__doc__
     return get, get_or_set
 
@@ -164,13 +201,16 @@ class Cache:
     """A uWSGI cache by name (None: the default cache; 'name@host:port': a
     remote one).  timeout: default expiry in seconds (None: 300, as
     uwsgiconf; 0: never).  serializer: 'pickle' (default), 'raw', 'str',
-    'int', or an object with dumps/loads."""
+    'int', or an object with dumps/loads.  fallback: outside uWSGI, a
+    local name is an in-process dict (with a warning); False: an error at
+    first use.  Inside uWSGI a name that is no local cache raises
+    CacheError naming the caches there are."""
 
-    def __init__(self, name=None, timeout=None, serializer='pickle'):
+    def __init__(self, name=None, timeout=None, serializer='pickle', fallback=True):
         self.name = name
         self.timeout = 300 if timeout is None else timeout
         self.serializer = _serializer(serializer)
-        self._b = backend_for(name)
+        self._b = backend_for(name, fallback)
         self._dumps, self._loads = self.serializer.dumps, self.serializer.loads
         if hasattr(self._b, 'cache_get'):
             self.get, self.get_or_set = _fast_paths(self, self._b.cache_get, self._b.cache)
@@ -190,12 +230,16 @@ class Cache:
         at a time per key: see get_or_set)."""
         return self._get(key, default, as_int, setter, preserve_bytes)
 
-    def _get(self, key, default=None, as_int=False, setter=None, preserve_bytes=False):
-        raw = self._b.num(key) if as_int else self._b.get(key)
+    def _get(self, key, default=None, as_int=False, setter=None, preserve_bytes=False, _raw=_MISSING):
+        # _raw: what the fast path's lookup read (its miss is not read twice)
+        if _raw is not _MISSING:
+            raw = _raw
+        else:
+            raw = self._b.num(key) if as_int else self._b.get(key)
         if raw is None:
             if setter is None:
                 return default
-            val = self.get_or_set(key, lambda: setter(key), _store_none=False)
+            val = self._get_or_set(key, lambda: setter(key), _store_none=False, _missed=True)
             return default if val is None else val
         if as_int or preserve_bytes:
             return raw
@@ -275,8 +319,15 @@ class Cache:
         return self._get_or_set(key, callback, timeout, wait, stale, lock_timeout, _store_none)
 
     def _get_or_set(self, key, callback, timeout=None, wait=10.0, stale=0, lock_timeout=30,
-                    _store_none=True):
-        if not stale:
+                    _store_none=True, _missed=False):
+        # One counted lookup per call (the stats' hits/miss): the caller's
+        # (_missed: already made and missed), a plain get, or with stale a
+        # get_stale; the flight's own reads count nothing.
+        if stale:
+            raw, is_stale = self._b.get_stale(key)
+            if raw is not None and not is_stale:
+                return self._loads(raw)
+        elif not _missed:
             raw = self._b.get(key)
             if raw is not None:
                 return self._loads(raw)

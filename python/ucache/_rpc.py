@@ -60,13 +60,23 @@ class PerKeyOps:
 class RpcOps(PerKeyOps):
     """The atomic operations, given self._call and self._rpc_name (bytes)."""
 
+    def _no_reply(self, fn):
+        """What a call that got no reply lacks (the backends say where)."""
+        return 'no reply: this uWSGI instance does not load the ucache plugin (--plugin ucache)'
+
     def _rpc(self, fn, *args):
         r = self._call(fn.encode(), self._rpc_name, *[to_bytes(a) for a in args])
         if r is None:
-            raise CacheError('ENOENT %s: no reply (is the ucache plugin loaded?)' % fn)
+            raise CacheError('ENOENT %s: %s' % (fn, self._no_reply(fn)))
         if r[:1] == b'E':
             raise CacheError(r[1:].decode('utf-8', 'replace'))
         return r
+
+    def peek(self, key):
+        """The value of key without counting a hit or miss (a caller's own
+        re-read: Django's get_or_set after a lost race), or None."""
+        r = self._rpc('ucache_peek', key)
+        return r[r.index(b':') + 1:] if r[:1] == b'Y' else None
 
     def _write(self, fn, *args):
         """A write: True (Y), False (N, or the value is too large/cache full)."""

@@ -4,7 +4,7 @@ functions (uwsgi.call; uwsgi.rpc for a name@host:port cache) for the
 atomic operations."""
 import uwsgi  # only importable inside uWSGI
 
-from ._rpc import LOCK_PREFIX, PerKeyOps, RpcOps
+from ._rpc import LOCK_PREFIX, CacheError, PerKeyOps, RpcOps
 
 
 class UwsgiBackend(RpcOps):
@@ -26,6 +26,26 @@ class UwsgiBackend(RpcOps):
         self.exists = lambda k: uwsgi.cache_exists(k, n)
         self._num = lambda k: uwsgi.cache_num(k, n)
         self._math = {op: getattr(uwsgi, 'cache_' + op) for op in ('inc', 'dec', 'mul', 'div')}
+        if not self.remote:
+            self._check_exists()
+
+    def _check_exists(self):
+        """A name that is no local cache (a LOCATION typo) fails here, when
+        the cache is first used, naming the caches there are: every
+        uwsgi.cache_* call on it would fail silently (get None, set False).
+        Without ucache (stock uWSGI) there is nothing to ask."""
+        try:
+            r = uwsgi.call(b'ucache_peek', self._rpc_name)
+        except Exception:
+            return
+        if r and r[:8] == b'EENOENT ':
+            raise CacheError('ENOENT ' + r.split(b': ', 1)[-1].decode('utf-8', 'replace'))
+
+    def _no_reply(self, fn):
+        if self.remote:  # the wire client asks the server what it answers
+            from ._wire import WireBackend
+            return WireBackend(self.cache)._no_reply(fn)
+        return RpcOps._no_reply(self, fn)
 
     def num(self, key):
         v = self._num(key)  # stock answers 0 for a missing key too

@@ -78,6 +78,21 @@ class WireBackend(RpcOps):
         size = struct.unpack_from('<H', r, 1)[0]
         return _parse_vars(r[4:4 + size]), r[4 + size:]
 
+    def _no_reply(self, fn):
+        """Why an RPC got no reply: a server that answers modifier1 111
+        (a modifier2 5 lookup always answers) lacks uWSGI's rpc plugin."""
+        try:
+            cache_server = self._exchange(struct.pack('<BHB', 111, 4, 5) + b'\0uc-')[:1] == b'\x6f'
+        except OSError:
+            cache_server = False
+        where = '%s:%s' % self.addr if self.family == socket.AF_INET else self.addr
+        if cache_server:
+            return ('no reply from %s to RPC (modifier1 173): the server answers the cache protocol '
+                    '(modifier1 111) but does not load uWSGI\'s rpc plugin: add --plugin rpc to its '
+                    'uwsgi command line' % where)
+        return ('no reply from %s (modifier1 111 or 173): it needs uwsgi with --plugin ucache and '
+                '--plugin rpc' % where)
+
     def _call(self, fn, *args):
         items = [fn.encode() if isinstance(fn, str) else fn] + list(args)
         body = b''.join(struct.pack('<H', len(a)) + a for a in items)

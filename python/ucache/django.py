@@ -10,6 +10,11 @@ whole BaseCache contract (Django 3.2 as Debian ships it).
         },
     }
 
+Outside uWSGI (manage.py, cron, Celery) a local LOCATION is an in-process
+dict, with a warning; OPTIONS {'fallback': False} makes it an error, and
+LOCATION 'name@host:port' reaches the live cache.  Inside uWSGI a LOCATION
+that is no cache raises CacheError naming the caches there are.
+
 Values: an int that fits 64 bits is stored as the engine's native number
 (so incr/decr are one atomic engine operation, ucache_incr); everything
 else is pickled with the highest protocol (a pickle of exactly 8 bytes
@@ -50,7 +55,7 @@ class UcacheCache(BaseCache):
         options = params.get('OPTIONS', {})
         self._wait_ms = int(float(options.get('WAIT', 10)) * 1000)
         self._lock_s = int(options.get('LOCK_TIMEOUT', 30))
-        self._b = backend_for(self._name)
+        self._b = backend_for(self._name, options.get('fallback', True))
 
     def _key(self, key, version):
         key = self.make_key(key, version=version)
@@ -143,7 +148,8 @@ class UcacheCache(BaseCache):
     def get_or_set(self, key, default, timeout=DEFAULT_TIMEOUT, version=None):
         """Django's get_or_set, single-flight: on a miss one caller per key
         computes a callable default while the others wait for its value
-        (OPTIONS WAIT seconds at most)."""
+        (OPTIONS WAIT seconds at most).  One counted lookup (Django's own
+        does two on a miss): the re-read after a lost add is a peek."""
         made = self._key(key, version)
         raw = self._b.get(made)
         if raw is not None:
@@ -155,11 +161,12 @@ class UcacheCache(BaseCache):
             if callable(default):
                 default = default()
             t = self._seconds(timeout)
-            if t >= 0:
-                self._b.add(made, encode(default), t)  # as Django: a racing add wins
+            if t < 0 or self._b.add(made, encode(default), t):
+                return default
         finally:
             self._b.flight_abort(made, token)
-        return self.get(key, default, version=version)
+        raw = self._b.peek(made)  # as Django: a racing add wins
+        return default if raw is None else decode(raw)
 
     def close(self, **kwargs):
         pass

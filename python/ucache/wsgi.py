@@ -41,8 +41,19 @@ not wait (ucache._cooperative says why).
 stale_while_revalidate=N: a page is kept N seconds past cache_for; in that
 window one request re-renders it (holding the lock) while the others get the
 stale page.  (nginx direct hits serve it until cache_for + N too.)
+
+It explains itself: status_header=True adds X-Ucache: HIT | STALE | MISS |
+BYPASS (reason) to each response, and every response it declines to store
+is a DEBUG line of the 'ucache.wsgi' logger with the reason (Vary: Cookie,
+status 404, ...).  bypass_cookies=('sessionid',): a request carrying one
+of these cookies is neither served from nor stored in the cache, and the
+pages of the others may carry Vary: Cookie (a Django site caching its
+anonymous pages only).  Counting: one lookup (a hit or a miss in the
+stats) per request, the Accept-Encoding variant included; the render
+lock's polls count nothing.
 """
 import hashlib
+import logging
 import os
 import time
 
@@ -60,6 +71,8 @@ LOCK_PREFIX = b'ucache-render:'    # never a $request_uri (they start with '/')
 FRESH_HEADER = 'X-Accelerator-Fresh-Until'
 TAG_MAX = 1024                     # UCACHE_TAG_MAX
 TAGS_MAX = 64                      # UCACHE_TAGS_MAX
+log = logging.getLogger('ucache.wsgi')
+STATUS_HEADER = 'X-Ucache'
 _HOP = {'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'te', 'trailer',
         'upgrade', 'proxy-connection'}
 
@@ -174,10 +187,14 @@ class Accelerator:
     stale_while_revalidate: seconds a page is served stale while one
     request re-renders it (0: off).  coalesce: concurrent misses of one URL
     render once.  lock_timeout: longest render a waiter waits for (s).
+    status_header: add X-Ucache: HIT | STALE | MISS | BYPASS (reason).
+    bypass_cookies: requests carrying one of these cookies bypass the
+    cache; the others' pages may then carry Vary: Cookie.
     """
 
     def __init__(self, app, cache=None, ignore_headers=('Set-Cookie',), stale_while_revalidate=0,
-                 coalesce=True, lock_timeout=30, poll_interval=0.005):
+                 coalesce=True, lock_timeout=30, poll_interval=0.005, status_header=False,
+                 bypass_cookies=()):
         if uwsgi is None:
             raise RuntimeError('ucache.wsgi.Accelerator runs inside uwsgi (--plugin ucache)')
         self.app = app
@@ -188,6 +205,8 @@ class Accelerator:
         self.coalesce = coalesce
         self.lock_timeout = lock_timeout
         self.poll_interval = poll_interval
+        self.status_header = status_header
+        self.bypass_cookies = tuple(bypass_cookies)
         if '@' in self.cache or not uwsgi.call(b'ucache_tags_now', self.bcache):
             raise RuntimeError('ucache.wsgi.Accelerator: no local cache %r (a --cache2 cache of this '
                                'instance, loaded with --plugin ucache)' % self.cache)
@@ -199,20 +218,35 @@ class Accelerator:
     invalidate_tags = invalidate_tag
 
     # -- cache access
-    def _get(self, key):
-        return uwsgi.cache_get(key, self.cache)
+    def _peek(self, *keys):
+        """(index, value) of the first key present, None; counted: one
+        hit or miss in the stats (ucache_lookup), else none (ucache_peek)."""
+        r = uwsgi.call(b'ucache_peek', self.bcache, *keys)
+        return self._indexed(r)
+
+    @staticmethod
+    def _indexed(r):
+        if not r or r[:1] != b'Y':
+            return None
+        colon = r.index(b':')
+        return int(r[1:colon]), r[colon + 1:]
 
     def _variant_key(self, uri, environ):
         ae = ''.join(environ.get('HTTP_ACCEPT_ENCODING', '').lower().split())
         return _b(uri) + b' vary:accept-encoding=' + _b(ae)
 
-    def _lookup(self, uri, environ):
-        """(page, key) or None: the plain entry, else the Accept-Encoding variant."""
-        for key in (_b(uri), self._variant_key(uri, environ)):
-            raw = self._get(key)
-            if raw and raw.startswith(b'HTTP/'):
-                return _Page(raw), key
+    def _lookup(self, uri, environ, counted=True):
+        """(page, key) or None: the plain entry, else the Accept-Encoding
+        variant; counted: the request's one lookup, else a poll."""
+        keys = (_b(uri), self._variant_key(uri, environ))
+        got = self._indexed(uwsgi.call(b'ucache_lookup' if counted else b'ucache_peek', self.bcache, *keys))
+        if got and got[1].startswith(b'HTTP/'):
+            return _Page(got[1]), keys[got[0]]
         return None
+
+    def _lock_holder(self, lock):
+        got = self._peek(lock)
+        return got[1] if got else None
 
     # -- render lock (coalescing)
     def _lock_value(self):
@@ -244,31 +278,60 @@ class Accelerator:
             return None
         sleep = _cooperative.sleeper() or time.sleep   # gevent: never the hub's thread
         while True:
-            held = self._get(lock)
-            hit = self._lookup(uri, environ)
+            held = self._lock_holder(lock)
+            hit = self._lookup(uri, environ, counted=False)
             if hit:
                 return hit
             if not held:
                 return None
             if self._lock_dead(held):
-                if self._get(lock) == held:
+                if self._lock_holder(lock) == held:
                     self._unlock(lock)
                 return None
             sleep(self.poll_interval)
 
     # -- serving
-    def _serve(self, page, environ, start_response):
+    def _start(self, start_response, status, headers, why):
+        """start_response, with X-Ucache: why when status_header is on."""
+        if self.status_header:
+            headers = list(headers) + [(STATUS_HEADER, why)]
+        return start_response(status, headers)
+
+    def _serve(self, page, environ, start_response, why='HIT'):
         if etag_matches(environ.get('HTTP_IF_NONE_MATCH'), page.etag):
-            start_response('304 Not Modified', [('ETag', page.etag)])
+            self._start(start_response, '304 Not Modified', [('ETag', page.etag)], why)
             return [b'']
-        start_response(page.status, list(page.headers))
+        self._start(start_response, page.status, page.headers, why)
         return [b''] if environ.get('REQUEST_METHOD') == 'HEAD' else [page.body]
+
+    def _bypass(self, environ, start_response, why):
+        """The app's own response, the cache untouched."""
+        log.debug('not cached: %s %s: %s', environ.get('REQUEST_METHOD'), request_uri(environ), why)
+        if not self.status_header:
+            return self.app(environ, start_response)
+
+        def start(status, headers, exc_info=None):
+            return start_response(status, list(headers) + [(STATUS_HEADER, 'BYPASS (%s)' % why)], exc_info)
+        return self.app(environ, start)
+
+    def _bypass_cookie(self, environ):
+        cookies = environ.get('HTTP_COOKIE')
+        if not cookies or not self.bypass_cookies:
+            return None
+        names = {c.split('=', 1)[0].strip() for c in cookies.split(';')}
+        for name in self.bypass_cookies:
+            if name in names:
+                return 'cookie %s' % name
+        return None
 
     def __call__(self, environ, start_response):
         environ['accelerator'] = self
         method = environ.get('REQUEST_METHOD', 'GET')
         if method not in ('GET', 'HEAD'):
-            return self.app(environ, start_response)
+            return self._bypass(environ, start_response, 'method %s' % method)
+        why = self._bypass_cookie(environ)
+        if why:
+            return self._bypass(environ, start_response, why)
         uri = request_uri(environ)
         hit = self._lookup(uri, environ)
         lock = LOCK_PREFIX + _b(uri)
@@ -278,10 +341,10 @@ class Accelerator:
                 return self._serve(page, environ, start_response)
             # stale: one request re-renders, the others get the stale page
             if method == 'HEAD' or not self._try_lock(lock):
-                return self._serve(page, environ, start_response)
+                return self._serve(page, environ, start_response, 'STALE')
             return self._render(uri, environ, start_response, lock)
         if method == 'HEAD':
-            return self.app(environ, start_response)
+            return self._bypass(environ, start_response, 'a HEAD miss: only a GET is stored')
         if not self.coalesce:
             return self._render(uri, environ, start_response, None)
         if self._try_lock(lock):
@@ -296,15 +359,18 @@ class Accelerator:
         since = uwsgi.call(b'ucache_tags_now', self.bcache)     # *before* rendering
         try:
             status, headers, body = self._run_app(environ)
-            self._store(uri, environ, status, headers, body, since)
+            declined = self._store(uri, environ, status, headers, body, since)
         finally:
             if lock:
                 self._unlock(lock)
+        if declined:
+            log.debug('not cached: %s %s: %s', environ.get('REQUEST_METHOD'), uri, declined)
+        why = 'BYPASS (%s)' % declined if declined else 'MISS'
         etag = _header(headers, 'ETag')
         if etag and status[:1] == '2' and etag_matches(environ.get('HTTP_IF_NONE_MATCH'), etag):
-            start_response('304 Not Modified', [('ETag', etag)])
+            self._start(start_response, '304 Not Modified', [('ETag', etag)], why)
             return [b'']
-        start_response(status, headers)
+        self._start(start_response, status, headers, why)
         return [body]
 
     def _run_app(self, environ):
@@ -327,24 +393,34 @@ class Accelerator:
         return got['status'], got['headers'], b''.join(parts)
 
     def _cacheable(self, environ, status, headers):
-        """The key suffix policy: None (do not cache), 'plain' or 'vary'."""
-        if environ.get('REQUEST_METHOD') != 'GET' or not status[:1] == '2':
-            return None
-        if any(k.lower() in self.ignore for k, _ in headers):
-            return None
+        """The key suffix policy: ('plain' | 'vary', None), or (None, why not)."""
+        if environ.get('REQUEST_METHOD') != 'GET':
+            return None, 'method %s' % environ.get('REQUEST_METHOD')
+        if not status[:1] == '2':
+            return None, 'status %s' % status.split(' ', 1)[0]
+        for k, _ in headers:
+            if k.lower() in self.ignore:
+                return None, k
         cc = (_header(headers, 'Cache-Control') or '').lower()
         if any(d.strip().split('=')[0] in ('private', 'no-store') for d in cc.split(',')):
-            return None
+            return None, 'Cache-Control: %s' % cc
         vary = {v.strip().lower() for v in (_header(headers, 'Vary') or '').split(',') if v.strip()}
+        if self.bypass_cookies:  # requests with those cookies never get here
+            vary.discard('cookie')
         if not vary:
-            return 'plain'
-        return 'vary' if vary == {'accept-encoding'} else None
+            return 'plain', None
+        if vary == {'accept-encoding'}:
+            return 'vary', None
+        return None, 'Vary: %s' % _header(headers, 'Vary')
 
     def _store(self, uri, environ, status, headers, body, since):
+        """None once stored, else why not."""
         cache_for = int(environ.get('accelerator.cache_for') or 0)
-        kind = self._cacheable(environ, status, headers) if cache_for > 0 else None
+        if cache_for <= 0:
+            return 'accelerator.cache_for not set'
+        kind, why = self._cacheable(environ, status, headers)
         if not kind:
-            return
+            return why
         if not _header(headers, 'ETag'):
             headers.append(('ETag', '"%s"' % hashlib.blake2b(body, digest_size=16).hexdigest()))
         stored = [(k, v) for k, v in headers if k.lower() not in _HOP]
@@ -357,7 +433,9 @@ class Accelerator:
         if tags:
             envelope = uwsgi.call(b'ucache_tags_head', self.bcache, since, *tags[:TAGS_MAX])
             if not envelope or envelope[:1] != b'\0':     # b'E<CODE> ...': not cached
-                return
+                return 'no tag envelope (ucache_tags_head failed: %r)' % (envelope or b'')[:80]
             value = envelope + value
         key = _b(uri) if kind == 'plain' else self._variant_key(uri, environ)
-        uwsgi.cache_update(key, value, cache_for + self.swr, self.cache)
+        if not uwsgi.cache_update(key, value, cache_for + self.swr, self.cache):
+            return 'refused by the cache (%d bytes: too large, or the cache is full)' % len(value)
+        return None

@@ -2,8 +2,9 @@
 # tests/deb/check.sh [DEB] - check the built package file (no root needed):
 #   - Depends names the uwsgi-abi-<hash> the installed uwsgi-core Provides,
 #     and the shared libraries (libc6, libxxhash0) dpkg-shlibdeps found;
-#   - dpkg -c lists the plugin, ucache-inspect, its man page, the copyright
-#     file and (when the checkout has python/ucache/) the Python package;
+#   - dpkg -c lists the plugin, ucache-inspect, ucache-top, their man pages,
+#     the copyright file and (when the checkout has python/ucache/) the
+#     Python package and its wheel;
 #   - lintian, when installed, reports no error.
 set -euo pipefail
 
@@ -29,10 +30,11 @@ ok "Depends: $depends"
 
 contents=$(dpkg -c "$deb" | awk '{print $6}')
 want=(./usr/lib/uwsgi/plugins/ucache_plugin.so ./usr/bin/ucache-inspect
-	./usr/share/man/man1/ucache-inspect.1.gz ./usr/share/doc/uwsgi-plugin-ucache/copyright
+	./usr/share/man/man1/ucache-inspect.1.gz ./usr/bin/ucache-top ./usr/share/man/man1/ucache-top.1.gz ./usr/share/doc/uwsgi-plugin-ucache/copyright
 	./usr/share/doc/uwsgi-plugin-ucache/changelog.gz ./usr/share/doc/uwsgi-plugin-ucache/README.md)
 if [ -d "$checkout/python/ucache" ]; then
-	want+=(./usr/lib/python3/dist-packages/ucache/_version.py)
+	want+=(./usr/lib/python3/dist-packages/ucache/_version.py
+		"./usr/share/uwsgi-plugin-ucache/ucache-${version//\~/}-py3-none-any.whl")
 	while read -r f; do
 		want+=("./usr/lib/python3/dist-packages/$f")
 	done < <(cd "$checkout/python" && find ucache -name '*.py' ! -name _version.py)

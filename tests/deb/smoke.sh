@@ -13,7 +13,10 @@
 #     package and ucache.__version__ is VERSION (when the checkout has
 #     python/ucache/; without it the package ships none and the import fails);
 #   - the stats server reports ucache_version;
-#   - ucache-inspect --version, and the man page renders.
+#   - the wheel in /usr/share/uwsgi-plugin-ucache/ installs offline into a
+#     fresh venv (python3 -m venv), whose python imports ucache from it;
+#   - ucache-inspect --version, and the man page renders;
+#   - ucache-top -b (installed in /usr/bin) shows the cache's row.
 set -euo pipefail
 
 checkout=$(cd "$(dirname "$0")/../.." && pwd)
@@ -44,11 +47,13 @@ status=$(dpkg-query -W -f='${Status} ${Version}' "$pkg" 2>/dev/null) ||
 [ "$status" = "install ok installed $version" ] ||
 	fail "$pkg: dpkg says '$status', want 'install ok installed $version'"
 files=$(dpkg -L "$pkg")
-want=(/usr/lib/uwsgi/plugins/ucache_plugin.so /usr/bin/ucache-inspect "$man1" /usr/share/doc/$pkg/copyright)
+want=(/usr/lib/uwsgi/plugins/ucache_plugin.so /usr/bin/ucache-inspect "$man1" /usr/share/doc/$pkg/copyright
+	/usr/bin/ucache-top /usr/share/man/man1/ucache-top.1.gz)
 with_python=
 if [ -d "$checkout/python/ucache" ]; then
 	with_python=1
-	want+=("$pydir/__init__.py" "$pydir/_version.py")
+	wheel=/usr/share/$pkg/ucache-${version//\~/}-py3-none-any.whl
+	want+=("$pydir/__init__.py" "$pydir/_version.py" "$wheel")
 fi
 for f in "${want[@]}"; do
 	grep -qx -- "$f" <<<"$files" || fail "dpkg -L $pkg does not list $f"
@@ -145,5 +150,24 @@ for _ in $(seq 200); do
 done
 [ "$got" = "$version" ] || fail "the stats server's caches report ucache_version '$got', want '$version'"
 ok "stats: ucache_version $got"
+
+# ucache-top from /usr/bin, over --stats-http: a row for cache a
+top=$(ucache-top -b -d 0.2 "http://127.0.0.1:$sport/") || fail "ucache-top -b failed: $top"
+grep -q '^a  *[0-9]' <<<"$top" || fail "ucache-top -b shows no row for cache a: $top"
+ok "ucache-top -b shows cache a"
+
+# --------------------------------------------------------------- venv
+if [ -n "$with_python" ]; then
+	python3 -m venv "$scratch/venv" || fail "python3 -m venv failed (is python3-venv installed?)"
+	"$scratch/venv/bin/pip" install --quiet --no-index "$wheel" ||
+		fail "pip install --no-index $wheel into a venv failed"
+	got=$("$scratch/venv/bin/python" -c 'import ucache; print(ucache.__version__, ucache.__file__)') ||
+		fail "import ucache in the venv failed"
+	case "$got" in
+	"${version//\~/} $scratch/venv/lib/python3"*"/site-packages/ucache/__init__.py") ;;
+	*) fail "the venv's python imports '$got', want ucache ${version//\~/} from $scratch/venv" ;;
+	esac
+	ok "the wheel installs offline into a venv: $got"
+fi
 
 echo "smoke: all checks passed for $pkg $version"

@@ -13,8 +13,9 @@
  *   - a parse either succeeds or returns -UCP_PERR_* with a name;
  *   - every pointer a successful parse returns lies inside the body, and a
  *     command that needs a key has a non-empty one;
- *   - the reply-side parser (ucp_magic_parse) and the dump reader
- *     (ucp_dump_record_parse) never claim more bytes than they were given;
+ *   - the reply-side parser (ucp_magic_parse), the dump reader
+ *     (ucp_dump_record_parse) and the key listing's entry reader
+ *     (ucp_keys_entry_parse) never claim more bytes than they were given;
  *   - a dump reply (modifier2 7) is also read as stock's raw image
  *     (image.c): the vars after the header, the image after them (past
  *     pktsize, as on the wire), with uWSGI 2.0.21's item layout; every
@@ -58,8 +59,10 @@ static void check_request(const char *body, size_t len, const struct ucp_request
 	in_body(r->inm, r->inm_len, body, len);
 	if (r->cmd == UCP_CMD_INVALIDATE)
 		CHECK(r->tags && r->tags_len > 0);
-	else if (r->cmd != UCP_CMD_CLEAR && r->cmd != UCP_CMD_DUMP)
+	else if (r->cmd != UCP_CMD_CLEAR && r->cmd != UCP_CMD_DUMP && r->cmd != UCP_CMD_KEYS)
 		CHECK(r->key && r->key_len > 0 && r->key_len <= UCP_KEY_MAX);
+	if (r->cmd == UCP_CMD_KEYS)
+		CHECK(ucp_keys_count(r) >= 1 && ucp_keys_count(r) <= UCP_KEYS_COUNT_MAX);
 	if (r->modifier2 == UCP_M2_SET)
 		CHECK(r->value && r->value_len > 0);
 	if (r->cmd == UCP_CMD_SET || r->cmd == UCP_CMD_UPDATE)
@@ -104,6 +107,22 @@ static void fuzz_request(uint8_t modifier2, const char *body, size_t len)
 		in_body(m.cache, m.cache_len, body, len);
 		in_body(m.status, m.status_len, body, len);
 		in_body(m.tags, m.tags_len, body, len);
+	}
+}
+
+/* Read the body as a key listing's entries (proto.h "keys"). */
+static void fuzz_keys(const char *body, size_t len)
+{
+	size_t pos = 0;
+
+	while (pos < len) {
+		struct ucp_keys_entry e;
+		long n = ucp_keys_entry_parse(body + pos, len - pos, &e);
+		if (n <= 0)
+			break;
+		CHECK((size_t) n <= len - pos);
+		in_body(e.key, e.key_len, body, len);
+		pos += (size_t) n;
 	}
 }
 
@@ -191,6 +210,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(body, data + UCP_HEADER_SIZE, len);
 	fuzz_request(data[3], body, len);
 	fuzz_dump(body, len);
+	fuzz_keys(body, len);
 	if (data[3] == UCP_M2_DUMP_REPLY) {
 		size_t ilen = size - UCP_HEADER_SIZE - len;
 		uint8_t *img = malloc(ilen ? ilen : 1);

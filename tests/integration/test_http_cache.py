@@ -1,6 +1,6 @@
 """The HTTP response cache with tags (issue 12, seed 004): ucache.wsgi's
 Accelerator in real uwsgi (2 workers x 10 threads), and nginx answering its
-pages straight from ucache (modifier1 111, modifier2 3) with the fallback to
+pages straight from ucache (modifier1 111, modifier2 4) with the fallback to
 the app.  apps/accel_app.py counts how often the app renders each URL, so
 every test checks who answered, not only what.
 
@@ -373,12 +373,13 @@ location / {
     if ($request_method !~ ^(GET|HEAD)$) { return 418; }
     uwsgi_pass 127.0.0.1:%(port)d;
     uwsgi_modifier1 111;
-    uwsgi_modifier2 3;
+    uwsgi_modifier2 4;
     uwsgi_param key $request_uri;
     uwsgi_param cache pages;
     uwsgi_param HTTP_IF_NONE_MATCH $http_if_none_match;
     uwsgi_pass_request_headers off;
-    error_page 502 504 = @app;
+    uwsgi_intercept_errors on;
+    error_page 404 = @app;
 }
 location @app {
     uwsgi_pass 127.0.0.1:%(port)d;

@@ -6,9 +6,18 @@ a whole-HTTP-response value passed through, and 1 MiB values intact.
 Stock uWSGI 2.0.21 fails all the direct hits here: its modifier2 3/4 handler
 looked keys up with length 0 (regression: test_direct_hit_*)."""
 import http.client
+import os
 import unittest
 
-from harness import NGINX, STOCK, Nginx, Uwsgi, app, need
+from harness import NGINX, STOCK, Nginx, Uwsgi, app, free_port, need, stats_json
+from test_readme_recipes import recipes
+
+def readme_recipes():
+    """README's nginx recipes (test_readme_recipes marks and runs them all),
+    with Debian's uwsgi_params."""
+    return [text.replace('include uwsgi_params;', 'include /etc/nginx/uwsgi_params;')
+            for lang, text in recipes().values() if lang == 'nginx']
+
 
 RECIPE = """
 location / {
@@ -150,6 +159,36 @@ class NginxMethods(unittest.TestCase):
             self.assertEqual(self.req(n, 'HEAD', '/user/42')[0], 200)
             self.assertEqual(self.req(n, 'GET', '/user/42'), (200, b'app GET /user/42 #1'))
             self.assertEqual(u.get('/_calls'), b'4')  # HEAD and the GETs came from the cache
+
+
+@need(NGINX)
+@unittest.skipIf(STOCK, 'stock bug: modifier2 3/4 never hit')
+class ReadmeRecipes(unittest.TestCase):
+    def test_bug_every_miss_logs_upstream_prematurely_closed(self):
+        recipes = readme_recipes()
+        self.assertEqual(len(recipes), 2)
+        sport = free_port()
+        with Uwsgi('--cache2', 'name=pages,items=100', '--master', '--stats', '127.0.0.1:%d' % sport,
+                   '--wsgi-file', app('ops_app.py'), socket_=True) as u:
+            def counts():
+                c = stats_json(sport)['caches'][0]
+                return c['hits'], c['miss']
+            for recipe in recipes:
+                with Nginx(recipe.replace('127.0.0.1:3031', '127.0.0.1:%d' % u.uport)) as n:
+                    before = counts()
+                    for i in range(10):
+                        status, body = n.get('/miss/%d' % i)
+                        self.assertEqual(status, 200, body)
+                        self.assertTrue(body.startswith(b'app:/miss/%d:' % i), body)   # the fallback
+                    u.op('cache_set', '/hit', 'from ucache', 0, 'pages')
+                    self.assertEqual(n.get('/hit'), (200, b'from ucache'))
+                    u.op('cache_del', '/hit', 'pages')
+                    after = counts()
+                    # one lookup per request: 10 misses, 1 hit
+                    self.assertEqual((after[0] - before[0], after[1] - before[1]), (1, 10))
+                    with open(os.path.join(n.workdir, 'error.log')) as f:
+                        errors = [line for line in f if '[error]' in line or '[crit]' in line]
+                    self.assertEqual(errors, [], recipe)
 
 
 if __name__ == '__main__':

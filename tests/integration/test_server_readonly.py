@@ -1,9 +1,10 @@
 """Write protection of modifier1 111: --ucache-readonly (every socket),
 --ucache-readonly-socket ADDR and --ucache-write-socket ADDR (per socket).
-Every write command (1 set, 2 del, 17 set/update/del/clear) and the dump
-(6) is refused with a close and a rate-limited log line; reads (0, 3, 4, 5,
-17 get/exists) are still served; the app's own API is not affected; a
-mistyped socket address stops uwsgi at start."""
+Every write command (1 set, 2 del, 17 set/update/del/clear), the dump
+(6) and the key listing (17 keys) are refused with a close and a
+rate-limited log line; reads (0, 3, 4, 5, 17 get/exists) are still served;
+the app's own API is not affected; a mistyped socket address stops uwsgi
+at start."""
 import struct
 import unittest
 
@@ -27,6 +28,7 @@ def writes(cache=None):
         ('magic update', magic('update', 'k', cache, size=1, value=b'v')),
         ('magic del', magic('del', 'k', cache)),
         ('magic clear', magic('clear', cache=cache)),
+        ('magic keys', magic('keys', cache=cache)),
     ]
 
 

@@ -346,6 +346,66 @@ static void test_flight_try_never_waits(void **state)
 	ut_destroy(c);
 }
 
+static void counts(ucache_t *c, uint64_t hits, uint64_t misses)
+{
+	struct ucache_stats st;
+
+	ucache_stats(c, &st);
+	assert_int_equal(st.hits, hits);
+	assert_int_equal(st.misses, misses);
+}
+
+/* Regression: the flight's polls, its lock and marker reads were counted
+ * as the application's hits and misses (a waited-for miss: dozens). */
+static void test_bug_counters_count_internal_lookups(void **state)
+{
+	ucache_t *c = ut_cache(CFG);
+	void *v;
+	size_t len;
+	uint64_t tok, tok2;
+	int stale = 0;
+
+	(void)state;
+	assert_int_equal(ucache_flight_begin(c, "k", 1, 0, 5, &v, &len, &tok), UCACHE_FLIGHT_COMPUTE);
+	/* a waiter polls for 20 ms, and reads the live owner's lock */
+	assert_int_equal(ucache_flight_begin(c, "k", 1, 20, 5, &v, &len, &tok2), UCACHE_FLIGHT_TIMEOUT);
+	assert_int_equal(ucache_flight_end(c, "k", 1, "val", 3, 60, 30, tok), 0);
+	assert_int_equal(ucache_flight_begin(c, "k", 1, 0, 5, &v, &len, &tok), UCACHE_FLIGHT_HIT);
+	free(v);
+	counts(c, 0, 0);
+	assert_null(ucache_peek_alloc(c, "none", 4, &len, NULL));
+	v = ucache_peek_alloc(c, "k", 1, &len, NULL);
+	assert_non_null(v);
+	free(v);
+	counts(c, 0, 0);
+	/* the application's own lookups: one each */
+	v = ucache_get_stale(c, "k", 1, &len, &stale);
+	assert_non_null(v);
+	free(v);
+	assert_null(ucache_get_stale(c, "none", 4, &len, &stale));
+	counts(c, 1, 1);
+	ut_destroy(c);
+}
+
+/* Regression: a write refused for its size left no trace in the stats. */
+static void test_bug_too_large_value_vanishes_silently(void **state)
+{
+	ucache_t *c = ut_cache(CFG);
+	size_t big = ucache_max_value(c) + 1;
+	char *val = calloc(1, big);
+	struct ucache_stats st;
+
+	(void)state;
+	assert_non_null(val);
+	assert_int_equal(ucache_set(c, "k", 1, val, big, 0, 0), -E2BIG);
+	assert_int_equal(ucache_cas(c, "k", 1, val, big, 0, 0, 0), -E2BIG);
+	assert_int_equal(ucache_set(c, "k", 1, val, big - 1, 0, 0), 0);
+	ucache_stats(c, &st);
+	assert_int_equal(st.too_large, 2);
+	free(val);
+	ut_destroy(c);
+}
+
 static void test_flight_end_releases_lock(void **state)
 {
 	ucache_t *c = ut_cache(CFG);
@@ -570,8 +630,10 @@ int main(void)
 		T(test_math_ex_initial_and_existing),
 		TR(test_cas_race_between_processes_loses_no_update),
 		T(test_flight_miss_compute_then_hit),
-		T(test_flight_try_never_waits),
 		T(test_flight_end_releases_lock),
+		T(test_flight_try_never_waits),
+		T(test_bug_counters_count_internal_lookups),
+		T(test_bug_too_large_value_vanishes_silently),
 		T(test_flight_lock_expires_after_lock_s),
 		TR(test_flight_dead_owner_taken_over),
 		TR(test_bug_flight_zombie_owner_taken_over),

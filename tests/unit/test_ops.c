@@ -455,6 +455,26 @@ static void test_peek_counts_nothing_and_keeps_lru_order(void **state)
 	ut_expect(c, "b", "2");
 }
 
+/* A zero-length peek reads a value's size and expiry without copying it
+ * (-ENOBUFS), counting nothing: the key listing of server.c. */
+static void test_peek_without_buffer_reads_size_and_expiry(void **state)
+{
+	ucache_t *c = ut_cache(SMALL);
+	struct ucache_item_info info = { 0 };
+	struct ucache_stats st;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(ut_set(c, "k", "0123456789", 60, 0), 0);
+	assert_int_equal(ucache_peek(c, "k", 1, NULL, 0, &len, &info), -ENOBUFS);
+	assert_int_equal(len, 10);
+	assert_true(info.expires >= ucache_now() + 59 && info.expires <= ucache_now() + 60);
+	assert_int_equal(info.hits, 0);
+	ucache_stats(c, &st);
+	assert_int_equal(st.hits, 0);
+	ut_destroy(c);
+}
+
 static void test_get_ex_expiry_and_hits(void **state)
 {
 	ucache_t *c = ut_cache(SMALL);
@@ -1251,6 +1271,7 @@ int main(void)
 		T(test_usable_items_is_items_minus_one),
 		T(test_get_small_buffer_enobufs_reports_needed),
 		T(test_get_alloc),
+		T(test_peek_without_buffer_reads_size_and_expiry),
 		T(test_get_ex_expiry_and_hits),
 		T(test_math_missing_key_starts_from_math_initial),
 		T(test_math_existing_key),

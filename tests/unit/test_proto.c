@@ -596,6 +596,70 @@ static void dump_records(void **state)
 	free(b.p);
 }
 
+/* ------------------------------------------------------------------ keys */
+
+/* cmd=keys needs no key, carries cursor and count, needs write permission
+ * (it discloses every key, as a dump does); the request builder's packet
+ * parses back to what it was given; count is bounded. */
+static void keys_request(void **state)
+{
+	char out[UCP_KEYS_REQUEST_MAX + 3];
+	struct ucp_request r;
+	struct buf b = { 0 };
+	size_t n;
+
+	(void) state;
+	n = ucp_keys_request(out, "web", 3, 12345, 500);
+	assert_int_equal(out[0], UCP_MODIFIER1);
+	assert_int_equal(ucp_le16(out + 1), n - UCP_HEADER_SIZE);
+	assert_int_equal(out[3], UCP_M2_MAGIC);
+	assert_int_equal(parse(17, out + UCP_HEADER_SIZE, n - UCP_HEADER_SIZE, &r), 0);
+	assert_int_equal(r.cmd, UCP_CMD_KEYS);
+	assert_int_equal(r.write, 1);
+	assert_span(r.cache, r.cache_len, "web");
+	assert_true(r.cursor == 12345 && r.count == 500);
+	assert_int_equal(ucp_keys_count(&r), 500);
+	buf_var(&b, "cmd", "keys");
+	assert_int_equal(magic(&b, &r), 0);
+	assert_true(r.cursor == 0 && r.cache == NULL);
+	assert_int_equal(ucp_keys_count(&r), UCP_KEYS_COUNT);
+	buf_var(&b, "count", "1000000");
+	assert_int_equal(magic(&b, &r), 0);
+	assert_int_equal(ucp_keys_count(&r), UCP_KEYS_COUNT_MAX);
+	buf_var(&b, "cursor", "-1");
+	assert_int_equal(magic(&b, &r), -UCP_PERR_NUMBER);
+	free(b.p);
+}
+
+static void keys_reply(void **state)
+{
+	char head[UCP_MAGIC_HEAD_MAX], entry[UCP_KEYS_ENTRY_HEAD + 3];
+	struct ucp_keys_entry e;
+	struct ucp_magic m;
+	size_t n, i;
+
+	(void) state;
+	n = ucp_keys_reply_head(head, UINT64_MAX, UCP_KEYS_COUNT_MAX, UINT64_MAX);
+	assert_true(n <= UCP_MAGIC_HEAD_MAX);
+	assert_int_equal(ucp_magic_parse(head + UCP_HEADER_SIZE, n - UCP_HEADER_SIZE, &m), 0);
+	assert_span(m.status, m.status_len, "ok");
+	assert_true(m.cursor == UINT64_MAX && m.count == UCP_KEYS_COUNT_MAX && m.size == UINT64_MAX);
+	ucp_keys_entry_head(entry, 3, 4096, 60);
+	memcpy(entry + UCP_KEYS_ENTRY_HEAD, "k:1", 3);
+	assert_int_equal(ucp_keys_entry_parse(entry, sizeof(entry), &e), sizeof(entry));
+	assert_span(e.key, e.key_len, "k:1");
+	assert_true(e.value_len == 4096 && e.ttl == 60);
+	for (i = 0; i < sizeof(entry); i++) {  /* every strict prefix is truncated */
+		char *copy = pkt_dup(entry, i);
+		assert_int_equal(ucp_keys_entry_parse(copy, i, &e), -UCP_PERR_TRUNCATED);
+		free(copy);
+	}
+	ucp_keys_entry_head(entry, 0, 1, 0);
+	assert_int_equal(ucp_keys_entry_parse(entry, sizeof(entry), &e), -UCP_PERR_KEYSIZE);
+	ucp_keys_entry_head(entry, 65535, 1, 0);
+	assert_int_equal(ucp_keys_entry_parse(entry, sizeof(entry), &e), -UCP_PERR_KEYSIZE);
+}
+
 /* --------------------------------------------------- regression corpus */
 
 static const struct { const char *prefix; int err; } classes[] = {
@@ -685,6 +749,8 @@ int main(void)
 		cmocka_unit_test(etag_helpers),
 		cmocka_unit_test(magic_invalidate),
 		cmocka_unit_test(dump_records),
+		cmocka_unit_test(keys_request),
+		cmocka_unit_test(keys_reply),
 		cmocka_unit_test(regression_corpus),
 	};
 

@@ -70,7 +70,8 @@ void ucp_udp_servers_start(void);
 /* Stop applying received datagrams for good (before the caches close). */
 void ucp_udp_quiesce(void);
 
-/* The i-th udp_* counter of c: 1 with *name and *value set, 0 past the last. */
+/* The i-th udp_* counter of c: 1 with *name and *value set, 0 past the last
+ * (or without nodes/udp). */
 int ucp_udp_stat(const struct ucp_cache *c, size_t i, const char **name, uint64_t *value);
 
 #endif

@@ -712,9 +712,9 @@ void ucp_udp_quiesce(void)
 
 int ucp_udp_stat(const struct ucp_cache *c, size_t i, const char **name, uint64_t *value)
 {
-	if (i >= C_COUNT)
+	if (!c->udp || i >= C_COUNT)
 		return 0;
 	*name = ctr_names[i];
-	*value = c->udp ? __atomic_load_n(&c->udp->sh->ctr[i], __ATOMIC_RELAXED) : 0;
+	*value = __atomic_load_n(&c->udp->sh->ctr[i], __ATOMIC_RELAXED);
 	return 1;
 }

@@ -21,6 +21,7 @@
 #include "ucp.h"
 #include "writepath.h"
 #include "serve/serve.h"
+#include "wire/packet.h"
 
 static uint64_t reply_num(char **buffer, char status, int64_t v)
 {
@@ -38,7 +39,33 @@ struct rpc_call {
 	char **argv;
 	uint16_t *argvs;
 	struct ucp_cache *c;
+	int val_arg;        /* the value's argument (for a too-large write's log line), or 0 */
 };
+
+/* What an unknown cache name gets: the name and the caches there are (a
+ * LOCATION typo must say so, on every operation). */
+static void no_such_cache(const struct rpc_call *r, char *out, size_t len)
+{
+	char names[256];
+	int n = r->argc ? (r->argvs[0] > 64 ? 64 : r->argvs[0]) : 0;
+
+	ucp_cache_names(names, sizeof(names));
+	snprintf(out, len, "no such local cache \"%.*s\" (this instance has %s)", n, n ? r->argv[0] : "",
+			names);
+}
+
+/* An E reply for rc (rpcreply.c's codes); an unknown cache names the caches
+ * there are, a write refused for its size is logged. */
+static uint64_t reply_err(char **buffer, const struct rpc_call *r, int rc)
+{
+	char nodev[400];
+
+	if (rc == -ENODEV)
+		no_such_cache(r, nodev, sizeof(nodev));
+	if (rc == -E2BIG && r->c && r->argc > 1)
+		ucp_log_too_large(r->c, r->argvs[1], r->val_arg && r->val_arg < r->argc ? r->argvs[r->val_arg] : 0);
+	return ucp_rpc_error_why(buffer, r->fn, rc, rc == -ENODEV ? nodev : NULL);
+}
 
 static int arg_u64(struct rpc_call *r, int i, uint64_t *out)
 {
@@ -77,20 +104,27 @@ static int write_allowed(void)
 	return !(wsgi_req && wsgi_req->uh && wsgi_req->uh->modifier1 == 173 && ucp_write_refused(wsgi_req));
 }
 
-/* Check argc (min..max) and resolve the cache; 0 or -errno. */
-static int prepare(struct rpc_call *r, uint8_t min, uint8_t max, int writes)
+/* Check argc (min..max) and resolve the cache (any: near caches too);
+ * 0 or -errno. */
+static int prepare_any(struct rpc_call *r, uint8_t min, uint8_t max, int writes)
 {
 	if (r->argc < min || r->argc > max)
 		return -EINVAL;
 	if (writes && !write_allowed())
 		return -EROFS;
 	r->c = ucp_lookup(r->argv[0], r->argvs[0]);
-	if (r->c && r->c->redis)
-		return -ENOTSUP;
 	return r->c ? 0 : -ENODEV;
 }
 
-#define CALL(name) struct rpc_call r = { name, argc, argv, argvs, NULL }
+/* prepare_any for the engine's operations, which a near cache refuses. */
+static int prepare(struct rpc_call *r, uint8_t min, uint8_t max, int writes)
+{
+	int rc = prepare_any(r, min, max, writes);
+
+	return !rc && r->c->redis ? -ENOTSUP : rc;
+}
+
+#define CALL(name) struct rpc_call r = { name, argc, argv, argvs, NULL, 0 }
 #define KEY(i) r.argv[i], r.argvs[i]
 
 /* Status for rc of a write: Y, N for the "not done" codes (NO_N: none),
@@ -102,7 +136,7 @@ static uint64_t reply_rc(struct rpc_call *r, char **buffer, int rc, int no1, int
 		return ucp_rpc_reply(buffer, 'Y', NULL, 0);
 	if (rc == no1 || rc == no2)
 		return ucp_rpc_reply(buffer, 'N', NULL, 0);
-	return ucp_rpc_error(buffer, r->fn, rc);
+	return reply_err(buffer, r, rc);
 }
 
 /* ------------------------------------------------------------ functions */
@@ -113,6 +147,8 @@ static uint64_t rpc_add(uint8_t argc, char **argv, uint16_t *argvs, char **buffe
 	CALL("ucache_add");
 	uint64_t t = 0;
 	int rc = prepare(&r, 3, 4, 1);
+
+	r.val_arg = 2;
 
 	if (!rc && argc == 4)
 		rc = arg_u64(&r, 3, &t);
@@ -132,9 +168,9 @@ static uint64_t rpc_gets(uint8_t argc, char **argv, uint16_t *argvs, char **buff
 	int rc = prepare(&r, 2, 2, 0);
 
 	if (rc)
-		return ucp_rpc_error(buffer, r.fn, rc);
+		return reply_err(buffer, &r, rc);
 	if (!(v = ucache_gets(r.c->cache, KEY(1), &len, &ver, NULL)))
-		return errno == ENOENT ? ucp_rpc_reply(buffer, 'N', NULL, 0) : ucp_rpc_error(buffer, r.fn, -errno);
+		return errno == ENOENT ? ucp_rpc_reply(buffer, 'N', NULL, 0) : reply_err(buffer, &r, -errno);
 	snprintf(hex, sizeof(hex), "Y%016llx", (unsigned long long) ver);
 	ub = uwsgi_buffer_new(len + 17);
 	uwsgi_buffer_append(ub, hex, 17);
@@ -150,6 +186,8 @@ static uint64_t rpc_cas(uint8_t argc, char **argv, uint16_t *argvs, char **buffe
 	CALL("ucache_cas");
 	uint64_t ver = 0, t = 0;
 	int rc = prepare(&r, 4, 5, 1);
+
+	r.val_arg = 3;
 
 	if (!rc)
 		rc = arg_hex(&r, 2, &ver);
@@ -192,6 +230,8 @@ static uint64_t rpc_update(uint8_t argc, char **argv, uint16_t *argvs, char **bu
 	CALL("ucache_update");
 	int rc = prepare(&r, 3, 3, 1);
 
+	r.val_arg = 2;
+
 	if (!rc)
 		rc = ucp_replicated(r.c, KEY(1), ucache_replace(r.c->cache, KEY(1), KEY(2)));
 	return reply_rc(&r, buffer, rc, -ENOENT, -ENOENT);
@@ -227,7 +267,7 @@ static uint64_t rpc_get_many(uint8_t argc, char **argv, uint16_t *argvs, char **
 	int i, rc = prepare(&r, 1, 255, 0);
 
 	if (rc)
-		return ucp_rpc_error(buffer, r.fn, rc);
+		return reply_err(buffer, &r, rc);
 	ub = uwsgi_buffer_new(256);
 	uwsgi_buffer_append(ub, "Y", 1);
 	for (i = 1; i < argc; i++) {
@@ -265,10 +305,12 @@ static uint64_t rpc_set_many(uint8_t argc, char **argv, uint16_t *argvs, char **
 	if (!rc)
 		rc = arg_u64(&r, 1, &t);
 	if (rc)
-		return ucp_rpc_error(buffer, r.fn, rc);
+		return reply_err(buffer, &r, rc);
 	for (i = 2; i < argc; i += 2) {
 		rc = ucp_replicated(r.c, KEY(i), ucache_set(r.c->cache, KEY(i), KEY(i + 1), t, UCACHE_SET_UPDATE));
 		flags[(i - 2) / 2] = rc ? '0' : '1';
+		if (rc == -E2BIG)
+			ucp_log_too_large(r.c, r.argvs[i], r.argvs[i + 1]);
 	}
 	return reply_flags(buffer, flags, (argc - 2) / 2);
 }
@@ -281,7 +323,7 @@ static uint64_t rpc_delete_many(uint8_t argc, char **argv, uint16_t *argvs, char
 	int i, rc = prepare(&r, 1, 255, 1);
 
 	if (rc)
-		return ucp_rpc_error(buffer, r.fn, rc);
+		return reply_err(buffer, &r, rc);
 	for (i = 1; i < argc; i++) {
 		flags[i - 1] = ucp_deleted(r.c, KEY(i), ucache_del(r.c->cache, KEY(i))) ? '0' : '1';
 	}
@@ -298,9 +340,9 @@ static uint64_t rpc_get_stale(uint8_t argc, char **argv, uint16_t *argvs, char *
 	uint64_t n;
 
 	if (rc)
-		return ucp_rpc_error(buffer, r.fn, rc);
+		return reply_err(buffer, &r, rc);
 	if (!(v = ucache_get_stale(r.c->cache, KEY(1), &len, &stale)))
-		return errno == ENOENT ? ucp_rpc_reply(buffer, 'N', NULL, 0) : ucp_rpc_error(buffer, r.fn, -errno);
+		return errno == ENOENT ? ucp_rpc_reply(buffer, 'N', NULL, 0) : reply_err(buffer, &r, -errno);
 	n = ucp_rpc_reply(buffer, stale ? 'S' : 'Y', v, len);
 	free(v);
 	return n;
@@ -316,7 +358,7 @@ static uint64_t flight_reply(struct rpc_call *r, char **buffer, int rc, void *v,
 	uint64_t n;
 
 	if (rc < 0)
-		return ucp_rpc_error(buffer, r->fn, rc);
+		return reply_err(buffer, r, rc);
 	if (rc == UCACHE_FLIGHT_COMPUTE) {
 		free(v);
 		snprintf(hex, sizeof(hex), "%016llx", (unsigned long long) tok);
@@ -372,6 +414,8 @@ static uint64_t rpc_flight_end(uint8_t argc, char **argv, uint16_t *argvs, char 
 	uint64_t tok = 0, t = 0, stale = 0;
 	int rc = prepare(&r, 4, 6, 1);
 
+	r.val_arg = 3;
+
 	if (!rc)
 		rc = arg_hex(&r, 2, &tok);
 	if (!rc && argc >= 5)
@@ -399,6 +443,87 @@ static uint64_t rpc_flight_abort(uint8_t argc, char **argv, uint16_t *argvs, cha
 	return reply_rc(&r, buffer, rc, NO_N, NO_N);
 }
 
+/* The first of the keys present (argument i), uncounted; NULL if none. */
+static char *first_present(struct rpc_call *r, int *i, size_t *len)
+{
+	char *v;
+
+	for (*i = 1; *i < r->argc; (*i)++) {
+		if ((v = ucp_peek_alloc(r->c, r->argv[*i], r->argvs[*i], len)))
+			return v;
+	}
+	return NULL;
+}
+
+/* Y INDEX ':' VALUE (the INDEXth key, from 0) | N */
+static uint64_t reply_indexed(char **buffer, int index, const char *v, size_t len)
+{
+	struct uwsgi_buffer *ub = uwsgi_buffer_new(len + 8);
+	char head[8];
+
+	uwsgi_buffer_append(ub, head, (size_t) snprintf(head, sizeof(head), "Y%d:", index));
+	uwsgi_buffer_append(ub, (char *) v, len);
+	return ucp_rpc_reply_buffer(ub, buffer);
+}
+
+/* ucache_peek CACHE KEY... -> Y INDEX:VALUE (the first key present) | N.
+ * Counts no hit or miss: a caller's own polls and probes (the
+ * Accelerator's render locks, Django's get_or_set after a lost race).
+ * Without a KEY: N, or ENOENT naming the caches there are (Python's
+ * check of a cache name, which must not cost a near cache a Redis read). */
+static uint64_t rpc_peek(uint8_t argc, char **argv, uint16_t *argvs, char **buffer)
+{
+	CALL("ucache_peek");
+	size_t len = 0;
+	int i, rc = prepare_any(&r, 1, 255, 0);
+	char *v;
+	uint64_t n;
+
+	if (rc)
+		return reply_err(buffer, &r, rc);
+	if (!(v = first_present(&r, &i, &len)))
+		return ucp_rpc_reply(buffer, 'N', NULL, 0);
+	n = reply_indexed(buffer, i - 1, v, len);
+	free(v);
+	return n;
+}
+
+/* The argument to read: the first key that exists (uncounted: no copy),
+ * else the first. */
+static int first_existing(struct rpc_call *r)
+{
+	int i;
+
+	for (i = 1; i < r->argc; i++) {
+		if (ucp_exists(r->c, r->argv[i], r->argvs[i]) == 0)
+			return i;
+	}
+	return 1;
+}
+
+/* ucache_lookup CACHE KEY... -> as ucache_peek, counted as ONE lookup: a
+ * hit (the first key that exists is then read, counted: its LRU position
+ * refreshed) or a miss (a counted read of the first key, which may still
+ * hit).  The Accelerator's page and its Accept-Encoding variant are one
+ * lookup. */
+static uint64_t rpc_lookup(uint8_t argc, char **argv, uint16_t *argvs, char **buffer)
+{
+	CALL("ucache_lookup");
+	size_t len = 0;
+	int i, rc = prepare_any(&r, 2, 255, 0);
+	char *v;
+	uint64_t n;
+
+	if (rc)
+		return reply_err(buffer, &r, rc);
+	i = first_existing(&r);
+	if (!(v = ucp_get_alloc(r.c, KEY(i), &len, NULL)))
+		return ucp_rpc_reply(buffer, 'N', NULL, 0);
+	n = reply_indexed(buffer, i - 1, v, len);
+	free(v);
+	return n;
+}
+
 static const struct ucp_rpc_def rpcs[] = {
 	{ "ucache_add", rpc_add },
 	{ "ucache_gets", rpc_gets },
@@ -415,6 +540,8 @@ static const struct ucp_rpc_def rpcs[] = {
 	{ "ucache_flight_try", rpc_flight_try },
 	{ "ucache_flight_end", rpc_flight_end },
 	{ "ucache_flight_abort", rpc_flight_abort },
+	{ "ucache_peek", rpc_peek },
+	{ "ucache_lookup", rpc_lookup },
 };
 
 void ucp_rpc_register(struct uwsgi_plugin *owner)

@@ -74,4 +74,15 @@ void ucp_tags_register(struct uwsgi_plugin *owner);
  * or every local cache; one "ok NAME ITEMS" / "FAIL NAME: why" line each. */
 void ucp_check_register(struct uwsgi_plugin *owner);
 
+/* ----------------------------------------------------------- metrics.c */
+
+/* --ucache-metrics ADDR: check ADDR at init, bind it in the master from
+ * preinit_apps, before fork (both exit naming the option on an error),
+ * close it in workers, serve /metrics from a master thread. */
+extern char *ucp_metrics_addr;
+void ucp_metrics_init(void);
+void ucp_metrics_bind(void);
+void ucp_metrics_post_fork(void);
+void ucp_metrics_start(void);
+
 #endif

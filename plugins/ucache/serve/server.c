@@ -21,7 +21,9 @@
  *               ucache vars        the ucache dump format (proto.h)
  *   17 magic    vars cmd, key...   header(111, n, 17) + status=ok [+ value];
  *                                  failure or miss: close; cmd=invalidate
- *                                  tags=a,b invalidates tags (a write)
+ *                                  tags=a,b invalidates tags (a write);
+ *                                  cmd=keys cursor= count= lists one bounded
+ *                                  batch of keys (proto.h "keys")
  *
  * Stock bugs not carried over: 3/4 look the key up with its real length
  * (stock passed 0: every nginx lookup missed), "clear" clears the cache it
@@ -408,6 +410,68 @@ end:
 	free(kbuf);
 }
 
+/* ------------------------------------------------- modifier2 17 cmd=keys */
+
+/* Append the entry of the key in kbuf to buf (at len); 0, or -1 when it is
+ * gone (deleted or expired since the iterator saw it).  A zero-length peek
+ * reads size and expiry without copying the value (ucache.h). */
+static int keys_entry(struct ucp_cache *c, const char *kbuf, size_t klen, char *buf, size_t *len,
+		uint64_t now)
+{
+	struct ucache_item_info info = { 0 };
+	size_t vlen = 0;
+	uint64_t ttl = 0;
+
+	if (ucache_peek(c->cache, kbuf, klen, NULL, 0, &vlen, &info) != -ENOBUFS)
+		return -1;
+	if (info.expires)
+		ttl = info.expires > now ? info.expires - now : 1;
+	ucp_keys_entry_head(buf + *len, (uint16_t) klen, vlen, ttl);
+	memcpy(buf + *len + UCP_KEYS_ENTRY_HEAD, kbuf, klen);
+	*len += UCP_KEYS_ENTRY_HEAD + klen;
+	return 0;
+}
+
+/* One batch: at most count entries and UCP_KEYS_BYTES bytes of them (buf
+ * holds that plus one entry, so one always fits).  An entry that would
+ * cross the bytes bound is left for the next batch: the cursor goes back
+ * to before it.  Returns the next cursor, 0 at the end. */
+static uint64_t keys_batch(struct ucp_cache *c, uint64_t cursor, uint64_t count, char *kbuf, char *buf,
+		size_t *len, uint64_t *n)
+{
+	uint64_t now = ucache_now(), before = cursor;
+	size_t klen = 0;
+
+	while (*n < count && ucache_iter(c->cache, &cursor, kbuf, c->uc.keysize, &klen) == 0) {
+		if (*n && *len + UCP_KEYS_ENTRY_HEAD + klen > UCP_KEYS_BYTES)
+			return before;
+		if (keys_entry(c, kbuf, klen, buf, len, now) == 0)
+			(*n)++;
+		before = cursor;
+	}
+	return *n < count ? 0 : cursor;
+}
+
+static void serve_keys(struct wsgi_request *wsgi_req, struct ucp_cache *c, const struct ucp_request *r)
+{
+	size_t room = UCP_MAGIC_HEAD_MAX + UCP_KEYS_BYTES + UCP_KEYS_ENTRY_HEAD + c->uc.keysize;
+	char *kbuf = malloc(c->uc.keysize ? c->uc.keysize : 1), *buf = malloc(room), head[UCP_MAGIC_HEAD_MAX];
+	uint64_t n = 0, next;
+	size_t len = 0, hlen;
+
+	if (!kbuf || !buf) {
+		uwsgi_log("ucache: key listing of \"%s\": malloc(): %s\n", c->uc.name, strerror(errno));
+		goto end;
+	}
+	next = keys_batch(c, r->cursor, ucp_keys_count(r), kbuf, buf + UCP_MAGIC_HEAD_MAX, &len, &n);
+	hlen = ucp_keys_reply_head(head, next, n, len);
+	memcpy(buf + UCP_MAGIC_HEAD_MAX - hlen, head, hlen);
+	send_bytes(wsgi_req, buf + UCP_MAGIC_HEAD_MAX - hlen, hlen + len);
+end:
+	free(buf);
+	free(kbuf);
+}
+
 /* ----------------------------------------------------------- modifier2 17 */
 
 /* header(111, n, 17) + status=ok [+ size, expires + the value]: the head
@@ -449,8 +513,10 @@ static int magic_store(struct wsgi_request *wsgi_req, struct ucp_cache *c, const
 	ssize_t rlen = 0;
 	char *val;
 
-	if (r->size > c->uc.max_item_size)
+	if (r->size > c->uc.max_item_size) {
+		ucp_log_too_large(c, r->key_len, r->size);
 		return -1;
+	}
 	wsgi_req->post_cl = r->size;
 	val = uwsgi_request_body_read(wsgi_req, (ssize_t) r->size, &rlen);
 	if (!val || rlen != (ssize_t) r->size)
@@ -487,6 +553,9 @@ static void serve_magic(struct wsgi_request *wsgi_req, struct ucp_cache *c, cons
 	case UCP_CMD_INVALIDATE:
 		ret = ucp_tags_invalidate(c, r->tags, r->tags_len);
 		break;
+	case UCP_CMD_KEYS:
+		serve_keys(wsgi_req, c, r);
+		return;
 	default:
 		break;
 	}

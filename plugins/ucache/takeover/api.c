@@ -21,8 +21,10 @@
  * takes uc->lock.  Legacy callers still take it around their calls (it is a
  * real uWSGI rwlock, see options.c), which is harmless.
  *
- * Failure values are the stock ones (NULL, -1, 0), and failures are silent:
- * an oversized key or value from any language must not flood the log.
+ * Failure values are the stock ones (NULL, -1, 0).  A write refused for its
+ * size is logged at most once a second per process (and counted by the
+ * engine: stats' too_large), so that a value that never fits is visible
+ * without an oversized key or value from any language flooding the log.
  */
 #include "ucp.h"
 #include "writepath.h"

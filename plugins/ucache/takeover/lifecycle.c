@@ -1,7 +1,7 @@
 /*
  * lifecycle.c - the master's side of the caches' life, after they are
  * built (options.c): its threads start (each near cache's Redis listener,
- * the sweeper), each master cycle msyncs the stores due (in place of
+ * the metrics server, the sweeper), each master cycle msyncs the stores due (in place of
  * uwsgi_cache_sync_all: "flush", not "sync", which is the start-up import
  * of peers/sync.c), and the last user closes every store cleanly.
  */
@@ -9,10 +9,12 @@
 #include "takeover/takeover.h"
 #include "peers/peers.h"
 #include "nearcache/nearcache.h"
+#include "serve/serve.h"
 
 void ucp_master_threads_start(void)
 {
 	ucp_redis_listeners_start();
+	ucp_metrics_start();
 	ucp_sweeper_start();
 }
 
@@ -49,7 +51,7 @@ void ucp_caches_close(void)
 
 	ucp_udp_quiesce();
 	ucp_redis_listeners_stop();
-	ucp_sweeper_pause();
+	ucp_caches_hold();
 	for (c = ucp_first(); c; c = next) {
 		ucache_t *engine = c->cache;
 
@@ -58,5 +60,5 @@ void ucp_caches_close(void)
 		ucp_reload_handover(c->uc.name, engine);
 		ucache_close(engine);
 	}
-	ucp_sweeper_resume();
+	ucp_caches_release();
 }

@@ -192,6 +192,7 @@ static struct ucp_cache *cache_create(struct ucache_config *cfg, int legacy)
 	announce(engine);
 	c = shim_new(engine);
 	shim_append(c);
+	ucp_ops_attach(c);
 	ucp_udp_setup(c, legacy);
 	ucp_redis_attach(c);
 	/* the engine keeps its own copy of the configuration (cfg is freed) */

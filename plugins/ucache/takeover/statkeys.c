@@ -16,10 +16,17 @@
  *   uwsgi_stats_keylong(us, "last_modified_at", n)
  *                                   the last stock key of a cache object:
  *                                   after it, append "evictions", "expired",
- *                                   "bytes_used", "ucache_version" (the
- *                                   plugin's release) and the udp_* counters
- *                                   (udp.c), then a near cache's redis
- *                                   keys (nearcache/nearcache.c) of the cursor's cache, and
+ *                                   "bytes_used", "too_large" (writes refused
+ *                                   as too large), "bytes_mapped" (the shared
+ *                                   mapping), "bytes_resident" (its pages in
+ *                                   RAM: mincore, a byte per 4 KiB page per
+ *                                   request), "max_value_size" (the largest
+ *                                   value a set accepts), "sets", "deletes"
+ *                                   (ucp_count), "sync_items",
+ *                                   "ucache_version" (the plugin's release),
+ *                                   then, only for a cache that has the
+ *                                   feature, the udp_* counters (peers/udp.c) and
+ *                                   a near cache's redis keys (nearcache/), and
  *                                   advance the cursor.
  *
  * The generator runs in the master's main thread and in stats pushers'
@@ -32,6 +39,7 @@
 #include "nearcache/nearcache.h"
 
 #include <stdarg.h>
+#include <sys/mman.h>
 
 int uwsgi_stats_apply_tabs(struct uwsgi_stats *us);
 
@@ -61,6 +69,29 @@ static int stats_printf(struct uwsgi_stats *us, const char *fmt, ...)
 		us->base = grown;
 		us->size += us->chunk;
 	}
+}
+
+void ucp_ops_attach(struct ucp_cache *c)
+{
+	void *m = mmap(NULL, sizeof(struct ucp_ops_line) * UCP_OPS_LINES, PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED) {
+		uwsgi_log("ucache: cache \"%s\": mmap of the operation counters: %s\n", c->uc.name,
+				strerror(errno));
+		exit(1);
+	}
+	c->ops = m;
+}
+
+uint64_t ucp_ops_sum(const struct ucp_cache *c, enum ucp_op op)
+{
+	uint64_t sum = 0;
+	size_t i;
+
+	for (i = 0; c->ops && i < UCP_OPS_LINES; i++)
+		sum += __atomic_load_n(&c->ops[i].n[op], __ATOMIC_RELAXED);
+	return sum;
 }
 
 void ucp_stats_refresh(void)
@@ -121,17 +152,31 @@ static int feature_keys(struct uwsgi_stats *us, struct ucp_cache *c,
 
 static int extras(struct uwsgi_stats *us, struct ucp_cache *c)
 {
-	if (uwsgi_stats_comma(us) || keylong(us, "evictions", c->snap.evictions))
-		return -1;
-	if (uwsgi_stats_comma(us) || keylong(us, "expired", c->snap.expirations))
-		return -1;
-	if (uwsgi_stats_comma(us) || keylong(us, "bytes_used", c->snap.bytes_used))
-		return -1;
-	if (uwsgi_stats_comma(us) || keylong(us, "sync_items", c->sync_items))
-		return -1;
+	const struct {
+		const char *key;
+		uint64_t value;
+	} keys[] = {
+		{ "evictions", c->snap.evictions },
+		{ "expired", c->snap.expirations },
+		{ "bytes_used", c->snap.bytes_used },
+		{ "too_large", c->snap.too_large },
+		{ "bytes_mapped", c->snap.mapped_bytes },
+		{ "bytes_resident", ucache_resident_bytes(c->cache) },
+		{ "max_value_size", ucache_max_value(c->cache) },
+		{ "sets", ucp_ops_sum(c, UCP_OP_SET) },
+		{ "deletes", ucp_ops_sum(c, UCP_OP_DEL) },
+		{ "sync_items", c->sync_items },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (uwsgi_stats_comma(us) || keylong(us, keys[i].key, keys[i].value))
+			return -1;
+	}
 	/* VERSION holds no quote or backslash (the Makefile checks): no escaping */
 	if (uwsgi_stats_comma(us) || keystr(us, "ucache_version", UCACHE_VERSION))
 		return -1;
+	/* a feature's keys only where it is configured: its iterator has none */
 	return feature_keys(us, c, ucp_udp_stat) || feature_keys(us, c, ucp_redis_stat) ? -1 : 0;
 }
 

@@ -26,8 +26,9 @@
 /* Items freed per ucache_sweep() call (the engine examines 8x as many). */
 uint64_t ucp_sweep_budget = 256;
 
-/* Taken by the sweeper around a pass and by ucp_sweeper_pause(), so that
- * the master's exit never unmaps a cache under the sweeper thread. */
+/* Taken by the sweeper around a pass, by the metrics thread around a
+ * scrape and by ucp_caches_close() (ucp_caches_hold), so that the master's
+ * exit never unmaps a cache under one of its threads. */
 static pthread_mutex_t pass_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int needs_sweeping(const struct uwsgi_cache *uc)
@@ -94,12 +95,12 @@ void ucp_sweeper_start(void)
 	uwsgi_log("cache sweeper thread enabled\n");
 }
 
-void ucp_sweeper_pause(void)
+void ucp_caches_hold(void)
 {
 	pthread_mutex_lock(&pass_lock);
 }
 
-void ucp_sweeper_resume(void)
+void ucp_caches_release(void)
 {
 	pthread_mutex_unlock(&pass_lock);
 }

@@ -79,15 +79,16 @@ extern uint64_t ucp_sweep_budget;  /* --ucache-sweep-budget */
  * expires); from ucp_master_threads_start. */
 void ucp_sweeper_start(void);
 
-/* Keep the sweeper out of the caches while they are closed, and let it
- * back in. */
-void ucp_sweeper_pause(void);
-void ucp_sweeper_resume(void);
+/* Hold off ucp_caches_close() while a master thread (the sweeper, the
+ * metrics server) reads the caches: between hold and release no cache is
+ * unmapped (the sweeper's pass lock). */
+void ucp_caches_hold(void);
+void ucp_caches_release(void);
 
 /* ---------------------------------------------------------- lifecycle.c */
 
 /* The master's threads (in place of uwsgi_cache_start_sweepers): each near
- * cache's Redis listener and the sweeper. */
+ * cache's Redis listener, the metrics server and the sweeper. */
 void ucp_master_threads_start(void);
 
 /* Every master cycle (in place of uwsgi_cache_sync_all): msync the stores
@@ -118,5 +119,10 @@ int ucp_stats_keylong(struct uwsgi_stats *us, char *key, unsigned long long num)
 
 /* Copy the engine's live counters into every shim. */
 void ucp_stats_refresh(void);
+
+/* Map c's per-operation counters (ucp.h; in the master, at creation);
+ * exits if mmap fails.  sum: over every process slot. */
+void ucp_ops_attach(struct ucp_cache *c);
+uint64_t ucp_ops_sum(const struct ucp_cache *c, enum ucp_op op);
 
 #endif

@@ -16,7 +16,7 @@ enum ucp_cmd ucp_cmd_parse(const char *s, size_t len)
 	static const struct { const char *name; enum ucp_cmd cmd; } cmds[] = {
 		{ "get", UCP_CMD_GET }, { "set", UCP_CMD_SET }, { "update", UCP_CMD_UPDATE },
 		{ "del", UCP_CMD_DEL }, { "exists", UCP_CMD_EXISTS }, { "clear", UCP_CMD_CLEAR },
-		{ "invalidate", UCP_CMD_INVALIDATE },
+		{ "invalidate", UCP_CMD_INVALIDATE }, { "keys", UCP_CMD_KEYS },
 	};
 	size_t i;
 
@@ -51,6 +51,10 @@ int ucp_magic_var(void *ctx, const char *k, uint16_t kl, const char *v, uint16_t
 		return ucp_parse_u64(v, vl, &m->size) ? -UCP_PERR_NUMBER : 0;
 	} else if (ucp_streq(k, kl, "expires")) {
 		return ucp_parse_u64(v, vl, &m->expires) ? -UCP_PERR_NUMBER : 0;
+	} else if (ucp_streq(k, kl, "cursor")) {
+		return ucp_parse_u64(v, vl, &m->cursor) ? -UCP_PERR_NUMBER : 0;
+	} else if (ucp_streq(k, kl, "count")) {
+		return ucp_parse_u64(v, vl, &m->count) ? -UCP_PERR_NUMBER : 0;
 	}
 	return 0;
 }
@@ -199,7 +203,8 @@ static int parse_magic(const char *body, size_t len, struct ucp_request *r)
 		return -UCP_PERR_COMMAND;
 	if (r->cmd == UCP_CMD_INVALIDATE && !tags_ok(m.tags, m.tags_len))
 		return -UCP_PERR_TAGS;
-	if (r->cmd != UCP_CMD_CLEAR && r->cmd != UCP_CMD_INVALIDATE && (!m.key || !m.key_len))
+	if (r->cmd != UCP_CMD_CLEAR && r->cmd != UCP_CMD_INVALIDATE && r->cmd != UCP_CMD_KEYS &&
+			(!m.key || !m.key_len))
 		return -UCP_PERR_NOKEY;
 	if ((r->cmd == UCP_CMD_SET || r->cmd == UCP_CMD_UPDATE) && (!m.has_size || !m.size))
 		return -UCP_PERR_SIZE;
@@ -211,6 +216,8 @@ static int parse_magic(const char *body, size_t len, struct ucp_request *r)
 	r->tags_len = m.tags_len;
 	r->expires = m.expires;
 	r->size = m.size;
+	r->cursor = m.cursor;
+	r->count = m.count;
 	r->write = r->cmd != UCP_CMD_GET && r->cmd != UCP_CMD_EXISTS;
 	return 0;
 }

@@ -30,7 +30,9 @@
  *                   var, which no cache name does in practice (it would
  *                   start with the bytes 06 00 "format").
  *   17 magic        body = vars cmd, key, cache, expires, size; cmd=invalidate
- *                   takes tags (comma-separated) instead of a key
+ *                   takes tags (comma-separated) instead of a key; cmd=keys
+ *                   takes cursor and count instead (a bounded batch of the
+ *                   key listing, keys.h)
  *
  * The core has already bounded the body by --buffer-size (it refuses larger
  * packets), so a body is at most 65535 bytes.
@@ -42,16 +44,18 @@
 /* the answers of modifier1 111 that are formats of their own */
 #include "http.h"
 #include "dump.h"
+#include "keys.h"
 
 
 enum ucp_cmd { UCP_CMD_NONE, UCP_CMD_GET, UCP_CMD_SET, UCP_CMD_UPDATE, UCP_CMD_DEL,
-	UCP_CMD_EXISTS, UCP_CMD_CLEAR, UCP_CMD_DUMP, UCP_CMD_INVALIDATE };
+	UCP_CMD_EXISTS, UCP_CMD_CLEAR, UCP_CMD_DUMP, UCP_CMD_INVALIDATE, UCP_CMD_KEYS };
 
 /* One parsed modifier2 17 packet (also a reply: status, size, expires). */
 struct ucp_magic {
 	const char *cmd, *key, *cache, *status, *tags;
 	uint16_t cmd_len, key_len, cache_len, status_len, tags_len;
 	uint64_t size, expires;
+	uint64_t cursor, count;   /* cmd=keys (and its reply) */
 	int has_size;
 };
 
@@ -60,7 +64,8 @@ struct ucp_request {
 	uint8_t modifier2;
 	enum ucp_cmd cmd;         /* what to do (modifier2 0..6 map onto it too) */
 	int write;                /* needs write permission: set, update, del,
-	                             clear, and dump (it discloses everything) */
+	                             clear, and dump and keys (they disclose
+	                             every key) */
 	int http;                 /* 3/4: answer as HTTP */
 	int http_404;             /* 3/4: answer a miss with 404 (else close) */
 	int http_pass;            /* 3/4: REQUEST_METHOD is not GET/HEAD: never from the
@@ -73,6 +78,7 @@ struct ucp_request {
 	uint16_t inm_len;
 	int native;               /* 6: ucache's client asked for the ucache dump */
 	uint64_t expires, size;   /* magic: relative expiry, body size */
+	uint64_t cursor, count;   /* magic keys: where to go on, keys wanted */
 };
 
 /* Parse a request body of len bytes for modifier2 into r.  Returns 0, or
