@@ -222,6 +222,8 @@ $(PLUGIN): $(PLUGIN_SRC) $(CORE_SRC) $(CORE_HDR)
 # carrying VERSION (python/ucache/__init__.py reads it from there).
 PREFIX  ?= /usr
 DOCDIR   = $(PREFIX)/share/doc/uwsgi-plugin-ucache
+# README.md's docs/ (its links stay valid next to it), with their images
+DOC_FILES = $(wildcard docs/*.md docs/img/*.png)
 PYDIR    = $(PREFIX)/lib/python3/dist-packages
 PY_FILES = $(shell cd python 2>/dev/null && find ucache -name '*.py' ! -name _version.py | sort)
 
@@ -249,6 +251,8 @@ install: $(PLUGIN) $(BUILD)/ucache-inspect $(if $(PY_FILES),$(WHEEL_DIR)/stamp)
 	install -D -m 0644 docs/ucache-top.1 $(DESTDIR)$(PREFIX)/share/man/man1/ucache-top.1
 	gzip -9nf $(DESTDIR)$(PREFIX)/share/man/man1/ucache-top.1
 	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	@set -e; for f in $(DOC_FILES); do \
+		echo "install $$f"; install -D -m 0644 $$f $(DESTDIR)$(DOCDIR)/$$f; done
 	install -D -m 0644 LICENSE $(DESTDIR)$(DOCDIR)/copyright
 	@set -e; for f in $(PY_FILES); do \
 		echo "install python/$$f"; install -D -m 0644 python/$$f $(DESTDIR)$(PYDIR)/$$f; done; \

@@ -47,7 +47,7 @@ static int drops_privileges(const ucache_t *c)
 
 /* Could uid:gid read and write a file of this owner and mode?  (Owner,
  * then group, then others, as the kernel decides; supplementary groups and
- * ACLs are not consulted, README says so.) */
+ * ACLs are not consulted, docs/OPERATIONS.md says so.) */
 static int final_user_can_write(const struct stat *st, unsigned uid, unsigned gid)
 {
 	if (st->st_uid == uid)

@@ -1,4 +1,4 @@
-"""ucache - the Python side of ucache (README "Python").
+"""ucache - the Python side of ucache (docs/PYTHON.md).
 
     import ucache
     c = ucache.Cache('mycache', timeout=300)      # a --cache2 name, or None
@@ -299,7 +299,7 @@ class Cache:
     def div(self, key, value=2):
         return self._b.math('div', key, value, self._t(None))
 
-    # -- atomic operations (the engine's; RPC names in README "Python")
+    # -- atomic operations (the engine's; RPC names in docs/PYTHON.md)
     def add(self, key, value, timeout=None):
         """Store value only if key is absent (ucache_add); True if stored."""
         t = self._t(timeout)
@@ -413,6 +413,6 @@ class Cache:
 
 def invalidate_tags(cache, tags, timeout=5.0):
     """Invalidate tags of the HTTP response cache (ucache.wsgi.invalidate_tags:
-    a local cache name, or 'name@host:port'); README "HTTP response cache"."""
+    a local cache name, or 'name@host:port'); docs/HTTP.md."""
     from .wsgi import invalidate_tags as invalidate
     return invalidate(cache, tags, timeout)

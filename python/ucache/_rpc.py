@@ -1,5 +1,5 @@
 """ucache._rpc - the engine's atomic operations through its RPC functions
-(plugins/ucache/rpc.c; README "Python" lists them), over any transport: a
+(plugins/ucache/serve/rpc.c; docs/PYTHON.md lists them), over any transport: a
 backend gives `_call(fn, *args) -> bytes`, this mixin parses the replies.
 
 Every argument is bytes; the first is the cache name (b'' = default).

@@ -1,5 +1,5 @@
 """ucache._wire - a name@host:port cache from outside uWSGI: the cache
-commands over modifier1 111 / modifier2 17 (README "Remote protocol") and
+commands over modifier1 111 / modifier2 17 (docs/PROTOCOLS.md) and
 the atomic operations over uWSGI RPC (modifier1 173, modifier2 1: raw
 reply; the server needs --plugin rpc).  One connection per command, as
 uWSGI's own remote cache client does."""

@@ -17,7 +17,7 @@ wsgi-accelerator's interface (seed 004) on a ucache cache:
 
 A cached page is stored under its request URI (nginx's $request_uri: path and
 ?query) as the whole HTTP response, so nginx can answer it with modifier1 111
-/ modifier2 3 without entering Python (README, "HTTP response cache").  Its
+/ modifier2 3 without entering Python (docs/HTTP.md).  Its
 tags travel in the entry (the engine's tag envelope, include/ucache.h): an
 invalidation is O(1) and every path -- this middleware, nginx direct, a remote
 modifier2 17 get -- treats an entry carrying an invalidated tag as a miss.

@@ -32,6 +32,9 @@ contents=$(dpkg -c "$deb" | awk '{print $6}')
 want=(./usr/lib/uwsgi/plugins/ucache_plugin.so ./usr/bin/ucache-inspect
 	./usr/share/man/man1/ucache-inspect.1.gz ./usr/bin/ucache-top ./usr/share/man/man1/ucache-top.1.gz ./usr/share/doc/uwsgi-plugin-ucache/copyright
 	./usr/share/doc/uwsgi-plugin-ucache/changelog.gz ./usr/share/doc/uwsgi-plugin-ucache/README.md)
+while read -r f; do
+	want+=("./usr/share/doc/uwsgi-plugin-ucache/$f")
+done < <(cd "$checkout" && ls docs/*.md docs/img/*.png)
 if [ -d "$checkout/python/ucache" ]; then
 	want+=(./usr/lib/python3/dist-packages/ucache/_version.py
 		"./usr/share/uwsgi-plugin-ucache/ucache-${version//\~/}-py3-none-any.whl")

@@ -5,7 +5,7 @@ read until the server closes.  `exchange` half-closes the client side after
 sending, so a server that waits for more bytes sees EOF at once instead of
 running into its socket timeout.
 
-The dump reader follows the format documented in README.md ("Dump format")
+The dump reader follows the format documented in docs/PROTOCOLS.md ("Dump format")
 and plugins/ucache/wire/proto.h.
 """
 import socket

@@ -158,7 +158,7 @@ class HttpCache(Deployed):
             self.assertEqual(u.get(plain), first[plain])
             self.assertEqual(calls(plain), 1)  # served from the page kept across the reload
             # tag counters live outside the region: a tagged page is a miss
-            # after a reload (README "Tags"), rendered once more, then cached
+            # after a reload (docs/HTTP.md "Tags"), rendered once more, then cached
             self.assertIn(b'render #2', u.get(tagged))
             self.assertIn(b'render #2', u.get(tagged))
             self.assertEqual(u.request('/_invalidate', 'POST', b't1')[2], b'ok')
@@ -169,7 +169,7 @@ class HttpCache(Deployed):
 
 
 class NeedPlugin(unittest.TestCase):
-    """need-plugin = ucache (README "Loading the plugin")."""
+    """need-plugin = ucache (docs/INSTALL.md "Loading the plugin")."""
 
     def test_missing_plugin_stops_the_first_start(self):
         rc, out = run_to_exit(['--need-plugin', '/nonexistent/ucache_plugin.so', '--cache2', 'name=a,items=10',

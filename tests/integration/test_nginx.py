@@ -43,11 +43,11 @@ location @real {
 }
 """
 
-# The README's first recipe before issue 18 (no method guard), passing the
+# docs/HTTP.md's first recipe before issue 18 (no method guard), passing the
 # method as the fixed recipe does: ucache itself must send a POST or DELETE
 # to the app (a miss: 502, error_page -> @real).  Without the REQUEST_METHOD
 # param nginx tells ucache nothing of the method (stock's recipe): the guard
-# in nginx is then the only protection (README).
+# in nginx is then the only protection (docs/HTTP.md).
 UNGUARDED = """
 location / {
     uwsgi_pass 127.0.0.1:%(port)d;

@@ -1,7 +1,8 @@
-"""The README's recipes, run as written (issue 18): every ```nginx and
-```ini block of README.md is marked `<!-- recipe: NAME -->` on the line
-before its fence, and each is run here with real uwsgi and nginx, so the
-README cannot drift from what works.
+"""The documentation's recipes, run as written (issue 18): every ```nginx
+and ```ini block of README.md and of docs/*.md (issue 22 moved most of
+them there) is marked `<!-- recipe: NAME -->` on the line before its
+fence, and each is run here with real uwsgi and nginx, so the docs cannot
+drift from what works.
 
 What the test changes, and only this (fill()):
   - 127.0.0.1:3031 -> 127.0.0.1:<a free port>; 10.0.0.N:4000 (replication)
@@ -14,6 +15,11 @@ What the test changes, and only this (fill()):
     "app METHOD URI #N", N counting the app's answers);
   - nginx's `include uwsgi_params;` -> /etc/nginx/uwsgi_params (the test's
     nginx.conf lives in a temporary folder);
+  - the quick start's Django project: `chdir = /srv/mysite` -> the test
+    apps' folder, `module = mysite.wsgi:application` -> `wsgi-file =
+    recipe_app.py` (uid/gid www-data stay: the tests run as root);
+  - a whole nginx `server { }` block -> its body without `listen` and
+    `server_name` (the test's nginx.conf has its own server);
   - an ini fragment without a section gets `[uwsgi]`; the command line
     adds an HTTP socket for the test's own requests, PYTHONPATH for the
     package (installed, it is on the path), and what a fragment leaves
@@ -32,7 +38,8 @@ from cachewire import exchange, magic, magic_reply
 from harness import (NGINX, PLUGIN, ROOT, STOCK, Nginx, Uwsgi, app, free_port, need, poll,
                      stock_plugin)
 
-README = os.path.join(ROOT, 'README.md')
+DOCS = [os.path.join(ROOT, 'README.md')] + sorted(
+    os.path.join(ROOT, 'docs', f) for f in os.listdir(os.path.join(ROOT, 'docs')) if f.endswith('.md'))
 PYTHONPATH = os.path.join(ROOT, 'python')
 MARK = re.compile(r'^<!-- recipe: ([\w-]+) -->\n```(\w+)\n(.*?)^```$', re.M | re.S)
 FENCE = re.compile(r'^```(nginx|ini)$', re.M)
@@ -40,23 +47,27 @@ GUARD = re.compile(r'^\s*if \(\$request_method .*\n', re.M)
 
 
 def recipes():
-    """{name: (language, text)} of README's marked blocks."""
-    with open(README) as f:
-        text = f.read()
+    """{name: (language, text)} of the marked blocks of every doc."""
     out = {}
-    for m in MARK.finditer(text):
-        if m.group(1) in out:
-            raise AssertionError('README: two recipes named %s' % m.group(1))
-        out[m.group(1)] = (m.group(2), m.group(3))
+    for doc in DOCS:
+        with open(doc) as f:
+            text = f.read()
+        for m in MARK.finditer(text):
+            if m.group(1) in out:
+                raise AssertionError('%s: two recipes named %s' % (os.path.relpath(doc, ROOT), m.group(1)))
+            out[m.group(1)] = (m.group(2), m.group(3))
     return out
 
 
 def unmarked_fences():
-    """Line numbers of ```nginx / ```ini fences without a recipe mark."""
-    with open(README) as f:
-        lines = f.read().split('\n')
-    return [i + 1 for i, line in enumerate(lines)
-            if FENCE.match(line) and not (i and lines[i - 1].startswith('<!-- recipe: '))]
+    """'FILE:LINE' of each ```nginx / ```ini fence without a recipe mark."""
+    out = []
+    for doc in DOCS:
+        with open(doc) as f:
+            lines = f.read().split('\n')
+        out += ['%s:%d' % (os.path.relpath(doc, ROOT), i + 1) for i, line in enumerate(lines)
+                if FENCE.match(line) and not (i and lines[i - 1].startswith('<!-- recipe: '))]
+    return out
 
 
 def _plugin_value(m):
@@ -74,7 +85,17 @@ def fill(text, port=None, sock=None, udp=None):
         text = text.replace('10.0.0.%d:4000' % n, '127.0.0.%d:%d' % (n, p))
     text = re.sub(r'^((?:plugins?|need-plugin)\s*=\s*)(.*)$', _plugin_value, text, flags=re.M)
     text = re.sub(r'^(wsgi-file\s*=\s*)app\.py$', r'\g<1>' + app('recipe_app.py'), text, flags=re.M)
+    text = re.sub(r'^chdir = /srv/mysite$', 'chdir = ' + os.path.dirname(app('recipe_app.py')), text, flags=re.M)
+    text = re.sub(r'^module = mysite\.wsgi:application$', 'wsgi-file = ' + app('recipe_app.py'), text, flags=re.M)
     return text.replace('include uwsgi_params;', 'include /etc/nginx/uwsgi_params;')
+
+
+def server_body(text):
+    """A whole `server { }` block's body, without listen and server_name."""
+    m = re.match(r'\s*server\s*\{\n(.*)\}\s*$', text, re.S)
+    if not m:
+        return text
+    return re.sub(r'^\s*(listen|server_name)\s[^;]*;\n', '', m.group(1), flags=re.M)
 
 
 def ini_uwsgi(name, *extra, env=None, **subst):
@@ -96,7 +117,7 @@ def ini_uwsgi(name, *extra, env=None, **subst):
 def nginx_conf(name, port, guard=True):
     lang, text = recipes()[name]
     assert lang == 'nginx', name
-    text = fill(text, port=port)
+    text = server_body(fill(text, port=port))
     return text if guard else GUARD.sub('', text)
 
 
@@ -129,7 +150,7 @@ def unix_exchange(path, data):
 @unittest.skipIf(STOCK, 'the recipes load ucache')
 class ReadmeRecipes(unittest.TestCase):
     TESTED = {'uwsgi-load', 'uwsgi-direct', 'nginx-direct', 'uwsgi-accelerator', 'nginx-accelerator',
-              'uwsgi-write-socket', 'uwsgi-replication'}
+              'uwsgi-write-socket', 'uwsgi-replication', 'uwsgi-quickstart', 'nginx-quickstart'}
 
     def tearDown(self):
         for u in getattr(self, '_inis', []):
@@ -140,7 +161,7 @@ class ReadmeRecipes(unittest.TestCase):
         return u
 
     def test_every_nginx_and_ini_block_is_a_recipe_tested_here(self):
-        self.assertEqual(unmarked_fences(), [], 'README lines with an unmarked ```nginx/```ini block')
+        self.assertEqual(unmarked_fences(), [], 'doc lines with an unmarked ```nginx/```ini block')
         self.assertEqual(set(recipes()), self.TESTED)
 
     def test_every_ini_recipe_needs_the_plugin(self):
@@ -156,6 +177,21 @@ class ReadmeRecipes(unittest.TestCase):
         with self.started(ini_uwsgi('uwsgi-load', '--wsgi-file', app('ops_app.py'))) as u:
             self.assertIn('ucache "a" initialized', u.log())
             self.assertEqual(u.ops(['cache_update', 'k', 'v', 0, 'a'], ['cache_get', 'k', 'a']), [True, b'v'])
+
+    def test_quickstart(self):
+        # README's quick start: the Debian ini (uid www-data, need-plugin)
+        # behind the nginx server block; every request reaches the app,
+        # which counts in the ucache default cache the ini makes
+        port = free_port()
+        with self.started(ini_uwsgi('uwsgi-quickstart', port=port)) as u:
+            self.assertIn('ucache "default" initialized', u.log())
+            self.assertIn('setuid() to 33', u.log())                 # www-data
+            with Nginx(nginx_conf('nginx-quickstart', port)) as n:
+                calls = int(u.get('/_calls')) + 1
+                self.assertEqual(req(n.port, 'GET', '/a'), (200, ('app GET /a #%d' % calls).encode()))
+                self.assertEqual(req(n.port, 'POST', '/a', b'x=1'),
+                                 (200, ('app POST /a #%d' % (calls + 1)).encode()))
+                self.assertEqual(int(u.get('/_calls')), calls + 1)
 
     def check_nginx(self, uwsgi_recipe, nginx_recipe, env=None):
         """GET: the app once, then the cache; POST, DELETE: the app; with the

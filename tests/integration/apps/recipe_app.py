@@ -1,4 +1,4 @@
-"""recipe_app.py - the app behind the README's nginx recipes
+"""recipe_app.py - the app behind the nginx recipes of README.md and docs/HTTP.md
 (test_readme_recipes.py, and test_nginx.py's method test).
 
 Every request is answered "app METHOD URI #N", N counting the app's
@@ -6,7 +6,7 @@ answers (key "recipe-calls" of the default cache, shared by the workers),
 so a test tells the app from the cache: a page nginx took from the cache
 has an old N and leaves the count alone.  /_calls answers the count
 (never counted, never cached).  RECIPE_APP chooses how GET pages get into
-the cache, as the README says:
+the cache, as docs/HTTP.md says:
   direct (default)   the app stores the page under its URI in the default
                      cache (uwsgi.cache_set(env['REQUEST_URI'], html))
   accelerator        ucache.wsgi.Accelerator(cache='pages'), cache_for 60
