@@ -14,23 +14,15 @@
 #include "peers/peers.h"
 #include "nearcache/nearcache.h"
 
-int ucp_replicated(struct ucp_cache *c, const char *key, uint16_t klen, int rc)
+int ucp_wrote(struct ucp_cache *c, enum ucp_op op, const char *key, uint16_t klen, int rc)
 {
 	if (rc)
 		return rc;
-	ucp_count(c, UCP_OP_SET);
-	if (c->udp)
-		ucp_udp_send_item(c, key, klen);
-	return 0;
-}
-
-int ucp_deleted(struct ucp_cache *c, const char *key, uint16_t klen, int rc)
-{
-	if (rc)
-		return rc;
-	ucp_count(c, UCP_OP_DEL);
-	if (c->udp)
+	ucp_count(c, op);
+	if (c->udp && op == UCP_OP_DEL)
 		ucp_udp_send_del(c, key, klen);
+	else if (c->udp)
+		ucp_udp_send_item(c, key, klen);
 	return 0;
 }
 
@@ -129,6 +121,6 @@ int ucp_local_set(struct ucp_cache *c, char *key, uint16_t klen, char *val, uint
 
 int ucp_local_del(struct ucp_cache *c, const char *key, uint16_t klen)
 {
-	return ucp_deleted(c, key, klen, ucp_del(c, key, klen));
+	return ucp_wrote(c, UCP_OP_DEL, key, klen, ucp_del(c, key, klen));
 }
 

@@ -19,11 +19,10 @@ int ucp_local_set(struct ucp_cache *c, char *key, uint16_t klen, char *val, uint
 int ucp_local_del(struct ucp_cache *c, const char *key, uint16_t klen);
 
 /* After a local engine write of key that returned rc (an atomic RPC write,
- * math): on success the key's current item goes to the nodes (a peek: no
- * hit counted; a tagged or vanished entry goes out as a del).  Returns rc. */
-int ucp_replicated(struct ucp_cache *c, const char *key, uint16_t klen, int rc);
-/* The same after a local del of key. */
-int ucp_deleted(struct ucp_cache *c, const char *key, uint16_t klen, int rc);
+ * a del): on success it is counted (op: a set or a del) and replicated, a
+ * set as the key's current item (a peek: no hit counted; a tagged or
+ * vanished entry goes out as a del).  Returns rc. */
+int ucp_wrote(struct ucp_cache *c, enum ucp_op op, const char *key, uint16_t klen, int rc);
 
 /* Log a write refused for its size (one line per second per process, the
  * next says how many were dropped): the cache, the key length, the value

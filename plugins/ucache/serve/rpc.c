@@ -153,7 +153,7 @@ static uint64_t rpc_add(uint8_t argc, char **argv, uint16_t *argvs, char **buffe
 	if (!rc && argc == 4)
 		rc = arg_u64(&r, 3, &t);
 	if (!rc)
-		rc = ucp_replicated(r.c, KEY(1), ucache_set(r.c->cache, KEY(1), KEY(2), t, 0));
+		rc = ucp_wrote(r.c, UCP_OP_SET, KEY(1), ucache_set(r.c->cache, KEY(1), KEY(2), t, 0));
 	return reply_rc(&r, buffer, rc, -EEXIST, -EEXIST);
 }
 
@@ -194,7 +194,7 @@ static uint64_t rpc_cas(uint8_t argc, char **argv, uint16_t *argvs, char **buffe
 	if (!rc && argc == 5)
 		rc = arg_u64(&r, 4, &t);
 	if (!rc)
-		rc = ucp_replicated(r.c, KEY(1), ucache_cas(r.c->cache, KEY(1), KEY(3), t, argc == 5 ? 0 : UCACHE_CAS_KEEP_TTL, ver));
+		rc = ucp_wrote(r.c, UCP_OP_SET, KEY(1), ucache_cas(r.c->cache, KEY(1), KEY(3), t, argc == 5 ? 0 : UCACHE_CAS_KEEP_TTL, ver));
 	return reply_rc(&r, buffer, rc, -ESTALE, -EEXIST);
 }
 
@@ -220,7 +220,7 @@ static uint64_t rpc_touch(uint8_t argc, char **argv, uint16_t *argvs, char **buf
 	if (!rc)
 		rc = arg_u64(&r, 2, &t);
 	if (!rc)
-		rc = ucp_replicated(r.c, KEY(1), ucache_touch(r.c->cache, KEY(1), t));
+		rc = ucp_wrote(r.c, UCP_OP_SET, KEY(1), ucache_touch(r.c->cache, KEY(1), t));
 	return reply_rc(&r, buffer, rc, -ENOENT, -ENOENT);
 }
 
@@ -233,7 +233,7 @@ static uint64_t rpc_update(uint8_t argc, char **argv, uint16_t *argvs, char **bu
 	r.val_arg = 2;
 
 	if (!rc)
-		rc = ucp_replicated(r.c, KEY(1), ucache_replace(r.c->cache, KEY(1), KEY(2)));
+		rc = ucp_wrote(r.c, UCP_OP_SET, KEY(1), ucache_replace(r.c->cache, KEY(1), KEY(2)));
 	return reply_rc(&r, buffer, rc, -ENOENT, -ENOENT);
 }
 
@@ -254,7 +254,7 @@ static uint64_t rpc_incr(uint8_t argc, char **argv, uint16_t *argvs, char **buff
 	if (!rc && argc == 5)
 		rc = arg_u64(&r, 4, &t);
 	if (!rc)
-		rc = ucp_replicated(r.c, KEY(1), ucache_math_ex(r.c->cache, KEY(1), UCACHE_MATH_INC, delta, initial, t,
+		rc = ucp_wrote(r.c, UCP_OP_SET, KEY(1), ucache_math_ex(r.c->cache, KEY(1), UCACHE_MATH_INC, delta, initial, t,
 				    argc >= 4 ? 0 : UCACHE_MATH_EXISTING, &res));
 	return rc ? reply_rc(&r, buffer, rc, -ENOENT, -ENOENT) : reply_num(buffer, 'Y', res);
 }
@@ -307,7 +307,7 @@ static uint64_t rpc_set_many(uint8_t argc, char **argv, uint16_t *argvs, char **
 	if (rc)
 		return reply_err(buffer, &r, rc);
 	for (i = 2; i < argc; i += 2) {
-		rc = ucp_replicated(r.c, KEY(i), ucache_set(r.c->cache, KEY(i), KEY(i + 1), t, UCACHE_SET_UPDATE));
+		rc = ucp_wrote(r.c, UCP_OP_SET, KEY(i), ucache_set(r.c->cache, KEY(i), KEY(i + 1), t, UCACHE_SET_UPDATE));
 		flags[(i - 2) / 2] = rc ? '0' : '1';
 		if (rc == -E2BIG)
 			ucp_log_too_large(r.c, r.argvs[i], r.argvs[i + 1]);
@@ -325,7 +325,7 @@ static uint64_t rpc_delete_many(uint8_t argc, char **argv, uint16_t *argvs, char
 	if (rc)
 		return reply_err(buffer, &r, rc);
 	for (i = 1; i < argc; i++) {
-		flags[i - 1] = ucp_deleted(r.c, KEY(i), ucache_del(r.c->cache, KEY(i))) ? '0' : '1';
+		flags[i - 1] = ucp_wrote(r.c, UCP_OP_DEL, KEY(i), ucache_del(r.c->cache, KEY(i))) ? '0' : '1';
 	}
 	return reply_flags(buffer, flags, argc - 1);
 }
@@ -423,7 +423,7 @@ static uint64_t rpc_flight_end(uint8_t argc, char **argv, uint16_t *argvs, char 
 	if (!rc && argc == 6)
 		rc = arg_u64(&r, 5, &stale);
 	if (!rc)
-		rc = ucp_replicated(r.c, KEY(1), ucache_flight_end(r.c->cache, KEY(1), KEY(3), t, stale, tok));
+		rc = ucp_wrote(r.c, UCP_OP_SET, KEY(1), ucache_flight_end(r.c->cache, KEY(1), KEY(3), t, stale, tok));
 	if (rc && r.c && tok)
 		ucache_flight_abort(r.c->cache, KEY(1), tok); /* never leave the lock on a bad call */
 	return reply_rc(&r, buffer, rc, NO_N, NO_N);
@@ -466,6 +466,18 @@ static uint64_t reply_indexed(char **buffer, int index, const char *v, size_t le
 	return ucp_rpc_reply_buffer(ub, buffer);
 }
 
+/* Y INDEX:VALUE for argument i's value v (freed here), or N without one. */
+static uint64_t reply_found(char **buffer, int i, char *v, size_t len)
+{
+	uint64_t n;
+
+	if (!v)
+		return ucp_rpc_reply(buffer, 'N', NULL, 0);
+	n = reply_indexed(buffer, i - 1, v, len);
+	free(v);
+	return n;
+}
+
 /* ucache_peek CACHE KEY... -> Y INDEX:VALUE (the first key present) | N.
  * Counts no hit or miss: a caller's own polls and probes (the
  * Accelerator's render locks, Django's get_or_set after a lost race).
@@ -477,15 +489,11 @@ static uint64_t rpc_peek(uint8_t argc, char **argv, uint16_t *argvs, char **buff
 	size_t len = 0;
 	int i, rc = prepare_any(&r, 1, 255, 0);
 	char *v;
-	uint64_t n;
 
 	if (rc)
 		return reply_err(buffer, &r, rc);
-	if (!(v = first_present(&r, &i, &len)))
-		return ucp_rpc_reply(buffer, 'N', NULL, 0);
-	n = reply_indexed(buffer, i - 1, v, len);
-	free(v);
-	return n;
+	v = first_present(&r, &i, &len);
+	return reply_found(buffer, i, v, len);
 }
 
 /* The argument to read: the first key that exists (uncounted: no copy),
@@ -512,16 +520,12 @@ static uint64_t rpc_lookup(uint8_t argc, char **argv, uint16_t *argvs, char **bu
 	size_t len = 0;
 	int i, rc = prepare_any(&r, 2, 255, 0);
 	char *v;
-	uint64_t n;
 
 	if (rc)
 		return reply_err(buffer, &r, rc);
 	i = first_existing(&r);
-	if (!(v = ucp_get_alloc(r.c, KEY(i), &len, NULL)))
-		return ucp_rpc_reply(buffer, 'N', NULL, 0);
-	n = reply_indexed(buffer, i - 1, v, len);
-	free(v);
-	return n;
+	v = ucp_get_alloc(r.c, KEY(i), &len, NULL);
+	return reply_found(buffer, i, v, len);
 }
 
 static const struct ucp_rpc_def rpcs[] = {
