@@ -516,14 +516,18 @@ static char *first_present(struct rpc_call *r, int *i, size_t *len)
 	return NULL;
 }
 
-/* Y INDEX ':' VALUE (the INDEXth key, from 0) | N */
-static uint64_t reply_indexed(char **buffer, int index, const char *v, size_t len)
+/* Y INDEX ':' VALUE (the INDEXth key, from 0), or N when v is NULL; frees v. */
+static uint64_t reply_indexed(char **buffer, int index, char *v, size_t len)
 {
-	struct uwsgi_buffer *ub = uwsgi_buffer_new(len + 8);
+	struct uwsgi_buffer *ub;
 	char head[8];
 
+	if (!v)
+		return reply(buffer, 'N', NULL, 0);
+	ub = uwsgi_buffer_new(len + 8);
 	uwsgi_buffer_append(ub, head, (size_t) snprintf(head, sizeof(head), "Y%d:", index));
-	uwsgi_buffer_append(ub, (char *) v, len);
+	uwsgi_buffer_append(ub, v, len);
+	free(v);
 	return reply_buf(ub, buffer);
 }
 
@@ -538,15 +542,11 @@ static uint64_t rpc_peek(uint8_t argc, char **argv, uint16_t *argvs, char **buff
 	size_t len = 0;
 	int i, rc = prepare_any(&r, 1, 255, 0);
 	char *v;
-	uint64_t n;
 
 	if (rc)
 		return reply_err(buffer, &r, rc);
-	if (!(v = first_present(&r, &i, &len)))
-		return reply(buffer, 'N', NULL, 0);
-	n = reply_indexed(buffer, i - 1, v, len);
-	free(v);
-	return n;
+	v = first_present(&r, &i, &len);
+	return reply_indexed(buffer, i - 1, v, len);
 }
 
 /* The argument to read: the first key that exists (uncounted: no copy),
@@ -573,16 +573,12 @@ static uint64_t rpc_lookup(uint8_t argc, char **argv, uint16_t *argvs, char **bu
 	size_t len = 0;
 	int i, rc = prepare_any(&r, 2, 255, 0);
 	char *v;
-	uint64_t n;
 
 	if (rc)
 		return reply_err(buffer, &r, rc);
 	i = first_existing(&r);
-	if (!(v = ucp_get_alloc(r.c, KEY(i), &len, NULL)))
-		return reply(buffer, 'N', NULL, 0);
-	n = reply_indexed(buffer, i - 1, v, len);
-	free(v);
-	return n;
+	v = ucp_get_alloc(r.c, KEY(i), &len, NULL);
+	return reply_indexed(buffer, i - 1, v, len);
 }
 
 static const struct {

@@ -21,7 +21,6 @@ What the test changes, and only this (fill()):
 Each recipe is checked for what its README text promises: GET served from
 the cache (the app's count does not move), POST and DELETE reach the app,
 with the nginx guard and without it (ucache's own method check)."""
-import http.client
 import os
 import re
 import socket
@@ -29,7 +28,7 @@ import tempfile
 import unittest
 
 from cachewire import exchange, magic, magic_reply
-from harness import (NGINX, PLUGIN, ROOT, STOCK, Nginx, Uwsgi, app, free_port, need, poll,
+from harness import (NGINX, PLUGIN, ROOT, STOCK, Nginx, Uwsgi, app, free_port, http_request, need, poll,
                      stock_plugin)
 
 README = os.path.join(ROOT, 'README.md')
@@ -101,13 +100,8 @@ def nginx_conf(name, port, guard=True):
 
 
 def req(port, method, path, body=None):
-    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=15)
-    try:
-        conn.request(method, path, body=body)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
+    status, _, data = http_request(port, method, path, body)
+    return status, data
 
 
 def unix_exchange(path, data):
