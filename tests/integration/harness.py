@@ -108,9 +108,20 @@ def parse_vars(data):
     return out
 
 
-def raw_exchange(port, data, timeout=10.0):
-    """Send data to 127.0.0.1:port, return everything read until close."""
-    with socket.create_connection(('127.0.0.1', port), timeout=timeout) as s:
+def _connect(addr, timeout):
+    """A connection to 127.0.0.1:addr (a port) or to the unix socket addr."""
+    if isinstance(addr, str):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(timeout)
+        s.connect(addr)
+        return s
+    return socket.create_connection(('127.0.0.1', addr), timeout=timeout)
+
+
+def raw_exchange(addr, data, timeout=10.0):
+    """Send data to 127.0.0.1:addr (a port) or the unix socket addr (a
+    path), return everything read until close."""
+    with _connect(addr, timeout) as s:
         s.sendall(data)
         chunks = []
         while True:

@@ -23,13 +23,12 @@ the cache (the app's count does not move), POST and DELETE reach the app,
 with the nginx guard and without it (ucache's own method check)."""
 import os
 import re
-import socket
 import tempfile
 import unittest
 
 from cachewire import exchange, magic, magic_reply
 from harness import (NGINX, PLUGIN, ROOT, STOCK, Nginx, Uwsgi, app, free_port, http_request, need, poll,
-                     stock_plugin)
+                     raw_exchange, stock_plugin)
 
 README = os.path.join(ROOT, 'README.md')
 PYTHONPATH = os.path.join(ROOT, 'python')
@@ -104,20 +103,6 @@ def req(port, method, path, body=None):
     return status, data
 
 
-def unix_exchange(path, data):
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(10)
-        s.connect(path)
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return b''.join(chunks)
-            chunks.append(chunk)
-
-
 @need(NGINX)
 @need(stock_plugin('python3'))
 @unittest.skipIf(STOCK, 'the recipes load ucache')
@@ -189,7 +174,7 @@ class ReadmeRecipes(unittest.TestCase):
                 set_ = magic('set', 'k', 'c', size=1, value=b'v')
                 self.assertEqual(exchange(port, set_), b'')                # refused: read-only
                 self.assertIsNone(u.op('cache_get', 'k', 'c'))
-                self.assertIsNotNone(magic_reply(unix_exchange(sock, set_)))
+                self.assertIsNotNone(magic_reply(raw_exchange(sock, set_)))
                 self.assertEqual(u.op('cache_get', 'k', 'c'), b'v')
                 self.assertEqual(magic_reply(exchange(port, magic('get', 'k', 'c')))[1], b'v')
         finally:
