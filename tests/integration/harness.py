@@ -108,9 +108,20 @@ def parse_vars(data):
     return out
 
 
-def raw_exchange(port, data, timeout=10.0):
-    """Send data to 127.0.0.1:port, return everything read until close."""
-    with socket.create_connection(('127.0.0.1', port), timeout=timeout) as s:
+def _connect(addr, timeout):
+    """A connection to 127.0.0.1:addr (a port) or to the unix socket addr."""
+    if isinstance(addr, str):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(timeout)
+        s.connect(addr)
+        return s
+    return socket.create_connection(('127.0.0.1', addr), timeout=timeout)
+
+
+def raw_exchange(addr, data, timeout=10.0):
+    """Send data to 127.0.0.1:addr (a port) or the unix socket addr (a
+    path), return everything read until close."""
+    with _connect(addr, timeout) as s:
         s.sendall(data)
         chunks = []
         while True:
@@ -130,6 +141,17 @@ def uwsgi_request(port, env, modifier1=0, body=b''):
     if body:
         base['CONTENT_LENGTH'] = str(len(body))
     return raw_exchange(port, uwsgi_packet(modifier1, 0, uwsgi_vars(base.items())) + body)
+
+
+def http_request(port, method, path, body=None, headers=None, timeout=15):
+    """An HTTP request to 127.0.0.1:port: (status, {header: value}, body)."""
+    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
 
 
 def http_body(raw):
@@ -279,23 +301,32 @@ def deploy_user():
     return pw.pw_uid, pw.pw_gid
 
 
+def world_readable_copy(src, prefix):
+    """(folder, copy): a copy of src (a file or a tree, without __pycache__)
+    in a new folder the deployment user can read (a reloaded master loads
+    plugins and apps again as that user); removed at exit."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, d, True)
+    os.chmod(d, 0o755)
+    dst = os.path.join(d, os.path.basename(src))
+    if os.path.isdir(src):
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__'))
+    else:
+        shutil.copy2(src, dst)
+    for root, dirs, files in os.walk(d):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o755)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644)
+    return d, dst
+
+
 def _deploy_paths():
     """{original path: world-readable copy} for the plugin and the apps."""
     global _deploy_copy
     if _deploy_copy is None:
-        d = tempfile.mkdtemp(prefix='ucache-deploy-')
-        atexit.register(shutil.rmtree, d, True)
-        os.chmod(d, 0o755)
-        plugin = os.path.join(d, os.path.basename(PLUGIN))
-        shutil.copy2(PLUGIN, plugin)
-        apps = os.path.join(d, 'apps')
-        shutil.copytree(APPS, apps)
-        for root, dirs, files in os.walk(d):
-            for name in dirs:
-                os.chmod(os.path.join(root, name), 0o755)
-            for name in files:
-                os.chmod(os.path.join(root, name), 0o644)
-        _deploy_copy = {PLUGIN: plugin, APPS: apps}
+        _deploy_copy = {PLUGIN: world_readable_copy(PLUGIN, 'ucache-deploy-')[1],
+                        APPS: world_readable_copy(APPS, 'ucache-deploy-')[1]}
     return _deploy_copy
 
 
@@ -434,13 +465,7 @@ class Uwsgi(Process):
 
     # -- HTTP
     def request(self, path, method='GET', body=None, headers=None, timeout=15):
-        conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            resp = conn.getresponse()
-            return resp.status, dict(resp.getheaders()), resp.read()
-        finally:
-            conn.close()
+        return http_request(self.port, method, path, body, headers, timeout)
 
     def get(self, path):
         status, _, body = self.request(path)

@@ -25,27 +25,9 @@ from urllib.parse import quote
 
 from cachewire import exchange
 from harness import (PLUGIN, ROOT, STOCK, Uwsgi, app, deploy_supported, poll, run_to_exit,
-                     stock_plugin)
+                     stock_plugin, world_readable_copy)
 
 SYNC_GEOMETRY = 'name=c,items=100,blocksize=256'
-
-
-def world_readable_copy(src, prefix):
-    """A copy of src (file or tree) that the deployment user can read (a
-    reloaded master loads it again as that user)."""
-    d = tempfile.mkdtemp(prefix=prefix)
-    os.chmod(d, 0o755)
-    dst = os.path.join(d, os.path.basename(src))
-    if os.path.isdir(src):
-        shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__'))
-    else:
-        shutil.copy2(src, dst)
-    for root, dirs, files in os.walk(d):
-        for name in dirs:
-            os.chmod(os.path.join(root, name), 0o755)
-        for name in files:
-            os.chmod(os.path.join(root, name), 0o644)
-    return d, dst
 
 
 class Deployed(unittest.TestCase):

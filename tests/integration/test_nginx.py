@@ -9,7 +9,7 @@ import http.client
 import os
 import unittest
 
-from harness import NGINX, STOCK, Nginx, Uwsgi, app, free_port, need, stats_json
+from harness import NGINX, STOCK, Nginx, Uwsgi, app, free_port, http_request, need, stats_json
 from test_readme_recipes import recipes
 
 def readme_recipes():
@@ -141,13 +141,8 @@ class NginxMethods(unittest.TestCase):
     """apps/recipe_app.py answers "app METHOD URI #N" and stores GET pages."""
 
     def req(self, n, method, path, body=None):
-        conn = http.client.HTTPConnection('127.0.0.1', n.port, timeout=15)
-        try:
-            conn.request(method, path, body=body)
-            resp = conn.getresponse()
-            return resp.status, resp.read()
-        finally:
-            conn.close()
+        status, _, data = http_request(n.port, method, path, body)
+        return status, data
 
     def test_bug_111_http_serves_post_from_cache(self):
         with Uwsgi('--cache2', 'name=web,items=100,blocksize=65536', '--wsgi-file', app('recipe_app.py'),

@@ -27,16 +27,14 @@ What the test changes, and only this (fill()):
 Each recipe is checked for what its README text promises: GET served from
 the cache (the app's count does not move), POST and DELETE reach the app,
 with the nginx guard and without it (ucache's own method check)."""
-import http.client
 import os
 import re
-import socket
 import tempfile
 import unittest
 
 from cachewire import exchange, magic, magic_reply
-from harness import (NGINX, PLUGIN, ROOT, STOCK, Nginx, Uwsgi, app, free_port, need, poll,
-                     stock_plugin)
+from harness import (NGINX, PLUGIN, ROOT, STOCK, Nginx, Uwsgi, app, free_port, http_request, need, poll,
+                     raw_exchange, stock_plugin)
 
 DOCS = [os.path.join(ROOT, 'README.md')] + sorted(
     os.path.join(ROOT, 'docs', f) for f in os.listdir(os.path.join(ROOT, 'docs')) if f.endswith('.md'))
@@ -122,27 +120,8 @@ def nginx_conf(name, port, guard=True):
 
 
 def req(port, method, path, body=None):
-    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=15)
-    try:
-        conn.request(method, path, body=body)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-def unix_exchange(path, data):
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(10)
-        s.connect(path)
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return b''.join(chunks)
-            chunks.append(chunk)
+    status, _, data = http_request(port, method, path, body)
+    return status, data
 
 
 @need(NGINX)
@@ -231,7 +210,7 @@ class ReadmeRecipes(unittest.TestCase):
                 set_ = magic('set', 'k', 'c', size=1, value=b'v')
                 self.assertEqual(exchange(port, set_), b'')                # refused: read-only
                 self.assertIsNone(u.op('cache_get', 'k', 'c'))
-                self.assertIsNotNone(magic_reply(unix_exchange(sock, set_)))
+                self.assertIsNotNone(magic_reply(raw_exchange(sock, set_)))
                 self.assertEqual(u.op('cache_get', 'k', 'c'), b'v')
                 self.assertEqual(magic_reply(exchange(port, magic('get', 'k', 'c')))[1], b'v')
         finally:

@@ -455,27 +455,19 @@ static char *first_present(struct rpc_call *r, int *i, size_t *len)
 	return NULL;
 }
 
-/* Y INDEX ':' VALUE (the INDEXth key, from 0) | N */
-static uint64_t reply_indexed(char **buffer, int index, const char *v, size_t len)
+/* Y INDEX ':' VALUE (the INDEXth key, from 0), or N when v is NULL; frees v. */
+static uint64_t reply_indexed(char **buffer, int index, char *v, size_t len)
 {
-	struct uwsgi_buffer *ub = uwsgi_buffer_new(len + 8);
+	struct uwsgi_buffer *ub;
 	char head[8];
-
-	uwsgi_buffer_append(ub, head, (size_t) snprintf(head, sizeof(head), "Y%d:", index));
-	uwsgi_buffer_append(ub, (char *) v, len);
-	return ucp_rpc_reply_buffer(ub, buffer);
-}
-
-/* Y INDEX:VALUE for argument i's value v (freed here), or N without one. */
-static uint64_t reply_found(char **buffer, int i, char *v, size_t len)
-{
-	uint64_t n;
 
 	if (!v)
 		return ucp_rpc_reply(buffer, 'N', NULL, 0);
-	n = reply_indexed(buffer, i - 1, v, len);
+	ub = uwsgi_buffer_new(len + 8);
+	uwsgi_buffer_append(ub, head, (size_t) snprintf(head, sizeof(head), "Y%d:", index));
+	uwsgi_buffer_append(ub, v, len);
 	free(v);
-	return n;
+	return ucp_rpc_reply_buffer(ub, buffer);
 }
 
 /* ucache_peek CACHE KEY... -> Y INDEX:VALUE (the first key present) | N.
@@ -493,7 +485,7 @@ static uint64_t rpc_peek(uint8_t argc, char **argv, uint16_t *argvs, char **buff
 	if (rc)
 		return reply_err(buffer, &r, rc);
 	v = first_present(&r, &i, &len);
-	return reply_found(buffer, i, v, len);
+	return reply_indexed(buffer, i - 1, v, len);
 }
 
 /* The argument to read: the first key that exists (uncounted: no copy),
@@ -525,7 +517,7 @@ static uint64_t rpc_lookup(uint8_t argc, char **argv, uint16_t *argvs, char **bu
 		return reply_err(buffer, &r, rc);
 	i = first_existing(&r);
 	v = ucp_get_alloc(r.c, KEY(i), &len, NULL);
-	return reply_found(buffer, i, v, len);
+	return reply_indexed(buffer, i - 1, v, len);
 }
 
 static const struct ucp_rpc_def rpcs[] = {
