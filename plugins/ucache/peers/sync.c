@@ -5,7 +5,7 @@
  * master, right after the cache is created and before any worker exists
  * (stock does it in uwsgi_cache_init, the same moment), the nodes are tried
  * in order with stock's "[cache-sync] ..." lines.  ucache asks for its own
- * dump (proto.h: a modifier2 6 with format=ucache-dump vars); a stock
+ * dump (wire/dump.h: a modifier2 6 with format=ucache-dump vars); a stock
  * server knows no cache by that name and closes without a byte, so the
  * same node is asked again the stock way (the cache name as the body) and
  * its raw image is read (image.h).  Either form is parsed without trusting

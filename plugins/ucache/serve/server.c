@@ -1,7 +1,8 @@
 /*
  * server.c - the modifier1 111 request handler: what the stock "cache"
  * plugin serves, which ucache takes over (plugin.c puts ucp_request in
- * uwsgi.p[111]).  Formats and the parser are in proto.h / proto.c.
+ * uwsgi.p[111]).  Formats and the parser are in wire/ (proto.h, http.h,
+ * dump.h, keys.h).
  *
  *   modifier2  request            reply
  *    0 get      key                header(111, vlen, 0) + value; miss: close.
@@ -18,12 +19,12 @@
  *                                  the stored response's ETag gets a 304
  *    5 stream   key                header(111, 0, 1) + value; miss: (111, 0, 0)
  *    6 dump     [cache name]       stock's raw image (stockimage.c, image.h)
- *               ucache vars        the ucache dump format (proto.h)
+ *               ucache vars        the ucache dump format (wire/dump.h)
  *   17 magic    vars cmd, key...   header(111, n, 17) + status=ok [+ value];
  *                                  failure or miss: close; cmd=invalidate
  *                                  tags=a,b invalidates tags (a write);
  *                                  cmd=keys cursor= count= lists one bounded
- *                                  batch of keys (proto.h "keys")
+ *                                  batch of keys (wire/keys.h)
  *
  * Stock bugs not carried over: 3/4 look the key up with its real length
  * (stock passed 0: every nginx lookup missed), "clear" clears the cache it
@@ -334,7 +335,7 @@ static int out_put(struct out *o, const void *p, size_t n)
 	return 0;
 }
 
-/* header(111, n, 7) + the geometry vars (proto.h: the dump format). */
+/* header(111, n, 7) + the geometry vars (wire/dump.h: the dump format). */
 static int dump_head(struct out *o, struct ucp_cache *c)
 {
 	const struct ucache_config *cfg = ucache_config(c->cache);

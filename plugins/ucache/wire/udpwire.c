@@ -2,10 +2,10 @@
  * udpwire.c - parse, encode and sign replication datagrams, and the replay
  * guard (udpwire.h has the formats).  No uWSGI, no global state, no
  * allocation but the replay guard's table: safe from any thread (a guard
- * from one at a time); linked alone (with proto.c's byte helpers and
+ * from one at a time); linked alone (with packet.c's byte helpers and
  * libcrypto) by the unit tests and the fuzzer.
  *
- * As in proto.c, a length is compared with the bytes left ("left < n",
+ * As in packet.c, a length is compared with the bytes left ("left < n",
  * left never negative) before anything is read through it.
  */
 #include "udpwire.h"

@@ -2,7 +2,7 @@
  * udpwire.h - the cache replication datagram (stock uWSGI's UDP format),
  * ucache's signed trailer, and the receiver's replay guard.  No uWSGI in
  * it: udp.c uses it inside the plugin; tests/unit/test_udpwire.c and the
- * fuzzer (tests/fuzz/fuzz_udp.c) link it alone with proto.c and libcrypto.
+ * fuzzer (tests/fuzz/fuzz_udp.c) link it alone with the rest of wire/ and libcrypto.
  *
  * Every byte of a received datagram is untrusted: each length is compared
  * with the bytes left before it is used, numbers are strict decimal,
