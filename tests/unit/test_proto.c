@@ -352,6 +352,37 @@ static void magic_reply_and_repeats(void **state)
 	free(b.p);
 }
 
+/* The client's encoder (peers/remote.c sends it) reads back through the
+ * server's parser: every var, the size and expiry numbers, the length
+ * bound. */
+static void magic_request_encode(void **state)
+{
+	char out[256];
+	struct ucp_request r;
+	size_t n;
+
+	(void) state;
+	n = ucp_magic_request_encode(out, sizeof(out), "update", "web", 3, "k1", 2, 1, 42, UINT64_MAX);
+	assert_true(n > UCP_HEADER_SIZE);
+	assert_int_equal((unsigned char) out[0], 111);
+	assert_int_equal(out[3], UCP_M2_MAGIC);
+	assert_int_equal(ucp_le16(out + 1), n - UCP_HEADER_SIZE);
+	assert_int_equal(ucp_request_parse(UCP_M2_MAGIC, out + UCP_HEADER_SIZE, n - UCP_HEADER_SIZE, &r), 0);
+	assert_int_equal(r.cmd, UCP_CMD_UPDATE);
+	assert_span(r.key, r.key_len, "k1");
+	assert_span(r.cache, r.cache_len, "web");
+	assert_true(r.size == 42 && r.expires == UINT64_MAX && r.write);
+	/* no cache, no size, no expires: those vars are left out */
+	n = ucp_magic_request_encode(out, sizeof(out), "get", NULL, 0, "k", 1, 0, 0, 0);
+	assert_int_equal(ucp_request_parse(UCP_M2_MAGIC, out + UCP_HEADER_SIZE, n - UCP_HEADER_SIZE, &r), 0);
+	assert_int_equal(r.cmd, UCP_CMD_GET);
+	assert_null(r.cache);
+	assert_null(memmem(out, n, "size", 4));
+	assert_null(memmem(out, n, "expires", 7));
+	/* too small a buffer: 0, nothing to send */
+	assert_int_equal(ucp_magic_request_encode(out, 20, "get", NULL, 0, "k", 1, 0, 0, 0), 0);
+}
+
 static void magic_reply_head(void **state)
 {
 	char head[UCP_MAGIC_HEAD_MAX];
@@ -741,6 +772,7 @@ int main(void)
 		cmocka_unit_test(magic_errors),
 		cmocka_unit_test(magic_reply_and_repeats),
 		cmocka_unit_test(magic_reply_head),
+		cmocka_unit_test(magic_request_encode),
 		cmocka_unit_test(every_prefix),
 		cmocka_unit_test(unknown_modifier2_and_names),
 		cmocka_unit_test(http_helpers),
