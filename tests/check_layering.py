@@ -11,6 +11,10 @@ references a function or object the other defines.  Prints the files
 bottom first, each with the files it calls, and exits 1 naming a cycle if
 there is one.
 
+The plugin's folders are layers (docs/ARCHITECTURE.md), and a file may
+call only files of its own layer or below: a call up is refused too,
+unless UP_CALLS names it with the reason.
+
 Also refused: a file under plugins/ucache/wire/ that includes a uWSGI
 header (uwsgi.h, or any header of the plugin outside wire/, which all
 include it): wire/ is built, unit-tested and fuzzed without uWSGI.
@@ -59,7 +63,7 @@ def order(g):
         if n in done:
             return
         if n in path:
-            raise ValueError(' -> '.join(path[path.index(n):] + [n]))
+            raise ValueError('cycle: ' + ' -> '.join(path[path.index(n):] + [n]))
         path.append(n)
         for m in g[n]:
             visit(m)
@@ -69,6 +73,29 @@ def order(g):
     for n in sorted(g):
         visit(n)
     return out
+
+
+# The plugin's layers, bottom first (a file's layer: its folder, or its
+# name at the top of plugins/ucache/).  core/ is below them all.
+LAYERS = [['core'], ['wire'], ['registry', 'mthread'], ['nearcache'], ['peers'], ['writepath'],
+          ['takeover'], ['serve'], ['plugin']]
+# Calls up allowed, (caller, callee): the master starts the metrics
+# server's thread with its others (one list of master threads).
+UP_CALLS = {('takeover/lifecycle', 'serve/metrics')}
+
+
+def layer(name):
+    head = name.split('/')[0]
+    for i, names in enumerate(LAYERS):
+        if head in names:
+            return i
+    raise ValueError('check_layering: %s is in no layer (add it to LAYERS)' % name)
+
+
+def calls_up(g):
+    """'a -> b' for each call from a file to one of a higher layer."""
+    return ['%s -> %s' % (a, b) for a in sorted(g) for b in g[a]
+            if layer(b) > layer(a) and (a, b) not in UP_CALLS]
 
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
@@ -103,13 +130,18 @@ def main():
     g = graph(objs)
     try:
         files = order(g)
+        up = calls_up(g)
     except ValueError as e:
-        print('check_layering: cycle: %s' % e)
+        print('check_layering: %s' % e)
+        return 1
+    if up:
+        print('check_layering: calls up a layer:\n  ' + '\n  '.join(up))
         return 1
     width = max(len(n) for n in files)
     for n in files:
         print('  %-*s -> %s' % (width, n, ' '.join(g[n]) or '-'))
-    print('check_layering: %d files (%d engine, %d plugin), no cycles; wire/ without uWSGI'
+    print('check_layering: %d files (%d engine, %d plugin), no cycles, no call up a layer; '
+          'wire/ without uWSGI'
           % (len(files), sum(n.startswith('core/') for n in files),
              sum(not n.startswith('core/') for n in files)))
     return 0
