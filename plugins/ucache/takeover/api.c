@@ -216,7 +216,7 @@ void ucp_api_magic_context_hook(char *key, uint16_t klen, char *val, uint16_t vl
 	if (ucp_magic_var(&m, key, klen, val, vlen)) {
 		if (ucp_streq(key, klen, "size"))
 			m.size = 0;
-		else
+		else if (ucp_streq(key, klen, "expires"))
 			m.expires = 0;
 	}
 	if (m.cmd) {
