@@ -7,17 +7,11 @@
  * creates, takeover/api.c's ucp_api_create), so it is read without a lock.
  * Every layer above wire/ reads it; it calls nothing of the plugin but
  * wire/packet.c, which keeps it below all of them (tests/check_layering.py).
+ * ucp_from_uc and ucp_lookup are inline in ucp.h: every redirected stock
+ * call makes one, and out of line they cost 8 instructions a get (callgrind,
+ * make bench's instr section, 429 -> 437 when they moved here from api.c).
  */
 #include "ucp.h"
-
-struct ucp_cache *ucp_from_uc(struct uwsgi_cache *uc)
-{
-	struct ucp_cache *c = (struct ucp_cache *) uc;
-
-	if (!c || c->magic != UCP_MAGIC || !c->cache)
-		return NULL;
-	return c;
-}
 
 /* The first live cache from uc on (uc itself included), or NULL. */
 static struct ucp_cache *live_from(struct uwsgi_cache *uc)
@@ -39,30 +33,6 @@ struct ucp_cache *ucp_first(void)
 struct ucp_cache *ucp_next(const struct ucp_cache *c)
 {
 	return live_from(c->uc.next);
-}
-
-/* Is uc named (name, len)?  Every shim's name_len is strlen(uc->name)
- * truncated to 16 bits (options.c), so when it equals len, uc->name has at
- * least len bytes and uc->name[len] can be read: a NUL there makes the
- * test exact even for a name longer than 65535 bytes. */
-static int named(const struct uwsgi_cache *uc, const char *name, size_t len)
-{
-	if (len > UINT16_MAX)
-		return ucp_streq(name, len, uc->name);
-	return uc->name_len == len && !uc->name[len] && !memcmp(name, uc->name, len);
-}
-
-struct ucp_cache *ucp_lookup(const char *name, size_t len)
-{
-	struct uwsgi_cache *uc = uwsgi.caches;
-
-	if (!name || !len || !*name)
-		return ucp_from_uc(uc);
-	for (; uc; uc = uc->next) {
-		if (named(uc, name, len))
-			return ucp_from_uc(uc);
-	}
-	return NULL;
 }
 
 void ucp_cache_names(char *out, size_t len)

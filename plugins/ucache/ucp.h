@@ -104,11 +104,41 @@ static inline void ucp_count(struct ucp_cache *c, enum ucp_op op)
 /* ------------------------------------------------------------ registry.c */
 
 /* The shim behind a struct uwsgi_cache pointer, or NULL if not ours (or
- * closed: ucp_caches_close() detaches the engine). */
-struct ucp_cache *ucp_from_uc(struct uwsgi_cache *uc);
+ * closed: ucp_caches_close() detaches the engine).  Inline with
+ * ucp_lookup: every redirected stock call makes one (registry.c). */
+static inline struct ucp_cache *ucp_from_uc(struct uwsgi_cache *uc)
+{
+	struct ucp_cache *c = (struct ucp_cache *) uc;
+
+	if (!c || c->magic != UCP_MAGIC || !c->cache)
+		return NULL;
+	return c;
+}
+
+/* Is uc named (name, len)?  Every shim's name_len is strlen(uc->name)
+ * truncated to 16 bits (options.c), so when it equals len, uc->name has at
+ * least len bytes and uc->name[len] can be read: a NUL there makes the
+ * test exact even for a name longer than 65535 bytes. */
+static inline int ucp_named(const struct uwsgi_cache *uc, const char *name, size_t len)
+{
+	if (len > UINT16_MAX)
+		return ucp_streq(name, len, uc->name);
+	return uc->name_len == len && !uc->name[len] && !memcmp(name, uc->name, len);
+}
 
 /* Local cache by name (NULL or "" = the default cache), or NULL. */
-struct ucp_cache *ucp_lookup(const char *name, size_t len);
+static inline struct ucp_cache *ucp_lookup(const char *name, size_t len)
+{
+	struct uwsgi_cache *uc = uwsgi.caches;
+
+	if (!name || !len || !*name)
+		return ucp_from_uc(uc);
+	for (; uc; uc = uc->next) {
+		if (ucp_named(uc, name, len))
+			return ucp_from_uc(uc);
+	}
+	return NULL;
+}
 
 /* The live caches in list order: for (c = ucp_first(); c; c = ucp_next(c)). */
 struct ucp_cache *ucp_first(void);
