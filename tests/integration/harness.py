@@ -295,6 +295,14 @@ def deploy_supported():
     return None
 
 
+def skip_unless_deployable(test, stock_why=None):
+    """Skip test where the deployment mode cannot run (not root, no user),
+    or under UCACHE_TEST_STOCK=1 when stock_why says why it is ucache's."""
+    why = deploy_supported() or (STOCK and stock_why)
+    if why:
+        test.skipTest(why)
+
+
 def deploy_user():
     """(uid, gid) of DEPLOY_USER."""
     pw = pwd.getpwnam(DEPLOY_USER)

@@ -24,7 +24,7 @@ import unittest
 from urllib.parse import quote
 
 from cachewire import exchange
-from harness import (PLUGIN, ROOT, STOCK, Uwsgi, app, deploy_supported, poll, run_to_exit,
+from harness import (PLUGIN, ROOT, Uwsgi, app, poll, run_to_exit, skip_unless_deployable,
                      stock_plugin, world_readable_copy)
 
 SYNC_GEOMETRY = 'name=c,items=100,blocksize=256'
@@ -32,11 +32,7 @@ SYNC_GEOMETRY = 'name=c,items=100,blocksize=256'
 
 class Deployed(unittest.TestCase):
     def setUp(self):
-        why = deploy_supported()
-        if why:
-            self.skipTest(why)
-        if STOCK:
-            self.skipTest('ucache across reloads')
+        skip_unless_deployable(self, 'ucache across reloads')
 
     def both_reloads(self, u, check):
         """check(u) after a SIGHUP, then after a --touch-reload."""
@@ -185,9 +181,7 @@ class NeedPlugin(unittest.TestCase):
         """The .deb removed under a running instance: the next graceful
         reload fell back to the stock cache (the app answered 500).  With
         need-plugin the reloaded master stops instead."""
-        why = deploy_supported()
-        if why:
-            self.skipTest(why)
+        skip_unless_deployable(self)
         pdir, plugin = world_readable_copy(PLUGIN, 'ucache-deploy-plugin-')
         self.addCleanup(shutil.rmtree, pdir, True)
         with Uwsgi('--need-plugin', plugin, '--cache2', 'name=a,items=10', '--wsgi-file', app('ops_app.py'),

@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import STOCK, Uwsgi, app, deploy_supported, deploy_user, poll, run_to_exit
+from harness import Uwsgi, app, deploy_user, run_to_exit, skip_unless_deployable
 
 GEOM = 'items=20,blocksize=64'
 
@@ -49,11 +49,7 @@ def deploy_run(args):
 
 class Base(unittest.TestCase):
     def setUp(self):
-        why = deploy_supported()
-        if why:
-            self.skipTest(why)
-        if STOCK:
-            self.skipTest('ucache store safety')
+        skip_unless_deployable(self, 'ucache store safety')
         self.root_dir = tempfile.mkdtemp(prefix='ucache-deploy-store-')
         os.chmod(self.root_dir, 0o755)
         # the directory a deployment gives the app user (Debian: /var/lib/APP)
