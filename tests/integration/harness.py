@@ -338,7 +338,10 @@ def _deploy_paths():
     return _deploy_copy
 
 
-def _deploy_arg(arg):
+def deploy_path(arg):
+    """arg with the plugin's or the apps' path replaced by its world-readable
+    copy (an instance that drops to --uid cannot read a checkout under a
+    0700 folder, as a fresh clone in mktemp -d is)."""
     for orig, copy in _deploy_paths().items():
         if arg == orig or arg.startswith(orig + os.sep):
             return copy + arg[len(orig):]
@@ -388,7 +391,7 @@ class Uwsgi(Process):
             os.chown(self.workdir, uid, gid)
             self.touch_path = os.path.join(self.workdir, 'reload.touch')
             open(self.touch_path, 'w').close()
-            argv = [_deploy_arg(a) for a in argv]
+            argv = [deploy_path(a) for a in argv]
             if '--master' not in argv:
                 argv.append('--master')
             argv += ['--uid', DEPLOY_USER, '--gid', DEPLOY_USER,

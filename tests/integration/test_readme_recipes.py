@@ -33,8 +33,8 @@ import tempfile
 import unittest
 
 from cachewire import exchange, magic, magic_reply
-from harness import (NGINX, PLUGIN, ROOT, STOCK, Nginx, Uwsgi, app, free_port, http_request, need, poll,
-                     raw_exchange, stock_plugin)
+from harness import (NGINX, PLUGIN, ROOT, STOCK, Nginx, Uwsgi, app, deploy_path, free_port, http_request,
+                     need, poll, raw_exchange, stock_plugin)
 
 DOCS = [os.path.join(ROOT, 'README.md')] + sorted(
     os.path.join(ROOT, 'docs', f) for f in os.listdir(os.path.join(ROOT, 'docs')) if f.endswith('.md'))
@@ -81,10 +81,14 @@ def fill(text, port=None, sock=None, udp=None):
         text = text.replace('/run/app/cache-admin.sock', sock)
     for n, p in (udp or {}).items():
         text = text.replace('10.0.0.%d:4000' % n, '127.0.0.%d:%d' % (n, p))
+    # an ini that drops to a uid reads the app from a copy that user can read
+    recipe_app = app('recipe_app.py')
+    if re.search(r'^uid\s*=', text, re.M):
+        recipe_app = deploy_path(recipe_app)
     text = re.sub(r'^((?:plugins?|need-plugin)\s*=\s*)(.*)$', _plugin_value, text, flags=re.M)
-    text = re.sub(r'^(wsgi-file\s*=\s*)app\.py$', r'\g<1>' + app('recipe_app.py'), text, flags=re.M)
-    text = re.sub(r'^chdir = /srv/mysite$', 'chdir = ' + os.path.dirname(app('recipe_app.py')), text, flags=re.M)
-    text = re.sub(r'^module = mysite\.wsgi:application$', 'wsgi-file = ' + app('recipe_app.py'), text, flags=re.M)
+    text = re.sub(r'^(wsgi-file\s*=\s*)app\.py$', r'\g<1>' + recipe_app, text, flags=re.M)
+    text = re.sub(r'^chdir = /srv/mysite$', 'chdir = ' + os.path.dirname(recipe_app), text, flags=re.M)
+    text = re.sub(r'^module = mysite\.wsgi:application$', 'wsgi-file = ' + recipe_app, text, flags=re.M)
     return text.replace('include uwsgi_params;', 'include /etc/nginx/uwsgi_params;')
 
 
