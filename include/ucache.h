@@ -469,6 +469,53 @@ long ucache_tags_head_shared(uint64_t since, const void *const *tags, const size
  * offset (> 0) if so, 0 if val has no envelope, -ESTALE if it is stale. */
 long ucache_tags_check(ucache_t *c, const void *val, size_t len);
 
+/* ------------------------------------------------ read-only views (view.c)
+ *
+ * A process that is not one of the cache's (an nginx worker: the module in
+ * nginx/) reads a cache through its store file, mapped PROT_READ and
+ * MAP_SHARED: it sees every write of the cache's processes as they make it
+ * and can never change a byte of the cache.  A store on tmpfs (/run,
+ * /dev/shm) is shared memory with a path.  The tag generations live in the
+ * same file, so an invalidation made by any process of the cache is honoured
+ * by the view's next read.
+ *
+ * The file is untrusted bytes: every offset and length is checked against
+ * the mapping, a read that cannot get a consistent snapshot within a small
+ * bound (a writer inside the key's stripe, or one that died there) answers
+ * BUSY instead of waiting or taking a lock, and a garbage, truncated or
+ * foreign file is refused at open with one line.  A view never takes a lock,
+ * never counts a hit or a miss and never moves an item in the LRU. */
+typedef struct ucache_view ucache_view_t;
+
+enum ucache_view_status {
+	UCACHE_VIEW_HIT = 0,      /* the payload was copied (tag envelope removed) */
+	UCACHE_VIEW_MISS,         /* no such key */
+	UCACHE_VIEW_EXPIRED,      /* the key is there, past its expiry */
+	UCACHE_VIEW_INVALIDATED,  /* the key is there, one of its tags was invalidated */
+	UCACHE_VIEW_BUSY,         /* no consistent snapshot within the bound */
+	UCACHE_VIEW_NOBUFS        /* buf too small: *vallen holds the size needed */
+};
+
+/* Map the store file path read-only.  NULL, with one line naming the file
+ * and what is wrong in err, when it is missing, unreadable, not a ucache
+ * store, of an unknown layout, or shorter than its header says. */
+ucache_view_t *ucache_view_open(const char *path, char *err, size_t errlen);
+
+/* Unmap and free.  NULL is ignored. */
+void ucache_view_close(ucache_view_t *v);
+
+/* 1 when path no longer names the file the view maps (the store was
+ * replaced: a rebuild, a migration, a restart that recreated it; or it is
+ * gone), so the caller should close the view and open it again; else 0.
+ * Costs one stat(). */
+int ucache_view_replaced(const ucache_view_t *v);
+
+/* Look key up: an enum ucache_view_status.  On HIT the payload is in buf
+ * (buflen bytes) and *vallen is its length; on NOBUFS *vallen is the size
+ * needed.  info (may be NULL) gets the expiry on HIT and NOBUFS. */
+int ucache_view_get(ucache_view_t *v, const void *key, size_t klen, void *buf, size_t buflen, size_t *vallen,
+		    struct ucache_item_info *info);
+
 struct ucache_stats {
 	uint64_t items;            /* live items (expired-but-unswept included) */
 	uint64_t capacity;         /* usable items: items - 1 */
