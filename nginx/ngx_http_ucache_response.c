@@ -10,7 +10,8 @@
  *     HTTP/1.1 <status>\r\n<Name: value\r\n>*Content-Length: N\r\n\r\n<body>
  *
  * A value not starting with "HTTP/" is the body of a 200, as on the
- * modifier1 111 path (plugins/ucache/wire/http.c).  The value is untrusted
+ * modifier1 111 path (plugins/ucache/wire/http.c), unless it still starts
+ * with the tag envelope's reserved bytes.  The value is untrusted
  * bytes: a head without its blank line, a bad status, a header line
  * without a colon or a Content-Length other than the body's length is
  * refused (the request is a miss), never half sent.
@@ -202,6 +203,12 @@ ngx_int_t ngx_http_ucache_parse(ngx_http_request_t *r, u_char *val, size_t len, 
 	*stale = 0;
 	if (b == NULL)
 		return NGX_ERROR;
+	/* an envelope the engine did not take off: tags it could not judge,
+	 * so possibly invalidated; never sent */
+	if (len >= sizeof(UCACHE_TAG_MAGIC) - 1 && ngx_memcmp(val, UCACHE_TAG_MAGIC, sizeof(UCACHE_TAG_MAGIC) - 1) == 0) {
+		*why = "it still carries its tag envelope";
+		return NGX_DECLINED;
+	}
 	if (len < 5 || ngx_strncmp(val, "HTTP/", 5) != 0) {
 		r->headers_out.status = NGX_HTTP_OK;
 		if (ngx_http_set_content_type(r) != NGX_OK)
