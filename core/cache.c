@@ -62,7 +62,7 @@ ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errle
 		return NULL;
 	c = calloc(1, sizeof(*c));
 	if (c)
-		c->store_fd = -1;
+		c->store_fd = c->import_fd = -1;
 	if (!c || config_copy(&c->cfg, cfg)) {
 		uc_err(err, errlen, "cache \"%s\": out of memory", cfg->name);
 		free(c);
@@ -72,7 +72,7 @@ ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errle
 	rc = cfg->store || cfg->keep_region ? uc_store_map(c, &plan, err, errlen) : map_anonymous(c, err, errlen);
 	if (rc < 0)
 		goto fail;
-	if (uc_tags_map(c, rc == UC_STORE_EXISTING)) {
+	if (uc_tags_map(c, &plan, rc == UC_STORE_EXISTING)) {
 		uc_err(err, errlen, "cache \"%s\": mmap of the tag generations failed: %s", cfg->name, strerror(errno));
 		munmap(c->base, c->maplen);
 		goto fail;
@@ -97,6 +97,8 @@ ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errle
 fail:
 	if (c->store_fd >= 0)
 		close(c->store_fd);
+	if (c->import_fd >= 0)
+		close(c->import_fd);
 	ucache_config_free(&c->cfg);
 	free(c);
 	return NULL;
