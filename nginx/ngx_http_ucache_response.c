@@ -111,6 +111,7 @@ static ngx_int_t add_header(ngx_http_request_t *r, ucache_line_t *l, off_t body_
 		return NGX_OK;
 	}
 	if (NAME_IS(l, "Content-Type")) {
+		/* whole: a stored charset makes the charset filter leave it alone */
 		r->headers_out.content_type = l->value;
 		r->headers_out.content_type_len = l->value.len;
 		return NGX_OK;

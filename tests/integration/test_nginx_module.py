@@ -37,6 +37,7 @@ location / {
 location /strict/ {
     ucache_pass %(store)s;
     add_header X-Ucache-Status $ucache_status always;
+    charset utf-8;
 }
 location /garbage/ {
     ucache_pass %(garbage)s;
@@ -127,6 +128,9 @@ class Module(unittest.TestCase):
 
     def tearDown(self):
         self.assertEqual(sorted(children(self.n.proc.pid)), self.workers, 'an nginx worker died')
+        with open(os.path.join(self.n.workdir, 'error.log')) as f:
+            self.assertEqual([line for line in f if '[alert]' in line or '[crit]' in line or
+                              '[emerg]' in line], [])
 
     def calls(self, uri):
         return int(self.u.get('/_calls?u=' + quote(uri, safe='')))
@@ -207,6 +211,36 @@ class Module(unittest.TestCase):
         self.assertEqual((status, headers['x-ucache-status']), (200, 'MISS'))
         self.assertIn(b'GET /nothing-here render #1', body)
         self.assertIn(b'render #2', get(self.n, '/nothing-here')[2])
+
+    def put(self, key, value):
+        self.assertEqual(get(self.n, '/_put?key=' + quote(key, safe=''), 'POST', body=value)[::2], (200, b'True'))
+
+    def test_stored_values_as_nginx_sends_them(self):
+        # a whole response: its status and headers as stored, its charset
+        # alone (charset utf-8 in the location), hop-by-hop dropped
+        self.put('/strict/full', b'HTTP/1.1 203 Non-Authoritative Information\r\nX-From: ucache\r\n'
+                 b'Content-Type: text/html; charset=utf-8\r\nConnection: close\r\nContent-Length: 4\r\n\r\nfull')
+        status, headers, body = get(self.n, '/strict/full')
+        self.assertEqual((status, headers['x-from'], headers['content-type'], body),
+                         (203, 'ucache', 'text/html; charset=utf-8', b'full'))
+        self.assertEqual(headers['connection'], 'keep-alive')
+        # not "HTTP/": the body of a 200, as on the modifier1 111 path
+        self.put('/strict/plain.txt', b'just a value')
+        status, headers, body = get(self.n, '/strict/plain.txt')
+        self.assertEqual((status, headers['content-type'], body), (200, 'text/plain; charset=utf-8', b'just a value'))
+        # what nginx cannot send is a miss, logged once per worker
+        bad = {'/strict/no-blank': b'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n',
+               '/strict/bad-status': b'HTTP/1.1 2x0 OK\r\n\r\n',
+               '/strict/bad-length': b'HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort',
+               '/strict/no-colon': b'HTTP/1.1 200 OK\r\nX-Broken\r\n\r\nbody'}
+        for key, value in bad.items():
+            self.put(key, value)
+            for _ in range(4):
+                status, headers, body = get(self.n, key)
+                self.assertEqual((status, headers['x-ucache-status']), (404, 'ERROR'), key)
+                self.assertNotIn('x-broken', headers)
+        lines = error_lines(self.n, 'is not a response nginx can send')
+        self.assertTrue(1 <= len(lines) <= WORKERS, lines)
 
     def test_post_to_a_cached_uri_reaches_the_app(self):
         path = '/posted?cache_for=600'

@@ -7,6 +7,8 @@ writer for tests/integration/test_nginx_module.py's torn-write test:
                                version number repeated (a torn copy shows two numbers, or
                                the wrong length); answers the writer's pid,
                                for the test to SIGKILL it mid-write.
+  POST /_put?key=K             stores the request's body as K's value in
+                               "pages", as it is (no envelope, no TTL).
 """
 import os
 import sys
@@ -36,9 +38,13 @@ def write_forever(key, size):
 
 
 def application(environ, start_response):
-    if environ['PATH_INFO'] != '/_writer' or environ['REQUEST_METHOD'] != 'POST':
+    if environ['PATH_INFO'] not in ('/_writer', '/_put') or environ['REQUEST_METHOD'] != 'POST':
         return accelerated(environ, start_response)
     q = {k: v[0] for k, v in parse_qs(environ.get('QUERY_STRING', '')).items()}
+    if environ['PATH_INFO'] == '/_put':
+        value = environ['wsgi.input'].read(int(environ.get('CONTENT_LENGTH') or 0))
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [str(uwsgi.cache_update(q['key'], value, 0, 'pages')).encode()]
     pid = os.fork()
     if pid == 0:
         # every inherited socket (the client's: left open here, the reply
