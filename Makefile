@@ -218,15 +218,16 @@ plugin: $(PLUGIN)
 # nginx/ngx_http_ucache_module.so, built against Debian's nginx-dev (the
 # configured source tree in NGINX_SRC) as Debian builds its libnginx-mod-*
 # (nginx/build.sh says how), linking the engine (libucache.a is -fPIC) and
-# libxxhash, never uWSGI.  `make` builds it only where nginx-dev is
-# installed; `make nginx-module` insists.
+# libxxhash, never uWSGI.  `make` and `make integration` (its tests need
+# it) build it only where nginx-dev is installed; `make nginx-module`
+# insists.
 NGINX_SRC ?= /usr/share/nginx/src
 NGINX_MODULE := $(BUILD)/nginx/ngx_http_ucache_module.so
 NGINX_MODULE_SRC = $(wildcard nginx/*.[ch]) nginx/config nginx/build.sh include/ucache.h
 
-ifneq ($(wildcard $(NGINX_SRC)/configure),)
-all: nginx-module
-endif
+# the module where nginx-dev is installed, else nothing (its tests skip)
+NGINX_MODULE_IF := $(if $(wildcard $(NGINX_SRC)/configure),$(NGINX_MODULE))
+all: $(NGINX_MODULE_IF)
 
 nginx-module: $(NGINX_MODULE)
 
@@ -296,7 +297,7 @@ deb: $(PLUGIN) $(BUILD)/ucache-inspect
 # The crash tests read store files with ucache-inspect too.
 INTEGRATION_ENV = UCACHE_PLUGIN=$(CURDIR)/$(PLUGIN) UCACHE_INSPECT=$(CURDIR)/$(BUILD)/ucache-inspect
 
-integration: $(PLUGIN) $(BUILD)/ucache-inspect
+integration: $(PLUGIN) $(BUILD)/ucache-inspect $(NGINX_MODULE_IF)
 	$(INTEGRATION_ENV) $(PYTHON3) -m unittest discover \
 		-s tests/integration -p 'test_*.py' -v
 
