@@ -39,6 +39,12 @@ location /strict/ {
     add_header X-Ucache-Status $ucache_status always;
     charset utf-8;
 }
+location /byvar/ {
+    set $pages_store %(store)s;
+    set $ucache_key /strict/$arg_k;
+    ucache_pass $pages_store;
+    add_header X-Ucache-Status $ucache_status always;
+}
 location /garbage/ {
     ucache_pass %(garbage)s;
     error_page 404 = @app;
@@ -224,6 +230,9 @@ class Module(unittest.TestCase):
         self.assertEqual((status, headers['x-from'], headers['content-type'], body),
                          (203, 'ucache', 'text/html; charset=utf-8', b'full'))
         self.assertEqual(headers['connection'], 'keep-alive')
+        # the store's path and the key from variables
+        status, headers, body = get(self.n, '/byvar/?k=full')
+        self.assertEqual((status, headers['x-ucache-status'], body), (203, 'HIT', b'full'))
         # not "HTTP/": the body of a 200, as on the modifier1 111 path
         self.put('/strict/plain.txt', b'just a value')
         status, headers, body = get(self.n, '/strict/plain.txt')
