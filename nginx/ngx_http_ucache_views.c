@@ -6,9 +6,10 @@
  * A store is replaced when uwsgi recreates it (a restart that rebuilds it,
  * store_delete / store_migrate with another geometry): the old mapping
  * then shows a cache nobody writes any more.  ucache_view_replaced() costs
- * one stat(): 3.5-4 us on tmpfs on the 2-CPU test VM, against ~85 us per
- * hit there (11.7k hits/s of an 8 KiB page, one nginx process, wrk on the
- * same CPUs), so ~5% if asked per request.  It is asked at most every
+ * one stat(): 3.5-4 us on tmpfs on the 2-CPU test VM, against 40-85 us
+ * per hit there (12k-25k hits/s of an 8 KiB page, one nginx process, wrk
+ * on the same CPUs: as fast as nginx sending a static file), so 5-10% if
+ * asked per request.  It is asked at most every
  * NGX_HTTP_UCACHE_CHECK_MS per path and worker instead, from nginx's
  * cached clock (no timer, no syscall for the time): a replaced store is
  * followed within 100 ms, and a store that cannot be opened is retried at
