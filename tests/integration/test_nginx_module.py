@@ -241,7 +241,8 @@ class Module(unittest.TestCase):
         bad = {'/strict/no-blank': b'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n',
                '/strict/bad-status': b'HTTP/1.1 2x0 OK\r\n\r\n',
                '/strict/bad-length': b'HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort',
-               '/strict/no-colon': b'HTTP/1.1 200 OK\r\nX-Broken\r\n\r\nbody'}
+               '/strict/no-colon': b'HTTP/1.1 200 OK\r\nX-Broken\r\n\r\nbody',
+               '/strict/bare-lf': b'HTTP/1.1 200 OK\r\nX-A: 1\nX-Broken: 2\r\nContent-Length: 4\r\n\r\nbody'}
         for key, value in bad.items():
             self.put(key, value)
             for _ in range(4):
