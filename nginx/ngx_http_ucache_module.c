@@ -202,6 +202,8 @@ static ngx_int_t send_hit(ngx_http_request_t *r, ngx_http_ucache_slot_t *slot, n
 		return NGX_HTTP_INTERNAL_SERVER_ERROR;
 	ngx_memcpy(val, scratch, len);
 	rc = ngx_http_ucache_parse(r, val, len, &out, &stale, &why);
+	if (rc == NGX_DECLINED && why == NULL)
+		return NGX_HTTP_NOT_FOUND; /* not a page: a plain miss, nothing to log */
 	if (rc == NGX_DECLINED)
 		ngx_http_ucache_slot_bad_value(slot, r->connection->log, key, why);
 	if (rc != NGX_OK)
@@ -251,6 +253,8 @@ static ngx_int_t ngx_http_ucache_handler(ngx_http_request_t *r)
 	if (rc != UCACHE_VIEW_HIT)
 		return miss(r, status_of(rc));
 	rc = send_hit(r, slot, &key, len);
+	if (rc == NGX_HTTP_NOT_FOUND)
+		return miss(r, NGX_HTTP_UCACHE_MISS);
 	return rc == NGX_DECLINED ? miss(r, NGX_HTTP_UCACHE_ERROR) : rc;
 }
 

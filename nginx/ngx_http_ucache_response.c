@@ -9,9 +9,10 @@
  *
  *     HTTP/1.1 <status>\r\n<Name: value\r\n>*Content-Length: N\r\n\r\n<body>
  *
- * A value not starting with "HTTP/" is the body of a 200, as on the
- * modifier1 111 path (plugins/ucache/wire/http.c), unless it still starts
- * with the tag envelope's reserved bytes.  The value is untrusted
+ * A value not starting with "HTTP/" is not a page (issue 21: "a non-HTTP
+ * value is a miss"): unlike the modifier1 111 path, which sends it as the
+ * body of a 200 for stock compatibility, nginx never shows a client what
+ * the app keeps under a key for itself.  The value is untrusted
  * bytes: a head without its blank line, a bad status, a header line
  * without a colon or with a bare CR or LF, or a Content-Length other than
  * the body's length is refused (the request is a miss), never half sent.
@@ -221,12 +222,11 @@ ngx_int_t ngx_http_ucache_parse(ngx_http_request_t *r, u_char *val, size_t len, 
 		*why = "it still carries its tag envelope";
 		return NGX_DECLINED;
 	}
+	/* not a page (a session, a counter, a pickled object the app keeps
+	 * under the same key): a miss, never sent to a client */
 	if (len < 5 || ngx_strncmp(val, "HTTP/", 5) != 0) {
-		r->headers_out.status = NGX_HTTP_OK;
-		if (ngx_http_set_content_type(r) != NGX_OK)
-			return NGX_ERROR;
-		body_buf(r, b, val, len, out);
-		return NGX_OK;
+		*why = NULL;
+		return NGX_DECLINED;
 	}
 	blank = ngx_strlcasestrn(val, val + len, (u_char *)"\r\n\r\n", 3);
 	if (blank == NULL) {

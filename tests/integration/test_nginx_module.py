@@ -233,10 +233,13 @@ class Module(unittest.TestCase):
         # the store's path and the key from variables
         status, headers, body = get(self.n, '/byvar/?k=full')
         self.assertEqual((status, headers['x-ucache-status'], body), (203, 'HIT', b'full'))
-        # not "HTTP/": the body of a 200, as on the modifier1 111 path
+        # not "HTTP/": not a page, a miss (issue 21), never shown to a client
+        # and never logged (the app may keep anything under a key)
         self.put('/strict/plain.txt', b'just a value')
         status, headers, body = get(self.n, '/strict/plain.txt')
-        self.assertEqual((status, headers['content-type'], body), (200, 'text/plain; charset=utf-8', b'just a value'))
+        self.assertEqual((status, headers['x-ucache-status']), (404, 'MISS'))
+        self.assertNotIn(b'just a value', body)
+        self.assertEqual(error_lines(self.n, 'plain.txt'), [])
         # what nginx cannot send is a miss, logged once per worker
         bad = {'/strict/no-blank': b'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n',
                '/strict/bad-status': b'HTTP/1.1 2x0 OK\r\n\r\n',
