@@ -10,7 +10,8 @@
 #   make bench-nginx    nginx direct hits on ucache vs nginx + memcached (not a test)
 #   make install    plugin, ucache-inspect, ucache-top, their man pages, docs, Python package and its wheel (DESTDIR-aware)
 #   make wheel      build/wheel/ucache-<VERSION>-py3-none-any.whl (pip install it into a venv)
-#   make deb        build/deb/uwsgi-plugin-ucache_<VERSION>_<arch>.deb (packaging/deb/)
+#   make deb        build/deb/uwsgi-plugin-ucache_<VERSION>_<arch>.deb (packaging/deb/), and with
+#                   nginx-dev build/deb/libnginx-mod-http-ucache_<VERSION>_<arch>.deb
 #
 # The engine (core/, include/) builds without uWSGI; everything touching
 # uWSGI lives under plugins/ucache/ and is built by `uwsgi --build-plugin`.
@@ -144,7 +145,8 @@ PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | tr ' ' '\n' | \
 #          promtool and prometheus: test_metrics.py; headless chromium:
 #          the demo's charts; tmux: ucache-top's curses view)
 #   BENCH: benchmarks (make bench, bench-nginx)
-#   DEB:   make deb and its check (tests/deb/check.sh)
+#   DEB:   make deb and its check (tests/deb/check.sh); nginx-dev: the nginx
+#          module and its package libnginx-mod-http-ucache
 DEB_PACKAGES_RUN = build-essential libxxhash-dev libssl-dev libhiredis-dev \
 	uwsgi-core uwsgi-dev uwsgi-plugin-python3 python3
 DEB_PACKAGES_WHEEL = python3-pip python3-setuptools python3-wheel
@@ -154,9 +156,9 @@ DEB_PACKAGES_TEST = libcmocka-dev clang libclang-rt-14-dev uwsgi-src \
 	nginx-light libnginx-mod-http-lua memcached redis-server \
 	python3-venv python3-setuptools-whl python3-wheel-whl $(DEB_PACKAGES_WHEEL) \
 	uwsgi-plugin-gevent-python3 \
-	prometheus chromium tmux
+	prometheus chromium tmux nginx-dev
 DEB_PACKAGES_BENCH = gnuplot-nox wrk valgrind
-DEB_PACKAGES_DEB = lintian dpkg-dev $(DEB_PACKAGES_WHEEL)
+DEB_PACKAGES_DEB = lintian dpkg-dev nginx-dev $(DEB_PACKAGES_WHEEL)
 DEB_PACKAGES = $(sort $(DEB_PACKAGES_RUN) $(DEB_PACKAGES_TEST) $(DEB_PACKAGES_BENCH) $(DEB_PACKAGES_DEB))
 
 # The lists, for scripts (.ci/run): all of them, or one set.
@@ -263,13 +265,17 @@ install: $(PLUGIN) $(BUILD)/ucache-inspect $(if $(PY_FILES),$(WHEEL_DIR)/stamp)
 # The Debian package: `make install` into a staging root, then
 # packaging/deb/build.sh adds the control data (Depends: the uwsgi-abi-<hash>
 # the installed uwsgi-core Provides, plus dpkg-shlibdeps' libraries) and
-# runs dpkg-deb.
+# runs dpkg-deb.  Where nginx-dev is installed, the nginx module's package
+# too (packaging/deb/build-nginx.sh: libnginx-mod-http-ucache, Depends: the
+# nginx-abi-<version> the installed nginx Provides).
 DEB_ROOT = $(BUILD)/deb/root
+DEB_NGINX_MODULE = $(if $(wildcard /usr/share/nginx/src/configure),$(NGINX_MODULE))
 
-deb: $(PLUGIN) $(BUILD)/ucache-inspect
+deb: $(PLUGIN) $(BUILD)/ucache-inspect $(DEB_NGINX_MODULE)
 	rm -rf $(DEB_ROOT)
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEB_ROOT) PREFIX=/usr
 	packaging/deb/build.sh $(VERSION) $(DEB_ROOT) $(BUILD)/deb
+	$(if $(DEB_NGINX_MODULE),packaging/deb/build-nginx.sh $(VERSION) $(DEB_NGINX_MODULE) $(BUILD)/deb)
 
 # Real uwsgi instances on loopback (tests/integration/harness.py starts them).
 # The crash tests read store files with ucache-inspect too.
