@@ -12,6 +12,7 @@
 #   make wheel      build/wheel/ucache-<VERSION>-py3-none-any.whl (pip install it into a venv)
 #   make deb        build/deb/uwsgi-plugin-ucache_<VERSION>_<arch>.deb (packaging/deb/), and with
 #                   nginx-dev build/deb/libnginx-mod-http-ucache_<VERSION>_<arch>.deb
+#   make nginx-module   build/nginx/ngx_http_ucache_module.so (nginx/; part of `make` when nginx-dev is installed)
 #
 # The engine (core/, include/) builds without uWSGI; everything touching
 # uWSGI lives under plugins/ucache/ and is built by `uwsgi --build-plugin`.
@@ -48,7 +49,7 @@ UNIT_SAN_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
 .PHONY: deb-packages-run deb-packages-test deb-packages-bench deb-packages-deb
 .PHONY: all engine plugin install deps deps-run deps-test deps-bench deps-deb deb-packages test unit unit-san integration demo bench-engine clean
 .PHONY: fuzz fuzz-regress bench-nginx layering
-.PHONY: soak
+.PHONY: soak nginx-module
 
 all: engine tools plugin
 
@@ -153,10 +154,10 @@ DEB_PACKAGES_WHEEL = python3-pip python3-setuptools python3-wheel
 DEB_PACKAGES_TEST = libcmocka-dev clang libclang-rt-14-dev uwsgi-src \
 	uwsgi-plugin-psgi uwsgi-plugin-lua5.2 uwsgi-plugin-php php-apcu \
 	python3-django python3-django-uwsgi-ng python3-pymemcache python3-redis python3-django-redis \
-	nginx-light libnginx-mod-http-lua memcached redis-server \
+	nginx-light libnginx-mod-http-lua nginx-dev memcached redis-server \
 	python3-venv python3-setuptools-whl python3-wheel-whl $(DEB_PACKAGES_WHEEL) \
 	uwsgi-plugin-gevent-python3 \
-	prometheus chromium tmux nginx-dev
+	prometheus chromium tmux
 DEB_PACKAGES_BENCH = gnuplot-nox wrk valgrind
 DEB_PACKAGES_DEB = lintian dpkg-dev nginx-dev $(DEB_PACKAGES_WHEEL)
 DEB_PACKAGES = $(sort $(DEB_PACKAGES_RUN) $(DEB_PACKAGES_TEST) $(DEB_PACKAGES_BENCH) $(DEB_PACKAGES_DEB))
@@ -215,6 +216,26 @@ endif
 
 plugin: $(PLUGIN)
 
+# ---------------------------------------------------------- nginx module
+# nginx/ngx_http_ucache_module.so, built against Debian's nginx-dev (the
+# configured source tree in NGINX_SRC) as Debian builds its libnginx-mod-*
+# (nginx/build.sh says how), linking the engine (libucache.a is -fPIC) and
+# libxxhash, never uWSGI.  `make` builds it only where nginx-dev is
+# installed; `make nginx-module` insists.
+NGINX_SRC ?= /usr/share/nginx/src
+NGINX_MODULE := $(BUILD)/nginx/ngx_http_ucache_module.so
+NGINX_MODULE_SRC = $(wildcard nginx/*.[ch]) nginx/config nginx/build.sh include/ucache.h
+
+ifneq ($(wildcard $(NGINX_SRC)/configure),)
+all: nginx-module
+endif
+
+nginx-module: $(NGINX_MODULE)
+
+$(NGINX_MODULE): $(NGINX_MODULE_SRC) $(BUILD)/libucache.a
+	@test -f $(NGINX_SRC)/conf_flags || { echo "no $(NGINX_SRC)/conf_flags: install nginx-dev"; exit 1; }
+	+nginx/build.sh $(NGINX_SRC) $(BUILD)/nginx $(CURDIR)/$(BUILD)/libucache.a
+
 $(PLUGIN): $(PLUGIN_SRC) $(CORE_SRC) $(CORE_HDR)
 	$(UWSGI) --build-plugin .
 
@@ -269,13 +290,13 @@ install: $(PLUGIN) $(BUILD)/ucache-inspect $(if $(PY_FILES),$(WHEEL_DIR)/stamp)
 # too (packaging/deb/build-nginx.sh: libnginx-mod-http-ucache, Depends: the
 # nginx-abi-<version> the installed nginx Provides).
 DEB_ROOT = $(BUILD)/deb/root
-DEB_NGINX_MODULE = $(if $(wildcard /usr/share/nginx/src/configure),$(NGINX_MODULE))
+DEB_NGINX_MODULE = $(if $(wildcard $(NGINX_SRC)/configure),$(NGINX_MODULE))
 
 deb: $(PLUGIN) $(BUILD)/ucache-inspect $(DEB_NGINX_MODULE)
 	rm -rf $(DEB_ROOT)
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEB_ROOT) PREFIX=/usr
 	packaging/deb/build.sh $(VERSION) $(DEB_ROOT) $(BUILD)/deb
-	$(if $(DEB_NGINX_MODULE),packaging/deb/build-nginx.sh $(VERSION) $(DEB_NGINX_MODULE) $(BUILD)/deb)
+	$(if $(DEB_NGINX_MODULE),NGINX_SRC=$(NGINX_SRC) packaging/deb/build-nginx.sh $(VERSION) $(DEB_NGINX_MODULE) $(BUILD)/deb)
 
 # Real uwsgi instances on loopback (tests/integration/harness.py starts them).
 # The crash tests read store files with ucache-inspect too.

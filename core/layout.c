@@ -148,9 +148,12 @@ int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err,
 
 void uc_attach(ucache_t *c)
 {
-	struct uc_hdr *h = (struct uc_hdr *)c->base;
+	uc_attach_as(c, (const struct uc_hdr *)c->base);
+}
 
-	c->hdr = h;
+void uc_attach_as(ucache_t *c, const struct uc_hdr *h)
+{
+	c->hdr = (struct uc_hdr *)c->base;
 	c->stripes = (struct uc_stripe *)(c->base + h->off_stripes);
 	c->buckets = (struct uc_bucket *)(c->base + h->off_buckets);
 	c->slots = (struct uc_slot *)(c->base + h->off_slots);
@@ -158,9 +161,9 @@ void uc_attach(ucache_t *c)
 	c->kofs = (uint32_t *)(c->base + h->off_kofs);
 	c->atime = (_Atomic uint32_t *)(c->base + h->off_atime);
 	c->links = (struct uc_link *)(c->base + h->off_links);
-	c->kheap = (struct uc_heap){ &h->kheap, (struct uc_heap_page *)(c->base + h->off_kpages), c->base + h->off_kdata };
-	c->vheap = (struct uc_heap){ &h->vheap, (struct uc_heap_page *)(c->base + h->off_vpages), c->base + h->off_vdata };
-	c->bm = (struct uc_bitmap){ &h->bm, (uint64_t *)(c->base + h->off_bitmap) };
+	c->kheap = (struct uc_heap){ &c->hdr->kheap, (struct uc_heap_page *)(c->base + h->off_kpages), c->base + h->off_kdata };
+	c->vheap = (struct uc_heap){ &c->hdr->vheap, (struct uc_heap_page *)(c->base + h->off_vpages), c->base + h->off_vdata };
+	c->bm = (struct uc_bitmap){ &c->hdr->bm, (uint64_t *)(c->base + h->off_bitmap) };
 	c->blocks = c->base + h->off_vdata;
 	c->hashfn = uc_hash_get((enum ucache_hash)h->hash);
 	c->bucket_mask = h->nbuckets - 1;

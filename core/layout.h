@@ -222,6 +222,9 @@ int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err,
 void uc_plan_geometry(const struct ucache_config *cfg, struct uc_hdr *h, uint64_t nbuckets);
 /* Point the handle's pointers into the mapping at c->base. */
 void uc_attach(ucache_t *c);
+/* The same from h, a validated copy of the mapping's header (view.c: the
+ * file's bytes may change after the check, the handle's bounds may not). */
+void uc_attach_as(ucache_t *c, const struct uc_hdr *h);
 /* Write magic, geometry and empty allocators into a fresh region. */
 void uc_format(ucache_t *c);
 /* Empty allocators (heaps, bitmap state) shaped from the geometry alone:

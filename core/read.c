@@ -33,6 +33,7 @@
 
 #include "evict.h"
 #include "index.h"
+#include "read.h"
 #include "repair.h"
 #include "tags.h"
 #include "util.h"
@@ -229,7 +230,10 @@ static int read_under_lock(ucache_t *c, struct uc_stripe *st, struct uc_read *r,
 	return rc;
 }
 
-static inline __attribute__((always_inline)) int do_read(ucache_t *c, struct uc_read *r)
+/* The seqlock loop around read_once.  view (a constant at each call): a
+ * read-only view (view.c), which cannot take a lock, answers -EBUSY where
+ * the cache's own processes take the stripe lock. */
+static inline __attribute__((always_inline)) int do_read(ucache_t *c, struct uc_read *r, const int view)
 {
 	uint64_t now = 0;
 	struct uc_stripe *st;
@@ -250,7 +254,7 @@ static inline __attribute__((always_inline)) int do_read(ucache_t *c, struct uc_
 		if (atomic_load_explicit(&st->seq, memory_order_relaxed) == seq || rc == -ENOMEM)
 			return rc;
 	}
-	return read_under_lock(c, st, r, &now);
+	return view ? -EBUSY : read_under_lock(c, st, r, &now);
 }
 
 static void lazy_expire(ucache_t *c, struct uc_read *r)
@@ -269,7 +273,7 @@ static inline __attribute__((always_inline)) int get_common(ucache_t *c, struct 
 
 	if (rc)
 		return rc;
-	rc = do_read(c, r);
+	rc = do_read(c, r, 0);
 	if (rc == -ENOENT) {
 		if (touch_it)
 			count_miss(c);
@@ -421,7 +425,7 @@ int ucache_exists(ucache_t *c, const void *key, size_t klen)
 
 	if (rc)
 		return rc;
-	rc = do_read(c, &r);
+	rc = do_read(c, &r, 0);
 	if (rc == -ENOENT)
 		lazy_expire(c, &r);
 	return rc;
@@ -437,6 +441,24 @@ int ucache_num(ucache_t *c, const void *key, size_t klen, int64_t *out)
 		return -EINVAL;
 	if (rc == 0 && out)
 		*out = v;
+	return rc;
+}
+
+/* read.h: the same attempts as a get, with none of its writes (no hit
+ * counted, no SIEVE bit, no lazy expiry: a view's mapping is PROT_READ). */
+int uc_read_view(ucache_t *c, const void *key, size_t klen, void *buf, size_t buflen, size_t *vallen,
+		 uint64_t *expires)
+{
+	struct uc_read r = { .key = key, .klen = klen, .buf = buf ? buf : (void *)"", .buflen = buf ? buflen : 0 };
+	int rc = key_ok(c, key, klen);
+
+	if (rc)
+		return rc;
+	rc = do_read(c, &r, 1);
+	*vallen = r.vallen;
+	*expires = r.expires;
+	if (rc == -ENOENT && r.id) /* found, then refused by read_once: expired or stale */
+		return r.expired ? -ETIME : -ESTALE;
 	return rc;
 }
 

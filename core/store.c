@@ -117,11 +117,9 @@ static int header_consistent(const struct uc_hdr *h)
 	return same_layout(&plan, h);
 }
 
-enum verdict { V_EMPTY, V_OK, V_FOREIGN, V_MISMATCH };
+enum verdict { V_EMPTY = UC_HDR_EMPTY, V_OK = UC_HDR_OK, V_FOREIGN = UC_HDR_FOREIGN, V_MISMATCH };
 
-/* Read and check a store's header on its own: V_EMPTY, V_FOREIGN (why
- * filled) or V_OK. */
-static enum verdict read_header(int fd, struct uc_hdr *old, off_t size, char *why, size_t len)
+int uc_store_read_header(int fd, struct uc_hdr *old, off_t size, char *why, size_t len)
 {
 	ssize_t got;
 
@@ -147,10 +145,10 @@ static enum verdict read_header(int fd, struct uc_hdr *old, off_t size, char *wh
 	return V_OK;
 }
 
-/* read_header, then: does the store have the layout the configuration plans? */
+/* uc_store_read_header, then: does the store have the layout the configuration plans? */
 static enum verdict judge(int fd, const struct uc_hdr *plan, struct uc_hdr *old, off_t size, char *why, size_t len)
 {
-	enum verdict v = read_header(fd, old, size, why, len);
+	enum verdict v = (enum verdict)uc_store_read_header(fd, old, size, why, len);
 
 	if (v != V_OK)
 		return v;
@@ -465,7 +463,7 @@ static int read_geometry(int fd, const char *file, struct uc_hdr *h, struct ucac
 	struct stat st = { 0 };
 	char why[512] = "cannot be read";
 
-	if (fstat(fd, &st) || read_header(fd, h, st.st_size, why, sizeof(why)) != V_OK) {
+	if (fstat(fd, &st) || uc_store_read_header(fd, h, st.st_size, why, sizeof(why)) != V_OK) {
 		uc_err(err, errlen, "%s %s", file, st.st_size ? why : "is empty");
 		return -EINVAL;
 	}

@@ -30,7 +30,7 @@ so=usr/lib/nginx/modules/ngx_http_ucache_module.so
 conf=mod-http-ucache.conf
 link=50-$conf
 autoscripts=/usr/share/debhelper/autoscripts
-abisubstvars=/usr/share/nginx/src/debian/libnginx-mod.abisubstvars
+abisubstvars=${NGINX_SRC:-/usr/share/nginx/src}/debian/libnginx-mod.abisubstvars
 
 [ -f "$module" ] || die "$module does not exist (make nginx-module, which needs nginx-dev)"
 [ -f "$autoscripts/postinst-nginx" ] || die "$autoscripts/postinst-nginx is missing (is nginx-dev installed?)"

@@ -1,0 +1,322 @@
+/*
+ * test_view.c - read-only views of a store (core/view.c): what a process
+ * outside the cache (an nginx worker) reads through the file, mapped
+ * PROT_READ: hits with the envelope removed, misses with their reason
+ * (absent, expired, invalidated), BUSY in bounded time over a stripe a
+ * writer died inside, NOBUFS, files refused at open (garbage, truncated,
+ * foreign, empty, missing), a store replaced under a view, bitmap mode, and
+ * a view that never writes (its mapping is read-only; counters unchanged).
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "layout.h"
+#include "ucache_test.h"
+
+static char path[256], other[300];
+
+static int setup(void **state)
+{
+	snprintf(path, sizeof(path), "/tmp/ucache-test-view-%d.db", (int)getpid());
+	snprintf(other, sizeof(other), "%s.copy", path);
+	unlink(path);
+	unlink(other);
+	return ut_setup(state);
+}
+
+static int teardown(void **state)
+{
+	unlink(path);
+	unlink(other);
+	return ut_teardown(state);
+}
+
+#define GEOM "name=v,items=100,blocksize=256,keysize=64"
+#define GEOM_BITMAP "name=vb,items=100,blocks=400,blocksize=64,bitmap=1,keysize=64"
+
+/* A cache on the store at path (keyval + ",store=path"). */
+static ucache_t *store_cache(const char *keyval)
+{
+	char kv[512];
+
+	snprintf(kv, sizeof(kv), "%s,store=%s", keyval, path);
+	return ut_cache(kv);
+}
+
+static ucache_view_t *must_view(const char *file)
+{
+	char err[1024] = "";
+	ucache_view_t *v = ucache_view_open(file, err, sizeof(err));
+
+	if (!v)
+		fail_msg("view %s: %s", file, err);
+	return v;
+}
+
+/* ucache_view_open must refuse file, with an error containing want. */
+static void expect_refused(const char *file, const char *want)
+{
+	char err[1024] = "";
+
+	assert_null(ucache_view_open(file, err, sizeof(err)));
+	if (!strstr(err, want) || !strstr(err, file))
+		fail_msg("error \"%s\" does not say \"%s\" about %s", err, want, file);
+}
+
+static int vget(ucache_view_t *v, const char *k, char *buf, size_t buflen, size_t *len)
+{
+	return ucache_view_get(v, k, strlen(k), buf, buflen, len, NULL);
+}
+
+/* Key k reads as exactly want through the view. */
+static void expect_hit(ucache_view_t *v, const char *k, const char *want)
+{
+	char buf[512];
+	size_t len = 0;
+
+	assert_int_equal(vget(v, k, buf, sizeof(buf), &len), UCACHE_VIEW_HIT);
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(buf, want, len);
+}
+
+static void hit_and_miss(const char *geom)
+{
+	ucache_t *c = store_cache(geom);
+	struct ucache_item_info info = { 0, 0 };
+	ucache_view_t *v;
+	char buf[64], big[80];
+	size_t len = 0;
+
+	assert_int_equal(ut_set(c, "page", "<html>hello</html>", 0, 0), 0);
+	assert_int_equal(ut_set(c, "timed", "soon gone", 100, 0), 0);
+	v = must_view(path);
+	expect_hit(v, "page", "<html>hello</html>");
+	assert_int_equal(ucache_view_get(v, "timed", 5, buf, sizeof(buf), &len, &info), UCACHE_VIEW_HIT);
+	assert_int_equal(info.expires, UT_T0 + 100);
+	assert_int_equal(vget(v, "absent", buf, sizeof(buf), &len), UCACHE_VIEW_MISS);
+	memset(big, 'k', sizeof(big)); /* longer than keysize: no item can have it */
+	assert_int_equal(ucache_view_get(v, big, sizeof(big), buf, sizeof(buf), &len, NULL), UCACHE_VIEW_MISS);
+	assert_int_equal(ucache_view_get(v, "", 0, buf, sizeof(buf), &len, NULL), UCACHE_VIEW_MISS);
+	/* writes made after the view opened are seen at once (MAP_SHARED) */
+	assert_int_equal(ut_set(c, "later", "written after open", 0, 0), 0);
+	expect_hit(v, "later", "written after open");
+	assert_int_equal(ucache_del(c, "page", 4), 0);
+	assert_int_equal(vget(v, "page", buf, sizeof(buf), &len), UCACHE_VIEW_MISS);
+	/* NOBUFS: the size needed, nothing else */
+	len = 0;
+	assert_int_equal(vget(v, "later", buf, 3, &len), UCACHE_VIEW_NOBUFS);
+	assert_int_equal(len, strlen("written after open"));
+	assert_int_equal(ucache_view_get(v, "later", 5, NULL, 0, &len, NULL), UCACHE_VIEW_NOBUFS);
+	/* expired: the key is there, past its expiry */
+	ut_clock_advance(101);
+	assert_int_equal(vget(v, "timed", buf, sizeof(buf), &len), UCACHE_VIEW_EXPIRED);
+	ucache_view_close(v);
+	ut_destroy(c);
+}
+
+static void view_hit_miss_nobufs_expired(void **state)
+{
+	(void)state;
+	hit_and_miss(GEOM);
+}
+
+static void view_bitmap_mode(void **state)
+{
+	(void)state;
+	hit_and_miss(GEOM_BITMAP);
+}
+
+/* Every stripe's seq odd (1) or even (0), as the file holds it. */
+static void set_seqs(int odd)
+{
+	int fd = open(path, O_RDWR);
+	struct uc_hdr h;
+	uint32_t seq;
+	uint64_t i;
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &h, sizeof(h), 0), sizeof(h));
+	for (i = 0; i < h.nstripes; i++) { /* every stripe, so the key's is one of them */
+		off_t at = (off_t)(h.off_stripes + i * sizeof(struct uc_stripe) + offsetof(struct uc_stripe, seq));
+		assert_int_equal(pread(fd, &seq, 4, at), 4);
+		seq = odd ? seq | 1 : (seq + 1) & ~1u;
+		assert_int_equal(pwrite(fd, &seq, 4, at), 4);
+	}
+	close(fd);
+}
+
+/* A writer that died inside its seqlock window leaves the stripe's seq odd
+ * (until the cache's next writer or reader repairs it under the lock the
+ * dead writer held): the view, which takes no lock, answers BUSY in
+ * bounded time, and hits again once the stripe is whole. */
+static void view_busy_when_a_writer_died_inside(void **state)
+{
+	ucache_t *c = store_cache(GEOM);
+	ucache_view_t *v;
+	char buf[64];
+	uint64_t t0;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(ut_set(c, "k", "v", 0, 0), 0);
+	v = must_view(path);
+	set_seqs(1);
+	t0 = ut_now_ns();
+	assert_int_equal(vget(v, "k", buf, sizeof(buf), &len), UCACHE_VIEW_BUSY);
+	assert_int_equal(vget(v, "absent", buf, sizeof(buf), &len), UCACHE_VIEW_BUSY);
+	print_message("    BUSY twice in %llu us\n", (unsigned long long)((ut_now_ns() - t0) / 1000));
+	set_seqs(0);
+	expect_hit(v, "k", "v");
+	ucache_view_close(v);
+	ut_destroy(c);
+}
+
+/* The mapping's line in /proc/self/maps: its permissions must be "r--s". */
+static void expect_mapped_read_only(const char *file, char *start_out)
+{
+	char line[1024], perms[8] = "", name[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+	int found = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo = 0;
+		name[0] = 0;
+		if (sscanf(line, "%lx-%*x %7s %*s %*s %*s %511s", &lo, perms, name) >= 2 && !strcmp(name, file)) {
+			if (strcmp(perms, "r--s"))
+				fail_msg("%s mapped %s, not r--s", file, perms);
+			if (!found)
+				memcpy(start_out, &lo, sizeof(lo));
+			found++;
+		}
+	}
+	fclose(f);
+	assert_true(found >= 1);
+}
+
+/* The view can never change a byte: its mapping is PROT_READ and shared
+ * (a write through it is SIGSEGV), and reads leave the item's hit counter
+ * and the cache's hits and misses as they were. */
+static void view_never_writes(void **state)
+{
+	ucache_t *c = store_cache(GEOM);
+	struct ucache_item_info info;
+	struct ucache_stats before, after;
+	ucache_view_t *v;
+	unsigned long at = 0;
+	char buf[64];
+	size_t len;
+	pid_t pid;
+	int i, st;
+
+	(void)state;
+	ut_destroy(c); /* the cache's own mapping of the file would be listed too */
+	v = must_view(path);
+	expect_mapped_read_only(path, (char *)&at);
+	pid = ut_fork();
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL); /* cmocka's handler would catch it */
+		*(volatile char *)at = 1;
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	ut_forget_child(pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	ucache_view_close(v);
+
+	c = store_cache(GEOM);
+	assert_int_equal(ut_set(c, "k", "v", 0, 0), 0);
+	v = must_view(path);
+	before = ut_stats(c);
+	for (i = 0; i < 100; i++) {
+		assert_int_equal(vget(v, "k", buf, sizeof(buf), &len), UCACHE_VIEW_HIT);
+		assert_int_equal(vget(v, "absent", buf, sizeof(buf), &len), UCACHE_VIEW_MISS);
+	}
+	after = ut_stats(c);
+	assert_int_equal(after.hits, before.hits);
+	assert_int_equal(after.misses, before.misses);
+	assert_int_equal(ucache_peek(c, "k", 1, buf, sizeof(buf), &len, &info), 0);
+	assert_int_equal(info.hits, 0);
+	ucache_view_close(v);
+	ut_destroy(c);
+}
+
+/* Copy the first n bytes of path to other (n 0: the whole file). */
+static void copy_store(size_t n)
+{
+	static char data[1 << 22];
+	int in = open(path, O_RDONLY), out = open(other, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ssize_t got;
+
+	assert_true(in >= 0 && out >= 0);
+	got = read(in, data, sizeof(data));
+	assert_true(got > 0 && got < (ssize_t)sizeof(data));
+	assert_int_equal(write(out, data, n ? n : (size_t)got), n ? (ssize_t)n : got);
+	close(in);
+	close(out);
+}
+
+static void patch_other(off_t at, const void *bytes, size_t n)
+{
+	int fd = open(other, O_WRONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, bytes, n, at), (ssize_t)n);
+	close(fd);
+}
+
+/* Bad files are refused at open with one line naming the file and why. */
+static void view_refuses_bad_files(void **state)
+{
+	ucache_t *c = store_cache(GEOM);
+	static char junk[65536];
+	uint64_t seed = 7, i, bogus = 12345;
+	uint32_t version = 99;
+
+	(void)state;
+	assert_int_equal(ut_set(c, "k", "v", 0, 0), 0);
+	expect_refused("/nonexistent/ucache.store", "No such file");
+	copy_store(1);
+	assert_int_equal(truncate(other, 0), 0);
+	expect_refused(other, "is empty");
+	for (i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)ut_rand(&seed);
+	copy_store(0);
+	patch_other(0, junk, sizeof(junk)); /* garbage: not even the magic */
+	expect_refused(other, "bad magic");
+	copy_store(0);
+	patch_other(0, "STOCKCAC", 8); /* a foreign file: another magic */
+	expect_refused(other, "not a ucache store");
+	copy_store(0);
+	patch_other(offsetof(struct uc_hdr, version), &version, 4);
+	expect_refused(other, "layout version 99");
+	copy_store(0);
+	patch_other(offsetof(struct uc_hdr, off_slots), &bogus, 8); /* an offset the geometry does not plan */
+	expect_refused(other, "damaged header");
+	copy_store(100);
+	expect_refused(other, "truncated");
+	copy_store(8192); /* a whole header, not the whole region */
+	expect_refused(other, "is truncated (8192 of");
+	expect_refused("/tmp", "not a regular file");
+	ut_destroy(c);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(view_hit_miss_nobufs_expired),
+		T(view_bitmap_mode),
+		T(view_busy_when_a_writer_died_inside),
+		T(view_never_writes),
+		T(view_refuses_bad_files),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
