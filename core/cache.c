@@ -72,7 +72,7 @@ ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errle
 	rc = cfg->store || cfg->keep_region ? uc_store_map(c, &plan, err, errlen) : map_anonymous(c, err, errlen);
 	if (rc < 0)
 		goto fail;
-	if (uc_tags_map(c, rc == UC_STORE_EXISTING)) {
+	if (uc_tags_map(c, &plan, rc == UC_STORE_EXISTING)) {
 		uc_err(err, errlen, "cache \"%s\": mmap of the tag generations failed: %s", cfg->name, strerror(errno));
 		munmap(c->base, c->maplen);
 		goto fail;

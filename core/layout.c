@@ -49,6 +49,7 @@
 #include <string.h>
 
 #include "layout.h"
+#include "tags.h"
 #include "util.h"
 
 
@@ -112,6 +113,11 @@ void uc_plan_geometry(const struct ucache_config *cfg, struct uc_hdr *h, uint64_
 	h->off_kdata = region(&off, h->size_kdata, UC_PAGE);
 	h->size_vdata = bm ? cfg->blocks * cfg->blocksize : heap_pages * vpage_size(cfg);
 	h->off_vdata = region(&off, h->size_vdata, UC_PAGE);
+	/* a store's tag table lives in its file, so a read-only view of the
+	 * file honours invalidations; its size is what stock's address space
+	 * leaves (tags.h), so the file is what region + table mapped before */
+	h->size_tags = cfg->store ? uc_tags_table_bytes(uc_stock_mapping(cfg), uc_align_up(off, UC_PAGE)) : 0;
+	h->off_tags = cfg->store ? region(&off, h->size_tags, UC_PAGE) : 0;
 	h->total = uc_align_up(off, UC_PAGE);
 }
 
@@ -139,7 +145,7 @@ int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err,
 	 * with the default hashsize 65536 mapped 557056 bytes with 65536
 	 * buckets, 4 KiB over stock's 552960. */
 	uc_plan_geometry(cfg, h, nb);
-	while (h->total + UC_PAGE > stock && nb / 2 >= least) {
+	while (h->total - h->size_tags + UC_PAGE > stock && nb / 2 >= least) {
 		nb /= 2;
 		uc_plan_geometry(cfg, h, nb);
 	}

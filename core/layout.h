@@ -30,8 +30,9 @@
 #define UC_MAGIC "UCACHE\0\1"
 /* 2: 8-byte buckets, expiry in the checksum; 3: 64 KiB value pages; 4: value
  * region capped at 8 GiB; 5: 32-byte slots, key and value in one chunk,
- * side arrays, per-stripe SIEVE queues, 16-byte page descriptors. */
-#define UC_LAYOUT_VERSION 5u
+ * side arrays, per-stripe SIEVE queues, 16-byte page descriptors; 6: the tag
+ * generations in the store file (off_tags), where read-only views see them. */
+#define UC_LAYOUT_VERSION 6u
 #define UC_STRIPES_MAX 256
 #define UC_EXACT_LRU_MAX 65 /* caches of <= 64 usable items get exact LRU */
 #define UC_SIEVE_PER_STRIPE 64 /* at least this many items per stripe (SIEVE queue quality) */
@@ -125,7 +126,9 @@ struct uc_hdr {
 	uint64_t csum_values;    /* 1: checksums cover the value bytes (caches with a store) */
 	uint64_t small;          /* items <= UC_EXACT_LRU_MAX: atime stamps instead of SIEVE links */
 	uint64_t off_stripes, off_buckets, off_slots, off_hits, off_kofs, off_atime, off_links;
-	uint64_t off_kpages, off_vpages, off_bitmap, off_kdata, off_vdata, size_kdata, size_vdata, total;
+	uint64_t off_kpages, off_vpages, off_bitmap, off_kdata, off_vdata, size_kdata, size_vdata;
+	uint64_t off_tags, size_tags; /* store: the tag generations (tags.h), the region's last pages; else 0 */
+	uint64_t total;
 	uint64_t created_at;
 	char name[64];           /* cache name (informative, may be truncated) */
 	uint32_t clean;          /* store: 1 after a clean close, 0 while open (world held) */
@@ -181,7 +184,9 @@ struct ucache {
 	uint64_t keysize, size_vdata, size_kdata, blocksize;
 	int bitmap, xxh3;
 	int exact_lru, sieve, csum_values;
-	struct uc_tagtab *tags;  /* tag generations (tags.h), own mapping; NULL on a read-only inspection */
+	struct uc_tagtab *tags;  /* tag generations (tags.h): in the region (a store) or their own
+				  * mapping; NULL on a read-only inspection */
+	uint64_t tag_ngens;      /* counters in tags->gen[], from the geometry (the file's copy is not trusted) */
 	/* store: pending store_migrate import (store.c) */
 	uint8_t *import_base;
 	size_t import_len;
@@ -214,7 +219,8 @@ void uc_counts_reset(ucache_t *c);
  * of hashsize x 8 bytes, the free-slot stack of items x 8 bytes, and the
  * bitmap of ceil(blocks / 8) bytes, each rounded to pages). */
 uint64_t uc_stock_mapping(const struct ucache_config *cfg);
-/* Compute every offset of the layout into h from the configuration, within
+/* Compute every offset of the layout into h from the configuration (with a
+ * store, the tag table's pages last: tags.h), within
  * uc_stock_mapping() whenever the geometry allows it.  0 or -EINVAL. */
 int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err, size_t errlen);
 /* The plan for a given bucket count (a power of two): what

@@ -52,6 +52,7 @@
 #include "repair.h"
 #include "store.h"
 #include "storefile.h"
+#include "tags.h"
 #include "util.h"
 
 /* min(limit, size of fd rounded up to a page) */
@@ -69,10 +70,11 @@ static size_t uc_min_size(uint64_t limit, const char *file, int fd)
 
 static void describe(const struct uc_hdr *h, char *out, size_t len)
 {
-	snprintf(out, len, "items=%llu blocks=%llu blocksize=%llu keysize=%llu hash=%s %s buckets=%llu",
+	snprintf(out, len, "items=%llu blocks=%llu blocksize=%llu keysize=%llu hash=%s %s buckets=%llu tag table=%llu KiB",
 		 (unsigned long long)h->items, (unsigned long long)h->blocks, (unsigned long long)h->blocksize,
 		 (unsigned long long)h->keysize, ucache_hash_name((enum ucache_hash)h->hash),
-		 h->bitmap ? "bitmap" : "single-block", 		 (unsigned long long)h->nbuckets);
+		 h->bitmap ? "bitmap" : "single-block", (unsigned long long)h->nbuckets,
+		 (unsigned long long)(h->size_tags >> 10));
 }
 
 /* 1 if the layout fields of a and b agree. */
@@ -87,7 +89,7 @@ static int same_layout(const struct uc_hdr *a, const struct uc_hdr *b)
 	       a->off_kpages == b->off_kpages &&
 	       a->off_vpages == b->off_vpages && a->off_bitmap == b->off_bitmap && a->off_kdata == b->off_kdata &&
 	       a->off_vdata == b->off_vdata && a->size_kdata == b->size_kdata && a->size_vdata == b->size_vdata &&
-	       a->total == b->total;
+	       a->off_tags == b->off_tags && a->size_tags == b->size_tags && a->total == b->total;
 }
 
 /* The layout a stored header would have if its geometry were configured:
@@ -114,6 +116,12 @@ static int header_consistent(const struct uc_hdr *h)
 	if (uc_plan_layout(&cfg, &plan, NULL, 0))
 		return 0;
 	uc_plan_geometry(&cfg, &plan, h->nbuckets); /* the bucket count the creator chose */
+	/* the tag table's size followed the creator's hashsize (tags.h), which
+	 * the header does not keep: any size the rule can give, last in the file */
+	if (plan.size_tags && uc_tags_size_ok(h->size_tags)) {
+		plan.total += h->size_tags - plan.size_tags;
+		plan.size_tags = h->size_tags;
+	}
 	return same_layout(&plan, h);
 }
 

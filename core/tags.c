@@ -33,29 +33,27 @@ static uint64_t draw_epoch(void)
 	return e && e != UCACHE_TAGS_SHARED_EPOCH ? e : 1;
 }
 
-/* Bytes of the table: stock's mapping less the region's, in whole pages,
- * between one page and UC_TAG_GENS_MAX counters (tags.h). */
-static size_t table_bytes(const ucache_t *c)
+/* Is the table in the region (a store's)?  Compares addresses only: the
+ * region may already be unmapped (ucache_destroy). */
+static int in_region(const ucache_t *c)
 {
-	uint64_t stock = uc_stock_mapping(&c->cfg), most, left;
-
-	most = uc_align_up(sizeof(struct uc_tagtab) + UC_TAG_GENS_MAX * sizeof(uint64_t), UC_PAGE);
-	left = stock > c->maplen ? (stock - c->maplen) / UC_PAGE * UC_PAGE : 0;
-	if (left < UC_PAGE)
-		left = UC_PAGE;
-	return (size_t)(left < most ? left : most);
+	return (uint8_t *)c->tags >= c->base && (uint8_t *)c->tags < c->base + c->maplen;
 }
 
-int uc_tags_map(ucache_t *c, int reopened)
+int uc_tags_map(ucache_t *c, const struct uc_hdr *plan, int reopened)
 {
-	size_t bytes = table_bytes(c);
-	uint64_t n = (bytes - sizeof(struct uc_tagtab)) / sizeof(uint64_t);
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	size_t bytes = plan->size_tags ? plan->size_tags : uc_tags_table_bytes(uc_stock_mapping(&c->cfg), c->maplen);
+	void *p = c->base + plan->off_tags;
 
+	if (!plan->size_tags)
+		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	else if (reopened) /* a fresh file reads as zeros already: only a reopened one is written */
+		memset(p, 0, bytes);
 	if (p == MAP_FAILED)
 		return -ENOMEM;
 	c->tags = p;
-	c->tags->ngens = n < UC_TAG_GENS_MAX ? n : UC_TAG_GENS_MAX;
+	c->tag_ngens = uc_tags_ngens(bytes);
+	c->tags->ngens = c->tag_ngens;
 	c->tags->epoch = draw_epoch();
 	atomic_store(&c->tags->seq, 1);
 	/* a reopened store may hold envelopes of the previous table: all stale */
@@ -65,12 +63,13 @@ int uc_tags_map(ucache_t *c, int reopened)
 
 size_t uc_tags_mapped(const ucache_t *c)
 {
-	return c->tags ? uc_align_up(sizeof(struct uc_tagtab) + c->tags->ngens * sizeof(uint64_t), UC_PAGE) : 0;
+	return c->tags && !in_region(c) ? uc_align_up(sizeof(struct uc_tagtab) + c->tag_ngens * sizeof(uint64_t), UC_PAGE)
+					: 0;
 }
 
 void uc_tags_unmap(ucache_t *c)
 {
-	if (c->tags)
+	if (c->tags && !in_region(c))
 		munmap(c->tags, uc_tags_mapped(c));
 	c->tags = NULL;
 }
@@ -79,7 +78,7 @@ void uc_tags_unmap(ucache_t *c)
  * geometry, so it is not ucache_tag_index() below). */
 static uint32_t gen_index(const ucache_t *c, const void *tag, size_t len)
 {
-	return (uint32_t)(XXH3_64bits(tag, len) % c->tags->ngens);
+	return (uint32_t)(XXH3_64bits(tag, len) % c->tag_ngens);
 }
 
 /* The counter index shared by every machine (a near cache's tag state in
@@ -113,7 +112,7 @@ long uc_tags_fresh(const ucache_t *c, const uint8_t *val, size_t len)
 		return -ESTALE;
 	for (i = 0; i < ntags; i++) {
 		memcpy(&idx, val + UC_TAG_FIXED + (size_t)i * UC_TAG_REF, 4);
-		if (idx >= c->tags->ngens || atomic_load_explicit(&c->tags->gen[idx], memory_order_acquire) > since)
+		if (idx >= c->tag_ngens || atomic_load_explicit(&c->tags->gen[idx], memory_order_acquire) > since)
 			return -ESTALE;
 	}
 	return (long)hlen;

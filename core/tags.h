@@ -24,8 +24,11 @@
 #define UC_TAG_GENS_MAX 65536u
 
 /*
- * The generation table: its own shared anonymous mapping, created with the
- * cache before fork (cache.c).  No lock at all.  seq is a clock of
+ * The generation table: with a store, the last pages of the store file
+ * (layout.c, hdr->off_tags), so a read-only view of the file (view.c)
+ * honours every invalidation; without one, its own shared anonymous
+ * mapping (no other process can name a cache without a file).  Set up
+ * with the cache before fork (cache.c).  No lock at all.  seq is a clock of
  * invalidations: invalidating a tag takes the next value s of seq (one
  * atomic add) and raises gen[i] to s (a compare-and-swap loop that only
  * ever raises it, so concurrent invalidations of one counter keep the
@@ -37,9 +40,11 @@
  * the value, so a read that starts after an invalidation returned sees it.
  * A process killed anywhere leaves every counter whole (at worst seq was
  * taken and gen[i] not raised: that invalidation did not happen).
- * The table is never persisted: epoch is drawn at random when it is created,
- * so an envelope written before a restart (a store reopened) never matches
- * and every tagged entry of a reopened store is a miss.
+ * The table is never carried over: epoch is drawn at random at every
+ * open (a store's table is zeroed first), so an envelope written before a
+ * restart (a store reopened) never matches and every tagged entry of a
+ * reopened store is a miss.  The handle's tag_ngens, derived from the
+ * table's size, bounds every index: ngens in the table is informative.
  */
 struct uc_tagtab {
 	uint64_t epoch;                /* written once, before fork */
@@ -67,10 +72,43 @@ struct uc_tagtab {
 #define UC_TAG_FIXED 32
 #define UC_TAG_REF 4
 
-int uc_tags_map(ucache_t *c, int reopened);
+#define UC_TAG_TABLE_MAX (sizeof(struct uc_tagtab) + UC_TAG_GENS_MAX * sizeof(uint64_t))
+
+/* The table's bytes for a region of `region` bytes whose configuration
+ * stock maps in `stock`: what stock leaves, in whole pages, between one
+ * page and UC_TAG_GENS_MAX counters. */
+static inline uint64_t uc_tags_table_bytes(uint64_t stock, uint64_t region)
+{
+	uint64_t most = uc_align_up(UC_TAG_TABLE_MAX, UC_PAGE);
+	uint64_t left = stock > region ? (stock - region) / UC_PAGE * UC_PAGE : 0;
+
+	if (left < UC_PAGE)
+		left = UC_PAGE;
+	return left < most ? left : most;
+}
+
+/* Could uc_tags_table_bytes() have given bytes (a store header's size_tags)? */
+static inline int uc_tags_size_ok(uint64_t bytes)
+{
+	return bytes >= UC_PAGE && bytes % UC_PAGE == 0 && bytes <= uc_align_up(UC_TAG_TABLE_MAX, UC_PAGE);
+}
+
+/* Counters a table of bytes holds. */
+static inline uint64_t uc_tags_ngens(uint64_t bytes)
+{
+	uint64_t n = (bytes - sizeof(struct uc_tagtab)) / sizeof(uint64_t);
+
+	return n < UC_TAG_GENS_MAX ? n : UC_TAG_GENS_MAX;
+}
+
+/* Set up c's table for the region planned in plan: in the region when
+ * plan has one (c->base mapped), else an anonymous mapping; reopened: a
+ * store whose old table is cleared and whose tagged entries are stale. */
+int uc_tags_map(ucache_t *c, const struct uc_hdr *plan, int reopened);
 void uc_tags_unmap(ucache_t *c);
 
-/* Bytes the table maps (0 without one): part of the cache's address space. */
+/* Bytes the table maps on its own (0 without one, or in the region): part
+ * of the cache's address space. */
 size_t uc_tags_mapped(const ucache_t *c);
 
 /* Payload offset of a fresh envelope at val (len bytes: at least its head),

@@ -8,9 +8,11 @@
  * uc_store_read_header: magic, layout version, every offset replayed
  * through uc_plan_geometry); the file must hold hdr->total bytes; the
  * handle is then attached from that validated copy (uc_attach_as), so
- * every bound a read checks (items, buckets, value region, key heap) comes
- * from the checked copy and the mapping's length, never from bytes that
- * may change under the view.  What a read finds inside the region is
+ * every bound a read checks (items, buckets, value region, key heap, tag
+ * counters) comes from the checked copy and the mapping's length, never
+ * from bytes that may change under the view.  The tag table is the file's
+ * last pages (layout.c): an envelope's counters are read there, so an
+ * invalidation by any process of the cache is honoured by the next read.  What a read finds inside the region is
  * bounds-checked by find_slot as for any lock-free reader.
  *
  * Never a signal: the mapping is PROT_READ (a write would be SIGSEGV, and
@@ -30,6 +32,7 @@
 
 #include "read.h"
 #include "store.h"
+#include "tags.h"
 #include "util.h"
 
 struct ucache_view {
@@ -56,6 +59,10 @@ static int check_file(int fd, const char *path, struct stat *st, struct uc_hdr *
 	v = uc_store_read_header(fd, h, st->st_size, why, sizeof(why));
 	if (v != UC_HDR_OK) {
 		uc_err(err, errlen, "ucache view: %s %s", path, v == UC_HDR_EMPTY ? "is empty" : why);
+		return -1;
+	}
+	if (!h->size_tags) { /* every store has one since layout 6: a keep_region memfd's copy? */
+		uc_err(err, errlen, "ucache view: %s has no tag table (not a store's file)", path);
 		return -1;
 	}
 	if ((uint64_t)st->st_size < h->total) {
@@ -89,6 +96,8 @@ ucache_view_t *ucache_view_open(const char *path, char *err, size_t errlen)
 	v->c.maplen = h.total;
 	v->c.store_fd = -1;
 	uc_attach_as(&v->c, &h);
+	v->c.tags = (struct uc_tagtab *)(v->c.base + h.off_tags);
+	v->c.tag_ngens = uc_tags_ngens(h.size_tags); /* the geometry's, not the file's word */
 	v->dev = st.st_dev;
 	v->ino = st.st_ino;
 	return v;

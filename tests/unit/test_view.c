@@ -131,6 +131,99 @@ static void view_bitmap_mode(void **state)
 	hit_and_miss(GEOM_BITMAP);
 }
 
+/* Store k = payload tagged with tag, rendered from since. */
+static void set_tagged(ucache_t *c, const char *k, const char *tag, uint64_t since, const char *payload)
+{
+	const void *tv[1] = { tag };
+	size_t tl[1] = { strlen(tag) };
+	char buf[512];
+	long hlen = ucache_tags_head(c, since, tv, tl, 1, buf, sizeof(buf));
+
+	assert_true(hlen > 0);
+	memcpy(buf + hlen, payload, strlen(payload));
+	assert_int_equal(ucache_set(c, k, strlen(k), buf, (size_t)hlen + strlen(payload), 0, UCACHE_SET_UPDATE), 0);
+}
+
+/* The tag table is in the store file: an invalidation made through the
+ * cache's own handle is honoured by the view's next read; a fresh tagged
+ * entry is a hit with its envelope removed. */
+static void view_honours_tag_invalidation(void **state)
+{
+	ucache_t *c = store_cache(GEOM);
+	ucache_view_t *v;
+	char buf[64];
+	size_t len;
+
+	(void)state;
+	set_tagged(c, "page", "user:1", ucache_tags_now(c), "<p>one</p>");
+	set_tagged(c, "other", "user:2", ucache_tags_now(c), "<p>two</p>");
+	v = must_view(path);
+	expect_hit(v, "page", "<p>one</p>");
+	assert_int_equal(ucache_invalidate_tag(c, "user:1", 6), 0);
+	assert_int_equal(vget(v, "page", buf, sizeof(buf), &len), UCACHE_VIEW_INVALIDATED);
+	expect_hit(v, "other", "<p>two</p>");
+	/* re-rendered after the invalidation: fresh again */
+	set_tagged(c, "page", "user:1", ucache_tags_now(c), "<p>one, again</p>");
+	expect_hit(v, "page", "<p>one, again</p>");
+	ucache_view_close(v);
+	ut_destroy(c);
+}
+
+/* A reopened store's table is cleared with its new epoch: the old
+ * entries are stale (another epoch), and the generations the previous
+ * instance raised do not make the new instance's entries stale (the
+ * invalidation clock starts at 1 again: a table kept from the file would
+ * have judged every new entry of an invalidated tag stale). */
+static void test_bug_reopened_store_keeps_old_generations(void **state)
+{
+	ucache_t *c = store_cache(GEOM);
+	ucache_view_t *v;
+	char buf[64];
+	size_t len;
+	int i;
+
+	(void)state;
+	set_tagged(c, "old", "t", ucache_tags_now(c), "before the restart");
+	for (i = 0; i < 5; i++)
+		assert_int_equal(ucache_invalidate_tag(c, "t", 1), 0);
+	ut_destroy(c); /* an unclean stop; a clean one clears nothing more */
+	c = store_cache(GEOM);
+	v = must_view(path);
+	assert_int_equal(vget(v, "old", buf, sizeof(buf), &len), UCACHE_VIEW_INVALIDATED);
+	set_tagged(c, "new", "t", ucache_tags_now(c), "after the restart");
+	ut_expect(c, "new", "after the restart");
+	expect_hit(v, "new", "after the restart");
+	ucache_view_close(v);
+	ut_destroy(c);
+}
+
+/* The tag table moved into the store file without changing the address
+ * space: a store maps what the same cache without one maps (region +
+ * table), which stays within stock's (--limit-as). */
+static void store_maps_what_an_anonymous_cache_maps(void **state)
+{
+	static const char *geoms[] = { "name=a,items=10,blocksize=10", GEOM, GEOM_BITMAP,
+				       "name=b,items=1000,blocksize=65536",
+				       "name=c,items=100000,blocksize=100,hashsize=1024" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(geoms) / sizeof(geoms[0]); i++) {
+		ucache_t *anon = ut_cache(geoms[i]), *c = store_cache(geoms[i]);
+		struct ucache_stats a = ut_stats(anon), s = ut_stats(c);
+		struct stat st;
+		if (a.mapped_bytes != s.mapped_bytes || s.mapped_bytes > s.stock_mapped_bytes)
+			fail_msg("%s: store maps %llu, anonymous %llu, stock %llu", geoms[i],
+				 (unsigned long long)s.mapped_bytes, (unsigned long long)a.mapped_bytes,
+				 (unsigned long long)s.stock_mapped_bytes);
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal((uint64_t)st.st_size, s.mapped_bytes); /* the file is the whole mapping */
+		ut_destroy(c);
+		ut_destroy(anon);
+		unlink(path);
+	}
+}
+
 /* Every stripe's seq odd (1) or even (0), as the file holds it. */
 static void set_seqs(int odd)
 {
@@ -316,6 +409,9 @@ int main(void)
 		T(view_busy_when_a_writer_died_inside),
 		T(view_never_writes),
 		T(view_refuses_bad_files),
+		T(view_honours_tag_invalidation),
+		T(test_bug_reopened_store_keeps_old_generations),
+		T(store_maps_what_an_anonymous_cache_maps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
