@@ -196,7 +196,7 @@ deps:
 NEED_PACKAGES = packaging/need-packages.sh
 NEED_NONE  = clean deps deps-run deps-test deps-bench deps-deb deb-packages deb-packages-run \
 	deb-packages-test deb-packages-bench deb-packages-deb
-NEED_TEST  = test unit unit-san fuzz-regress integration soak fuzz fuzz-proto fuzz-udp
+NEED_TEST  = test unit unit-san fuzz-regress integration soak fuzz fuzz-proto fuzz-udp fuzz-view
 NEED_BENCH = bench bench-engine bench-nginx
 NEED_GOALS = $(filter-out $(NEED_NONE),$(or $(MAKECMDGOALS),all))
 NEED_SET = $(if $(filter $(NEED_BENCH),$(NEED_GOALS)),bench,$(if $(filter $(NEED_TEST),$(NEED_GOALS)),test,$(if \
@@ -220,15 +220,16 @@ plugin: $(PLUGIN)
 # nginx/ngx_http_ucache_module.so, built against Debian's nginx-dev (the
 # configured source tree in NGINX_SRC) as Debian builds its libnginx-mod-*
 # (nginx/build.sh says how), linking the engine (libucache.a is -fPIC) and
-# libxxhash, never uWSGI.  `make` builds it only where nginx-dev is
-# installed; `make nginx-module` insists.
+# libxxhash, never uWSGI.  `make` and `make integration` (its tests need
+# it) build it only where nginx-dev is installed; `make nginx-module`
+# insists.
 NGINX_SRC ?= /usr/share/nginx/src
 NGINX_MODULE := $(BUILD)/nginx/ngx_http_ucache_module.so
 NGINX_MODULE_SRC = $(wildcard nginx/*.[ch]) nginx/config nginx/build.sh include/ucache.h
 
-ifneq ($(wildcard $(NGINX_SRC)/configure),)
-all: nginx-module
-endif
+# the module where nginx-dev is installed, else nothing (its tests skip)
+NGINX_MODULE_IF := $(if $(wildcard $(NGINX_SRC)/configure),$(NGINX_MODULE))
+all: $(NGINX_MODULE_IF)
 
 nginx-module: $(NGINX_MODULE)
 
@@ -302,7 +303,7 @@ deb: $(PLUGIN) $(BUILD)/ucache-inspect $(DEB_NGINX_MODULE)
 # The crash tests read store files with ucache-inspect too.
 INTEGRATION_ENV = UCACHE_PLUGIN=$(CURDIR)/$(PLUGIN) UCACHE_INSPECT=$(CURDIR)/$(BUILD)/ucache-inspect
 
-integration: $(PLUGIN) $(BUILD)/ucache-inspect
+integration: $(PLUGIN) $(BUILD)/ucache-inspect $(NGINX_MODULE_IF)
 	$(INTEGRATION_ENV) $(PYTHON3) -m unittest discover \
 		-s tests/integration -p 'test_*.py' -v
 
@@ -382,8 +383,10 @@ bench: $(PLUGIN) $(BUILD)/bench/engine $(BUILD)/bench/ucbench_plugin.so
 # build/fuzz/corpus[-udp], a crash to build/fuzz/crash-*.  Targets
 # (FUZZ_TARGET): proto (default), the modifier1 111 parser and the stock
 # image reader (tests/fuzz/fuzz_proto.c); udp, the replication datagram receiver
-# (tests/fuzz/fuzz_udp.c).  `make test` replays the committed regression
-# corpora (and the seeds) through both targets under ASan.
+# (tests/fuzz/fuzz_udp.c); view, read-only views of store images, the engine
+# code nginx's module runs over a file it does not trust (tests/fuzz/fuzz_view.c;
+# seeds: make fuzz-view-corpus).  `make test` replays the committed regression
+# corpora (and the seeds) through every target under ASan.
 FUZZ_CC   ?= clang
 FUZZ_TIME ?= 60
 FUZZ_ARGS ?=
@@ -403,9 +406,21 @@ $(BUILD)/fuzz/fuzz_udp: $(FUZZ_UDP_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_udp.c $(WIRE_C) -o $@ -lcrypto
 
+# fuzz_view links the engine itself, built with the fuzzer's instrumentation
+FUZZ_VIEW_FLAGS = -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Icore -DUCACHE_VERSION='"$(VERSION)"' \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
+$(BUILD)/fuzz/fuzz_view: tests/fuzz/fuzz_view.c $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_VIEW_FLAGS) tests/fuzz/fuzz_view.c $(CORE_SRC) -o $@ $(LDLIBS_ENGINE)
+
+$(BUILD)/fuzz/make_view_corpus: tests/fuzz/make_view_corpus.c $(BUILD)/libucache.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(BUILD)/libucache.a $(LDLIBS_ENGINE)
+
 fuzz: fuzz-$(FUZZ_TARGET)
 
-.PHONY: fuzz-proto fuzz-udp
+.PHONY: fuzz-proto fuzz-udp fuzz-view fuzz-view-corpus
 fuzz-proto: $(BUILD)/fuzz/fuzz_proto
 	@mkdir -p $(BUILD)/fuzz/corpus
 	$< $(FUZZ_RUN) -dict=tests/fuzz/proto.dict \
@@ -414,6 +429,14 @@ fuzz-proto: $(BUILD)/fuzz/fuzz_proto
 fuzz-udp: $(BUILD)/fuzz/fuzz_udp
 	@mkdir -p $(BUILD)/fuzz/corpus-udp
 	$< $(FUZZ_RUN) $(BUILD)/fuzz/corpus-udp tests/fuzz/udp-corpus tests/fuzz/udp-regressions
+
+fuzz-view: $(BUILD)/fuzz/fuzz_view
+	@mkdir -p $(BUILD)/fuzz/corpus-view
+	$< $(FUZZ_RUN) $(BUILD)/fuzz/corpus-view tests/fuzz/view-corpus tests/fuzz/view-regressions
+
+fuzz-view-corpus: $(BUILD)/fuzz/make_view_corpus
+	@mkdir -p tests/fuzz/view-corpus
+	$< tests/fuzz/view-corpus
 
 $(BUILD)/san/tests/fuzz_replay: tests/fuzz/replay.c $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
@@ -425,11 +448,17 @@ $(BUILD)/san/tests/fuzz_replay_udp: tests/fuzz/replay.c $(FUZZ_UDP_SRC)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Iplugins/ucache/wire tests/fuzz/replay.c \
 		tests/fuzz/fuzz_udp.c $(WIRE_C) -o $@ -lcrypto
 
+$(BUILD)/san/tests/fuzz_replay_view: tests/fuzz/replay.c tests/fuzz/fuzz_view.c $(BUILD)/san/libucache.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) tests/fuzz/replay.c tests/fuzz/fuzz_view.c -o $@ \
+		$(BUILD)/san/libucache.a $(LDLIBS_ENGINE)
+
 FUZZ_REPLAY_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
 
-fuzz-regress: $(BUILD)/san/tests/fuzz_replay $(BUILD)/san/tests/fuzz_replay_udp
+fuzz-regress: $(BUILD)/san/tests/fuzz_replay $(BUILD)/san/tests/fuzz_replay_udp $(BUILD)/san/tests/fuzz_replay_view
 	$(FUZZ_REPLAY_ENV) $(BUILD)/san/tests/fuzz_replay tests/fuzz/regressions tests/fuzz/corpus tests/fuzz/images
 	$(FUZZ_REPLAY_ENV) $(BUILD)/san/tests/fuzz_replay_udp tests/fuzz/udp-regressions tests/fuzz/udp-corpus
+	$(FUZZ_REPLAY_ENV) $(BUILD)/san/tests/fuzz_replay_view tests/fuzz/view-regressions tests/fuzz/view-corpus
 
 # nginx direct hits on ucache (modifier1 111) against nginx's memcached_pass
 # to memcached, same keys and values, same run: a benchmark, not a test.

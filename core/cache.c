@@ -62,7 +62,7 @@ ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errle
 		return NULL;
 	c = calloc(1, sizeof(*c));
 	if (c)
-		c->store_fd = -1;
+		c->store_fd = c->import_fd = -1;
 	if (!c || config_copy(&c->cfg, cfg)) {
 		uc_err(err, errlen, "cache \"%s\": out of memory", cfg->name);
 		free(c);
@@ -97,6 +97,8 @@ ucache_t *ucache_create(const struct ucache_config *cfg, char *err, size_t errle
 fail:
 	if (c->store_fd >= 0)
 		close(c->store_fd);
+	if (c->import_fd >= 0)
+		close(c->import_fd);
 	ucache_config_free(&c->cfg);
 	free(c);
 	return NULL;

@@ -191,6 +191,7 @@ struct ucache {
 	uint8_t *import_base;
 	size_t import_len;
 	char *import_tmp;       /* the new file, renamed over cfg.store when done */
+	int import_fd;          /* the old file, open (its flock held) until that rename; else -1 */
 	char *import_note;      /* keep_region: the geometry change, for import's one line */
 	int store_fd;           /* store: open and flock()ed while mapped; keep_region:
 				 * the memfd (until ucache_release_region); else -1 */

@@ -10,6 +10,9 @@
  * A reader killed anywhere holds nothing.  After UC_READ_SPINS failed
  * attempts (a writer died inside its window, or a pathological write rate)
  * the reader takes the stripe lock once (repair.c), which also repairs.
+ * A read-only view (view.c: a PROT_READ mapping in a process outside the
+ * cache) runs the same attempts through uc_read_view, without any of the
+ * writes below and, since it can take no lock, answering -EBUSY instead.
  *
  * A hit then writes only (a) its thread's counter line (one of 64, picked
  * per thread/process, so no ping-pong between processes), (b) with

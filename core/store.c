@@ -21,10 +21,18 @@
  * machine) and everything but the slots is rebuilt from the slots that
  * prove themselves (repair.c), logging "restored N, dropped M".
  *
- * Mismatch: refuse, naming both geometries; store_delete recreates the
- * file; store_migrate builds a new file beside it (FILE.migrate), imports
- * every valid unexpired item that fits, then renames it over FILE, so a
- * crash during migration leaves the old file intact.
+ * Mismatch: refuse, naming both geometries; store_migrate builds a new
+ * file beside it (FILE.migrate), imports every valid unexpired item that
+ * fits, then renames it over FILE, so a crash during migration leaves the
+ * old file intact; store_delete does the same importing nothing.
+ *
+ * A store file is never shrunk in place: a read-only view (view.c, an
+ * nginx worker) may map it, and a page cut off under a mapping is SIGBUS
+ * at its next read.  A file of another geometry is replaced by a new
+ * inode (the view keeps the old one, whole, and ucache_view_replaced()
+ * tells it to reopen).  The old file's flock is held until the rename and
+ * the new one is locked before it; a second instance that was waiting for
+ * the old lock sees the name moved and opens it again (open_locked).
  *
  * Reloads (keep_region, no store): the same region lives in a memfd
  * instead of a file, so an exec can hand it to the next image (the
@@ -212,33 +220,51 @@ static int map_file(ucache_t *c, int fd, char *err, size_t errlen)
 	return 0;
 }
 
-/* store_migrate: keep the old file mapped, build the new one beside it. */
-static int start_migration(ucache_t *c, int *fd, const struct uc_hdr *old, off_t size, char *err, size_t errlen)
+/* The old file mapped for the import (store_migrate). */
+static int map_import(ucache_t *c, int fd, const struct uc_hdr *old, char *err, size_t errlen)
 {
-	size_t n = c->memfd ? 1 : strlen(c->cfg.store) + sizeof(".migrate");
-
-	if (c->memfd && (uint64_t)size < old->total)
-		return ftruncate(*fd, 0) ? -errno : UC_STORE_FRESH; /* cannot happen: we sized it */
-	if ((uint64_t)size < old->total) {
-		uc_err(err, errlen, "cache \"%s\": store %s is truncated (%lld of %llu bytes): cannot migrate it; "
-		       "use store_delete", c->cfg.name, c->cfg.store, (long long)size, (unsigned long long)old->total);
-		return -EINVAL;
-	}
-	c->import_base = mmap(NULL, old->total, PROT_READ, MAP_PRIVATE, *fd, 0);
-	c->import_tmp = malloc(n);
-	if (c->import_base == MAP_FAILED || !c->import_tmp) {
+	c->import_base = mmap(NULL, old->total, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (c->import_base == MAP_FAILED) {
 		uc_err(err, errlen, "cache \"%s\": cannot map %s for migration", c->cfg.name,
 		       c->memfd ? REGION : c->cfg.store);
 		c->import_base = NULL;
 		return -ENOMEM;
 	}
 	c->import_len = old->total;
-	close(*fd);
+	return 0;
+}
+
+/* store_migrate (import: the old file mapped for uc_store_import_pending)
+ * and store_delete (nothing imported): the new region beside the old one.
+ * A file's replacement is FILE.migrate, renamed over FILE once formatted
+ * (and filled); the old descriptor, and so its flock, is kept until then. */
+static int start_migration(ucache_t *c, int *fd, const struct uc_hdr *old, off_t size, int import, char *err,
+			   size_t errlen)
+{
+	size_t n = c->memfd ? 1 : strlen(c->cfg.store) + sizeof(".migrate");
+	int rc;
+
+	if (c->memfd && (uint64_t)size < old->total)
+		return ftruncate(*fd, 0) ? -errno : UC_STORE_FRESH; /* cannot happen: we sized it */
+	if (import && (uint64_t)size < old->total) {
+		uc_err(err, errlen, "cache \"%s\": store %s is truncated (%lld of %llu bytes): cannot migrate it; "
+		       "use store_delete", c->cfg.name, c->cfg.store, (long long)size, (unsigned long long)old->total);
+		return -EINVAL;
+	}
+	if (import && (rc = map_import(c, *fd, old, err, errlen)))
+		return rc;
+	if (!(c->import_tmp = malloc(n))) {
+		uc_err(err, errlen, "cache \"%s\": out of memory", c->cfg.name);
+		return -ENOMEM;
+	}
 	if (c->memfd) {
+		close(*fd);
 		*c->import_tmp = 0;
 		*fd = new_memfd(c);
 		return *fd < 0 ? -errno : UC_STORE_FRESH;
 	}
+	c->import_fd = *fd;
+	*fd = -1;
 	snprintf(c->import_tmp, n, "%s.migrate", c->cfg.store);
 	/* a leftover of a crashed migration, or anything planted there: the
 	 * name is removed (never followed) and created afresh, exclusively */
@@ -269,17 +295,17 @@ static int resolve(ucache_t *c, int *fd, enum verdict v, const struct uc_hdr *ol
 	}
 	if (c->memfd) { /* V_MISMATCH: uc_store_import_pending logs it with the count */
 		c->import_note = strdup(why);
-		return start_migration(c, fd, old, size, err, errlen);
+		return start_migration(c, fd, old, size, 1, err, errlen);
 	}
 	if (c->cfg.store_delete) {
 		uc_log(UCACHE_LOG_WARN, "cache \"%s\": store %s %s; recreating it (store_delete)", c->cfg.name,
 		       c->cfg.store, why);
-		return ftruncate(*fd, 0) ? -errno : UC_STORE_FRESH;
+		return start_migration(c, fd, old, size, 0, err, errlen);
 	}
 	if (v == V_MISMATCH && c->cfg.store_migrate) {
 		uc_log(UCACHE_LOG_INFO, "cache \"%s\": store %s %s; migrating its items (store_migrate)", c->cfg.name,
 		       c->cfg.store, why);
-		return start_migration(c, fd, old, size, err, errlen);
+		return start_migration(c, fd, old, size, 1, err, errlen);
 	}
 	uc_err(err, errlen, "cache \"%s\": store %s %s; remove it, or add store_delete to recreate it%s", c->cfg.name,
 	       c->cfg.store, why, v == V_MISMATCH ? " or store_migrate to import its items" : "");
@@ -320,6 +346,66 @@ static int open_memfd(ucache_t *c, struct stat *st, char *err, size_t errlen)
 	return fd;
 }
 
+/* Does path still name the file open as fd (st: its fstat)? */
+static int still_named(const char *path, const struct stat *st)
+{
+	struct stat now;
+
+	return !lstat(path, &now) && now.st_dev == st->st_dev && now.st_ino == st->st_ino;
+}
+
+#define UC_RENAMED_RETRIES 8 /* a new file per try: another instance recreating it that often is a loop */
+
+/* The store opened (storefile.c's checks) and flocked, st its fstat.  The
+ * fd, or -errno with err.  One instance per store: the lock lives as long
+ * as the creating process or any worker it forked holds the descriptor,
+ * so orphaned workers of a killed master keep a new instance from
+ * rebuilding under their feet.  Workers SIGKILLed with their master die
+ * within moments: wait a little before refusing.  A lock won on a file
+ * that was meanwhile replaced (store_delete, store_migrate: renamed over)
+ * is a lock on nothing: open the name again. */
+static int open_locked(ucache_t *c, struct stat *st, char *err, size_t errlen)
+{
+	int fd, tries;
+
+	for (tries = 0; tries < UC_RENAMED_RETRIES; tries++) {
+		fd = uc_storefile_open(c, c->cfg.store, 0, err, errlen);
+		if (fd < 0 || fstat(fd, st)) {
+			if (fd >= 0)
+				close(fd);
+			return -EIO;
+		}
+		if (lock_store(fd, c)) {
+			uc_err(err, errlen, "cache \"%s\": store %s is in use by another running instance (or by the "
+			       "orphaned workers of one): stop it first", c->cfg.name, c->cfg.store);
+			close(fd);
+			return -EBUSY;
+		}
+		if (still_named(c->cfg.store, st))
+			return fd;
+		close(fd);
+	}
+	uc_err(err, errlen, "cache \"%s\": store %s was replaced %d times while this instance opened it: another "
+	       "instance keeps recreating it; stop it first", c->cfg.name, c->cfg.store, UC_RENAMED_RETRIES);
+	return -EBUSY;
+}
+
+/* A failed uc_store_map: nothing open, nothing mapped (the new file of a
+ * migration stays behind: the next start removes it). */
+static void unmap_failed(ucache_t *c, int fd)
+{
+	if (fd >= 0)
+		close(fd);
+	if (c->import_fd >= 0)
+		close(c->import_fd);
+	c->import_fd = -1;
+	if (c->import_base)
+		munmap(c->import_base, c->import_len);
+	c->import_base = NULL;
+	free(c->import_tmp);
+	c->import_tmp = NULL;
+}
+
 int uc_store_map(ucache_t *c, const struct uc_hdr *plan, char *err, size_t errlen)
 {
 	struct uc_hdr old;
@@ -328,29 +414,12 @@ int uc_store_map(ucache_t *c, const struct uc_hdr *plan, char *err, size_t errle
 	int fd, rc;
 
 	c->memfd = !c->cfg.store;
-	if (c->memfd) {
-		if ((fd = open_memfd(c, &st, err, errlen)) < 0)
-			return fd;
-		goto judge;
-	}
-	fd = uc_storefile_open(c, c->cfg.store, 0, err, errlen);
-	if (fd < 0 || fstat(fd, &st)) {
-		if (fd >= 0)
-			close(fd);
-		return -EIO;
-	}
-	/* One instance per store: the lock lives as long as the creating
-	 * process or any worker it forked holds the descriptor, so orphaned
-	 * workers of a killed master keep a new instance from rebuilding
-	 * under their feet.  Workers SIGKILLed with their master die within
-	 * moments: wait a little before refusing. */
-	if (lock_store(fd, c)) {
-		uc_err(err, errlen, "cache \"%s\": store %s is in use by another running instance (or by the "
-		       "orphaned workers of one): stop it first", c->cfg.name, c->cfg.store);
-		close(fd);
-		return -EBUSY;
-	}
-judge:
+	if (c->memfd)
+		fd = open_memfd(c, &st, err, errlen);
+	else
+		fd = open_locked(c, &st, err, errlen);
+	if (fd < 0)
+		return fd;
 	memset(&old, 0, sizeof(old));
 	rc = resolve(c, &fd, judge(fd, plan, &old, st.st_size, why, sizeof(why)), &old, st.st_size, why, err, errlen);
 	if (rc >= 0 && c->import_tmp && !c->memfd && flock(fd, LOCK_EX | LOCK_NB))
@@ -361,8 +430,7 @@ judge:
 		c->store_fd = fd;
 		return rc;
 	}
-	if (fd >= 0)
-		close(fd);
+	unmap_failed(c, fd);
 	return rc;
 }
 
@@ -411,13 +479,12 @@ void uc_store_recover(ucache_t *c)
 	h->opens++;
 }
 
-void uc_store_import_pending(ucache_t *c)
+/* Copy every valid unexpired item of the old region that fits; counts. */
+static void import_items(ucache_t *c, uint64_t *imported, uint64_t *skipped)
 {
 	ucache_t old = { .base = c->import_base };
-	uint64_t id, imported = 0, skipped = 0, now = ucache_now();
+	uint64_t id, now = ucache_now();
 
-	if (!c->import_base)
-		return;
 	uc_attach(&old);
 	for (id = 1; id < atomic_load(&old.hdr->slot_unused) && id < old.hdr->items; id++) {
 		const struct uc_slot *s = &old.slots[id];
@@ -425,12 +492,23 @@ void uc_store_import_pending(ucache_t *c)
 			continue;
 		if (ucache_set(c, uc_slot_key(&old, (uint32_t)id), s->keylen, uc_slot_val(&old, (uint32_t)id),
 			       s->vallen, s->expires, UCACHE_SET_UPDATE | UCACHE_SET_ABSEXPIRE))
-			skipped++;
+			(*skipped)++;
 		else
-			imported++;
+			(*imported)++;
 	}
 	munmap(c->import_base, c->import_len);
 	c->import_base = NULL;
+}
+
+void uc_store_import_pending(ucache_t *c)
+{
+	uint64_t imported = 0, skipped = 0;
+	int import = c->import_base != NULL;
+
+	if (!c->import_tmp)
+		return;
+	if (import)
+		import_items(c, &imported, &skipped);
 	if (c->memfd) {
 		uc_log(UCACHE_LOG_INFO, "cache \"%s\": %s %s: imported %llu items, %llu did not fit", c->cfg.name,
 		       REGION, c->import_note ? c->import_note : "changed geometry", (unsigned long long)imported,
@@ -441,8 +519,11 @@ void uc_store_import_pending(ucache_t *c)
 	if (rename(c->import_tmp, c->cfg.store))
 		uc_log(UCACHE_LOG_ERROR, "cache \"%s\": rename %s -> %s: %s", c->cfg.name, c->import_tmp, c->cfg.store,
 		       strerror(errno));
-	uc_log(UCACHE_LOG_INFO, "cache \"%s\": store_migrate imported %llu items, %llu did not fit", c->cfg.name,
-	       (unsigned long long)imported, (unsigned long long)skipped);
+	close(c->import_fd); /* the old file's lock: the name is the new file's now */
+	c->import_fd = -1;
+	if (import)
+		uc_log(UCACHE_LOG_INFO, "cache \"%s\": store_migrate imported %llu items, %llu did not fit",
+		       c->cfg.name, (unsigned long long)imported, (unsigned long long)skipped);
 done:
 	free(c->import_tmp);
 	c->import_tmp = NULL;

@@ -479,40 +479,60 @@ long ucache_tags_check(ucache_t *c, const void *val, size_t len);
  * same file, so an invalidation made by any process of the cache is honoured
  * by the view's next read.
  *
- * The file is untrusted bytes: every offset and length is checked against
- * the mapping, a read that cannot get a consistent snapshot within a small
- * bound (a writer inside the key's stripe, or one that died there) answers
- * BUSY instead of waiting or taking a lock, and a garbage, truncated or
- * foreign file is refused at open with one line.  A view never takes a lock,
- * never counts a hit or a miss and never moves an item in the LRU. */
+ * The file is untrusted bytes: its header is judged as a store's open
+ * judges it, every bound comes from that checked copy and the mapping's
+ * length, every offset and length read is checked against them; a read
+ * that cannot get a consistent snapshot within a small bound (a writer
+ * inside the key's stripe, or one that died there) answers BUSY instead of
+ * waiting or taking a lock, and a garbage, truncated or foreign file is
+ * refused at open with one line.  A view never takes a lock, never counts a
+ * hit or a miss and never moves an item in the LRU: an entry nginx serves
+ * ages out of a purge_lru cache as if nobody read it.
+ *
+ * The cache never shrinks a store file in place (a geometry change,
+ * store_delete and store_migrate all rename a new file over it), so a view
+ * is never SIGBUS'd: it keeps the old file, whole, until it reopens.  A
+ * restart over the same file (same geometry) keeps the inode: the view
+ * follows it without reopening.  Thread safety: a view is read-only after
+ * open; concurrent ucache_view_get calls on one view are safe. */
 typedef struct ucache_view ucache_view_t;
 
 enum ucache_view_status {
 	UCACHE_VIEW_HIT = 0,      /* the payload was copied (tag envelope removed) */
-	UCACHE_VIEW_MISS,         /* no such key */
-	UCACHE_VIEW_EXPIRED,      /* the key is there, past its expiry */
-	UCACHE_VIEW_INVALIDATED,  /* the key is there, one of its tags was invalidated */
-	UCACHE_VIEW_BUSY,         /* no consistent snapshot within the bound */
+	UCACHE_VIEW_MISS,         /* no such key (or an empty key, or one over the cache's keysize) */
+	UCACHE_VIEW_EXPIRED,      /* the key is there, past its expiry (the engine's clock, ucache_now) */
+	UCACHE_VIEW_INVALIDATED,  /* the key is there, one of its tags was invalidated (or it
+				   * was tagged before the cache last opened the store) */
+	UCACHE_VIEW_BUSY,         /* no consistent snapshot in 4096 attempts (a few ms: the
+				   * key's stripe was being written the whole time, or its
+				   * writer died inside and no cache process has repaired it
+				   * yet): treat as a miss, never retry in a loop */
 	UCACHE_VIEW_NOBUFS        /* buf too small: *vallen holds the size needed */
 };
 
-/* Map the store file path read-only.  NULL, with one line naming the file
- * and what is wrong in err, when it is missing, unreadable, not a ucache
- * store, of an unknown layout, or shorter than its header says. */
+/* Map the store file path read-only (the caller needs read permission on
+ * it only; the cache's processes keep it 0600 unless deployed otherwise).
+ * NULL, with one line naming the file and what is wrong in err, when it is
+ * missing, unreadable, empty, not a ucache store, of another layout version,
+ * with a damaged header, or shorter than its header says (a store being
+ * created: retry later).  The descriptor is closed once mapped. */
 ucache_view_t *ucache_view_open(const char *path, char *err, size_t errlen);
 
 /* Unmap and free.  NULL is ignored. */
 void ucache_view_close(ucache_view_t *v);
 
 /* 1 when path no longer names the file the view maps (the store was
- * replaced: a rebuild, a migration, a restart that recreated it; or it is
- * gone), so the caller should close the view and open it again; else 0.
- * Costs one stat(). */
+ * replaced: store_delete, store_migrate, a geometry change; or it is gone,
+ * or now shorter than the mapping), so the caller should open a new view
+ * and close this one (the old one stays readable meanwhile); else 0.
+ * Costs one stat(): call it on a timer (say once a second), not per read. */
 int ucache_view_replaced(const ucache_view_t *v);
 
 /* Look key up: an enum ucache_view_status.  On HIT the payload is in buf
  * (buflen bytes) and *vallen is its length; on NOBUFS *vallen is the size
- * needed.  info (may be NULL) gets the expiry on HIT and NOBUFS. */
+ * needed (buf may be NULL with buflen 0 to ask the size).  vallen and info
+ * may be NULL; info gets the expiry on HIT and NOBUFS, and hits = 0 (a view
+ * does not read the item's hit counter).  Never blocks, never signals. */
 int ucache_view_get(ucache_view_t *v, const void *key, size_t klen, void *buf, size_t buflen, size_t *vallen,
 		    struct ucache_item_info *info);
 

@@ -10,10 +10,11 @@
  *     HTTP/1.1 <status>\r\n<Name: value\r\n>*Content-Length: N\r\n\r\n<body>
  *
  * A value not starting with "HTTP/" is the body of a 200, as on the
- * modifier1 111 path (plugins/ucache/wire/http.c).  The value is untrusted
+ * modifier1 111 path (plugins/ucache/wire/http.c), unless it still starts
+ * with the tag envelope's reserved bytes.  The value is untrusted
  * bytes: a head without its blank line, a bad status, a header line
- * without a colon or a Content-Length other than the body's length is
- * refused (the request is a miss), never half sent.
+ * without a colon or with a bare CR or LF, or a Content-Length other than
+ * the body's length is refused (the request is a miss), never half sent.
  */
 #include "ngx_http_ucache.h"
 
@@ -27,13 +28,24 @@ typedef struct {
 	ngx_str_t value;
 } ucache_line_t;
 
+/* No byte of [p, end) could end a line or a header name (a bare CR or
+ * LF, a NUL; with names, a space or a control character): such a byte
+ * would let the value write headers of its own into the response. */
+static ngx_int_t clean(u_char *p, u_char *end, ngx_uint_t name)
+{
+	for (; p < end; p++)
+		if (*p == '\r' || *p == '\n' || *p == '\0' || (name && (*p <= ' ' || *p == 0x7f)))
+			return NGX_ERROR;
+	return NGX_OK;
+}
+
 /* A line of the head [p, end): "Name: value", the value without the
  * spaces around it. */
 static ngx_int_t split_line(u_char *p, u_char *end, ucache_line_t *l)
 {
 	u_char *colon = ngx_strlchr(p, end, ':');
 
-	if (colon == NULL || colon == p)
+	if (colon == NULL || colon == p || clean(p, colon, 1) != NGX_OK || clean(colon, end, 0) != NGX_OK)
 		return NGX_ERROR;
 	l->name.data = p;
 	l->name.len = colon - p;
@@ -52,7 +64,7 @@ static ngx_int_t parse_status(ngx_http_request_t *r, u_char *p, u_char *end)
 	u_char *sp = ngx_strlchr(p, end, ' ');
 	ngx_int_t code;
 
-	if (sp == NULL || end - sp < 4 || (end - sp > 4 && sp[4] != ' '))
+	if (sp == NULL || end - sp < 4 || (end - sp > 4 && sp[4] != ' ') || clean(p, end, 0) != NGX_OK)
 		return NGX_ERROR;
 	code = ngx_atoi(sp + 1, 3);
 	if (code < 100 || code > 599)
@@ -110,6 +122,7 @@ static ngx_int_t add_header(ngx_http_request_t *r, ucache_line_t *l, off_t body_
 		return NGX_OK;
 	}
 	if (NAME_IS(l, "Content-Type")) {
+		/* whole: a stored charset makes the charset filter leave it alone */
 		r->headers_out.content_type = l->value;
 		r->headers_out.content_type_len = l->value.len;
 		return NGX_OK;
@@ -151,7 +164,7 @@ static ngx_int_t parse_head(ngx_http_request_t *r, u_char *p, u_char *end, off_t
 		p = eol + 2;
 		eol = ngx_strlcasestrn(p, end, (u_char *)"\r\n", 1);
 		if (split_line(p, eol ? eol : end, &l) != NGX_OK) {
-			*why = "a header line has no \"Name:\"";
+			*why = "a header line is not \"Name: value\" (no colon, or a CR, LF or NUL)";
 			return NGX_DECLINED;
 		}
 		rc = add_header(r, &l, body_len, stale, why);
@@ -202,6 +215,12 @@ ngx_int_t ngx_http_ucache_parse(ngx_http_request_t *r, u_char *val, size_t len, 
 	*stale = 0;
 	if (b == NULL)
 		return NGX_ERROR;
+	/* an envelope the engine did not take off: tags it could not judge,
+	 * so possibly invalidated; never sent */
+	if (len >= sizeof(UCACHE_TAG_MAGIC) - 1 && ngx_memcmp(val, UCACHE_TAG_MAGIC, sizeof(UCACHE_TAG_MAGIC) - 1) == 0) {
+		*why = "it still carries its tag envelope";
+		return NGX_DECLINED;
+	}
 	if (len < 5 || ngx_strncmp(val, "HTTP/", 5) != 0) {
 		r->headers_out.status = NGX_HTTP_OK;
 		if (ngx_http_set_content_type(r) != NGX_OK)

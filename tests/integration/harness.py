@@ -523,14 +523,15 @@ def run_to_exit(args, timeout=20, plugins=('python3',), ucache=True):
 
 
 class Nginx(Process):
-    """nginx in the foreground on a free port; server_conf goes in server {}."""
+    """nginx in the foreground on a free port; server_conf goes in server {},
+    main_conf in the main context (load_module, a master and workers)."""
 
-    def __init__(self, server_conf):
+    def __init__(self, server_conf, main_conf='master_process off;'):
         workdir = tempfile.mkdtemp(prefix='ucache-nginx-')
         self.port = free_port()
         conf = os.path.join(workdir, 'nginx.conf')
         with open(conf, 'w') as f:
-            f.write(NGINX_CONF % {'dir': workdir, 'port': self.port, 'server': server_conf})
+            f.write(NGINX_CONF % {'dir': workdir, 'port': self.port, 'server': server_conf, 'main': main_conf})
         super().__init__([NGINX, '-c', conf, '-p', workdir], workdir)
 
     def __enter__(self):
@@ -567,7 +568,7 @@ class Nginx(Process):
 
 NGINX_CONF = """
 daemon off;
-master_process off;
+%(main)s
 error_log %(dir)s/error.log;
 pid %(dir)s/nginx.pid;
 events { worker_connections 64; }

@@ -15,6 +15,9 @@ What the test changes, and only this (fill()):
     "app METHOD URI #N", N counting the app's answers);
   - nginx's `include uwsgi_params;` -> /etc/nginx/uwsgi_params (the test's
     nginx.conf lives in a temporary folder);
+  - the nginx module's store, /run/uwsgi/app/mysite/pages.store -> a file
+    in a temporary folder on tmpfs (the folder Debian's uwsgi would make),
+    and nginx.conf gets `load_module` of the module built here;
   - the quick start's Django project: `chdir = /srv/mysite` -> the test
     apps' folder, `module = mysite.wsgi:application` -> `wsgi-file =
     recipe_app.py` (uid/gid www-data stay: the tests run as root);
@@ -29,16 +32,31 @@ the cache (the app's count does not move), POST and DELETE reach the app,
 with the nginx guard and without it (ucache's own method check)."""
 import os
 import re
+import shutil
+import signal
 import tempfile
 import unittest
 
 from cachewire import exchange, magic, magic_reply
-from harness import (NGINX, PLUGIN, ROOT, STOCK, Nginx, Uwsgi, app, deploy_path, free_port, http_request,
-                     need, poll, raw_exchange, stock_plugin)
+from harness import (NGINX, PLUGIN, ROOT, STOCK, Nginx, Uwsgi, app, deploy_path, deploy_supported, deploy_user,
+                     free_port, http_request, need, poll, raw_exchange, stock_plugin, world_readable_copy)
 
 DOCS = [os.path.join(ROOT, 'README.md')] + sorted(
     os.path.join(ROOT, 'docs', f) for f in os.listdir(os.path.join(ROOT, 'docs')) if f.endswith('.md'))
 PYTHONPATH = os.path.join(ROOT, 'python')
+MODULE = os.path.join(ROOT, 'build', 'nginx', 'ngx_http_ucache_module.so')
+MODULE_STORE = '/run/uwsgi/app/mysite/pages.store'
+_readable_python = []
+
+
+def python_path(text):
+    """The package's folder, a world-readable copy for an ini that drops
+    to a uid (a clone under a 0700 folder is unreadable to it)."""
+    if not re.search(r'^uid\s*=', text, re.M):
+        return PYTHONPATH
+    if not _readable_python:
+        _readable_python.append(world_readable_copy(PYTHONPATH, 'ucache-recipe-py-')[1])
+    return _readable_python[0]
 MARK = re.compile(r'^<!-- recipe: ([\w-]+) -->\n```(\w+)\n(.*?)^```$', re.M | re.S)
 FENCE = re.compile(r'^```(nginx|ini)$', re.M)
 GUARD = re.compile(r'^\s*if \(\$request_method .*\n', re.M)
@@ -73,10 +91,12 @@ def _plugin_value(m):
     return m.group(1) + ','.join(names)
 
 
-def fill(text, port=None, sock=None, udp=None):
+def fill(text, port=None, sock=None, udp=None, store=None):
     """The module docstring's substitutions."""
     if port:
         text = text.replace('127.0.0.1:3031', '127.0.0.1:%d' % port)
+    if store:
+        text = text.replace(MODULE_STORE, store)
     if sock:
         text = text.replace('/run/app/cache-admin.sock', sock)
     for n, p in (udp or {}).items():
@@ -110,16 +130,16 @@ def ini_uwsgi(name, *extra, env=None, **subst):
     fd, path = tempfile.mkstemp(prefix='ucache-recipe-', suffix='.ini')
     with os.fdopen(fd, 'w') as f:
         f.write(text)
-    env = dict(env or {}, PYTHONPATH=PYTHONPATH)
+    env = dict(env or {}, PYTHONPATH=python_path(text))
     u = Uwsgi('--ini', path, *extra, plugins=(), ucache=False, env=env)
     u.ini = path
     return u
 
 
-def nginx_conf(name, port, guard=True):
+def nginx_conf(name, port, guard=True, store=None):
     lang, text = recipes()[name]
     assert lang == 'nginx', name
-    text = server_body(fill(text, port=port))
+    text = server_body(fill(text, port=port, store=store))
     return text if guard else GUARD.sub('', text)
 
 
@@ -133,7 +153,8 @@ def req(port, method, path, body=None):
 @unittest.skipIf(STOCK, 'the recipes load ucache')
 class ReadmeRecipes(unittest.TestCase):
     TESTED = {'uwsgi-load', 'uwsgi-direct', 'nginx-direct', 'uwsgi-accelerator', 'nginx-accelerator',
-              'uwsgi-write-socket', 'uwsgi-replication', 'uwsgi-quickstart', 'nginx-quickstart'}
+              'uwsgi-write-socket', 'uwsgi-replication', 'uwsgi-quickstart', 'nginx-quickstart',
+              'uwsgi-module', 'nginx-module'}
 
     def tearDown(self):
         for u in getattr(self, '_inis', []):
@@ -176,18 +197,20 @@ class ReadmeRecipes(unittest.TestCase):
                                  (200, ('app POST /a #%d' % (calls + 1)).encode()))
                 self.assertEqual(int(u.get('/_calls')), calls + 1)
 
-    def check_nginx(self, uwsgi_recipe, nginx_recipe, env=None):
+    def check_nginx(self, uwsgi_recipe, nginx_recipe, env=None, store=None, main='master_process off;',
+                    frozen=False):
         """GET: the app once, then the cache; POST, DELETE: the app; with the
-        recipe's method guard and without it."""
+        recipe's method guard and without it.  frozen: the cached GET is
+        answered while every uwsgi process is stopped (nginx alone)."""
         port = free_port()
-        with self.started(ini_uwsgi(uwsgi_recipe, env=env, port=port)) as u:
+        with self.started(ini_uwsgi(uwsgi_recipe, env=env, port=port, store=store)) as u:
             for guard in (True, False):
-                with self.subTest(guard=guard), Nginx(nginx_conf(nginx_recipe, port, guard)) as n:
+                with self.subTest(guard=guard), Nginx(nginx_conf(nginx_recipe, port, guard, store), main) as n:
                     p, path = n.port, '/user/%d' % guard
                     calls = int(u.get('/_calls')) + 1
                     first = req(p, 'GET', path)                      # a miss: the app
                     self.assertEqual(first, (200, ('app GET %s #%d' % (path, calls)).encode()))
-                    self.assertEqual(req(p, 'GET', path), first)     # from the cache:
+                    self.assertEqual(self.cached_get(u, p, path, frozen), first)  # from the cache:
                     self.assertEqual(req(p, 'HEAD', path)[0], 200)
                     self.assertEqual(int(u.get('/_calls')), calls)   # the app saw nothing
                     self.assertEqual(req(p, 'POST', path, b'x=1'),
@@ -196,11 +219,33 @@ class ReadmeRecipes(unittest.TestCase):
                                      (200, ('app DELETE %s #%d' % (path, calls + 2)).encode()))
                     self.assertEqual(req(p, 'GET', path), first)
 
+    def cached_get(self, u, port, path, frozen):
+        if not frozen:
+            return req(port, 'GET', path)
+        os.killpg(u.proc.pid, signal.SIGSTOP)
+        try:
+            return http_request(port, 'GET', path, timeout=5)[::2]
+        finally:
+            os.killpg(u.proc.pid, signal.SIGCONT)
+
     def test_nginx_direct(self):
         self.check_nginx('uwsgi-direct', 'nginx-direct')
 
     def test_nginx_accelerator(self):
         self.check_nginx('uwsgi-accelerator', 'nginx-accelerator', env={'RECIPE_APP': 'accelerator'})
+
+    @need(MODULE)
+    def test_nginx_module(self):
+        # docs/HTTP.md's ini (the Accelerator's cache with a store on tmpfs,
+        # uid www-data) behind README's nginx block, with the module built
+        # here; the folder stands for the one Debian's uwsgi makes
+        d = tempfile.mkdtemp(prefix='ucache-recipe-', dir='/dev/shm')
+        self.addCleanup(shutil.rmtree, d, True)
+        if deploy_supported() is None:
+            os.chown(d, *deploy_user())
+        self.check_nginx('uwsgi-module', 'nginx-module', env={'RECIPE_APP': 'accelerator'},
+                         store=os.path.join(d, 'pages.store'),
+                         main='load_module %s;\nmaster_process off;' % MODULE, frozen=True)
 
     def test_uwsgi_write_socket(self):
         # + a cache and an app: the fragment shows only the sockets

@@ -224,6 +224,150 @@ static void store_maps_what_an_anonymous_cache_maps(void **state)
 	}
 }
 
+#define GEOM_BIG "name=v,items=1000,blocksize=4096,keysize=64"
+#define GEOM_SMALL "name=v,items=10,blocksize=64,keysize=64,store_delete=1"
+#define NBIG 900 /* of 999 usable items */
+
+static void big_item(int i, char *k, char *val)
+{
+	snprintf(k, 32, "key-%d", i);
+	memset(val, 'a' + i % 26, 3000);
+	snprintf(val, 3000, "value-%d", i);
+	val[strlen(val)] = '.';
+}
+
+/* Child: every item of fill_big() reads back whole through v; exit 0. */
+static int read_big(ucache_view_t *v)
+{
+	static char k[32], want[3000], got[4096];
+	size_t len;
+	int i;
+
+	for (i = 0; i < NBIG; i++) {
+		big_item(i, k, want);
+		if (vget(v, k, got, sizeof(got), &len) != UCACHE_VIEW_HIT || len != 3000 || memcmp(got, want, len))
+			return 1;
+	}
+	return 0;
+}
+
+/* ucache_view_replaced() after the store was recreated by a geometry
+ * change (store_delete): 1, and the old view still reads everything the
+ * old file held.  The store used to be truncated in place and resized:
+ * the old view read zeroed pages (every item a miss: this test's failure
+ * before the fix) and, past the new, smaller size, SIGBUS. */
+static void test_bug_store_delete_shrank_a_mapped_store(void **state)
+{
+	ucache_t *c = store_cache(GEOM_BIG);
+	char k[32], val[3000];
+	ucache_view_t *v, *nv;
+	pid_t pid;
+	int i;
+
+	(void)state;
+	for (i = 0; i < NBIG; i++) {
+		big_item(i, k, val);
+		assert_int_equal(ucache_set(c, k, strlen(k), val, sizeof(val), 0, 0), 0);
+	}
+	v = must_view(path);
+	assert_int_equal(ucache_view_replaced(v), 0);
+	ut_destroy(c);
+	c = store_cache(GEOM_SMALL);
+	assert_true(ut_log_count("recreating it (store_delete)") == 1);
+	pid = ut_fork();
+	if (pid == 0)
+		_exit(read_big(v));
+	assert_int_equal(ut_wait_exit(pid), 0); /* not SIGBUS (1007), every item whole */
+	assert_int_equal(ucache_view_replaced(v), 1);
+	nv = must_view(path);
+	assert_int_equal(ucache_view_replaced(nv), 0);
+	assert_int_equal(vget(nv, "key-1", val, sizeof(val), NULL), UCACHE_VIEW_MISS);
+	assert_int_equal(ut_set(c, "k", "in the new file", 0, 0), 0);
+	expect_hit(nv, "k", "in the new file");
+	assert_int_equal(vget(v, "k", val, sizeof(val), NULL), UCACHE_VIEW_MISS); /* the old file is nobody's now */
+	ucache_view_close(nv);
+	ucache_view_close(v);
+	ut_destroy(c);
+}
+
+/* replaced(): a migration (another inode) and a removed file are 1; a
+ * restart over the same file is 0 (the same inode: the view follows it). */
+static void view_replaced_cases(void **state)
+{
+	ucache_t *c = store_cache(GEOM);
+	ucache_view_t *v;
+
+	(void)state;
+	assert_int_equal(ut_set(c, "k", "v1", 0, 0), 0);
+	v = must_view(path);
+	ut_destroy(c);
+	c = store_cache(GEOM); /* restarted over the same file */
+	assert_int_equal(ucache_view_replaced(v), 0);
+	assert_int_equal(ut_set(c, "k", "v2", 0, UCACHE_SET_UPDATE), 0);
+	expect_hit(v, "k", "v2");
+	ut_destroy(c);
+	c = store_cache("name=v,items=200,blocksize=256,keysize=64,store_migrate=1");
+	assert_true(ut_log_count("store_migrate imported 1 items") == 1);
+	assert_int_equal(ucache_view_replaced(v), 1);
+	expect_hit(v, "k", "v2"); /* the old inode, whole */
+	ucache_view_close(v);
+	v = must_view(path);
+	expect_hit(v, "k", "v2"); /* migrated */
+	ut_destroy(c);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(ucache_view_replaced(v), 1);
+	ucache_view_close(v);
+}
+
+static void note_wait(enum ucache_log_level level, const char *msg, void *ud)
+{
+	(void)level;
+	if (strstr(msg, "waiting up to"))
+		__atomic_store_n((int *)ud, 1, __ATOMIC_RELAXED);
+}
+
+/* A second instance waiting for the store's lock, whose file is replaced
+ * meanwhile (a migration renamed a new one over it), opens the new file:
+ * it used to win the lock on the old, unlinked inode and run on it. */
+static void test_bug_lock_won_on_a_replaced_store(void **state)
+{
+	int *flags = ut_shared(2 * sizeof(int)); /* [0]: a is open, [1]: the child waits */
+	char kv[512];
+	ucache_t *a, *b;
+	pid_t pid;
+	int i;
+
+	(void)state;
+	snprintf(kv, sizeof(kv), "%s,store=%s", GEOM, path);
+	pid = ut_fork(); /* before a: a child would inherit a's descriptor, and its lock */
+	if (pid == 0) {
+		struct ucache_config cfg;
+		char err[512] = "";
+		while (!__atomic_load_n(&flags[0], __ATOMIC_ACQUIRE))
+			usleep(1000);
+		ucache_set_logger(note_wait, &flags[1]);
+		setenv("UCACHE_STORE_LOCK_WAIT_MS", "10000", 1);
+		if (ucache_config_parse(&cfg, kv, err, sizeof(err)) || !(b = ucache_create(&cfg, err, sizeof(err)))) {
+			fprintf(stderr, "child: %s\n", err);
+			_exit(2);
+		}
+		_exit(ut_get(b, "where", kv, sizeof(kv), NULL) == 0 ? 0 : 1);
+	}
+	a = ut_cache(kv);
+	__atomic_store_n(&flags[0], 1, __ATOMIC_RELEASE);
+	for (i = 0; i < 10000 && !__atomic_load_n(&flags[1], __ATOMIC_RELAXED); i++)
+		usleep(1000); /* poll: the child logs once it waits */
+	assert_true(__atomic_load_n(&flags[1], __ATOMIC_RELAXED));
+	/* another file renamed over the name while the child waits for a's lock */
+	snprintf(kv, sizeof(kv), "%s,store=%s", GEOM, other);
+	b = ut_cache(kv);
+	assert_int_equal(ut_set(b, "where", "the new file", 0, 0), 0);
+	ut_destroy(b);
+	assert_int_equal(rename(other, path), 0);
+	ut_destroy(a); /* the old file's lock goes */
+	assert_int_equal(ut_wait_exit(pid), 0);
+}
+
 /* Every stripe's seq odd (1) or even (0), as the file holds it. */
 static void set_seqs(int odd)
 {
@@ -412,6 +556,9 @@ int main(void)
 		T(view_honours_tag_invalidation),
 		T(test_bug_reopened_store_keeps_old_generations),
 		T(store_maps_what_an_anonymous_cache_maps),
+		T(test_bug_store_delete_shrank_a_mapped_store),
+		T(view_replaced_cases),
+		T(test_bug_lock_won_on_a_replaced_store),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
