@@ -458,6 +458,11 @@ int uc_read_view(ucache_t *c, const void *key, size_t klen, void *buf, size_t bu
 	if (rc)
 		return rc;
 	rc = do_read(c, &r, 1);
+	/* a writer died copying this value in place and no cache process has
+	 * repaired it yet (a restart resets every seq before its rebuild drops
+	 * the item): torn bytes behind an even seq */
+	if (rc == 0 && UC_UNLIKELY(atomic_load_explicit(&c->slots[r.id].flags, memory_order_relaxed) & UC_SLOT_DIRTY))
+		return -EBUSY;
 	*vallen = r.vallen;
 	*expires = r.expires;
 	if (rc == -ENOENT && r.id) /* found, then refused by read_once: expired or stale */

@@ -461,7 +461,11 @@ void uc_store_recover(ucache_t *c)
 	reshape_allocators(c);
 	uc_locks_init(c);
 	atomic_store(&h->repair_needed, 0);
-	kept = uc_rebuild_world_held(c); /* before any fork: nobody else holds the mapping */
+	/* before any fork, but a read-only view (view.c) may be reading the
+	 * file: the rebuild runs inside a write window on every stripe */
+	(void)uc_world_acquire(c); /* fresh locks: no owner, dead or alive */
+	kept = uc_rebuild_world_held(c);
+	uc_world_release(c);
 	if (kept < 0) {
 		atomic_store(&h->repair_needed, UC_REPAIR_ASKED);
 		uc_log(UCACHE_LOG_ERROR, "cache \"%s\": store %s could not be rebuilt (out of memory); the first "

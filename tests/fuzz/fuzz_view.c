@@ -9,7 +9,11 @@
  * (ucache_view_get, with a buffer large enough and one too small) and
  * ucache_view_replaced is asked.  Mutations of the header are judged at
  * open; mutations of the region (buckets, slots, key heap, values, tag
- * table, seqs) reach the lock-free read path.
+ * table, seqs) reach the lock-free read path.  Most of libFuzzer's
+ * mutations shorten the input, which the view then refuses as truncated:
+ * an input of odd size is padded with zeros up to its header's total (at
+ * most 64 MiB), so those mutations still reach the reads; even sizes keep
+ * testing the refusal.
  *
  * Checked besides memory safety (a violation is __builtin_trap()): every
  * result is an enum ucache_view_status; a HIT's length fits the buffer; a
@@ -19,6 +23,7 @@
  * Built two ways by the Makefile: with -fsanitize=fuzzer for `make
  * fuzz-view`, and with replay.c's main() for `make fuzz-regress`.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +31,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "ucache.h"
 
 #define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
@@ -61,6 +67,18 @@ static void read_key(ucache_view_t *v, const char *k)
 		CHECK(len > small);
 }
 
+/* Zeros up to the total the input's header claims (odd sizes only). */
+static void pad(int fd, const uint8_t *data, size_t size)
+{
+	uint64_t total;
+
+	if (!(size & 1) || size < offsetof(struct uc_hdr, total) + sizeof(total))
+		return;
+	memcpy(&total, data + offsetof(struct uc_hdr, total), sizeof(total));
+	if (total > size && total <= (64u << 20))
+		CHECK(ftruncate(fd, (off_t)total) == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int fd = memfd_create("fuzz-view", MFD_CLOEXEC);
@@ -71,6 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ucache_set_logger(quiet, NULL);
 	CHECK(fd >= 0);
 	CHECK(write(fd, data, size) == (ssize_t)size);
+	pad(fd, data, size);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	v = ucache_view_open(path, err, sizeof(err));
 	if (!v) {
