@@ -24,6 +24,7 @@ version=$1
 module=$2
 out=$3
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=packaging/deb/lib.sh
 . "$here/lib.sh"
 root=$out/nginx-root
 so=usr/lib/nginx/modules/ngx_http_ucache_module.so

@@ -18,6 +18,7 @@ version=$1
 root=$2
 out=$3
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=packaging/deb/lib.sh
 . "$here/lib.sh"
 plugin=usr/lib/uwsgi/plugins/ucache_plugin.so
 tool=usr/bin/ucache-inspect

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # packaging/deb/lib.sh - the steps both packages take (sourced by build.sh,
 # the uWSGI plugin's, and build-nginx.sh, the nginx module's).
 #

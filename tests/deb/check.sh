@@ -111,6 +111,7 @@ for s in postinst prerm postrm; do
 	grep -q 'for confpair in mod-http-ucache.conf:50-mod-http-ucache.conf' "$scripts/$s" ||
 		fail "its $s does not handle mod-http-ucache.conf:50-mod-http-ucache.conf"
 done
+# shellcheck disable=SC2016  # the script's own text, $from unexpanded
 grep -q 'ln -sf /usr/share/nginx/modules-available/$from' "$scripts/postinst" ||
 	fail "its postinst does not link the snippet into /etc/nginx/modules-enabled"
 ok "postinst/prerm/postrm enable and disable /etc/nginx/modules-enabled/50-mod-http-ucache.conf"

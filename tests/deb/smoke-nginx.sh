@@ -35,7 +35,7 @@ ok() { echo "smoke-nginx: ok: $*"; }
 [ "$(id -u)" -eq 0 ] || fail "run as root (nginx and uwsgi drop to $user)"
 unset PYTHONPATH PYTHONHOME
 scratch=$(mktemp -d /tmp/ucache-smoke-nginx.XXXXXX)
-uwsgi_pid= nginx_pid=
+uwsgi_pid='' nginx_pid=''
 stopped=
 cleanup() {
 	[ -n "$stopped" ] && kill -CONT -- "-$uwsgi_pid" 2>/dev/null
