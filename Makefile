@@ -1,12 +1,13 @@
 # ucache - top-level build.
 #
 #   make            engine library + the uWSGI plugin (./ucache_plugin.so)
-#   make test       unit tests (plain and ASan+UBSan), the parser's fuzz regression
-#                   corpus (ASan), then integration tests
+#   make test       unit tests (plain and ASan+UBSan), the fuzz targets' regression
+#                   corpora (ASan), then integration tests
 #   make bench-engine   engine micro-benchmark (not a test)
 #   make soak       the long crash tests (1000 worker kills, 100 instance crashes)
 #   make fuzz       libFuzzer on the modifier1 111 parser and the stock image reader, bounded (FUZZ_TIME s);
-#                   FUZZ_TARGET=udp: on the replication datagram receiver
+#                   FUZZ_TARGET=udp: on the replication datagram receiver;
+#                   FUZZ_TARGET=view (make fuzz-view): on read-only views of store images
 #   make bench-nginx    nginx direct hits on ucache vs nginx + memcached (not a test)
 #   make install    plugin, ucache-inspect, ucache-top, their man pages, docs, Python package and its wheel (DESTDIR-aware)
 #   make wheel      build/wheel/ucache-<VERSION>-py3-none-any.whl (pip install it into a venv)

@@ -13,6 +13,7 @@
  * Lock rules: none (tags.h, struct uc_tagtab).  Calls only layout/util.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -40,21 +41,32 @@ static int in_region(const ucache_t *c)
 	return (uint8_t *)c->tags >= c->base && (uint8_t *)c->tags < c->base + c->maplen;
 }
 
+/* A reopened store's table, emptied for its new epoch.  A view (view.c)
+ * may be reading it: the epoch changes first, so every old envelope is
+ * stale before any counter it recorded drops to 0 (memset's order is
+ * unspecified: the other way round, an invalidated page read fresh). */
+static void clear_table(struct uc_tagtab *t, size_t bytes, uint64_t epoch)
+{
+	__atomic_store_n(&t->epoch, epoch, __ATOMIC_SEQ_CST);
+	memset((uint8_t *)t + offsetof(struct uc_tagtab, ngens), 0, bytes - offsetof(struct uc_tagtab, ngens));
+}
+
 int uc_tags_map(ucache_t *c, const struct uc_hdr *plan, int reopened)
 {
 	size_t bytes = plan->size_tags ? plan->size_tags : uc_tags_table_bytes(uc_stock_mapping(&c->cfg), c->maplen);
 	void *p = c->base + plan->off_tags;
+	uint64_t epoch = draw_epoch();
 
 	if (!plan->size_tags)
 		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	else if (reopened) /* a fresh file reads as zeros already: only a reopened one is written */
-		memset(p, 0, bytes);
+		clear_table(p, bytes, epoch);
 	if (p == MAP_FAILED)
 		return -ENOMEM;
 	c->tags = p;
 	c->tag_ngens = uc_tags_ngens(bytes);
 	c->tags->ngens = c->tag_ngens;
-	c->tags->epoch = draw_epoch();
+	c->tags->epoch = epoch;
 	atomic_store(&c->tags->seq, 1);
 	/* a reopened store may hold envelopes of the previous table: all stale */
 	atomic_store(&c->tags->invalidated, reopened ? 1 : 0);

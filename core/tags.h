@@ -47,7 +47,7 @@
  * table's size, bounds every index: ngens in the table is informative.
  */
 struct uc_tagtab {
-	uint64_t epoch;                /* written once, before fork */
+	uint64_t epoch;                /* written at open, before fork (a view reads it any time) */
 	uint64_t ngens;                /* counters in gen[]; written once, before fork */
 	_Atomic uint64_t seq;          /* last invalidation's number (starts at 1) */
 	_Atomic uint64_t invalidated;  /* invalidations so far (+1 for a reopened store): 0 = the sweep need not read values */

@@ -15,6 +15,10 @@
  * invalidation by any process of the cache is honoured by the next read.  What a read finds inside the region is
  * bounds-checked by find_slot as for any lock-free reader.
  *
+ * A file no running instance holds and that was not closed cleanly (a
+ * crash, a copy of a live store) is refused at open: only the cache's
+ * recovery proves its items (unproven()).
+ *
  * Never a signal: the mapping is PROT_READ (a write would be SIGSEGV, and
  * nothing here writes); the cache never shrinks a store file in place
  * (store.c recreates it under a new inode), so the pages a view maps stay
@@ -26,6 +30,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,6 +46,22 @@ struct ucache_view {
 	ino_t ino;
 	char *path;
 };
+
+/* A store no instance holds (its flock: store.c) that was not closed
+ * cleanly was left by a crash: after a machine crash its slots may point
+ * at value pages that never reached the disk, which only the cache's
+ * recovery (checksums) drops.  0 if the file can be trusted that far, or
+ * -1 with err.  The shared lock probe is let go at once (the caller
+ * closes fd): a cache starting meanwhile waits 50 ms for it. */
+static int unproven(int fd, const char *path, const struct uc_hdr *h, char *err, size_t errlen)
+{
+	if (h->clean || flock(fd, LOCK_SH | LOCK_NB))
+		return 0; /* closed cleanly, or held by a running instance (EWOULDBLOCK) */
+	flock(fd, LOCK_UN);
+	uc_err(err, errlen, "ucache view: %s was not closed cleanly and no cache holds it (a crash, or a copy of a "
+	       "live store): its items are unproven until its cache opens it again", path);
+	return -1;
+}
 
 /* Judge fd (path) as a store and fill h; 0 or -1 with err. */
 static int check_file(int fd, const char *path, struct stat *st, struct uc_hdr *h, char *err, size_t errlen)
@@ -70,7 +91,7 @@ static int check_file(int fd, const char *path, struct stat *st, struct uc_hdr *
 		       (unsigned long long)h->total);
 		return -1;
 	}
-	return 0;
+	return unproven(fd, path, h, err, errlen);
 }
 
 ucache_view_t *ucache_view_open(const char *path, char *err, size_t errlen)

@@ -515,7 +515,10 @@ enum ucache_view_status {
  * NULL, with one line naming the file and what is wrong in err, when it is
  * missing, unreadable, empty, not a ucache store, of another layout version,
  * with a damaged header, or shorter than its header says (a store being
- * created: retry later).  The descriptor is closed once mapped. */
+ * created: retry later), or when no cache holds it and it was not closed
+ * cleanly (a crash, or a copy of a live store: its items are proven only
+ * by the cache's recovery; retry once the cache runs).  A cleanly stopped
+ * cache's store opens.  The descriptor is closed once mapped. */
 ucache_view_t *ucache_view_open(const char *path, char *err, size_t errlen);
 
 /* Unmap and free.  NULL is ignored. */

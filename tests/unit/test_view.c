@@ -517,7 +517,7 @@ static void view_never_writes(void **state)
 	int i, st;
 
 	(void)state;
-	ut_destroy(c); /* the cache's own mapping of the file would be listed too */
+	ut_close(c); /* the cache's own mapping of the file would be listed too */
 	v = must_view(path);
 	expect_mapped_read_only(path, (char *)&at);
 	pid = ut_fork();
@@ -659,6 +659,33 @@ static void test_bug_view_served_a_dirty_value(void **state)
 	ut_destroy(c);
 }
 
+/* A store nobody holds that was not closed cleanly (its cache crashed; a
+ * copy of a live store) is refused: after a machine crash its slots may
+ * name value pages the disk never got, which only the cache's recovery
+ * drops.  Held by a running cache, or closed cleanly, it opens. */
+static void view_refuses_an_unproven_store(void **state)
+{
+	ucache_t *c = store_cache(GEOM);
+	ucache_view_t *v;
+
+	(void)state;
+	assert_int_equal(ut_set(c, "k", "v", 0, 0), 0);
+	copy_store(0); /* a copy of a live store: nobody holds the copy */
+	expect_refused(other, "was not closed cleanly and no cache holds it");
+	ut_destroy(c); /* a crash */
+	expect_refused(path, "was not closed cleanly and no cache holds it");
+	c = store_cache(GEOM); /* recovered, running */
+	v = must_view(path);
+	expect_hit(v, "k", "v");
+	ucache_view_close(v);
+	ut_close(c);
+	v = must_view(path); /* stopped cleanly */
+	expect_hit(v, "k", "v");
+	ucache_view_close(v);
+	c = store_cache(GEOM); /* the probe let the lock go: the cache starts */
+	ut_destroy(c);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -677,6 +704,7 @@ int main(void)
 		T(test_bug_lock_won_on_a_replaced_store),
 		T(view_never_torn_by_a_writer_killed_midway),
 		T(test_bug_view_served_a_dirty_value),
+		T(view_refuses_an_unproven_store),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

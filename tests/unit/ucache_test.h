@@ -13,7 +13,8 @@
  *                             teardown kills leftover children, destroys
  *                             leftover caches and restores logger and clock
  *   ut_cache(keyval)          create a cache from a --cache2 keyval string;
- *   ut_destroy(c)             destroy it (never ucache_destroy() on such a
+ *   ut_destroy(c), ut_close(c) destroy it, or close it cleanly (never
+ *                             ucache_destroy()/ucache_close() on such a
  *                             cache if the teardown calls ut_destroy_all(),
  *                             which frees what a failed test left behind)
  *   ut_clock_*                fake clock installed with ucache_set_clock()
@@ -180,6 +181,18 @@ static inline void ut_destroy(ucache_t *c)
 		if (all->c[i] == c)
 			all->c[i] = all->c[--all->n];
 	ucache_destroy(c);
+}
+
+/* Close (cleanly: ucache_close) a cache made by ut_cache(). */
+static inline void ut_close(ucache_t *c)
+{
+	struct ut_caches *all = ut_caches();
+	int i;
+
+	for (i = 0; i < all->n; i++)
+		if (all->c[i] == c)
+			all->c[i] = all->c[--all->n];
+	ucache_close(c);
 }
 
 /* Destroy every cache still alive (a failed test skipped its cleanup). */
