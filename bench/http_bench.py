@@ -285,7 +285,8 @@ def run(tmp, quick, reps):
            ' / '.join(m for m in LUA_MODULES if not os.path.exists(m)),
            'module_skipped': None if module_ok else
            'module row skipped: %s is not built (`make nginx-module`, which needs the Debian package '
-           'nginx-dev)' % os.path.relpath(UCACHE_MODULE, ROOT)}
+           'nginx-dev)' % (os.path.relpath(UCACHE_MODULE, ROOT) if UCACHE_MODULE.startswith(ROOT + os.sep)
+                           else UCACHE_MODULE)}
     ports = {k: free_port() for k in ('direct', 'nginx_cache', 'app', 'lua', 'module')}
     # the 'pages' cache's store, on tmpfs; nginx's workers (not root) read it
     store_dir = '/dev/shm/ucbench-http-store-%d' % os.getpid()
