@@ -11,7 +11,8 @@
 #   make bench-nginx    nginx direct hits on ucache vs nginx + memcached (not a test)
 #   make install    plugin, ucache-inspect, ucache-top, their man pages, docs, Python package and its wheel (DESTDIR-aware)
 #   make wheel      build/wheel/ucache-<VERSION>-py3-none-any.whl (pip install it into a venv)
-#   make deb        build/deb/uwsgi-plugin-ucache_<VERSION>_<arch>.deb (packaging/deb/)
+#   make deb        build/deb/uwsgi-plugin-ucache_<VERSION>_<arch>.deb (packaging/deb/), and with
+#                   nginx-dev build/deb/libnginx-mod-http-ucache_<VERSION>_<arch>.deb
 #   make nginx-module   build/nginx/ngx_http_ucache_module.so (nginx/; part of `make` when nginx-dev is installed)
 #
 # The engine (core/, include/) builds without uWSGI; everything touching
@@ -146,7 +147,8 @@ PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | tr ' ' '\n' | \
 #          promtool and prometheus: test_metrics.py; headless chromium:
 #          the demo's charts; tmux: ucache-top's curses view)
 #   BENCH: benchmarks (make bench, bench-nginx)
-#   DEB:   make deb and its check (tests/deb/check.sh)
+#   DEB:   make deb and its check (tests/deb/check.sh); nginx-dev: the nginx
+#          module and its package libnginx-mod-http-ucache
 DEB_PACKAGES_RUN = build-essential libxxhash-dev libssl-dev libhiredis-dev \
 	uwsgi-core uwsgi-dev uwsgi-plugin-python3 python3
 DEB_PACKAGES_WHEEL = python3-pip python3-setuptools python3-wheel
@@ -286,13 +288,17 @@ install: $(PLUGIN) $(BUILD)/ucache-inspect $(if $(PY_FILES),$(WHEEL_DIR)/stamp)
 # The Debian package: `make install` into a staging root, then
 # packaging/deb/build.sh adds the control data (Depends: the uwsgi-abi-<hash>
 # the installed uwsgi-core Provides, plus dpkg-shlibdeps' libraries) and
-# runs dpkg-deb.
+# runs dpkg-deb.  Where nginx-dev is installed, the nginx module's package
+# too (packaging/deb/build-nginx.sh: libnginx-mod-http-ucache, Depends: the
+# nginx-abi-<version> the installed nginx Provides).
 DEB_ROOT = $(BUILD)/deb/root
+DEB_NGINX_MODULE = $(if $(wildcard $(NGINX_SRC)/configure),$(NGINX_MODULE))
 
-deb: $(PLUGIN) $(BUILD)/ucache-inspect
+deb: $(PLUGIN) $(BUILD)/ucache-inspect $(DEB_NGINX_MODULE)
 	rm -rf $(DEB_ROOT)
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEB_ROOT) PREFIX=/usr
 	packaging/deb/build.sh $(VERSION) $(DEB_ROOT) $(BUILD)/deb
+	$(if $(DEB_NGINX_MODULE),NGINX_SRC=$(NGINX_SRC) packaging/deb/build-nginx.sh $(VERSION) $(DEB_NGINX_MODULE) $(BUILD)/deb)
 
 # Real uwsgi instances on loopback (tests/integration/harness.py starts them).
 # The crash tests read store files with ucache-inspect too.

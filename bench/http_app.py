@@ -11,6 +11,11 @@
               times cache_get of the probe; JSON: invalidate_ms, the gets'
               max / p99 during it and before, and how many of 1000 sampled
               tagged keys are still served afterwards (must be 0)
+  /_burst?secs=S&rate=R  invalidate tags of the 'pages' cache at R per
+              second for S seconds (tags burst0..burst999, which the page
+              does not carry: it stays a hit), while bench/http_bench.py
+              measures the module hit's latency; JSON: invalidations, secs,
+              rate (the one reached)
 """
 import json
 import threading
@@ -74,6 +79,24 @@ def inval(n):
             'get_p99_us_before': pct(before, 0.99), 'get_max_us_before': pct(before, 1.0)}
 
 
+def burst(secs, rate):
+    n, t0 = 0, time.perf_counter()
+    while True:
+        now = time.perf_counter() - t0
+        if now >= secs:
+            break
+        if n < now * rate:
+            invalidate_tags('pages', ['burst%d' % (n % 1000)])
+            n += 1
+        else:
+            time.sleep(min(0.001, n / rate - now))
+    return {'invalidations': n, 'secs': now, 'rate': n / now}
+
+
+def query(environ):
+    return dict(kv.split('=', 1) for kv in environ['QUERY_STRING'].split('&') if '=' in kv)
+
+
 accelerated = Accelerator(page, cache='pages')
 
 
@@ -88,4 +111,8 @@ def application(environ, start_response):
         n = int(environ['QUERY_STRING'].split('=')[1])
         start_response('200 OK', [('Content-Type', 'application/json')])
         return [json.dumps(inval(n)).encode()]
+    if path == '/_burst':
+        q = query(environ)
+        start_response('200 OK', [('Content-Type', 'application/json')])
+        return [json.dumps(burst(float(q['secs']), float(q['rate']))).encode()]
     return accelerated(environ, start_response)

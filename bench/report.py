@@ -53,6 +53,9 @@ TARGETS = [
     ('py_get_or_set_hit_ratio', '<=', 1.5, 'ucache.Cache.get_or_set on a hit / uwsgi.cache_get, same run'),
     ('http_direct_over_nginx_cache', '>=', 1.0, 'cached 8 KiB page via nginx: ucache direct hit / nginx uwsgi_cache'),
     ('http_direct_over_python_hit', '>=', 5, 'cached 8 KiB page via nginx: ucache direct hit / Accelerator hit'),
+    ('http_module_over_nginx_cache', '>=', 1.1, 'cached 8 KiB page: nginx with ngx_http_ucache_module / nginx uwsgi_cache'),
+    ('http_module_over_lua_dict', '>=', 1.0, 'cached 8 KiB page: nginx with ngx_http_ucache_module / lua_shared_dict'),
+    ('http_module_over_direct_111', '>=', 2.5, 'cached 8 KiB page: nginx with ngx_http_ucache_module / modifier1 111 hit'),
     ('http_invalidate_100k_ms', '<=', 1, 'invalidate a tag carried by 100k entries, ms'),
 ]
 

@@ -25,9 +25,11 @@ the same command line except for `--plugin ./ucache_plugin.so`:
   pyhelper  the Python package's cost over uwsgi.cache_get (Cache.get,
           get_or_set on a hit) and Django's cache.get on UcacheCache
           against PyMemcacheCache and django-redis (bench/pyhelper.py)
-  http    one cached 8 KiB page through nginx: ucache direct hit, nginx
+  http    one cached 8 KiB page through nginx: the ucache module
+          (ngx_http_ucache_module, where built), ucache direct hit, nginx
           uwsgi_cache, the Accelerator's Python hit, uncached, lua_shared_dict;
-          invalidating a tag of 100k entries (bench/http_bench.py)
+          the module hit's p99 during tag invalidations; invalidating a tag
+          of 100k entries (bench/http_bench.py)
 
 A full run (~7 min on 2 CPUs) writes bench/results/latest.json,
 bench/results/<date>.json, bench/results/chart.png and BENCHMARKS.md
