@@ -24,14 +24,16 @@ typedef struct {
 	ngx_http_complex_value_t *path; /* ucache_pass; NULL: not here */
 } ngx_http_ucache_loc_conf_t;
 
-/* The engine copies a value out of its seqlock snapshot: into this
- * worker's buffer first (it grows to the largest value met), then into the
- * request's pool, exactly sized, where the page lives until it is sent. */
-#define NGX_HTTP_UCACHE_BUF0 (64 * 1024)
+/* The engine copies a value out of its seqlock snapshot straight into the
+ * request's pool, where the page lives until it is sent (a per-worker
+ * buffer copied into the pool cost a second 8 KiB copy, ~15% of a hit's
+ * worker CPU in perf, bench/BOUNDS.md).  The first try's buffer is the
+ * last hit's size rounded up to 4 KiB, at most 64 KiB; a bigger value
+ * answers NOBUFS with its size and the next try reads it exactly. */
+#define NGX_HTTP_UCACHE_GUESS_MAX (64 * 1024)
 #define NGX_HTTP_UCACHE_TRIES 3 /* NOBUFS retries: the value may grow between two reads */
 
-static u_char *scratch;
-static size_t scratch_len;
+static size_t size_guess = 4096;
 
 static ngx_int_t status_index = NGX_ERROR;
 static ngx_int_t key_index = NGX_ERROR;
@@ -136,24 +138,25 @@ static ngx_int_t ngx_http_ucache_init(ngx_conf_t *cf)
 
 /* ----------------------------------------------------------- the lookup */
 
-/* The value of key into the scratch buffer: an enum ucache_view_status,
- * *len its length on HIT. */
-static int lookup(ucache_view_t *view, ngx_str_t *key, ngx_log_t *log, size_t *len)
+/* The value of key, read into a buffer of the request's pool (*val, *len
+ * bytes): an enum ucache_view_status. */
+static int lookup(ngx_http_request_t *r, ucache_view_t *view, ngx_str_t *key, u_char **val, size_t *len)
 {
 	int rc = UCACHE_VIEW_NOBUFS, i;
-	u_char *p;
+	size_t cap = size_guess;
 
 	for (i = 0; i < NGX_HTTP_UCACHE_TRIES && rc == UCACHE_VIEW_NOBUFS; i++) {
-		if (scratch_len < NGX_HTTP_UCACHE_BUF0 || (i && *len > scratch_len)) {
-			p = ngx_alloc(ngx_max(*len, NGX_HTTP_UCACHE_BUF0), log);
-			if (p == NULL)
-				return UCACHE_VIEW_BUSY;
-			ngx_free(scratch);
-			scratch = p;
-			scratch_len = ngx_max(*len, NGX_HTTP_UCACHE_BUF0);
+		if (i) {
+			ngx_pfree(r->pool, *val);
+			cap = *len;
 		}
-		rc = ucache_view_get(view, key->data, key->len, scratch, scratch_len, len, NULL);
+		*val = ngx_pnalloc(r->pool, cap ? cap : 1);
+		if (*val == NULL)
+			return UCACHE_VIEW_BUSY;
+		rc = ucache_view_get(view, key->data, key->len, *val, cap, len, NULL);
 	}
+	if (rc == UCACHE_VIEW_HIT)
+		size_guess = ngx_min(ngx_align(*len, 4096), NGX_HTTP_UCACHE_GUESS_MAX);
 	return rc;
 }
 
@@ -188,19 +191,17 @@ static char *store_path(ngx_http_request_t *r, ngx_http_ucache_loc_conf_t *conf)
 	return (char *)c;
 }
 
-/* Send the hit (len bytes in the scratch buffer); NGX_DECLINED when the
- * value is not a response nginx can send. */
-static ngx_int_t send_hit(ngx_http_request_t *r, ngx_http_ucache_slot_t *slot, ngx_str_t *key, size_t len)
+/* Send the hit (val, len bytes in the request's pool); NGX_DECLINED when
+ * the value is not a response nginx can send, NGX_HTTP_NOT_FOUND when it is
+ * not a page at all. */
+static ngx_int_t send_hit(ngx_http_request_t *r, ngx_http_ucache_slot_t *slot, ngx_str_t *key, u_char *val,
+			  size_t len)
 {
-	u_char *val = ngx_pnalloc(r->pool, len ? len : 1);
 	const char *why = "";
 	ngx_uint_t stale;
 	ngx_chain_t out;
 	ngx_int_t rc;
 
-	if (val == NULL)
-		return NGX_HTTP_INTERNAL_SERVER_ERROR;
-	ngx_memcpy(val, scratch, len);
 	rc = ngx_http_ucache_parse(r, val, len, &out, &stale, &why);
 	if (rc == NGX_DECLINED && why == NULL)
 		return NGX_HTTP_NOT_FOUND; /* not a page: a plain miss, nothing to log */
@@ -231,6 +232,7 @@ static ngx_int_t ngx_http_ucache_handler(ngx_http_request_t *r)
 	ngx_http_ucache_slot_t *slot;
 	ucache_view_t *view;
 	size_t len = 0;
+	u_char *val = NULL;
 	ngx_str_t key;
 	char *path;
 	ngx_int_t rc;
@@ -249,10 +251,10 @@ static ngx_int_t ngx_http_ucache_handler(ngx_http_request_t *r)
 	view = slot ? ngx_http_ucache_slot_view(slot) : NULL;
 	if (view == NULL)
 		return miss(r, NGX_HTTP_UCACHE_ERROR);
-	rc = lookup(view, &key, r->connection->log, &len);
+	rc = lookup(r, view, &key, &val, &len);
 	if (rc != UCACHE_VIEW_HIT)
 		return miss(r, status_of(rc));
-	rc = send_hit(r, slot, &key, len);
+	rc = send_hit(r, slot, &key, val, len);
 	if (rc == NGX_HTTP_NOT_FOUND)
 		return miss(r, NGX_HTTP_UCACHE_MISS);
 	return rc == NGX_DECLINED ? miss(r, NGX_HTTP_UCACHE_ERROR) : rc;
@@ -295,7 +297,4 @@ static void ngx_http_ucache_exit_process(ngx_cycle_t *cycle)
 {
 	(void)cycle;
 	ngx_http_ucache_slots_close();
-	ngx_free(scratch);
-	scratch = NULL;
-	scratch_len = 0;
 }
