@@ -33,7 +33,7 @@
  * slot, 4 of hits, 8 of SIEVE links, 4 of key reference (bitmap only), a
  * 16-byte page descriptor and a page of keysize + blocksize rounded up to
  * 16: at most 79 + keysize + blocksize, and at most
- * 8 x max(items, hashsize) of buckets (a power of two below that when the
+ * 8 x items of buckets (a power of two below that when the
  * one above would not fit).  The mapping is MAP_NORESERVE and nothing is
  * memset: the kernel hands out zero pages, so resident memory grows with
  * use (a 100-byte value with a 12-byte key costs 32 + 4 + 8 + a 112-byte
@@ -117,27 +117,25 @@ void uc_plan_geometry(const struct ucache_config *cfg, struct uc_hdr *h, uint64_
 
 int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err, size_t errlen)
 {
-	uint64_t want = cfg->hashsize > cfg->items ? cfg->hashsize : cfg->items;
 	uint64_t refs = cfg->bitmap ? cfg->blocks : cfg->items * (vpage_size(cfg) / UC_HEAP_UNIT);
 	uint64_t nb, least, stock = uc_stock_mapping(cfg);
 
 	/* slot.val is 32 bits: a block number, or a heap offset in 16-byte units */
-	if (cfg->items >= 0xffffffffull || refs >= 0xffffffffull || want > (1ull << 32)) {
+	if (cfg->items >= 0xffffffffull || refs >= 0xffffffffull) {
 		uc_err(err, errlen, "cache \"%s\": geometry too large (items=%llu blocks=%llu blocksize=%llu keysize=%llu): "
 		       "at most 2^32 - 1 items and blocks, and 64 GiB of single-block values", cfg->name,
 		       (unsigned long long)cfg->items, (unsigned long long)cfg->blocks,
 		       (unsigned long long)cfg->blocksize, (unsigned long long)cfg->keysize);
 		return -EINVAL;
 	}
-	nb = uc_pow2_ceil(want);
-	least = uc_pow2_floor(cfg->items);
 	/* One bucket per item at most (chains of <= 1 at full load) when that
-	 * fits in stock's budget, else halved while it does not, down to the
-	 * power of two at or below items (chains <= 2).  The budget keeps one
-	 * page for the tag generations (tags.h).  Halving more than once only
-	 * happens when hashsize, not items, set the count: 10 items of 10 bytes
-	 * with the default hashsize 65536 mapped 557056 bytes with 65536
-	 * buckets, 4 KiB over stock's 552960. */
+	 * fits in stock's budget, else halved once: the power of two at or
+	 * below items (chains <= 2).  The budget keeps one page for the tag
+	 * generations (tags.h).  hashsize does not count: it sizes stock's
+	 * table, and stock's default of 65536 buckets for 10k items touched
+	 * 512 KiB of index here, 52 bytes an item resident (24 now). */
+	nb = uc_pow2_ceil(cfg->items);
+	least = uc_pow2_floor(cfg->items);
 	uc_plan_geometry(cfg, h, nb);
 	while (h->total + UC_PAGE > stock && nb / 2 >= least) {
 		nb /= 2;
