@@ -11,8 +11,7 @@
  *   | struct uc_hdr    |  geometry, allocator state, counters (per-cpu lines)
  *   | stripes[S]       |  S <= 256 x {robust mutex, seqlock, SIEVE queue}, a line each
  *   | buckets[B]       |  {head slot, chunk hint}, B a power of two
- *   | slots[items]     |  32-byte item headers; slot 0 is the null slot
- *   | hits[items]      |  per-item hit counters (u32)
+ *   | slots[items]     |  32-byte item headers (hit counter included); slot 0 is the null slot
  *   | kofs[items]      |  bitmap mode: key chunk of each slot (u32)
  *   | atime[items]     |  caches of <= 65 items: exact-LRU access stamps (u32)
  *   | links[items]     |  larger caches: SIEVE queue links (2 x u32)
@@ -30,13 +29,13 @@
  * --limit-as, vm.overcommit_memory=2 or ulimit -v with stock starts with
  * ucache.  Per item, stock maps 88 + keysize + blocksize bytes plus 8 of
  * free-slot stack (and 8 x hashsize of hash table); ucache maps a 32-byte
- * slot, 4 of hits, 8 of SIEVE links, 4 of key reference (bitmap only), a
- * 16-byte page descriptor and a page of keysize + blocksize rounded up to
- * 16: at most 79 + keysize + blocksize, and at most
+ * slot (its hit counter included), 8 of SIEVE links, 4 of key reference
+ * (bitmap only), a 16-byte page descriptor and a page of keysize +
+ * blocksize rounded up to 16: at most 75 + keysize + blocksize, and at most
  * 8 x items of buckets (a power of two below that when the
  * one above would not fit).  The mapping is MAP_NORESERVE and nothing is
  * memset: the kernel hands out zero pages, so resident memory grows with
- * use (a 100-byte value with a 12-byte key costs 32 + 4 + 8 + a 112-byte
+ * use (a 100-byte value with a 12-byte key costs 32 + 8 + a 112-byte
  * chunk).  The SIEVE links and stamps exist whether or not purge_lru is
  * set, so a store can be reopened with the other policy.
  *
@@ -101,7 +100,6 @@ void uc_plan_geometry(const struct ucache_config *cfg, struct uc_hdr *h, uint64_
 	h->off_stripes = region(&off, h->nstripes * sizeof(struct uc_stripe), UC_CACHELINE);
 	h->off_buckets = region(&off, nbuckets * sizeof(struct uc_bucket), UC_CACHELINE);
 	h->off_slots = region(&off, n * sizeof(struct uc_slot), UC_CACHELINE);
-	h->off_hits = region(&off, n * sizeof(uint32_t), UC_CACHELINE);
 	h->off_kofs = region(&off, bm ? n * sizeof(uint32_t) : 0, UC_CACHELINE);
 	h->off_atime = region(&off, h->small ? n * sizeof(uint32_t) : 0, UC_CACHELINE);
 	h->off_links = region(&off, h->small ? 0 : n * sizeof(struct uc_link), UC_CACHELINE);
@@ -152,7 +150,6 @@ void uc_attach(ucache_t *c)
 	c->stripes = (struct uc_stripe *)(c->base + h->off_stripes);
 	c->buckets = (struct uc_bucket *)(c->base + h->off_buckets);
 	c->slots = (struct uc_slot *)(c->base + h->off_slots);
-	c->hits = (_Atomic uint32_t *)(c->base + h->off_hits);
 	c->kofs = (uint32_t *)(c->base + h->off_kofs);
 	c->atime = (_Atomic uint32_t *)(c->base + h->off_atime);
 	c->links = (struct uc_link *)(c->base + h->off_links);

@@ -82,7 +82,7 @@ static int same_layout(const struct uc_hdr *a, const struct uc_hdr *b)
 	       a->keysize == b->keysize && a->nbuckets == b->nbuckets && a->nstripes == b->nstripes &&
 	       a->hash == b->hash && a->bitmap == b->bitmap && a->small == b->small &&
 	       a->csum_values == b->csum_values && a->off_stripes == b->off_stripes &&
-	       a->off_buckets == b->off_buckets && a->off_slots == b->off_slots && a->off_hits == b->off_hits &&
+	       a->off_buckets == b->off_buckets && a->off_slots == b->off_slots &&
 	       a->off_kofs == b->off_kofs && a->off_atime == b->off_atime && a->off_links == b->off_links &&
 	       a->off_kpages == b->off_kpages &&
 	       a->off_vpages == b->off_vpages && a->off_bitmap == b->off_bitmap && a->off_kdata == b->off_kdata &&
