@@ -20,8 +20,10 @@
  *   +------------------+ off_kdata (page aligned)
  *   | key heap         |  bitmap mode: items pages of keysize
  *   +------------------+ off_vdata (page aligned)
- *   | values           |  single-block: items pages of keysize + blocksize, each
- *   |                  |  chunk holding a key then its value; bitmap: blocks
+ *   | values           |  single-block: items pages of keysize + blocksize, or
+ *   |                  |  packed 4 KiB pages when that is 4 such items or more
+ *   |                  |  (heap.c), each chunk holding a key then its value;
+ *   |                  |  bitmap: blocks
  *   +------------------+ total
  *
  * Address space: the plan stays within what stock uWSGI maps for the same
@@ -41,7 +43,11 @@
  *
  * The heap's capacity argument (heap.c) needs as many pages as slots, each
  * holding the largest item (keysize + blocksize): that is exactly stock's
- * per-item key + block budget, so every value stock accepts fits.
+ * per-item key + block budget, so every value stock accepts fits.  A packed
+ * heap needs items x the largest item, plus ~nclass 4 KiB pages and its
+ * classes' page-end slack, with compaction (compact.c): it is used when
+ * that fits stock's budget (16 bytes of descriptor an item saved pay for
+ * it from a few thousand items), else a page per item.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -70,16 +76,30 @@ static uint64_t region(uint64_t *off, uint64_t size, uint64_t align)
 	return at;
 }
 
-/* Single-block heap page: the largest item, key and value together. */
-static uint64_t vpage_size(const struct ucache_config *cfg)
+/* Single-block: the largest item, key and value together. */
+static uint64_t largest_item(uint64_t keysize, uint64_t blocksize)
 {
-	return uc_align_up(cfg->keysize + cfg->blocksize, UC_HEAP_UNIT);
+	return uc_align_up(keysize + blocksize, UC_HEAP_UNIT);
+}
+
+/* Single-block value heap: pages and their size.  Unpacked (vpage 0), a
+ * page per item holding the largest; packed, UC_PACK_PAGE pages shared
+ * by items of every size (uc_heap_packed_pages says how many). */
+static void vheap_shape(uint64_t vpage, uint64_t keysize, uint64_t blocksize, uint64_t items, uint64_t *page,
+			uint64_t *npages)
+{
+	uint64_t largest = largest_item(keysize, blocksize);
+
+	*page = vpage ? vpage : largest;
+	*npages = vpage ? uc_heap_packed_pages(vpage, largest, items) : items;
 }
 
 void uc_plan_geometry(const struct ucache_config *cfg, struct uc_hdr *h, uint64_t nbuckets)
 {
-	uint64_t off = 0, n = cfg->items, heap_pages = n;
+	uint64_t off = 0, n = cfg->items, heap_pages = n, vpage, vpages;
 	int bm = cfg->bitmap != 0;
+
+	vheap_shape(h->vpage, cfg->keysize, cfg->blocksize, n, &vpage, &vpages);
 
 	h->items = n;
 	h->blocks = bm ? cfg->blocks : n;
@@ -104,18 +124,33 @@ void uc_plan_geometry(const struct ucache_config *cfg, struct uc_hdr *h, uint64_
 	h->off_atime = region(&off, h->small ? n * sizeof(uint32_t) : 0, UC_CACHELINE);
 	h->off_links = region(&off, h->small ? 0 : n * sizeof(struct uc_link), UC_CACHELINE);
 	h->off_kpages = region(&off, bm ? heap_pages * sizeof(struct uc_heap_page) : 0, UC_CACHELINE);
-	h->off_vpages = region(&off, bm ? 0 : heap_pages * sizeof(struct uc_heap_page), UC_CACHELINE);
+	h->off_vpages = region(&off, bm ? 0 : vpages * sizeof(struct uc_heap_page), UC_CACHELINE);
 	h->off_bitmap = region(&off, bm ? uc_bitmap_words(cfg->blocks) * 8 : 0, UC_CACHELINE);
 	h->size_kdata = bm ? heap_pages * uc_align_up(cfg->keysize, UC_HEAP_UNIT) : 0;
 	h->off_kdata = region(&off, h->size_kdata, UC_PAGE);
-	h->size_vdata = bm ? cfg->blocks * cfg->blocksize : heap_pages * vpage_size(cfg);
+	h->size_vdata = bm ? cfg->blocks * cfg->blocksize : vpages * vpage;
 	h->off_vdata = region(&off, h->size_vdata, UC_PAGE);
 	h->total = uc_align_up(off, UC_PAGE);
 }
 
+uint64_t uc_packed_page(const struct ucache_config *cfg)
+{
+	return !cfg->bitmap && largest_item(cfg->keysize, cfg->blocksize) * 4 <= UC_PACK_PAGE ? UC_PACK_PAGE : 0;
+}
+
+/* The plan with the most buckets from nb down to least that fits stock. */
+static void plan_buckets(const struct ucache_config *cfg, struct uc_hdr *h, uint64_t nb, uint64_t least, uint64_t stock)
+{
+	uc_plan_geometry(cfg, h, nb);
+	while (h->total + UC_PAGE > stock && nb / 2 >= least) {
+		nb /= 2;
+		uc_plan_geometry(cfg, h, nb);
+	}
+}
+
 int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err, size_t errlen)
 {
-	uint64_t refs = cfg->bitmap ? cfg->blocks : cfg->items * (vpage_size(cfg) / UC_HEAP_UNIT);
+	uint64_t refs = cfg->bitmap ? cfg->blocks : cfg->items * (largest_item(cfg->keysize, cfg->blocksize) / UC_HEAP_UNIT);
 	uint64_t nb, least, stock = uc_stock_mapping(cfg);
 
 	/* slot.val is 32 bits: a block number, or a heap offset in 16-byte units */
@@ -134,10 +169,14 @@ int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err,
 	 * 512 KiB of index here, 52 bytes an item resident (24 now). */
 	nb = uc_pow2_ceil(cfg->items);
 	least = uc_pow2_floor(cfg->items);
-	uc_plan_geometry(cfg, h, nb);
-	while (h->total + UC_PAGE > stock && nb / 2 >= least) {
-		nb /= 2;
-		uc_plan_geometry(cfg, h, nb);
+	/* packed value pages when 4 of the largest items fit in one, the
+	 * stock budget allows their slack and offsets stay 32-bit; else a page
+	 * per item (the largest: 1/4 of a page or more wastes little) */
+	h->vpage = uc_packed_page(cfg);
+	plan_buckets(cfg, h, nb, least, stock);
+	if (h->vpage && (h->total + UC_PAGE > stock || h->size_vdata / UC_HEAP_UNIT >= 0xffffffffull)) {
+		h->vpage = 0;
+		plan_buckets(cfg, h, nb, least, stock);
 	}
 	return 0;
 }
@@ -177,9 +216,11 @@ void uc_format_allocators(ucache_t *c)
 {
 	struct uc_hdr *h = c->hdr;
 	uint32_t pages = (uint32_t)h->items;
+	uint64_t vpage, vpages;
 
+	vheap_shape(h->vpage, h->keysize, h->blocksize, h->items, &vpage, &vpages);
 	uc_heap_format(&h->kheap, uc_align_up(h->keysize, UC_HEAP_UNIT), h->bitmap ? pages : 0);
-	uc_heap_format(&h->vheap, uc_align_up(h->keysize + h->blocksize, UC_HEAP_UNIT), h->bitmap ? 0 : pages);
+	uc_heap_format_packed(&h->vheap, vpage, largest_item(h->keysize, h->blocksize), h->bitmap ? 0 : (uint32_t)vpages);
 	uc_bitmap_format(&c->bm, h->bitmap ? h->blocks : 0);
 }
 

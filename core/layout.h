@@ -38,6 +38,7 @@
 #define UC_SIEVE_PER_STRIPE 64 /* at least this many items per stripe (SIEVE queue quality) */
 #define UC_CACHELINE 64
 #define UC_PAGE 4096u       /* mappings are planned in whole pages */
+#define UC_PACK_PAGE 4096u  /* a packed value heap's page (largest items <= 1/4 of it) */
 #define UC_REPAIR_DEAD 1
 #define UC_REPAIR_ASKED 2
 
@@ -133,6 +134,8 @@ struct uc_hdr {
 	uint64_t items, blocks, blocksize, keysize, nbuckets, nstripes, hash, bitmap;
 	uint64_t csum_values;    /* 1: checksums cover the value bytes (caches with a store) */
 	uint64_t small;          /* items <= UC_EXACT_LRU_MAX: atime stamps instead of SIEVE links */
+	uint64_t vpage;          /* single-block: the packed value heap's page size (UC_PACK_PAGE),
+				  * 0 = a page per item of keysize + blocksize (layout.c) */
 	uint64_t off_stripes, off_buckets, off_slots, off_kofs, off_atime, off_links;
 	uint64_t off_kpages, off_vpages, off_bitmap, off_kdata, off_vdata, size_kdata, size_vdata, total;
 	uint64_t created_at;
@@ -223,6 +226,10 @@ uint64_t uc_stock_mapping(const struct ucache_config *cfg);
 /* Compute every offset of the layout into h from the configuration, within
  * uc_stock_mapping() whenever the geometry allows it.  0 or -EINVAL. */
 int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err, size_t errlen);
+/* The packed value heap's page size for this geometry (UC_PACK_PAGE:
+ * single-block, the largest item at most 1/4 of it), else 0.  The plan
+ * uses it when stock's budget has room for its slack (uc_hdr.vpage). */
+uint64_t uc_packed_page(const struct ucache_config *cfg);
 /* The plan for a given bucket count (a power of two): what
  * uc_plan_layout() chose, replayed by store.c to validate a header. */
 void uc_plan_geometry(const struct ucache_config *cfg, struct uc_hdr *h, uint64_t nbuckets);

@@ -80,7 +80,7 @@ static int same_layout(const struct uc_hdr *a, const struct uc_hdr *b)
 {
 	return a->items == b->items && a->blocks == b->blocks && a->blocksize == b->blocksize &&
 	       a->keysize == b->keysize && a->nbuckets == b->nbuckets && a->nstripes == b->nstripes &&
-	       a->hash == b->hash && a->bitmap == b->bitmap && a->small == b->small &&
+	       a->hash == b->hash && a->bitmap == b->bitmap && a->small == b->small && a->vpage == b->vpage &&
 	       a->csum_values == b->csum_values && a->off_stripes == b->off_stripes &&
 	       a->off_buckets == b->off_buckets && a->off_slots == b->off_slots &&
 	       a->off_kofs == b->off_kofs && a->off_atime == b->off_atime && a->off_links == b->off_links &&
@@ -111,8 +111,9 @@ static int header_consistent(const struct uc_hdr *h)
 	    (h->nbuckets & (h->nbuckets - 1)) || ucache_config_validate(&cfg, NULL, 0))
 		return 0;
 	memset(&plan, 0, sizeof(plan));
-	if (uc_plan_layout(&cfg, &plan, NULL, 0))
+	if (uc_plan_layout(&cfg, &plan, NULL, 0) || (h->vpage && h->vpage != uc_packed_page(&cfg)))
 		return 0;
+	plan.vpage = h->vpage; /* packed or not: the creator's budget (hashsize) chose */
 	uc_plan_geometry(&cfg, &plan, h->nbuckets); /* the bucket count the creator chose */
 	return same_layout(&plan, h);
 }
