@@ -32,11 +32,11 @@ static void move_item(ucache_t *c, uint32_t id)
 {
 	struct uc_slot *s = &c->slots[id];
 	uint64_t size = (uint64_t)s->keylen + s->vallen, from = (uint64_t)s->val * UC_HEAP_UNIT;
-	int64_t to = uc_heap_alloc(&c->vheap, size);
 	struct uc_stripe *st;
+	int64_t to;
 
-	if (to < 0 || from + size > c->size_vdata)
-		return; /* no room (heap.c's count says never) or damage: the page stays in use */
+	if (from + size > c->size_vdata || (to = uc_heap_alloc(&c->vheap, size)) < 0)
+		return; /* damage, or no room (heap.c's count says never): the page stays in use */
 	memcpy(c->blocks + to, c->blocks + from, size);
 	if (s->state != UC_SLOT_LIVE) { /* stashed: unreachable, no checksum to keep */
 		s->val = (uint32_t)((uint64_t)to / UC_HEAP_UNIT);

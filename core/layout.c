@@ -138,14 +138,20 @@ uint64_t uc_packed_page(const struct ucache_config *cfg)
 	return !cfg->bitmap && largest_item(cfg->keysize, cfg->blocksize) * 4 <= UC_PACK_PAGE ? UC_PACK_PAGE : 0;
 }
 
-/* The plan with the most buckets from nb down to least that fits stock. */
-static void plan_buckets(const struct ucache_config *cfg, struct uc_hdr *h, uint64_t nb, uint64_t least, uint64_t stock)
+/* Packed value pages when 4 of the largest items fit in one, stock's
+ * budget has room for their slack with nb buckets (not at the cost of
+ * buckets) and offsets stay 32-bit: 1 with h planned so, else 0 with
+ * h->vpage 0 (a page per item: at 1/4 of a page or more it wastes little). */
+static int plan_packed(const struct ucache_config *cfg, struct uc_hdr *h, uint64_t nb, uint64_t stock)
 {
+	h->vpage = uc_packed_page(cfg);
+	if (!h->vpage)
+		return 0;
 	uc_plan_geometry(cfg, h, nb);
-	while (h->total + UC_PAGE > stock && nb / 2 >= least) {
-		nb /= 2;
-		uc_plan_geometry(cfg, h, nb);
-	}
+	if (h->total + UC_PAGE <= stock && h->size_vdata / UC_HEAP_UNIT < 0xffffffffull)
+		return 1;
+	h->vpage = 0;
+	return 0;
 }
 
 int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err, size_t errlen)
@@ -166,17 +172,15 @@ int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err,
 	 * below items (chains <= 2).  The budget keeps one page for the tag
 	 * generations (tags.h).  hashsize does not count: it sizes stock's
 	 * table, and stock's default of 65536 buckets for 10k items touched
-	 * 512 KiB of index here, 52 bytes an item resident (24 now). */
+	 * 512 KiB of index here, 52 bytes an item resident (13 now). */
 	nb = uc_pow2_ceil(cfg->items);
 	least = uc_pow2_floor(cfg->items);
-	/* packed value pages when 4 of the largest items fit in one, the
-	 * stock budget allows their slack and offsets stay 32-bit; else a page
-	 * per item (the largest: 1/4 of a page or more wastes little) */
-	h->vpage = uc_packed_page(cfg);
-	plan_buckets(cfg, h, nb, least, stock);
-	if (h->vpage && (h->total + UC_PAGE > stock || h->size_vdata / UC_HEAP_UNIT >= 0xffffffffull)) {
-		h->vpage = 0;
-		plan_buckets(cfg, h, nb, least, stock);
+	if (plan_packed(cfg, h, nb, stock))
+		return 0;
+	uc_plan_geometry(cfg, h, nb);
+	while (h->total + UC_PAGE > stock && nb / 2 >= least) {
+		nb /= 2;
+		uc_plan_geometry(cfg, h, nb);
 	}
 	return 0;
 }

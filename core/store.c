@@ -69,10 +69,11 @@ static size_t uc_min_size(uint64_t limit, const char *file, int fd)
 
 static void describe(const struct uc_hdr *h, char *out, size_t len)
 {
-	snprintf(out, len, "items=%llu blocks=%llu blocksize=%llu keysize=%llu hash=%s %s buckets=%llu",
+	snprintf(out, len, "items=%llu blocks=%llu blocksize=%llu keysize=%llu hash=%s %s buckets=%llu%s",
 		 (unsigned long long)h->items, (unsigned long long)h->blocks, (unsigned long long)h->blocksize,
 		 (unsigned long long)h->keysize, ucache_hash_name((enum ucache_hash)h->hash),
-		 h->bitmap ? "bitmap" : "single-block", 		 (unsigned long long)h->nbuckets);
+		 h->bitmap ? "bitmap" : "single-block", (unsigned long long)h->nbuckets,
+		 h->vpage ? " packed" : "");
 }
 
 /* 1 if the layout fields of a and b agree. */
