@@ -639,12 +639,15 @@ def headline(res):
     s_st, s_uc = res.get('sweep_max_latency_ms_stock'), res.get('sweep_max_latency_ms_ucache')
     return ['Headline (ucache / stock, same uwsgi binary, same run): C API get **%s** (1 process), '
             '**%s** (2 processes), update **%s**, LRU churn **%s**; Python `cache_get` **%s**; '
-            '**%s** less resident memory per item at 100k items (%s vs %s bytes); max get latency '
+            '**%s** less resident memory per item at 100k items (%s vs %s bytes), **%s** at 1M items '
+            'with a tuned keysize of 64 (%s vs %s bytes); max get latency '
             'while sweeping 1M items **%s ms** vs %s ms; instructions per get **%s**.' % (
                 g('capi_get_1p_ratio'), g('capi_get_2p_ratio'), g('capi_update_1p_ratio'),
                 g('capi_lru_churn_ratio'), g('py_get_1p_ratio'), g('mem_100k_ratio'),
                 fnum(res.get('mem_100k_bytes_per_item_stock'), 0),
-                fnum(res.get('mem_100k_bytes_per_item'), 0),
+                fnum(res.get('mem_100k_bytes_per_item'), 0), g('mem_1m_bs128_ks64_ratio'),
+                fnum(res.get('mem_1m_bs128_ks64_bytes_per_item_stock'), 0),
+                fnum(res.get('mem_1m_bs128_ks64_bytes_per_item'), 0),
                 fnum(s_uc, 3), fnum(s_st, 3), g('instr_get_ratio'))
             + ' Mapped (virtual) memory at most **%s** stock\'s over the memory rows; purge_lru hit '
             'ratio **%s** an exact LRU\'s (Zipf), **%s** with scans; PHP `uwsgi_cache_get` **%s** stock '

@@ -6,7 +6,8 @@
  * Full policy (uc_handle_full), in order, each step only if the previous
  * freed nothing:
  *   0. return the slots stripes keep in their stashes (index.c) to the
- *      allocator: not a full cache yet, nothing counted or logged;
+ *      allocator, or compact a packed value heap (compact.c): not a full
+ *      cache yet, nothing counted or logged;
  *   1. reclaim a few expired items near the sweep cursor (they can never be
  *      served again, so making room with them is always right; stock would
  *      report "full" instead);
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compact.h"
 #include "evict.h"
 #include "index.h"
 #include "repair.h"
@@ -269,6 +271,9 @@ int uc_handle_full(ucache_t *c)
 
 	/* slots kept in stripe stashes are free space: not full yet */
 	if (drain_stashes(c))
+		return 1;
+	/* nor is a packed heap whose pages other size classes hold */
+	if (uc_compact(c))
 		return 1;
 	uc_note_full(c, now);
 	if (ucache_sweep(c, now, 16) > 0)

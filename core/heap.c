@@ -21,8 +21,16 @@
  * had: an item that fits stock's single-block mode always fits here, while
  * a 12-byte key with a 100-byte value costs a 112-byte chunk.
  *
+ * A packed heap (uc_heap_format_packed: layout.c uses one when the largest
+ * item is at most 1/4 of a 4 KiB page, e.g. keysize 64 + blocksize 128)
+ * has fewer, larger pages, so that items much smaller than the largest
+ * share them: a page per 192-byte largest item made every 112-byte item
+ * cost 192 + a 16-byte descriptor.  Its capacity argument holds with
+ * compaction (uc_heap_drain_begin, compact.c): see uc_heap_packed_pages.
+ *
  * Classes: multiples of 16 up to 128 bytes, then ~1/8 geometric steps, the
- * last class being the whole page; at most 1/8 of a chunk is slack.
+ * last class being the whole page (a packed heap's: the largest item); at
+ * most 1/8 of a chunk is slack.
  *
  * Locking: none here; the caller holds the cache's allocator lock.  Readers
  * may read a chunk while it is freed (a seqlock tells them to retry), so a
@@ -41,17 +49,18 @@ static void build_classes(struct uc_heap_state *st)
 	uint64_t size = uc_align_up(uc_div_ceil(st->page_size, UC_HEAP_PAGE_CHUNKS), UC_HEAP_UNIT);
 	uint32_t n = 0;
 
-	while (size < st->page_size && n < UC_HEAP_MAXCLASS - 1) {
+	while (size < st->max_chunk && n < UC_HEAP_MAXCLASS - 1) {
 		st->class_size[n++] = (uint32_t)size;
 		if (size < 128)
 			size += UC_HEAP_UNIT;
 		else
 			size = uc_align_up(size + size / 8, UC_HEAP_UNIT);
-		/* a class holding a single chunk per page might as well be the page */
-		if (size > st->page_size / 2)
+		/* a class holding a single chunk per page might as well be the
+		 * page (a packed heap's pages hold several of its largest) */
+		if (st->max_chunk == st->page_size && size > st->page_size / 2)
 			break;
 	}
-	st->class_size[n++] = (uint32_t)st->page_size;
+	st->class_size[n++] = (uint32_t)st->max_chunk;
 	st->nclass = n;
 	/* the binary search below costs ~70 instructions; two lookups per
 	 * write were 15% of a full purge_lru insert (callgrind) */
@@ -62,12 +71,13 @@ static void build_classes(struct uc_heap_state *st)
 	}
 }
 
-void uc_heap_format(struct uc_heap_state *st, uint64_t page_size, uint32_t npages)
+void uc_heap_format_packed(struct uc_heap_state *st, uint64_t page_size, uint64_t max_chunk, uint32_t npages)
 {
 	uint32_t i;
 
 	memset(st, 0, sizeof(*st));
 	st->page_size = uc_align_up(page_size ? page_size : UC_HEAP_UNIT, UC_HEAP_UNIT);
+	st->max_chunk = max_chunk && max_chunk < st->page_size ? uc_align_up(max_chunk, UC_HEAP_UNIT) : st->page_size;
 	st->npages = npages;
 	st->free_head = UC_HEAP_NIL;
 	build_classes(st);
@@ -75,11 +85,43 @@ void uc_heap_format(struct uc_heap_state *st, uint64_t page_size, uint32_t npage
 		st->partial[i] = UC_HEAP_NIL;
 }
 
+void uc_heap_format(struct uc_heap_state *st, uint64_t page_size, uint32_t npages)
+{
+	uc_heap_format_packed(st, page_size, page_size, npages);
+}
+
+/* Why this many pages: a write that finds no free page and no free chunk
+ * of its class holds at most items x max_chunk bytes in chunks (one slot
+ * at least is its own, or an update holds two chunks of items - 1 slots).
+ * Pages in use hold chunks worth at least page_size - tail bytes each
+ * (tail: the most any class leaves unused at a page's end), so the free
+ * chunks are worth at least nclass x page_size: more than a page's worth
+ * of chunks of some class, and compaction can empty one of its pages
+ * into the others.  A packed heap maps ~nclass x 4 KiB and the largest
+ * tail more than items x max_chunk, far less than a page per item. */
+uint64_t uc_heap_packed_pages(uint64_t page_size, uint64_t max_chunk, uint64_t items)
+{
+	struct uc_heap_state st;
+	uint64_t tail = 0;
+	uint32_t c;
+
+	uc_heap_format_packed(&st, page_size, max_chunk, 0);
+	for (c = 0; c < st.nclass; c++)
+		if (st.page_size % st.class_size[c] > tail)
+			tail = st.page_size % st.class_size[c];
+	return uc_div_ceil(items * st.max_chunk + st.nclass * st.page_size, st.page_size - tail);
+}
+
+int uc_heap_exhausted(const struct uc_heap *h)
+{
+	return h->st->free_head == UC_HEAP_NIL && h->st->unused >= h->st->npages;
+}
+
 static int class_of(const struct uc_heap_state *st, uint64_t size)
 {
 	uint32_t lo = 0, hi = st->nclass;
 
-	if (size > st->page_size)
+	if (size > st->max_chunk)
 		return -1;
 	if (size <= UC_HEAP_TABLE * UC_HEAP_UNIT) {
 		lo = st->class_table[(size - 1) / UC_HEAP_UNIT];
@@ -189,16 +231,105 @@ void uc_heap_free(struct uc_heap *h, uint64_t off, uint64_t size)
 	(void)size;
 	memcpy(h->data + off, &pg->free_head, sizeof(pg->free_head));
 	pg->free_head = (uint16_t)(idx + 1);
-	if (pg->used-- == per_page(st, cls))
+	if (pg->used-- == per_page(st, cls) && !pg->draining)
 		list_push(h, &st->partial[cls], p);
 	st->chunk_bytes -= st->class_size[cls];
 	if (pg->used == 0) {
-		list_remove(h, &st->partial[cls], p);
+		if (!pg->draining)
+			list_remove(h, &st->partial[cls], p);
+		pg->draining = 0;
 		pg->cls = 0;
 		pg->next = st->free_head;
 		st->free_head = p;
 		st->pages_used--;
 	}
+}
+
+/* ---------------------------------------------------------- compaction */
+
+/* The class whose pages have the most free chunks, counted in pages'
+ * worth of chunks (at least one, or -1).  used[] and pages[] are scratch
+ * of UC_HEAP_MAXCLASS entries. */
+static int roomiest_class(const struct uc_heap *h, uint64_t *used, uint64_t *pages)
+{
+	const struct uc_heap_state *st = h->st;
+	uint64_t best = 0;
+	uint32_t p, c;
+	int which = -1;
+
+	memset(used, 0, UC_HEAP_MAXCLASS * sizeof(*used));
+	memset(pages, 0, UC_HEAP_MAXCLASS * sizeof(*pages));
+	for (p = 0; p < st->unused && p < st->npages; p++) {
+		if (h->pages[p].cls && h->pages[p].cls <= st->nclass) {
+			used[h->pages[p].cls - 1] += h->pages[p].used;
+			pages[h->pages[p].cls - 1]++;
+		}
+	}
+	for (c = 0; c < st->nclass; c++) {
+		uint64_t spare = (pages[c] * per_page(st, c) - used[c]) / per_page(st, c);
+		if (spare > best) {
+			best = spare;
+			which = (int)c;
+		}
+	}
+	return which;
+}
+
+/* The page of class cls with the fewest live chunks, not yet chosen. */
+static uint32_t sparsest_page(const struct uc_heap *h, uint32_t cls)
+{
+	uint32_t p, best = UC_HEAP_NIL;
+
+	for (p = 0; p < h->st->unused && p < h->st->npages; p++) {
+		const struct uc_heap_page *pg = &h->pages[p];
+		if (pg->cls == cls + 1 && !pg->draining && (best == UC_HEAP_NIL || pg->used < h->pages[best].used))
+			best = p;
+	}
+	return best;
+}
+
+uint32_t uc_heap_drain_begin(struct uc_heap *h, uint32_t *pages, uint32_t max)
+{
+	struct uc_heap_state *st = h->st;
+	uint64_t used[UC_HEAP_MAXCLASS], npg[UC_HEAP_MAXCLASS], room, moving = 0;
+	int cls = roomiest_class(h, used, npg);
+	uint32_t n = 0, p;
+
+	if (cls < 0)
+		return 0;
+	/* free chunks outside the chosen pages must take every chunk moved */
+	room = npg[cls] * per_page(st, (uint32_t)cls) - used[cls];
+	while (n < max && (p = sparsest_page(h, (uint32_t)cls)) != UC_HEAP_NIL) {
+		struct uc_heap_page *pg = &h->pages[p];
+		uint64_t holes = per_page(st, (uint32_t)cls) - pg->used;
+		if (moving + pg->used > room - holes)
+			break;
+		moving += pg->used;
+		room -= holes;
+		if (pg->used < per_page(st, (uint32_t)cls))
+			list_remove(h, &st->partial[cls], p);
+		pg->draining = 1;
+		pages[n++] = p;
+	}
+	return n;
+}
+
+int uc_heap_draining(const struct uc_heap *h, uint64_t off)
+{
+	uint64_t p = off / h->st->page_size;
+
+	return p < h->st->npages && h->pages[p].draining;
+}
+
+void uc_heap_drain_end(struct uc_heap *h, uint32_t p)
+{
+	struct uc_heap_page *pg = &h->pages[p];
+
+	if (!pg->draining)
+		return; /* emptied: uc_heap_free gave it back */
+	pg->draining = 0;
+	if (pg->used < per_page(h->st, pg->cls - 1u))
+		list_push(h, &h->st->partial[pg->cls - 1], p);
 }
 
 /* ------------------------------------------------------------- rebuild */

@@ -19,6 +19,7 @@
 /* Lives in shared memory (inside the cache header). */
 struct uc_heap_state {
 	uint64_t page_size;                  /* bytes per page, multiple of UC_HEAP_UNIT */
+	uint64_t max_chunk;                  /* the largest class: page_size, or less in a packed heap */
 	uint32_t npages;                     /* pages in the region */
 	uint32_t nclass;                     /* size classes in use */
 	uint32_t unused;                     /* pages [unused, npages) never handed out */
@@ -42,7 +43,7 @@ struct uc_heap_page {
 	uint16_t carved;      /* chunks ever handed out (bump pointer) */
 	uint16_t free_head;   /* 1 + index of the first freed chunk; 0 = none */
 	uint8_t cls;          /* class + 1; 0 = page not in use */
-	uint8_t pad;
+	uint8_t draining;     /* compaction is moving its chunks out: off the partial list */
 };
 _Static_assert(sizeof(struct uc_heap_page) == 16, "heap page descriptor must stay 16 bytes");
 
@@ -56,6 +57,30 @@ struct uc_heap {
 /* Format an empty heap of npages pages of page_size bytes (rounded up to
  * UC_HEAP_UNIT).  Touches only the state struct. */
 void uc_heap_format(struct uc_heap_state *st, uint64_t page_size, uint32_t npages);
+
+/* A packed heap: pages of page_size holding chunks of at most max_chunk
+ * bytes (a multiple of UC_HEAP_UNIT, at most page_size), so that items
+ * much smaller than the largest share pages whatever the largest is. */
+void uc_heap_format_packed(struct uc_heap_state *st, uint64_t page_size, uint64_t max_chunk, uint32_t npages);
+
+/* Pages a packed heap needs so that a chunk of max_chunk bytes can always
+ * be had, after uc_heap_drain_begin's compaction at worst, while the
+ * chunks in use hold at most items x max_chunk bytes (heap.c). */
+uint64_t uc_heap_packed_pages(uint64_t page_size, uint64_t max_chunk, uint64_t items);
+
+/* No page is free (racy: only decides whether compaction may help). */
+int uc_heap_exhausted(const struct uc_heap *h);
+
+/* Compaction (caller holds the allocator and every user of the heap):
+ * choose up to max pages of the class with the most free chunks whose
+ * chunks fit in that class's other pages, take them off the allocation
+ * lists and write their numbers to pages.  Returns how many (0: nothing
+ * to gain).  The caller moves each live chunk of a draining page
+ * (uc_heap_draining) with uc_heap_alloc + uc_heap_free, then calls
+ * uc_heap_drain_end for each page. */
+uint32_t uc_heap_drain_begin(struct uc_heap *h, uint32_t *pages, uint32_t max);
+int uc_heap_draining(const struct uc_heap *h, uint64_t off);
+void uc_heap_drain_end(struct uc_heap *h, uint32_t page);
 
 /* Chunk size that holds size bytes (0 if size > page_size). */
 uint32_t uc_heap_chunk_size(const struct uc_heap_state *st, uint64_t size);

@@ -11,8 +11,7 @@
  *   | struct uc_hdr    |  geometry, allocator state, counters (per-cpu lines)
  *   | stripes[S]       |  S <= 256 x {robust mutex, seqlock, SIEVE queue}, a line each
  *   | buckets[B]       |  {head slot, chunk hint}, B a power of two
- *   | slots[items]     |  32-byte item headers; slot 0 is the null slot
- *   | hits[items]      |  per-item hit counters (u32)
+ *   | slots[items]     |  32-byte item headers (hit counter included); slot 0 is the null slot
  *   | kofs[items]      |  bitmap mode: key chunk of each slot (u32)
  *   | atime[items]     |  caches of <= 65 items: exact-LRU access stamps (u32)
  *   | links[items]     |  larger caches: SIEVE queue links (2 x u32)
@@ -21,8 +20,10 @@
  *   +------------------+ off_kdata (page aligned)
  *   | key heap         |  bitmap mode: items pages of keysize
  *   +------------------+ off_vdata (page aligned)
- *   | values           |  single-block: items pages of keysize + blocksize, each
- *   |                  |  chunk holding a key then its value; bitmap: blocks
+ *   | values           |  single-block: items pages of keysize + blocksize, or
+ *   |                  |  packed 4 KiB pages when that is 4 such items or more
+ *   |                  |  (heap.c), each chunk holding a key then its value;
+ *   |                  |  bitmap: blocks
  *   +------------------+ total
  *
  * Address space: the plan stays within what stock uWSGI maps for the same
@@ -30,19 +31,23 @@
  * --limit-as, vm.overcommit_memory=2 or ulimit -v with stock starts with
  * ucache.  Per item, stock maps 88 + keysize + blocksize bytes plus 8 of
  * free-slot stack (and 8 x hashsize of hash table); ucache maps a 32-byte
- * slot, 4 of hits, 8 of SIEVE links, 4 of key reference (bitmap only), a
- * 16-byte page descriptor and a page of keysize + blocksize rounded up to
- * 16: at most 79 + keysize + blocksize, and at most
- * 8 x max(items, hashsize) of buckets (a power of two below that when the
+ * slot (its hit counter included), 8 of SIEVE links, 4 of key reference
+ * (bitmap only), a 16-byte page descriptor and a page of keysize +
+ * blocksize rounded up to 16: at most 75 + keysize + blocksize, and at most
+ * 8 x items of buckets (a power of two below that when the
  * one above would not fit).  The mapping is MAP_NORESERVE and nothing is
  * memset: the kernel hands out zero pages, so resident memory grows with
- * use (a 100-byte value with a 12-byte key costs 32 + 4 + 8 + a 112-byte
+ * use (a 100-byte value with a 12-byte key costs 32 + 8 + a 112-byte
  * chunk).  The SIEVE links and stamps exist whether or not purge_lru is
  * set, so a store can be reopened with the other policy.
  *
  * The heap's capacity argument (heap.c) needs as many pages as slots, each
  * holding the largest item (keysize + blocksize): that is exactly stock's
- * per-item key + block budget, so every value stock accepts fits.
+ * per-item key + block budget, so every value stock accepts fits.  A packed
+ * heap needs items x the largest item, plus ~nclass 4 KiB pages and its
+ * classes' page-end slack, with compaction (compact.c): it is used when
+ * that fits stock's budget (16 bytes of descriptor an item saved pay for
+ * it from a few thousand items), else a page per item.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -72,16 +77,30 @@ static uint64_t region(uint64_t *off, uint64_t size, uint64_t align)
 	return at;
 }
 
-/* Single-block heap page: the largest item, key and value together. */
-static uint64_t vpage_size(const struct ucache_config *cfg)
+/* Single-block: the largest item, key and value together. */
+static uint64_t largest_item(uint64_t keysize, uint64_t blocksize)
 {
-	return uc_align_up(cfg->keysize + cfg->blocksize, UC_HEAP_UNIT);
+	return uc_align_up(keysize + blocksize, UC_HEAP_UNIT);
+}
+
+/* Single-block value heap: pages and their size.  Unpacked (vpage 0), a
+ * page per item holding the largest; packed, UC_PACK_PAGE pages shared
+ * by items of every size (uc_heap_packed_pages says how many). */
+static void vheap_shape(uint64_t vpage, uint64_t keysize, uint64_t blocksize, uint64_t items, uint64_t *page,
+			uint64_t *npages)
+{
+	uint64_t largest = largest_item(keysize, blocksize);
+
+	*page = vpage ? vpage : largest;
+	*npages = vpage ? uc_heap_packed_pages(vpage, largest, items) : items;
 }
 
 void uc_plan_geometry(const struct ucache_config *cfg, struct uc_hdr *h, uint64_t nbuckets)
 {
-	uint64_t off = 0, n = cfg->items, heap_pages = n;
+	uint64_t off = 0, n = cfg->items, heap_pages = n, vpage, vpages;
 	int bm = cfg->bitmap != 0;
+
+	vheap_shape(h->vpage, cfg->keysize, cfg->blocksize, n, &vpage, &vpages);
 
 	h->items = n;
 	h->blocks = bm ? cfg->blocks : n;
@@ -102,16 +121,15 @@ void uc_plan_geometry(const struct ucache_config *cfg, struct uc_hdr *h, uint64_
 	h->off_stripes = region(&off, h->nstripes * sizeof(struct uc_stripe), UC_CACHELINE);
 	h->off_buckets = region(&off, nbuckets * sizeof(struct uc_bucket), UC_CACHELINE);
 	h->off_slots = region(&off, n * sizeof(struct uc_slot), UC_CACHELINE);
-	h->off_hits = region(&off, n * sizeof(uint32_t), UC_CACHELINE);
 	h->off_kofs = region(&off, bm ? n * sizeof(uint32_t) : 0, UC_CACHELINE);
 	h->off_atime = region(&off, h->small ? n * sizeof(uint32_t) : 0, UC_CACHELINE);
 	h->off_links = region(&off, h->small ? 0 : n * sizeof(struct uc_link), UC_CACHELINE);
 	h->off_kpages = region(&off, bm ? heap_pages * sizeof(struct uc_heap_page) : 0, UC_CACHELINE);
-	h->off_vpages = region(&off, bm ? 0 : heap_pages * sizeof(struct uc_heap_page), UC_CACHELINE);
+	h->off_vpages = region(&off, bm ? 0 : vpages * sizeof(struct uc_heap_page), UC_CACHELINE);
 	h->off_bitmap = region(&off, bm ? uc_bitmap_words(cfg->blocks) * 8 : 0, UC_CACHELINE);
 	h->size_kdata = bm ? heap_pages * uc_align_up(cfg->keysize, UC_HEAP_UNIT) : 0;
 	h->off_kdata = region(&off, h->size_kdata, UC_PAGE);
-	h->size_vdata = bm ? cfg->blocks * cfg->blocksize : heap_pages * vpage_size(cfg);
+	h->size_vdata = bm ? cfg->blocks * cfg->blocksize : vpages * vpage;
 	h->off_vdata = region(&off, h->size_vdata, UC_PAGE);
 	/* a store's tag table lives in its file, so a read-only view of the
 	 * file honours invalidations; its size is what stock's address space
@@ -121,29 +139,51 @@ void uc_plan_geometry(const struct ucache_config *cfg, struct uc_hdr *h, uint64_
 	h->total = uc_align_up(off, UC_PAGE);
 }
 
+uint64_t uc_packed_page(const struct ucache_config *cfg)
+{
+	return !cfg->bitmap && largest_item(cfg->keysize, cfg->blocksize) * 4 <= UC_PACK_PAGE ? UC_PACK_PAGE : 0;
+}
+
+/* Packed value pages when 4 of the largest items fit in one, stock's
+ * budget has room for their slack with nb buckets (not at the cost of
+ * buckets; a store's tag table takes what is left, tags.h) and offsets
+ * stay 32-bit: 1 with h planned so, else 0 with
+ * h->vpage 0 (a page per item: at 1/4 of a page or more it wastes little). */
+static int plan_packed(const struct ucache_config *cfg, struct uc_hdr *h, uint64_t nb, uint64_t stock)
+{
+	h->vpage = uc_packed_page(cfg);
+	if (!h->vpage)
+		return 0;
+	uc_plan_geometry(cfg, h, nb);
+	if (h->total - h->size_tags + UC_PAGE <= stock && h->size_vdata / UC_HEAP_UNIT < 0xffffffffull)
+		return 1;
+	h->vpage = 0;
+	return 0;
+}
+
 int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err, size_t errlen)
 {
-	uint64_t want = cfg->hashsize > cfg->items ? cfg->hashsize : cfg->items;
-	uint64_t refs = cfg->bitmap ? cfg->blocks : cfg->items * (vpage_size(cfg) / UC_HEAP_UNIT);
+	uint64_t refs = cfg->bitmap ? cfg->blocks : cfg->items * (largest_item(cfg->keysize, cfg->blocksize) / UC_HEAP_UNIT);
 	uint64_t nb, least, stock = uc_stock_mapping(cfg);
 
 	/* slot.val is 32 bits: a block number, or a heap offset in 16-byte units */
-	if (cfg->items >= 0xffffffffull || refs >= 0xffffffffull || want > (1ull << 32)) {
+	if (cfg->items >= 0xffffffffull || refs >= 0xffffffffull) {
 		uc_err(err, errlen, "cache \"%s\": geometry too large (items=%llu blocks=%llu blocksize=%llu keysize=%llu): "
 		       "at most 2^32 - 1 items and blocks, and 64 GiB of single-block values", cfg->name,
 		       (unsigned long long)cfg->items, (unsigned long long)cfg->blocks,
 		       (unsigned long long)cfg->blocksize, (unsigned long long)cfg->keysize);
 		return -EINVAL;
 	}
-	nb = uc_pow2_ceil(want);
-	least = uc_pow2_floor(cfg->items);
 	/* One bucket per item at most (chains of <= 1 at full load) when that
-	 * fits in stock's budget, else halved while it does not, down to the
-	 * power of two at or below items (chains <= 2).  The budget keeps one
-	 * page for the tag generations (tags.h).  Halving more than once only
-	 * happens when hashsize, not items, set the count: 10 items of 10 bytes
-	 * with the default hashsize 65536 mapped 557056 bytes with 65536
-	 * buckets, 4 KiB over stock's 552960. */
+	 * fits in stock's budget, else halved once: the power of two at or
+	 * below items (chains <= 2).  The budget keeps one page for the tag
+	 * generations (tags.h).  hashsize does not count: it sizes stock's
+	 * table, and stock's default of 65536 buckets for 10k items touched
+	 * 512 KiB of index here, 52 bytes an item resident (13 now). */
+	nb = uc_pow2_ceil(cfg->items);
+	least = uc_pow2_floor(cfg->items);
+	if (plan_packed(cfg, h, nb, stock))
+		return 0;
 	uc_plan_geometry(cfg, h, nb);
 	while (h->total - h->size_tags + UC_PAGE > stock && nb / 2 >= least) {
 		nb /= 2;
@@ -163,7 +203,6 @@ void uc_attach_as(ucache_t *c, const struct uc_hdr *h)
 	c->stripes = (struct uc_stripe *)(c->base + h->off_stripes);
 	c->buckets = (struct uc_bucket *)(c->base + h->off_buckets);
 	c->slots = (struct uc_slot *)(c->base + h->off_slots);
-	c->hits = (_Atomic uint32_t *)(c->base + h->off_hits);
 	c->kofs = (uint32_t *)(c->base + h->off_kofs);
 	c->atime = (_Atomic uint32_t *)(c->base + h->off_atime);
 	c->links = (struct uc_link *)(c->base + h->off_links);
@@ -191,9 +230,11 @@ void uc_format_allocators(ucache_t *c)
 {
 	struct uc_hdr *h = c->hdr;
 	uint32_t pages = (uint32_t)h->items;
+	uint64_t vpage, vpages;
 
+	vheap_shape(h->vpage, h->keysize, h->blocksize, h->items, &vpage, &vpages);
 	uc_heap_format(&h->kheap, uc_align_up(h->keysize, UC_HEAP_UNIT), h->bitmap ? pages : 0);
-	uc_heap_format(&h->vheap, uc_align_up(h->keysize + h->blocksize, UC_HEAP_UNIT), h->bitmap ? 0 : pages);
+	uc_heap_format_packed(&h->vheap, vpage, largest_item(h->keysize, h->blocksize), h->bitmap ? 0 : (uint32_t)vpages);
 	uc_bitmap_format(&c->bm, h->bitmap ? h->blocks : 0);
 }
 

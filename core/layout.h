@@ -31,13 +31,16 @@
 /* 2: 8-byte buckets, expiry in the checksum; 3: 64 KiB value pages; 4: value
  * region capped at 8 GiB; 5: 32-byte slots, key and value in one chunk,
  * side arrays, per-stripe SIEVE queues, 16-byte page descriptors; 6: the tag
- * generations in the store file (off_tags), where read-only views see them. */
+ * generations in the store file (off_tags), where read-only views see them;
+ * the hit counter in the slot (32-bit expiry), no hits array; packed value
+ * pages (vpage). */
 #define UC_LAYOUT_VERSION 6u
 #define UC_STRIPES_MAX 256
 #define UC_EXACT_LRU_MAX 65 /* caches of <= 64 usable items get exact LRU */
 #define UC_SIEVE_PER_STRIPE 64 /* at least this many items per stripe (SIEVE queue quality) */
 #define UC_CACHELINE 64
 #define UC_PAGE 4096u       /* mappings are planned in whole pages */
+#define UC_PACK_PAGE 4096u  /* a packed value heap's page (largest items <= 1/4 of it) */
 #define UC_REPAIR_DEAD 1
 #define UC_REPAIR_ASKED 2
 
@@ -46,9 +49,12 @@ enum uc_slot_state { UC_SLOT_FREE = 0, UC_SLOT_RESERVED = 1, UC_SLOT_LIVE = 2 };
 /* slot flags */
 #define UC_SLOT_VISITED 1u /* read since the SIEVE hand last passed it (readers set it, relaxed) */
 #define UC_SLOT_DIRTY 2u   /* a writer is copying a value in place: a rebuild drops the item */
+/* Latest expiry a slot holds (absolute seconds, 2106-02-07): later ones,
+ * absolute or relative, are clamped to it, which never wraps into the past */
+#define UC_EXPIRES_MAX UINT32_MAX
 
 /* One item header: 32 bytes, two per cache line (stock: 88 + keysize).
- * Every field but flags changes only under the slot's stripe lock, inside
+ * Every field but flags and hits changes only under the slot's stripe lock, inside
  * that stripe's seqlock window once the slot is reachable; a lock-free
  * reader may see any mix of old and new values and must bounds-check each
  * before use (the seq re-check then discards what it built on them).
@@ -60,10 +66,15 @@ struct uc_slot {
 	uint16_t keylen;
 	uint8_t state;          /* enum uc_slot_state */
 	_Atomic uint8_t flags;  /* UC_SLOT_*; VISITED is set by readers without a lock */
-	uint64_t expires;       /* absolute seconds, 0 = never */
+	uint32_t expires;       /* absolute seconds, 0 = never, at most UC_EXPIRES_MAX */
 	uint32_t val;           /* single-block: chunk offset / 16, the key then the value;
 				 * bitmap: first block of the value */
 	uint32_t csum;          /* uc_item_csum() of key hash, lengths, expiry, storage and (with a store) value */
+	/* hits: exact below 64, then an unbiased estimate (read.c); readers
+	 * update it with relaxed atomics, a writer zeroes it on insert.  In
+	 * the slot, not a side array: the line a hit reads anyway, and 4
+	 * bytes an item less (layout v6) */
+	_Atomic uint32_t hits;
 };
 _Static_assert(sizeof(struct uc_slot) == 32, "slot must be 32 bytes");
 
@@ -125,7 +136,9 @@ struct uc_hdr {
 	uint64_t items, blocks, blocksize, keysize, nbuckets, nstripes, hash, bitmap;
 	uint64_t csum_values;    /* 1: checksums cover the value bytes (caches with a store) */
 	uint64_t small;          /* items <= UC_EXACT_LRU_MAX: atime stamps instead of SIEVE links */
-	uint64_t off_stripes, off_buckets, off_slots, off_hits, off_kofs, off_atime, off_links;
+	uint64_t vpage;          /* single-block: the packed value heap's page size (UC_PACK_PAGE),
+				  * 0 = a page per item of keysize + blocksize (layout.c) */
+	uint64_t off_stripes, off_buckets, off_slots, off_kofs, off_atime, off_links;
 	uint64_t off_kpages, off_vpages, off_bitmap, off_kdata, off_vdata, size_kdata, size_vdata;
 	uint64_t off_tags, size_tags; /* store: the tag generations (tags.h), the region's last pages; else 0 */
 	uint64_t total;
@@ -161,14 +174,11 @@ struct ucache {
 	struct uc_bucket *buckets;
 	struct uc_slot *slots;
 	/* side arrays in the region, one entry per slot:
-	 *   hits   exact below 64, then an unbiased estimate (read.c); readers
-	 *          update it with relaxed atomics, a writer zeroes it on insert
 	 *   kofs   bitmap mode: key chunk offset / 16 in the key heap; set while
 	 *          the slot is unreachable (alloc or stripe held), read like
 	 *          the slot's other fields (bounds-checked, seq-validated)
 	 *   atime  exact LRU: logical clock stamp, relaxed atomics by anyone
 	 *   links  SIEVE queue links: stripe held only (readers never read them) */
-	_Atomic uint32_t *hits;
 	uint32_t *kofs;
 	_Atomic uint32_t *atime;
 	struct uc_link *links;
@@ -224,6 +234,10 @@ uint64_t uc_stock_mapping(const struct ucache_config *cfg);
  * store, the tag table's pages last: tags.h), within
  * uc_stock_mapping() whenever the geometry allows it.  0 or -EINVAL. */
 int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err, size_t errlen);
+/* The packed value heap's page size for this geometry (UC_PACK_PAGE:
+ * single-block, the largest item at most 1/4 of it), else 0.  The plan
+ * uses it when stock's budget has room for its slack (uc_hdr.vpage). */
+uint64_t uc_packed_page(const struct ucache_config *cfg);
 /* The plan for a given bucket count (a power of two): what
  * uc_plan_layout() chose, replayed by store.c to validate a header. */
 void uc_plan_geometry(const struct ucache_config *cfg, struct uc_hdr *h, uint64_t nbuckets);

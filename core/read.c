@@ -83,7 +83,7 @@ static uint32_t rand32(void)
  * eviction hints only). */
 static inline __attribute__((always_inline)) void touch(ucache_t *c, uint32_t id)
 {
-	uint32_t h = atomic_load_explicit(&c->hits[id], memory_order_relaxed);
+	uint32_t h = atomic_load_explicit(&c->slots[id].hits, memory_order_relaxed);
 
 	if (c->sieve) {
 		struct uc_slot *s = &c->slots[id];
@@ -93,11 +93,11 @@ static inline __attribute__((always_inline)) void touch(ucache_t *c, uint32_t id
 		atomic_store_explicit(&c->atime[id], uc_lru_tick(c), memory_order_relaxed);
 	}
 	if (h < UC_HITS_EXACT) {
-		atomic_store_explicit(&c->hits[id], h + 1, memory_order_relaxed);
+		atomic_store_explicit(&c->slots[id].hits, h + 1, memory_order_relaxed);
 	} else if (h < 0x80000000u) {
 		uint32_t k = (uint32_t)(31 - __builtin_clz(h)) - 5; /* 2^k ~ h / 64 */
 		if (!(rand32() & ((1u << k) - 1)))
-			atomic_store_explicit(&c->hits[id], h + (1u << k), memory_order_relaxed);
+			atomic_store_explicit(&c->slots[id].hits, h + (1u << k), memory_order_relaxed);
 	}
 	uc_count(c, UC_CTR_HITS, 1);
 }
@@ -289,7 +289,7 @@ static inline __attribute__((always_inline)) int get_common(ucache_t *c, struct 
 	 * expiry without copying it (the key listing, server.c) */
 	if (info && (rc == 0 || rc == -ENOBUFS)) { /* the item's hits before this read, plus this one */
 		info->expires = r->expires;
-		info->hits = atomic_load_explicit(&c->hits[r->id], memory_order_relaxed) +
+		info->hits = atomic_load_explicit(&c->slots[r->id].hits, memory_order_relaxed) +
 			     (uint64_t)(touch_it && rc == 0);
 	}
 	if (rc == 0 && touch_it)
@@ -403,7 +403,7 @@ void *ucache_get_alloc(ucache_t *c, const void *key, size_t klen, size_t *vallen
 			}
 			if (info) { /* as get_ex: the hits before this one, plus this one */
 				info->expires = f.expires;
-				info->hits = (uint64_t)atomic_load_explicit(&c->hits[id], memory_order_relaxed) + 1;
+				info->hits = (uint64_t)atomic_load_explicit(&c->slots[id].hits, memory_order_relaxed) + 1;
 			}
 			touch(c, id);
 			if (vallen)

@@ -78,10 +78,10 @@ static size_t uc_min_size(uint64_t limit, const char *file, int fd)
 
 static void describe(const struct uc_hdr *h, char *out, size_t len)
 {
-	snprintf(out, len, "items=%llu blocks=%llu blocksize=%llu keysize=%llu hash=%s %s buckets=%llu tag table=%llu KiB",
+	snprintf(out, len, "items=%llu blocks=%llu blocksize=%llu keysize=%llu hash=%s %s buckets=%llu%s tag table=%llu KiB",
 		 (unsigned long long)h->items, (unsigned long long)h->blocks, (unsigned long long)h->blocksize,
 		 (unsigned long long)h->keysize, ucache_hash_name((enum ucache_hash)h->hash),
-		 h->bitmap ? "bitmap" : "single-block", (unsigned long long)h->nbuckets,
+		 h->bitmap ? "bitmap" : "single-block", (unsigned long long)h->nbuckets, h->vpage ? " packed" : "",
 		 (unsigned long long)(h->size_tags >> 10));
 }
 
@@ -90,9 +90,9 @@ static int same_layout(const struct uc_hdr *a, const struct uc_hdr *b)
 {
 	return a->items == b->items && a->blocks == b->blocks && a->blocksize == b->blocksize &&
 	       a->keysize == b->keysize && a->nbuckets == b->nbuckets && a->nstripes == b->nstripes &&
-	       a->hash == b->hash && a->bitmap == b->bitmap && a->small == b->small &&
+	       a->hash == b->hash && a->bitmap == b->bitmap && a->small == b->small && a->vpage == b->vpage &&
 	       a->csum_values == b->csum_values && a->off_stripes == b->off_stripes &&
-	       a->off_buckets == b->off_buckets && a->off_slots == b->off_slots && a->off_hits == b->off_hits &&
+	       a->off_buckets == b->off_buckets && a->off_slots == b->off_slots &&
 	       a->off_kofs == b->off_kofs && a->off_atime == b->off_atime && a->off_links == b->off_links &&
 	       a->off_kpages == b->off_kpages &&
 	       a->off_vpages == b->off_vpages && a->off_bitmap == b->off_bitmap && a->off_kdata == b->off_kdata &&
@@ -121,8 +121,9 @@ static int header_consistent(const struct uc_hdr *h)
 	    (h->nbuckets & (h->nbuckets - 1)) || ucache_config_validate(&cfg, NULL, 0))
 		return 0;
 	memset(&plan, 0, sizeof(plan));
-	if (uc_plan_layout(&cfg, &plan, NULL, 0))
+	if (uc_plan_layout(&cfg, &plan, NULL, 0) || (h->vpage && h->vpage != uc_packed_page(&cfg)))
 		return 0;
+	plan.vpage = h->vpage; /* packed or not: the creator's budget (hashsize) chose */
 	uc_plan_geometry(&cfg, &plan, h->nbuckets); /* the bucket count the creator chose */
 	/* the tag table's size followed the creator's hashsize (tags.h), which
 	 * the header does not keep: any size the rule can give, last in the file */

@@ -60,9 +60,9 @@ static uint64_t abs_expiry(ucache_t *c, uint64_t expires, unsigned flags)
 	if (c->cfg.no_expire || !expires)
 		return 0;
 	if (flags & UCACHE_SET_ABSEXPIRE)
-		return expires;
+		return expires < UC_EXPIRES_MAX ? expires : UC_EXPIRES_MAX;
 	now = ucache_now();
-	return expires > UINT64_MAX - now ? UINT64_MAX : now + expires; /* never wrap into the past */
+	return expires < UC_EXPIRES_MAX - now ? now + expires : UC_EXPIRES_MAX; /* never wrap into the past */
 }
 
 static void touch_modified(ucache_t *c)
@@ -83,7 +83,7 @@ static void fill_new(ucache_t *c, uint32_t id, const struct uc_write *w)
 	s->expires = w->expires;
 	atomic_store_explicit(&s->flags, 0, memory_order_relaxed);
 	s->csum = uc_slot_csum(c, w->hash, (uint32_t)w->klen, w->val, w->vlen, w->expires, s->val);
-	atomic_store_explicit(&c->hits[id], 0, memory_order_relaxed);
+	atomic_store_explicit(&s->hits, 0, memory_order_relaxed);
 	uc_item_fill(c, s->val, kofs, w->key, w->klen, w->val, w->vlen);
 }
 

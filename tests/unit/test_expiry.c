@@ -282,6 +282,28 @@ static void test_expired_key_in_full_cache_can_be_set_again(void **state)
 
 /* ----------------------------------------------------- absolute expiry */
 
+/* Slots hold 32-bit expiries (layout v6): later ones, absolute or
+ * relative, become 2106-02-07, which stays in the future (never wraps
+ * into the past, where the item would read as expired). */
+static void test_far_expiry_clamped_never_expired(void **state)
+{
+	ucache_t *c = ut_cache("name=a,items=10,blocksize=64");
+
+	(void)state;
+	assert_int_equal(ut_set(c, "abs", "v", UINT64_MAX, UCACHE_SET_ABSEXPIRE), 0);
+	assert_true(ut_expires_of(c, "abs") == UINT32_MAX);
+	assert_int_equal(ut_set(c, "rel", "v", (uint64_t)1 << 40, 0), 0);
+	assert_true(ut_expires_of(c, "rel") == UINT32_MAX);
+	assert_int_equal(ut_set(c, "edge", "v", UINT32_MAX - T0, 0), 0);
+	assert_true(ut_expires_of(c, "edge") == UINT32_MAX);
+	assert_int_equal(ut_set(c, "last", "v", UINT32_MAX - T0 - 1, 0), 0);
+	assert_true(ut_expires_of(c, "last") == UINT32_MAX - 1);
+	ut_clock_set((uint64_t)UINT32_MAX - 1);
+	ut_expect(c, "abs", "v");
+	ut_expect(c, "rel", "v");
+	ut_destroy(c);
+}
+
 static void test_absolute_expiry_flag(void **state)
 {
 	ucache_t *c = ut_cache("name=a,items=10,blocksize=64");
@@ -366,6 +388,7 @@ int main(void)
 		T(test_no_lazy_expire_keeps_item_until_swept),
 		T(test_expired_key_can_be_set_again),
 		T(test_expired_key_in_full_cache_can_be_set_again),
+		T(test_far_expiry_clamped_never_expired),
 		T(test_absolute_expiry_flag),
 		T(test_full_cache_reclaims_expired_items_first),
 		T(test_lru_reclaims_expired_before_evicting),

@@ -157,6 +157,86 @@ static void capacity_guarantee_random_mix(void **state)
 	destroy(f);
 }
 
+static struct fixture *make_packed(uint64_t page_size, uint64_t max_chunk, uint64_t items)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	uint32_t npages = (uint32_t)uc_heap_packed_pages(page_size, max_chunk, items);
+
+	uc_heap_format_packed(&f->st, page_size, max_chunk, npages);
+	f->h.st = &f->st;
+	f->h.pages = calloc(npages, sizeof(struct uc_heap_page));
+	f->h.data = calloc(npages, f->st.page_size);
+	return f;
+}
+
+static void packed_classes_end_at_max_chunk(void **state)
+{
+	struct fixture *f = make_packed(4096, 192, 100);
+
+	(void)state;
+	assert_int_equal(f->st.class_size[f->st.nclass - 1], 192);
+	assert_int_equal(uc_heap_chunk_size(&f->st, 112), 112); /* a 12-byte key, a 100-byte value */
+	assert_int_equal(uc_heap_chunk_size(&f->st, 193), 0);
+	/* many of the largest share a page: 21 chunks of 192 bytes in 4 KiB */
+	assert_int_equal(uc_heap_alloc(&f->h, 192), 0);
+	assert_int_equal(uc_heap_alloc(&f->h, 192), 192);
+	assert_int_equal(f->st.pages_used, 1);
+	destroy(f);
+}
+
+/* Move every chunk of the draining pages, as compact.c does with items. */
+static int compact(struct fixture *f, int64_t *off, const uint64_t *size, int n)
+{
+	uint32_t pages[64], k = uc_heap_drain_begin(&f->h, pages, 64), j;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (off[i] >= 0 && uc_heap_draining(&f->h, (uint64_t)off[i])) {
+			int64_t to = uc_heap_alloc(&f->h, size[i]);
+			assert_true(to >= 0);
+			uc_heap_free(&f->h, (uint64_t)off[i], size[i]);
+			off[i] = to;
+		}
+	}
+	for (j = 0; j < k; j++)
+		uc_heap_drain_end(&f->h, pages[j]);
+	return (int)k;
+}
+
+/* A packed heap keeps the slab heap's guarantee (room for the largest
+ * while an item is free) with compaction: sizes shift phase by phase so
+ * that pages fill with classes no longer asked for. */
+static void packed_capacity_with_compaction(void **state)
+{
+	enum { N = 512, MAX = 192 };
+	struct fixture *f = make_packed(4096, MAX, N);
+	int64_t off[N - 1];
+	uint64_t size[N - 1], x = 7, compactions = 0;
+	int i, round;
+
+	(void)state;
+	memset(off, -1, sizeof(off));
+	static const uint64_t band[] = { 192, 144, 176, 112, 160, 128, 96, 192 };
+
+	for (round = 0; round < 8 * 600; round++) {
+		i = (int)(rnd(&x) % (N - 1));
+		if (off[i] >= 0)
+			uc_heap_free(&f->h, (uint64_t)off[i], size[i]);
+		off[i] = -1;
+		size[i] = band[round / 600] - rnd(&x) % 8;
+		off[i] = uc_heap_alloc(&f->h, size[i]);
+		if (off[i] < 0) {
+			assert_true(uc_heap_exhausted(&f->h));
+			assert_true(compact(f, off, size, N - 1) > 0);
+			compactions++;
+			off[i] = uc_heap_alloc(&f->h, size[i]);
+		}
+		assert_true(off[i] >= 0);
+	}
+	assert_true(compactions > 0);
+	destroy(f);
+}
+
 static void rebuild_restores_lists_and_verify_agrees(void **state)
 {
 	struct fixture *f = make(1024, 8);
@@ -216,6 +296,8 @@ int main(void)
 		cmocka_unit_test(freed_chunk_is_reused_first),
 		cmocka_unit_test(empty_page_serves_another_class),
 		cmocka_unit_test(capacity_guarantee_random_mix),
+		cmocka_unit_test(packed_classes_end_at_max_chunk),
+		cmocka_unit_test(packed_capacity_with_compaction),
 		cmocka_unit_test(rebuild_restores_lists_and_verify_agrees),
 		cmocka_unit_test(verify_detects_wrong_used_count),
 	};

@@ -399,6 +399,77 @@ static void test_single_block_max_values_after_small_churn(void **state)
 	ut_destroy(c);
 }
 
+/* Item sizes shifting in a cache whose items share 4 KiB value pages
+ * (keysize 64 + blocksize 128: a packed heap, layout.c): each phase
+ * rewrites 7 in 8 items at a new size, so the pages fill with classes no
+ * longer written; compaction (compact.c) makes room, and every write
+ * stock would take succeeds with the slot table full.  sweep 2 updates
+ * in place, sweep 1 deletes and inserts. */
+static void packed_size_shift(const char *conf)
+{
+	enum { CAP = 2047 };
+	static const size_t band[] = { 100, 1, 128, 40, 70, 128, 20, 110 };
+	ucache_t *c = ut_cache(conf);
+	size_t len[CAP];
+	uint64_t seed = 99;
+	char k[16];
+	int i, phase;
+
+	for (i = 0; i < CAP; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		len[i] = band[0];
+		assert_int_equal(put(c, k, len[i], 0), 0);
+	}
+	for (phase = 1; phase < 16; phase++) {
+		for (i = 0; i < CAP; i++) {
+			if (ut_rand(&seed) % 8 == 0)
+				continue;
+			snprintf(k, sizeof(k), "k%d", i);
+			len[i] = band[phase % 8] - ut_rand(&seed) % 4 % band[phase % 8];
+			if (phase % 2)
+				assert_int_equal(ucache_del(c, k, strlen(k)), 0);
+			if (put(c, k, len[i], UCACHE_SET_UPDATE))
+				fail_msg("phase %d: %s (%zu bytes) refused", phase, k, len[i]);
+		}
+		assert_int_equal(ucache_items(c), CAP);
+		assert_int_equal(put(c, "one-too-many", 1, 0), -ENOSPC);
+		ut_check(c);
+	}
+	for (i = 0; i < CAP; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		expect_put(c, k, len[i]);
+	}
+	ut_destroy(c);
+}
+
+static void test_packed_heap_size_shift_keeps_capacity(void **state)
+{
+	(void)state;
+	packed_size_shift("name=p,items=2048,blocksize=128,keysize=64");
+}
+
+/* The same shift in a full purge_lru cache: new keys take the victims'
+ * slots (SIEVE), each at the phase's size; none is refused. */
+static void test_packed_heap_size_shift_lru_inserts_never_fail(void **state)
+{
+	static const size_t band[] = { 100, 1, 128, 40, 70, 128, 20, 110 };
+	ucache_t *c = ut_cache("name=p,items=2048,blocksize=128,keysize=64,purge_lru=1");
+	char k[24];
+	int i, phase;
+
+	(void)state;
+	for (phase = 0, i = 0; phase < 12; phase++) {
+		for (; i < (phase + 1) * 3000; i++) {
+			snprintf(k, sizeof(k), "k%d", i);
+			if (put(c, k, band[phase % 8], 0))
+				fail_msg("phase %d: %s refused", phase, k);
+		}
+		ut_check(c);
+		expect_put(c, k, band[phase % 8]);
+	}
+	ut_destroy(c);
+}
+
 /* ---------------------------------------------------------------- repair */
 
 static void repair_keeps_all(const char *keyval, int n, size_t maxlen)
@@ -608,6 +679,8 @@ int main(void)
 		T(test_bitmap_same_size_update_needs_no_second_run),
 		T(test_single_block_any_size_mix_keeps_capacity),
 		T(test_single_block_max_values_after_small_churn),
+		T(test_packed_heap_size_shift_keeps_capacity),
+		T(test_packed_heap_size_shift_lru_inserts_never_fail),
 		T(test_repair_keeps_all_items),
 		T(test_bug_tag_table_over_stock_mapping),
 		T(test_memory_mapping_is_virtual_rss_small),
