@@ -51,6 +51,7 @@ struct uc_write {
 	uint32_t hash;
 	uint64_t bucket;
 	struct uc_stripe *st;
+	uint32_t last;        /* the chain's last slot when the key was not found (stripe held), 0 = link at the head */
 };
 
 static uint64_t abs_expiry(ucache_t *c, uint64_t expires, unsigned flags)
@@ -134,6 +135,8 @@ static int insert_over_victim(ucache_t *c, struct uc_write *w)
 	vb = uc_bucket_of(c, s->hash);
 	if (!uc_chain_position(c, vb, id, &prev))
 		return -ENOENT; /* cannot happen with the stripe held; be safe */
+	if (id == w->last) /* w's chain loses its last slot */
+		w->last = prev;
 	was_expired = s->expires && s->expires <= now;
 	uc_note_full(c, now);
 	uc_count(c, was_expired ? UC_CTR_EXPIRATIONS : UC_CTR_EVICTIONS, 1);
@@ -143,13 +146,13 @@ static int insert_over_victim(ucache_t *c, struct uc_write *w)
 		return rc;
 	uc_count(c, UC_CTR_BYTES, (int64_t)w->vlen - (int64_t)s->vallen);
 	fill_new(c, id, w);
-	uc_chain_link_stripe_held(c, w->st, w->bucket, id);
+	uc_chain_link_stripe_held(c, w->st, w->bucket, id, w->last);
 	return 0;
 }
 
 /* A full SIEVE cache's insert touches, besides the new key's bucket and
  * chain, the hand's slot and link, its hit counter, the queue head's link,
- * then the hand's bucket and chunk: each a cold line (bench instr: ~9 D1
+ * then the hand's bucket, chunk and chain successor: each a cold line (bench instr: ~9 D1
  * misses an insert), which were fetched one after the other.  Started
  * here, before the new key's lookup, they arrive together: the hand is
  * the victim unless it was read since the hand last passed it.  Racy as
@@ -178,6 +181,8 @@ static inline void prefetch_victim(const ucache_t *c, const struct uc_stripe *st
 	prefetch_line(&c->hits[hand]);
 	prefetch_line(&c->links[head]);
 	prefetch_line(&c->buckets[uc_bucket_of(c, s->hash)]);
+	if (s->next && s->next < c->items) /* the chain's new head, if the hand's slot is its head */
+		prefetch_line(&c->slots[s->next]);
 	at = uc_val_offset(c, s->val);
 	len = c->bitmap ? s->vallen : (uint64_t)s->keylen + s->vallen;
 	if (len && at + len <= c->size_vdata) { /* its first and last lines */
@@ -204,7 +209,7 @@ static int insert_stripe_held(ucache_t *c, struct uc_write *w)
 			return -ENOSPC;
 	}
 	fill_new(c, id, w);
-	uc_chain_link_stripe_held(c, w->st, w->bucket, id);
+	uc_chain_link_stripe_held(c, w->st, w->bucket, id, w->last);
 	return 0;
 }
 
@@ -305,6 +310,7 @@ static inline uint32_t find_live_stripe_held(ucache_t *c, struct uc_write *w)
 {
 	uint32_t prev = 0, id = uc_chain_find(c, w->bucket, w->hash, w->key, w->klen, &prev);
 
+	w->last = id ? 0 : prev; /* a removal below: the new item goes to the head */
 	if (id && c->slots[id].expires && c->slots[id].expires <= ucache_now()) {
 		if (!uc_remove_stripe_held(c, w->st, w->bucket, id, prev))
 			uc_count(c, UC_CTR_EXPIRATIONS, 1);
