@@ -29,7 +29,7 @@
 #include "index.h"
 #include "util.h"
 
-int uc_chain_position(const ucache_t *c, uint64_t bucket, uint32_t id, uint32_t *prev)
+int uc_chain_walk_to(const ucache_t *c, uint64_t bucket, uint32_t id, uint32_t *prev)
 {
 	uint32_t cur, steps = 0;
 

@@ -73,8 +73,18 @@ static inline __attribute__((always_inline)) uint32_t uc_chain_find(const ucache
 }
 
 /* Where slot id sits on bucket's chain: 1 and *prev (0 = head), or 0 if
- * it is not there (stripe held: the chain cannot change meanwhile). */
-int uc_chain_position(const ucache_t *c, uint64_t bucket, uint32_t id, uint32_t *prev);
+ * it is not there (stripe held: the chain cannot change meanwhile).  The
+ * head, where a full cache's victim usually is (chains are kept in
+ * insertion order), is answered without a call. */
+int uc_chain_walk_to(const ucache_t *c, uint64_t bucket, uint32_t id, uint32_t *prev);
+static inline int uc_chain_position(const ucache_t *c, uint64_t bucket, uint32_t id, uint32_t *prev)
+{
+	if (id && atomic_load_explicit(&c->buckets[bucket].head, memory_order_relaxed) == id) {
+		*prev = 0;
+		return 1;
+	}
+	return uc_chain_walk_to(c, bucket, id, prev);
+}
 
 /* Refresh bucket b's chunk hint from its head slot. */
 void uc_bucket_hint_stripe_held(ucache_t *c, uint64_t b);
