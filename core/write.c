@@ -177,7 +177,7 @@ static int insert_over_victim(ucache_t *c, struct uc_write *w)
 }
 
 /* A full SIEVE cache's insert touches, besides the new key's bucket and
- * chain, the hand's slot and link, its hit counter, the queue head's link,
+ * chain, the hand's slot and link, the queue head's link,
  * then the hand's bucket, chunk and chain successor: each a cold line (bench instr: ~9 D1
  * misses an insert), which were fetched one after the other.  Started
  * here, before the new key's lookup, they arrive together: the hand is
@@ -193,7 +193,6 @@ static inline void prefetch_victim(const ucache_t *c, const struct uc_stripe *st
 	if (!hand || hand >= c->items || head >= c->items)
 		return;
 	prefetch_line(&c->links[hand]);
-	prefetch_line(&c->hits[hand]);
 	prefetch_line(&c->links[head]);
 	prefetch_line(&c->buckets[uc_bucket_of(c, s->hash)]);
 	if (s->next && s->next < c->items) /* the chain's new head, if the hand's slot is its head */
