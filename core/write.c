@@ -169,7 +169,8 @@ static int insert_over_victim(ucache_t *c, struct uc_write *w)
 	rc = reuse_storage(c, id, w);
 	if (rc)
 		return rc;
-	uc_count(c, UC_CTR_BYTES, (int64_t)w->vlen - (int64_t)s->vallen);
+	if (w->vlen != s->vallen) /* a locked add: it waits for every store before it */
+		uc_count(c, UC_CTR_BYTES, (int64_t)w->vlen - (int64_t)s->vallen);
 	fill_new(c, id, w);
 	uc_chain_link_stripe_held(c, w->st, w->bucket, id, w->last);
 	prefetch_hand(c, w->st);
