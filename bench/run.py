@@ -662,15 +662,20 @@ COMMON_FN = re.compile(r'^(_?_?(libc_)?(malloc|free|realloc|calloc)|_int_(malloc
                        r'ucb_instr_loop)$')
 
 
+def callgrind_annotate(path, show):
+    """callgrind_annotate's self counts per function of the events in show
+    (comma-separated), or '' if it cannot run."""
+    try:
+        return subprocess.run(['callgrind_annotate', '--inclusive=no', '--auto=no', '--threshold=100',
+                               '--show=' + show, path], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ''
+
+
 def callgrind_functions(path, ops):
     """[(function, library, self instructions per op)] from callgrind_annotate."""
-    try:
-        text = subprocess.run(['callgrind_annotate', '--inclusive=no', '--auto=no', '--threshold=100',
-                               '--show=Ir', path], capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
     out = []
-    for line in text.splitlines():
+    for line in callgrind_annotate(path, 'Ir').splitlines():
         m = re.match(r'^\s*([\d,]+) \([\s\d.]+%\)\s+(\S.*?)\s*(\[.*\])?$', line)
         if m and 'PROGRAM TOTALS' not in line:
             fn = m.group(2).split(':')[-1].split('@@')[0]
@@ -679,35 +684,34 @@ def callgrind_functions(path, ops):
     return out
 
 
-def callgrind_misses(path, ops):
-    """Cache-simulation totals per op ({event: count / ops} for
-    CACHE_SIM_EVENTS) and the functions with the most D1 misses
-    ([function, D1 read misses, D1 write misses] per op), or ({}, [])."""
-    events, totals = None, None
+def callgrind_totals(path):
+    """{event: total} of a callgrind output file."""
+    events, totals = [], []
     for line in open(path):
         if line.startswith('events:'):
             events = line.split()[1:]
         elif line.startswith('totals:') or line.startswith('summary:'):
             totals = [int(x) for x in line.split()[1:]]
-    if not events or not totals or 'D1mr' not in events:
+    return dict(zip(events, totals))
+
+
+def callgrind_misses(path, ops):
+    """Cache-simulation totals per op ({event: count / ops} for
+    CACHE_SIM_EVENTS) and the functions with the most D1 misses
+    ([function, D1 read misses, D1 write misses] per op), or ({}, [])."""
+    totals = callgrind_totals(path)
+    if 'D1mr' not in totals:
         return {}, []
-    per_op = {e: totals[events.index(e)] / ops for e in CACHE_SIM_EVENTS if e in events}
-    try:
-        text = subprocess.run(['callgrind_annotate', '--inclusive=no', '--auto=no', '--threshold=100',
-                               '--show=D1mr,D1mw', path], capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
-        text = ''
     fns = {}
-    for line in text.splitlines():
+    for line in callgrind_annotate(path, 'D1mr,D1mw').splitlines():
         m = re.match(r'^\s*([\d,.]+)(?: \([\s\d.]+%\))?\s+([\d,.]+)(?: \([\s\d.]+%\))?\s+(\S.*?)\s*(\[.*\])?$', line)
         if m and 'PROGRAM TOTALS' not in line:
             fn = m.group(3).split(':')[-1].split('@@')[0]
-            rd, wr = (int(x.replace(',', '')) if x != '.' else 0 for x in (m.group(1), m.group(2)))
             f = fns.setdefault(fn, [fn, 0.0, 0.0])
-            f[1] += rd / ops
-            f[2] += wr / ops
+            for k in (1, 2):  # '.' is callgrind_annotate's zero
+                f[k] += (0 if m.group(k) == '.' else int(m.group(k).replace(',', ''))) / ops
     top = sorted((f for f in fns.values() if f[1] + f[2] >= 0.01), key=lambda f: -(f[1] + f[2]))
-    return per_op, top[:10]
+    return {e: totals[e] / ops for e in CACHE_SIM_EVENTS if e in totals}, top[:10]
 
 
 def bench_instr(r, a):
@@ -730,18 +734,15 @@ def bench_instr(r, a):
             d = r.json_of(out, label, impl)
             if d['errors'] or d['fill_errors']:
                 raise BenchError('%s: %d errors' % (label, d['errors']))
-            total = None
-            for line in open(cg):
-                if line.startswith('totals:') or line.startswith('summary:'):
-                    total = int(line.split()[1])
+            total = callgrind_totals(cg).get('Ir')
             fns = callgrind_functions(cg, ops)
             res['%s_%s' % (name, impl)] = {
                 'total': total, 'ops': ops, 'top': merge_functions(fns)[:14],
                 'common': sum(n for fn, _, n in fns if COMMON_FN.match(fn))}
             if name in INSTR_CACHE_SIM:
                 # the loop's own misses (a key on its stack) are ~0.0002 per op: not subtracted
-                res['%s_%s' % (name, impl)]['misses'], res['%s_%s' % (name, impl)]['top_misses'] = \
-                    callgrind_misses(cg, ops)
+                x = res['%s_%s' % (name, impl)]
+                x['misses'], x['top_misses'] = callgrind_misses(cg, ops)
     for impl in IMPLS:
         base = res['noop_%s' % impl]
         for name, _, _, _, _ in INSTR_CASES[1:]:
