@@ -51,7 +51,7 @@ struct uc_write {
 	uint32_t hash;
 	uint64_t bucket;
 	struct uc_stripe *st;
-	uint32_t last;        /* the chain's last slot when the key was not found (stripe held), 0 = link at the head */
+	uint32_t last;        /* key not found: its chain's last slot (stripe held), 0 = link at the head */
 };
 
 static uint64_t abs_expiry(ucache_t *c, uint64_t expires, unsigned flags)
@@ -178,8 +178,8 @@ static int insert_over_victim(ucache_t *c, struct uc_write *w)
 }
 
 /* A full SIEVE cache's insert touches, besides the new key's bucket and
- * chain, the hand's slot and link, the queue head's link,
- * then the hand's bucket, chunk and chain successor: each a cold line (bench instr: ~9 D1
+ * chain, the hand's slot and link, the queue head's link, then the hand's
+ * bucket, chunk and chain successor: each a cold line (bench instr: ~9 D1
  * misses an insert), which were fetched one after the other.  Started
  * here, before the new key's lookup, they arrive together: the hand is
  * the victim unless it was read since the hand last passed it.  Racy as
