@@ -28,13 +28,18 @@ TARGETS = [
     ('capi_get_scaling_2p_over_1p', '>=', 1.9, 'ucache get, 2 processes / 1 process'),
     ('capi_update_1p_ratio', '>=', 1.5, 'C API update, 1 process, ucache/stock'),
     ('capi_lru_churn_ratio', '>=', 3, 'C API purge_lru churn, 1 process, ucache/stock'),
-    ('instr_lru_own_ratio', '<=', 1.0, 'own instructions per full purge_lru insert, ucache/stock (callgrind)'),
+    ('capi_lru_lru_2p_ratio', '>=', 3, 'C API purge_lru churn, 2 processes, ucache/stock'),
+    ('instr_lru_own_ratio', '<=', 0.8, 'own instructions per full purge_lru insert, ucache/stock (callgrind)'),
+    ('instr_lru_d1_misses_per_insert_ucache', '<=', 4, 'cache lines missed per full purge_lru insert (callgrind '
+     'cache simulation, D1 read + write misses)'),
     ('capi_v64k_update_1p_ratio', '>=', 1.5, 'C API update of 64 KiB values, 1 process, ucache/stock'),
     ('capi_bitmap_update_1p_ratio', '>=', 2, 'C API update, bitmap cache, 1 process, ucache/stock'),
     ('engine_set_scaling_2p_over_1p', '>=', 1.6, 'engine set (+del), 2 processes / 1 process'),
     ('engine_lru_churn_scaling_2p_over_1p', '>=', 1.6, 'engine full purge_lru inserts, 2 processes / 1 process'),
     ('py_get_1p_ratio', '>=', 1.3, 'Python cache_get (hit), 1 process, ucache/stock'),
     ('mem_100k_ratio', '>=', 12, 'resident bytes per item, 100k items, stock/ucache'),
+    ('mem_1m_bs128_ks64_ratio', '>=', 2, 'resident bytes per item, 1M items, keysize 64, stock/ucache'),
+    ('mem_overhead_bytes_max', '<=', 32, 'resident bytes per item beyond key and value, largest over the memory rows'),
     ('mem_virtual_ratio_max', '<=', 1.0, 'mapped (virtual) bytes of the cache, ucache/stock, largest over the memory rows'),
     ('sweep_max_latency_ms_ucache', '<=', 1, 'max get latency while ucache sweeps 1M items (ms)'),
     ('instr_get_ratio', '<=', 0.33, 'instructions per get, ucache/stock (callgrind)'),
@@ -290,7 +295,7 @@ def sec_mem(res):
         rows.append([mem_label(row), '%.1f MiB' % (st['cache_rss_kb'] / 1024),
                      '%.1f MiB' % (uc['cache_rss_kb'] / 1024),
                      '%.0f' % st['bytes_per_item'], '%.0f' % uc['bytes_per_item'],
-                     '**%s**' % fratio(row['ratio']),
+                     fnum(uc.get('overhead_bytes'), 0), '**%s**' % fratio(row['ratio']),
                      fmib(st['virtual_kb']), fmib(uc['virtual_kb']),
                      '**%s**' % fnum(row.get('virtual_ratio'), 4), '`%s`' % row.get('cache2', '')])
     return ['## 3. Memory (resident and mapped shared memory of the cache)', '',
@@ -312,9 +317,10 @@ def sec_mem(res):
             'reports as "KiB mapped". Mapped is not memory in use: a page costs RAM only once touched '
             '(resident columns); it counts against `ulimit -v`, `vm.overcommit_memory=2` and VSZ '
             'alarms. **mapped ucache/stock** is the target\'s ratio (`mem_virtual_ratio_max`: the '
-            'largest row).', '',
+            'largest row). **ucache B beyond key + value**: ucache B/item less the 12 + 100 bytes '
+            'the item holds (`mem_overhead_bytes_max`: the largest row).', '',
             table(['cache', 'stock resident', 'ucache resident', 'stock B/item', 'ucache B/item',
-                   'stock/ucache', 'stock mapped', 'ucache mapped', 'mapped ucache/stock', '--cache2'],
+                   'ucache B beyond key + value', 'stock/ucache', 'stock mapped', 'ucache mapped', 'mapped ucache/stock', '--cache2'],
                   rows), '']
 
 
@@ -372,6 +378,28 @@ def fn_name(fn, lib):
     return '%s (%s)' % (STOCK_STATIC.get(fn, fn), lib)
 
 
+def instr_misses(i):
+    """The cache-simulation lines of section 5 (bench/run.py INSTR_CACHE_SIM)."""
+    rows, fns = [], []
+    for name, label in INSTR_LABELS:
+        for impl in ('stock', 'ucache'):
+            mi = i.get('%s_%s' % (name, impl), {}).get('misses')
+            if mi:
+                rows.append([label, impl, '%.2f' % mi['D1mr'], '%.2f' % mi['D1mw'],
+                             '**%.2f**' % (mi['D1mr'] + mi['D1mw']), '%.2f' % (mi['DLmr'] + mi['DLmw'])])
+                fns.append([label, impl, ', '.join('%s %.2f + %.2f' % (STOCK_STATIC.get(f, f), r, w)
+                                                   for f, r, w in i['%s_%s' % (name, impl)].get('top_misses', []))])
+    if not rows:
+        return []
+    return ['Cache lines per op (`--cache-sim=yes` with 32 KiB 8-way L1s and an 8 MiB 16-way last '
+            'level, whatever the host has): D1 misses are the lines an op touched that were not in '
+            'the first-level cache (a write miss is a line read for ownership); prefetches are not '
+            'counted, so lines fetched ahead of use count the same. Target for the LRU-full insert: '
+            'at most 4 (`instr_lru_d1_misses_per_insert_ucache`).', '',
+            table(['op', 'cache', 'D1 read misses', 'D1 write misses', 'D1 lines', 'LL misses'], rows), '',
+            table(['op', 'cache', 'D1 misses (read + write) per op by function'], fns), '']
+
+
 def sec_instr(res):
     i = res['details'].get('instr')
     if not i or 'error' in i:
@@ -394,6 +422,7 @@ def sec_instr(res):
           'malloc\'d copy (malloc, realloc, free), memcpy/memcmp, and the call from the loop.', '',
           table(['op', '--cache2', 'stock', 'ucache', 'ucache/stock', 'stock own', 'ucache own', 'own ratio'],
                 rows), '']
+    md += instr_misses(i)
     for name, label in INSTR_LABELS[:4]:
         cols = []
         for impl in ('stock', 'ucache'):

@@ -12,7 +12,8 @@ the same command line except for `--plugin ./ucache_plugin.so`:
           cache: 10k to 1M items, blocksize 128 / 65536, keysize 64, bitmap
   sweep   get latency in a worker while the master's sweeper expires 10%
           of 1M items
-  instr   callgrind instructions per get / update
+  instr   callgrind instructions per get / update; cache lines missed per
+          full-cache insert (callgrind's cache simulation)
   engine  bench/engine --quick (libucache alone against a private table)
   hitratio  eviction quality: a purge_lru cache's hit ratio on a Zipf trace
           and on the same trace with scans, against an exact LRU and
@@ -120,6 +121,15 @@ INSTR_CASES = [
     ('update_64k', 'name=bench,items=1025',
      ['--ucbench-fill', '1000', '--ucbench-klen', '16', '--ucbench-vlen', '65536'], 'update', 2000),
 ]
+# Cases also run through callgrind's cache simulation (D1 and LL misses per
+# op: the cache lines an op touches that were not in cache), with a fixed
+# geometry so that the counts do not depend on the host's caches: 32 KiB
+# 8-way L1s and an 8 MiB 16-way last level, 64-byte lines.  The LRU case's
+# working set (65,537 slots, chunks, buckets, links) is ~12 MiB, so each
+# insert meets cold lines as on real hardware.  Prefetches are not counted.
+INSTR_CACHE_SIM = ('lru',)
+CACHE_SIM_OPTS = ['--cache-sim=yes', '--I1=32768,8,64', '--D1=32768,8,64', '--LL=8388608,16,64']
+CACHE_SIM_EVENTS = ('D1mr', 'D1mw', 'DLmr', 'DLmw')
 
 class BenchError(Exception):
     pass
@@ -565,6 +575,8 @@ def bench_mem(r, a):
         if abs(row['stock']['virtual_kb'] - formula) > 0.01 * formula + 256:
             raise BenchError('mem %s stock: %d KiB mapped, but its start-up line accounts for %.0f KiB'
                              % (name, row['stock']['virtual_kb'], formula))
+        for impl in IMPLS:  # resident bytes an item beyond its key and value
+            row[impl]['overhead_bytes'] = row[impl]['bytes_per_item'] - row['klen'] - row['vlen']
         row['ratio'] = ratio(row['stock']['bytes_per_item'], row['ucache']['bytes_per_item'])
         row['virtual_ratio'] = ratio(row['ucache']['virtual_kb'], row['stock']['virtual_kb'])
         res[name] = row
@@ -580,8 +592,12 @@ def mem_flat(m):
         flat['mem_%s_virtual_ratio' % name] = row['virtual_ratio']
         flat['mem_%s_virtual_kb' % name] = row['ucache']['virtual_kb']
         flat['mem_%s_virtual_kb_stock' % name] = row['stock']['virtual_kb']
+        flat['mem_%s_overhead_bytes' % name] = row['ucache']['overhead_bytes']
     vr = [row['virtual_ratio'] for row in m.values() if row['virtual_ratio']]
     flat['mem_virtual_ratio_max'] = max(vr) if vr else None
+    # the issue-24 figure: what an item costs beyond its own key and value bytes
+    ov = [row['ucache']['overhead_bytes'] for row in m.values()]
+    flat['mem_overhead_bytes_max'] = max(ov) if ov else None
     if '100k_bs128' in m:
         flat['mem_100k_ratio'] = m['100k_bs128']['ratio']
         flat['mem_100k_bytes_per_item'] = m['100k_bs128']['ucache']['bytes_per_item']
@@ -648,21 +664,56 @@ COMMON_FN = re.compile(r'^(_?_?(libc_)?(malloc|free|realloc|calloc)|_int_(malloc
                        r'ucb_instr_loop)$')
 
 
+def callgrind_annotate(path, show):
+    """callgrind_annotate's self counts per function of the events in show
+    (comma-separated), or '' if it cannot run."""
+    try:
+        return subprocess.run(['callgrind_annotate', '--inclusive=no', '--auto=no', '--threshold=100',
+                               '--show=' + show, path], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ''
+
+
 def callgrind_functions(path, ops):
     """[(function, library, self instructions per op)] from callgrind_annotate."""
-    try:
-        text = subprocess.run(['callgrind_annotate', '--inclusive=no', '--auto=no', '--threshold=100', path],
-                              capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
     out = []
-    for line in text.splitlines():
+    for line in callgrind_annotate(path, 'Ir').splitlines():
         m = re.match(r'^\s*([\d,]+) \([\s\d.]+%\)\s+(\S.*?)\s*(\[.*\])?$', line)
         if m and 'PROGRAM TOTALS' not in line:
             fn = m.group(2).split(':')[-1].split('@@')[0]
             lib = os.path.basename((m.group(3) or '').strip('[]')) or '?'
             out.append([fn, lib, int(m.group(1).replace(',', '')) / ops])
     return out
+
+
+def callgrind_totals(path):
+    """{event: total} of a callgrind output file."""
+    events, totals = [], []
+    for line in open(path):
+        if line.startswith('events:'):
+            events = line.split()[1:]
+        elif line.startswith('totals:') or line.startswith('summary:'):
+            totals = [int(x) for x in line.split()[1:]]
+    return dict(zip(events, totals))
+
+
+def callgrind_misses(path, ops):
+    """Cache-simulation totals per op ({event: count / ops} for
+    CACHE_SIM_EVENTS) and the functions with the most D1 misses
+    ([function, D1 read misses, D1 write misses] per op), or ({}, [])."""
+    totals = callgrind_totals(path)
+    if 'D1mr' not in totals:
+        return {}, []
+    fns = {}
+    for line in callgrind_annotate(path, 'D1mr,D1mw').splitlines():
+        m = re.match(r'^\s*([\d,.]+)(?: \([\s\d.]+%\))?\s+([\d,.]+)(?: \([\s\d.]+%\))?\s+(\S.*?)\s*(\[.*\])?$', line)
+        if m and 'PROGRAM TOTALS' not in line:
+            fn = m.group(3).split(':')[-1].split('@@')[0]
+            f = fns.setdefault(fn, [fn, 0.0, 0.0])
+            for k in (1, 2):  # '.' is callgrind_annotate's zero
+                f[k] += (0 if m.group(k) == '.' else int(m.group(k).replace(',', ''))) / ops
+    top = sorted((f for f in fns.values() if f[1] + f[2] >= 0.01), key=lambda f: -(f[1] + f[2]))
+    return {e: totals[e] / ops for e in CACHE_SIM_EVENTS if e in totals}, top[:10]
 
 
 def bench_instr(r, a):
@@ -678,20 +729,22 @@ def bench_instr(r, a):
             label = 'instr %s %s' % (name, impl)
             cmd = ['valgrind', '--tool=callgrind', '--smc-check=all', '--collect-atstart=no',
                    '--toggle-collect=ucb_instr_loop', '--callgrind-out-file=' + cg] + \
+                (CACHE_SIM_OPTS if name in INSTR_CACHE_SIM else []) + \
                 r.uwsgi(impl, ['--cache2', cache2, '--ucbench', 'instr', '--ucbench-workload', wl]
                         + opts + ['--ucbench-ops', str(ops), '--ucbench-out', out])
             r.run(cmd, label, 300, impl=impl)
             d = r.json_of(out, label, impl)
             if d['errors'] or d['fill_errors']:
                 raise BenchError('%s: %d errors' % (label, d['errors']))
-            total = None
-            for line in open(cg):
-                if line.startswith('totals:') or line.startswith('summary:'):
-                    total = int(line.split()[1])
+            total = callgrind_totals(cg).get('Ir')
             fns = callgrind_functions(cg, ops)
             res['%s_%s' % (name, impl)] = {
                 'total': total, 'ops': ops, 'top': merge_functions(fns)[:14],
                 'common': sum(n for fn, _, n in fns if COMMON_FN.match(fn))}
+            if name in INSTR_CACHE_SIM:
+                # the loop's own misses (a key on its stack) are ~0.0002 per op: not subtracted
+                x = res['%s_%s' % (name, impl)]
+                x['misses'], x['top_misses'] = callgrind_misses(cg, ops)
     for impl in IMPLS:
         base = res['noop_%s' % impl]
         for name, _, _, _, _ in INSTR_CASES[1:]:
@@ -723,6 +776,12 @@ def instr_flat(i):
             flat['instr_%s_ucache' % name] = u['per_op']
             flat['instr_%s_ratio' % name] = ratio(u['per_op'], s['per_op'])
             flat['instr_%s_own_ratio' % name] = ratio(u['own_per_op'], s['own_per_op'])
+        unit = 'insert' if name == 'lru' else 'op'
+        for impl, x in (('stock', s), ('ucache', u)):
+            mi = (x or {}).get('misses')
+            if mi and 'D1mr' in mi:  # cache lines touched that were not in the simulated caches
+                flat['instr_%s_d1_misses_per_%s_%s' % (name, unit, impl)] = mi['D1mr'] + mi.get('D1mw', 0)
+                flat['instr_%s_ll_misses_per_%s_%s' % (name, unit, impl)] = mi.get('DLmr', 0) + mi.get('DLmw', 0)
     flat['instr_get_ratio'] = flat.get('instr_get_hit_ratio')
     return flat
 

@@ -29,7 +29,7 @@
 #include "index.h"
 #include "util.h"
 
-int uc_chain_position(const ucache_t *c, uint64_t bucket, uint32_t id, uint32_t *prev)
+int uc_chain_walk_to(const ucache_t *c, uint64_t bucket, uint32_t id, uint32_t *prev)
 {
 	uint32_t cur, steps = 0;
 
@@ -66,20 +66,27 @@ static void sieve_push(ucache_t *c, struct uc_stripe *st, uint32_t id)
 	st->head = id;
 }
 
+/* The tail's next (towards the older end) is never read, so removing the
+ * tail leaves its newer neighbour's next stale instead of writing it: in a
+ * full cache the victim is usually the tail, and that write was a cold
+ * line per eviction (0.86 of the 10 D1 misses of an insert, callgrind). */
 static void sieve_remove(ucache_t *c, struct uc_stripe *st, uint32_t id)
 {
 	struct uc_link *l = &c->links[id];
 
 	if (st->hand == id)
 		st->hand = l->prev;
-	if (l->prev)
-		c->links[l->prev].next = l->next;
-	else
-		st->head = l->next;
-	if (l->next)
-		c->links[l->next].prev = l->prev;
-	else
+	if (id == st->tail) {
 		st->tail = l->prev;
+		if (!l->prev)
+			st->head = 0;
+	} else {
+		c->links[l->next].prev = l->prev;
+		if (l->prev)
+			c->links[l->prev].next = l->next;
+		else
+			st->head = l->next;
+	}
 	l->prev = l->next = 0;
 }
 
@@ -108,14 +115,19 @@ uint32_t uc_lru_tick(ucache_t *c)
 
 /* ----------------------------------------------------------------- chains */
 
-/* Link id at the head of bucket's chain (the caller makes it atomic for
- * readers: a seqlock window, or the world lock). */
-static void chain_push(ucache_t *c, uint64_t bucket, uint32_t id)
+/* Link id on bucket's chain, behind after or at the head (after 0) (the
+ * caller makes it atomic for readers: a seqlock window, or the world lock). */
+static void chain_add(ucache_t *c, uint64_t bucket, uint32_t id, uint32_t after)
 {
 	struct uc_slot *s = &c->slots[id];
 
-	s->next = atomic_load_explicit(&c->buckets[bucket].head, memory_order_relaxed);
 	s->state = UC_SLOT_LIVE;
+	if (after) {
+		s->next = 0;
+		c->slots[after].next = id;
+		return;
+	}
+	s->next = atomic_load_explicit(&c->buckets[bucket].head, memory_order_relaxed);
 	atomic_store_explicit(&c->buckets[bucket].head, id, memory_order_relaxed);
 	uc_bucket_hint_stripe_held(c, bucket);
 }
@@ -129,10 +141,10 @@ static void link_bookkeeping(ucache_t *c, struct uc_stripe *st, uint32_t id)
 		sieve_push(c, st, id);
 }
 
-void uc_chain_link_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32_t id)
+void uc_chain_link_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32_t id, uint32_t after)
 {
 	uc_write_begin(st);
-	chain_push(c, bucket, id);
+	chain_add(c, bucket, id, after);
 	uc_write_end(st);
 	link_bookkeeping(c, st, id);
 	if (c->exact_lru) /* a new item is the most recent (a rebuild keeps the stamps it finds) */
@@ -143,7 +155,7 @@ void uc_chain_link_world_held(ucache_t *c, uint64_t bucket, uint32_t id)
 {
 	/* every stripe's seq is odd for the world lock's whole duration: a
 	 * window here would make it even mid-rebuild */
-	chain_push(c, bucket, id);
+	chain_add(c, bucket, id, 0);
 	link_bookkeeping(c, uc_stripe_of(c, bucket), id);
 }
 

@@ -44,8 +44,10 @@ static inline int uc_key_eq(const uint8_t *a, const uint8_t *b, size_t len)
 
 /* Find key in bucket's chain: the slot id, or 0.  Lock-free safe: every
  * field read is bounds-checked and the walk is bounded by items; *prev (may
- * be NULL) gets the slot before it on the chain (0 = the bucket's head).
- * Inline: it is most of every write's and read's own work. */
+ * be NULL) gets the slot before it on the chain (0 = the bucket's head),
+ * or on a miss the chain's last slot (0 = empty), where a writer holding
+ * the stripe appends the key.  Inline: it is most of every write's and
+ * read's own work. */
 static inline __attribute__((always_inline)) uint32_t uc_chain_find(const ucache_t *c, uint64_t bucket,
 								     uint32_t hash, const void *key, size_t klen,
 								     uint32_t *prev)
@@ -65,19 +67,35 @@ static inline __attribute__((always_inline)) uint32_t uc_chain_find(const ucache
 		before = id;
 		id = s->next;
 	}
+	if (prev)
+		*prev = before;
 	return 0;
 }
 
 /* Where slot id sits on bucket's chain: 1 and *prev (0 = head), or 0 if
- * it is not there (stripe held: the chain cannot change meanwhile). */
-int uc_chain_position(const ucache_t *c, uint64_t bucket, uint32_t id, uint32_t *prev);
+ * it is not there (stripe held: the chain cannot change meanwhile).  The
+ * head, where a full cache's victim usually is (chains are kept in
+ * insertion order), is answered without a call. */
+int uc_chain_walk_to(const ucache_t *c, uint64_t bucket, uint32_t id, uint32_t *prev);
+static inline int uc_chain_position(const ucache_t *c, uint64_t bucket, uint32_t id, uint32_t *prev)
+{
+	if (id && atomic_load_explicit(&c->buckets[bucket].head, memory_order_relaxed) == id) {
+		*prev = 0;
+		return 1;
+	}
+	return uc_chain_walk_to(c, bucket, id, prev);
+}
 
 /* Refresh bucket b's chunk hint from its head slot. */
 void uc_bucket_hint_stripe_held(ucache_t *c, uint64_t b);
 
-/* Publish reserved slot id (fields filled) at the head of bucket's chain,
- * and at the newest end of its stripe's SIEVE queue. */
-void uc_chain_link_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32_t id);
+/* Publish reserved slot id (fields filled) on bucket's chain, behind slot
+ * after (the chain's last, as uc_chain_find's miss gave it under this
+ * stripe lock) or at its head if after is 0, and at the newest end of its
+ * stripe's SIEVE queue.  Appending keeps a chain in insertion order, so a
+ * full cache's victim (its queue's oldest) is usually its chain's head:
+ * unlinked without a walk to its predecessor (write.c). */
+void uc_chain_link_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32_t id, uint32_t after);
 
 /* The same without a seqlock window, for the rebuild (world held). */
 void uc_chain_link_world_held(ucache_t *c, uint64_t bucket, uint32_t id);

@@ -126,7 +126,8 @@ static int check_slots(struct uc_checker *k)
 }
 
 /* SIEVE: every stripe's queue holds exactly the stripe's live items, its
- * links agree both ways, and the hand is on it. */
+ * links agree both ways (but the tail's next, which is not kept: index.c),
+ * and the hand is on it. */
 static int check_queues(struct uc_checker *k)
 {
 	ucache_t *c = k->c;
@@ -137,7 +138,7 @@ static int check_queues(struct uc_checker *k)
 	for (i = 0; i < c->hdr->nstripes; i++) {
 		struct uc_stripe *st = &c->stripes[i];
 		uint32_t id, prev = 0, hand_seen = !st->hand;
-		for (id = st->head; id; prev = id, id = c->links[id].next) {
+		for (id = st->head; id; prev = id, id = id == st->tail ? 0 : c->links[id].next) {
 			if (id >= c->items || k->seen[id] != 1 || c->links[id].prev != prev ||
 			    uc_stripe_of_hash(c, c->slots[id].hash) != st || total++ > c->items) {
 				uc_err(k->err, k->errlen, "stripe %llu: SIEVE queue broken at slot %u", (unsigned long long)i, id);

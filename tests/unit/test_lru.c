@@ -371,6 +371,47 @@ static void test_lru_large_never_full_hot_keys_survive(void **state)
 	ut_destroy(c);
 }
 
+/* ---------------------------------------------------------------- SIEVE */
+
+/* A full SIEVE cache through inserts, reads (visited bits: the hand then
+ * evicts mid-queue) and deletes of old keys (queue tails, whose next link
+ * the engine no longer keeps, and their neighbours): ucache_check walks
+ * every stripe's queue both ways every 97 operations. */
+static void test_sieve_queue_checked_through_churn_gets_and_deletes(void **state)
+{
+	ucache_t *c = ut_cache("name=q,items=1025,blocksize=32,keysize=32,purge_lru=1,ignore_full=1");
+	uint64_t rng = 88172645463325252ull, op;
+	uint32_t n = 0, deleted = 0;
+	char k[32];
+
+	(void)state;
+	for (op = 0; op < 20000; op++) {
+		uint64_t r;
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		r = rng % 100;
+		if (r < 60 || n < 1100) {
+			snprintf(k, sizeof(k), "k%u", n++);
+			assert_int_equal(ut_set(c, k, "v", 0, 0), 0);
+			assert_int_equal(get(c, k), 0);
+		} else if (r < 85) {
+			snprintf(k, sizeof(k), "k%u", n - 1 - (uint32_t)(rng >> 32) % 900);
+			(void)get(c, k);
+		} else {
+			/* old keys: the oldest still cached sit at their queue's tail */
+			snprintf(k, sizeof(k), "k%u", n - 1100 + (uint32_t)(rng >> 32) % 200);
+			if (ucache_del(c, k, strlen(k)) == 0)
+				deleted++;
+			assert_int_equal(get(c, k), -ENOENT);
+		}
+		if (op % 97 == 0)
+			ut_check(c);
+	}
+	ut_check(c);
+	assert_true(deleted > 100);
+	assert_true(ucache_items(c) <= 1024);
+	ut_destroy(c);
+}
+
 /* -------------------------------------------------------- sweep_on_full */
 
 /* 10000 usable items; the expired ones are the last stored, so the small
@@ -526,6 +567,7 @@ int main(void)
 		T(test_lru_exact_order_bitmap),
 		T(test_lru_exact_key_read_by_other_process_survives),
 		T(test_lru_large_never_full_hot_keys_survive),
+		T(test_sieve_queue_checked_through_churn_gets_and_deletes),
 		T(test_sweep_on_full_frees_expired_when_full),
 		T(test_without_sweep_on_full_expired_tail_stays),
 		T(test_clear_on_full_empties_then_stores),
