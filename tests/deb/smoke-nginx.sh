@@ -31,6 +31,8 @@ user=www-data
 
 fail() { echo "smoke-nginx: FAIL: $*" >&2; exit 1; }
 ok() { echo "smoke-nginx: ok: $*"; }
+# shellcheck source=tests/deb/lib.sh
+. "$checkout/tests/deb/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || fail "run as root (nginx and uwsgi drop to $user)"
 unset PYTHONPATH PYTHONHOME
@@ -54,11 +56,7 @@ chmod 0755 "$scratch"
 cd "$scratch"
 
 # ---------------------------------------------------------------- dpkg
-status=$(dpkg-query -W -f='${Status} ${Version}' "$pkg" 2>/dev/null) ||
-	fail "$pkg is not installed (apt-get install ./build/deb/${pkg}_*.deb first)"
-[ "$status" = "install ok installed $version" ] ||
-	fail "$pkg: dpkg says '$status', want 'install ok installed $version'"
-files=$(dpkg -L "$pkg")
+files=$(installed_files "$pkg" "$version")
 for f in "$module" "$snippet"; do
 	grep -qx -- "$f" <<<"$files" || fail "dpkg -L $pkg does not list $f"
 	[ -f "$f" ] || fail "$f is listed by dpkg -L but missing"

@@ -27,6 +27,8 @@ man1=/usr/share/man/man1/ucache-inspect.1.gz
 
 fail() { echo "smoke: FAIL: $*" >&2; exit 1; }
 ok() { echo "smoke: ok: $*"; }
+# shellcheck source=tests/deb/lib.sh
+. "$checkout/tests/deb/lib.sh"
 
 unset PYTHONPATH PYTHONHOME
 scratch=$(mktemp -d /tmp/ucache-smoke.XXXXXX)
@@ -42,11 +44,7 @@ trap cleanup EXIT
 cd "$scratch"
 
 # ---------------------------------------------------------------- dpkg
-status=$(dpkg-query -W -f='${Status} ${Version}' "$pkg" 2>/dev/null) ||
-	fail "$pkg is not installed (apt-get install ./build/deb/${pkg}_*.deb first)"
-[ "$status" = "install ok installed $version" ] ||
-	fail "$pkg: dpkg says '$status', want 'install ok installed $version'"
-files=$(dpkg -L "$pkg")
+files=$(installed_files "$pkg" "$version")
 want=(/usr/lib/uwsgi/plugins/ucache_plugin.so /usr/bin/ucache-inspect "$man1" /usr/share/doc/$pkg/copyright
 	/usr/bin/ucache-top /usr/share/man/man1/ucache-top.1.gz)
 with_python=
