@@ -171,8 +171,8 @@ static inline ucache_t *ut_cache(const char *keyval)
 	return c;
 }
 
-/* Destroy a cache made by ut_cache(). */
-static inline void ut_destroy(ucache_t *c)
+/* Take c off the list of caches ut_cache() made (it is going away). */
+static inline void ut_forget(ucache_t *c)
 {
 	struct ut_caches *all = ut_caches();
 	int i;
@@ -180,18 +180,19 @@ static inline void ut_destroy(ucache_t *c)
 	for (i = 0; i < all->n; i++)
 		if (all->c[i] == c)
 			all->c[i] = all->c[--all->n];
+}
+
+/* Destroy a cache made by ut_cache(). */
+static inline void ut_destroy(ucache_t *c)
+{
+	ut_forget(c);
 	ucache_destroy(c);
 }
 
 /* Close (cleanly: ucache_close) a cache made by ut_cache(). */
 static inline void ut_close(ucache_t *c)
 {
-	struct ut_caches *all = ut_caches();
-	int i;
-
-	for (i = 0; i < all->n; i++)
-		if (all->c[i] == c)
-			all->c[i] = all->c[--all->n];
+	ut_forget(c);
 	ucache_close(c);
 }
 
