@@ -139,6 +139,13 @@ void uc_plan_geometry(const struct ucache_config *cfg, struct uc_hdr *h, uint64_
 	h->total = uc_align_up(off, UC_PAGE);
 }
 
+/* Does plan h fit stock's address space, one page kept for the tag table
+ * (a store's table then takes what is left: tags.h)? */
+static int within_budget(const struct uc_hdr *h, uint64_t stock)
+{
+	return h->total - h->size_tags + UC_PAGE <= stock;
+}
+
 uint64_t uc_packed_page(const struct ucache_config *cfg)
 {
 	return !cfg->bitmap && largest_item(cfg->keysize, cfg->blocksize) * 4 <= UC_PACK_PAGE ? UC_PACK_PAGE : 0;
@@ -155,7 +162,7 @@ static int plan_packed(const struct ucache_config *cfg, struct uc_hdr *h, uint64
 	if (!h->vpage)
 		return 0;
 	uc_plan_geometry(cfg, h, nb);
-	if (h->total - h->size_tags + UC_PAGE <= stock && h->size_vdata / UC_HEAP_UNIT < 0xffffffffull)
+	if (within_budget(h, stock) && h->size_vdata / UC_HEAP_UNIT < 0xffffffffull)
 		return 1;
 	h->vpage = 0;
 	return 0;
@@ -185,7 +192,7 @@ int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err,
 	if (plan_packed(cfg, h, nb, stock))
 		return 0;
 	uc_plan_geometry(cfg, h, nb);
-	while (h->total - h->size_tags + UC_PAGE > stock && nb / 2 >= least) {
+	while (!within_budget(h, stock) && nb / 2 >= least) {
 		nb /= 2;
 		uc_plan_geometry(cfg, h, nb);
 	}
