@@ -38,14 +38,14 @@ static void move_item(ucache_t *c, uint32_t id)
 	if (from + size > c->size_vdata || (to = uc_heap_alloc(&c->vheap, size)) < 0)
 		return; /* damage, or no room (heap.c's count says never): the page stays in use */
 	memcpy(c->blocks + to, c->blocks + from, size);
-	if (s->state != UC_SLOT_LIVE) { /* stashed: unreachable, no checksum to keep */
+	if (uc_slot_state(s) != UC_SLOT_LIVE) { /* stashed: unreachable, no checksum to keep */
 		s->val = (uint32_t)((uint64_t)to / UC_HEAP_UNIT);
 	} else {
-		st = uc_stripe_of_hash(c, s->hash);
+		uint32_t hash = uc_slot_hash(c, id);
+		st = uc_stripe_of_hash(c, hash);
 		uc_write_begin(st);
 		s->val = (uint32_t)((uint64_t)to / UC_HEAP_UNIT);
-		s->csum = uc_slot_csum(c, s->hash, s->keylen, c->blocks + to + s->keylen, s->vallen, s->expires, s->val);
-		uc_bucket_hint_stripe_held(c, uc_bucket_of(c, s->hash));
+		s->csum = uc_slot_csum(c, hash, s->keylen, c->blocks + to + s->keylen, s->vallen, s->expires, s->val);
 		uc_write_end(st);
 	}
 	uc_heap_free(&c->vheap, from, size);
@@ -60,7 +60,7 @@ static int compact_world_held(ucache_t *c)
 		return 1; /* another writer freed a page meanwhile */
 	n = uc_heap_drain_begin(&c->vheap, pages, UC_COMPACT_PAGES);
 	for (id = 1; n && id < limit && id < c->items; id++)
-		if (c->slots[id].state != UC_SLOT_FREE &&
+		if (uc_slot_state(&c->slots[id]) != UC_SLOT_FREE &&
 		    uc_heap_draining(&c->vheap, (uint64_t)c->slots[id].val * UC_HEAP_UNIT))
 			move_item(c, id);
 	for (i = 0; i < n; i++)

@@ -56,7 +56,7 @@ static int sweepable(const ucache_t *c, uint32_t id, uint64_t now, int tags)
 {
 	const struct uc_slot *s = &c->slots[id];
 
-	if (s->state != UC_SLOT_LIVE)
+	if (uc_slot_state(s) != UC_SLOT_LIVE)
 		return 0;
 	return (s->expires && s->expires <= now) || (tags && uc_tags_stale_slot(c, id));
 }
@@ -75,7 +75,10 @@ static int delete_picked(ucache_t *c, uint32_t id, uint32_t hash, uint64_t expir
 
 	if (uc_stripe_lock(c, st))
 		return 0;
-	if (s->state == UC_SLOT_LIVE && s->hash == hash && uc_chain_position(c, bucket, id, &prev) &&
+	/* the slot is this stripe's if it is on the bucket's chain: the
+	 * fingerprint only spares the walk for a slot reused meanwhile */
+	if (uc_slot_state(s) == UC_SLOT_LIVE && (atomic_load(&s->meta) & UC_META_FP) == uc_fp(hash) &&
+	    uc_chain_position(c, bucket, id, &prev) &&
 	    (stale ? uc_tags_stale_slot(c, id) : !expired_before || (s->expires && s->expires < expired_before)))
 		done = !uc_remove_stripe_held(c, st, bucket, id, prev);
 	uc_stripe_unlock(st);
@@ -88,7 +91,7 @@ static int delete_picked(ucache_t *c, uint32_t id, uint32_t hash, uint64_t expir
 static int sweep_slot(ucache_t *c, uint32_t id, uint64_t now)
 {
 	const struct uc_slot *s = &c->slots[id];
-	uint32_t hash = s->hash;
+	uint32_t hash = uc_slot_hash(c, id);
 
 	if (s->expires && s->expires <= now)
 		return delete_picked(c, id, hash, now + 1, 0);
@@ -159,7 +162,7 @@ static uint32_t pick_exact(ucache_t *c)
 	for (id = 1; id < limit && id < c->items; id++) {
 		const struct uc_slot *s = &c->slots[id];
 		uint32_t age = age_of(clock, atomic_load_explicit(&c->atime[id], memory_order_relaxed));
-		if (s->state == UC_SLOT_LIVE && (!best || age > best_age)) {
+		if (uc_slot_state(s) == UC_SLOT_LIVE && (!best || age > best_age)) {
 			best = id;
 			best_age = age;
 		}
@@ -181,7 +184,7 @@ static int evict_sieve(ucache_t *c, uint64_t now)
 			return 0;
 		id = uc_sieve_victim_stripe_held(c, st, now);
 		if (id) {
-			uint64_t bucket = uc_bucket_of(c, c->slots[id].hash);
+			uint64_t bucket = uc_bucket_of(c, uc_slot_hash(c, id));
 			int was_expired = c->slots[id].expires && c->slots[id].expires <= now;
 			done = uc_chain_position(c, bucket, id, &prev) && !uc_remove_stripe_held(c, st, bucket, id, prev);
 			if (done)
@@ -204,7 +207,7 @@ static int evict_exact(ucache_t *c)
 		uint32_t id = pick_exact(c);
 		if (!id)
 			return 0;
-		if (uc_delete_slot(c, id, c->slots[id].hash, 0)) {
+		if (uc_delete_slot(c, id, uc_slot_hash(c, id), 0)) {
 			uc_count(c, UC_CTR_EVICTIONS, 1);
 			return 1;
 		}
@@ -296,7 +299,7 @@ static void reset_world_held(ucache_t *c)
 	uint32_t id, limit = atomic_load(&h->slot_unused);
 
 	for (id = 1; id < limit && id < c->items; id++)
-		c->slots[id].state = UC_SLOT_FREE;
+		uc_slot_set_state(&c->slots[id], UC_SLOT_FREE);
 	uc_index_reset_world_held(c);
 	atomic_store(&h->slot_unused, 1);
 	uc_format_allocators(c);

@@ -43,17 +43,6 @@ int uc_chain_walk_to(const ucache_t *c, uint64_t bucket, uint32_t id, uint32_t *
 	return 0;
 }
 
-void uc_bucket_hint_stripe_held(ucache_t *c, uint64_t b)
-{
-	uint32_t head = atomic_load_explicit(&c->buckets[b].head, memory_order_relaxed), hint = 0;
-
-	if (head) {
-		uint64_t line = uc_val_offset(c, c->slots[head].val) / UC_CACHELINE;
-		hint = line < 0xffffffffu ? (uint32_t)line + 1 : 0;
-	}
-	atomic_store_explicit(&c->buckets[b].vhint, hint, memory_order_relaxed);
-}
-
 /* ------------------------------------------------------------ SIEVE queue */
 
 static void sieve_push(ucache_t *c, struct uc_stripe *st, uint32_t id)
@@ -97,12 +86,12 @@ uint32_t uc_sieve_victim_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t
 	/* each pass clears what it skips, so two passes always find one */
 	while (id && steps++ <= 2 * c->items) {
 		struct uc_slot *s = &c->slots[id];
-		uint8_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
-		if (!(f & UC_SLOT_VISITED) || (s->expires && s->expires <= now)) {
+		uint8_t u = atomic_load_explicit(&s->use, memory_order_relaxed);
+		if (!(u & UC_USE_VISITED) || (s->expires && s->expires <= now)) {
 			st->hand = c->links[id].prev;
 			return id;
 		}
-		atomic_fetch_and_explicit(&s->flags, (uint8_t)~UC_SLOT_VISITED, memory_order_relaxed);
+		atomic_fetch_and_explicit(&s->use, (uint8_t)~UC_USE_VISITED, memory_order_relaxed);
 		id = c->links[id].prev ? c->links[id].prev : st->tail;
 	}
 	return 0;
@@ -121,7 +110,7 @@ static void chain_add(ucache_t *c, uint64_t bucket, uint32_t id, uint32_t after)
 {
 	struct uc_slot *s = &c->slots[id];
 
-	s->state = UC_SLOT_LIVE;
+	uc_slot_set_state(s, UC_SLOT_LIVE);
 	if (after) {
 		s->next = 0;
 		c->slots[after].next = id;
@@ -129,7 +118,6 @@ static void chain_add(ucache_t *c, uint64_t bucket, uint32_t id, uint32_t after)
 	}
 	s->next = atomic_load_explicit(&c->buckets[bucket].head, memory_order_relaxed);
 	atomic_store_explicit(&c->buckets[bucket].head, id, memory_order_relaxed);
-	uc_bucket_hint_stripe_held(c, bucket);
 }
 
 /* What linking an item counts and stamps, outside the seqlock window. */
@@ -176,13 +164,11 @@ void uc_chain_unlink_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t buc
 	struct uc_slot *s = &c->slots[id];
 
 	uc_write_begin(st);
-	if (prev) {
+	if (prev)
 		c->slots[prev].next = s->next;
-	} else {
+	else
 		atomic_store_explicit(&c->buckets[bucket].head, s->next, memory_order_relaxed);
-		uc_bucket_hint_stripe_held(c, bucket);
-	}
-	s->state = UC_SLOT_RESERVED; /* unreachable; a rebuild frees it */
+	uc_slot_set_state(s, UC_SLOT_RESERVED); /* unreachable; a rebuild frees it */
 	uc_write_end(st);
 	if (s->expires)
 		uc_count(c, UC_CTR_EXPIRING, -1);
@@ -279,7 +265,7 @@ uint32_t uc_slot_reserve_alloc_held(ucache_t *c, size_t klen, size_t vlen)
 		h->slot_free = c->slots[id].next;
 	else
 		atomic_store_explicit(&h->slot_unused, unused + 1, memory_order_relaxed);
-	c->slots[id].state = UC_SLOT_RESERVED;
+	uc_slot_set_state(&c->slots[id], UC_SLOT_RESERVED);
 	c->slots[id].keylen = (uint16_t)klen;
 	c->slots[id].vallen = (uint32_t)vlen;
 	atomic_fetch_add_explicit(&h->live, 1, memory_order_relaxed);
@@ -293,7 +279,7 @@ void uc_slot_free_alloc_held(ucache_t *c, uint32_t id)
 
 	uc_count(c, UC_CTR_BYTES, -(int64_t)s->vallen);
 	atomic_fetch_sub_explicit(&c->hdr->live, 1, memory_order_relaxed);
-	s->state = UC_SLOT_FREE;
+	uc_slot_set_state(s, UC_SLOT_FREE);
 	s->next = c->hdr->slot_free;
 	c->hdr->slot_free = id;
 }

@@ -53,10 +53,11 @@ static inline __attribute__((always_inline)) uint32_t uc_chain_find(const ucache
 								     uint32_t *prev)
 {
 	uint32_t id = atomic_load_explicit(&c->buckets[bucket].head, memory_order_relaxed), before = 0, steps = 0;
+	const uint8_t fp = uc_fp(hash);
 
 	while (id && id < c->items && steps++ < c->items) {
 		const struct uc_slot *s = &c->slots[id];
-		if (s->hash == hash && s->keylen == klen) {
+		if ((atomic_load_explicit(&s->meta, memory_order_relaxed) & UC_META_FP) == fp && s->keylen == klen) {
 			const uint8_t *k = uc_key_at(c, id, s->val, (uint32_t)klen, s->vallen);
 			if (k && uc_key_eq(k, key, klen)) {
 				if (prev)
@@ -85,9 +86,6 @@ static inline int uc_chain_position(const ucache_t *c, uint64_t bucket, uint32_t
 	}
 	return uc_chain_walk_to(c, bucket, id, prev);
 }
-
-/* Refresh bucket b's chunk hint from its head slot. */
-void uc_bucket_hint_stripe_held(ucache_t *c, uint64_t b);
 
 /* Publish reserved slot id (fields filled) on bucket's chain, behind slot
  * after (the chain's last, as uc_chain_find's miss gave it under this

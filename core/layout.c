@@ -110,8 +110,9 @@ void uc_plan_geometry(const struct ucache_config *cfg, struct uc_hdr *h, uint64_
 	/* purge_lru is a policy, not a layout: a store keeps its file when it
 	 * is toggled, so the arrays of both policies are always there */
 	h->small = n <= UC_EXACT_LRU_MAX;
-	/* a SIEVE queue per stripe needs items to choose from: >= 64 each */
-	h->nstripes = nbuckets < UC_STRIPES_MAX ? nbuckets : UC_STRIPES_MAX;
+	/* a power of two (a bucket's stripe is its low bits); a SIEVE queue
+	 * per stripe needs items to choose from: >= 64 each */
+	h->nstripes = nbuckets < UC_STRIPES_MAX ? uc_pow2_floor(nbuckets) : UC_STRIPES_MAX;
 	while (h->nstripes > 1 && h->nstripes * UC_SIEVE_PER_STRIPE > n)
 		h->nstripes /= 2;
 	h->hash = (uint64_t)cfg->hash;
@@ -181,21 +182,19 @@ int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err,
 		       (unsigned long long)cfg->blocksize, (unsigned long long)cfg->keysize);
 		return -EINVAL;
 	}
-	/* One bucket per item at most (chains of <= 1 at full load) when that
-	 * fits in stock's budget, else halved once: the power of two at or
-	 * below items (chains <= 2).  The budget keeps one page for the tag
-	 * generations (tags.h).  hashsize does not count: it sizes stock's
-	 * table, and stock's default of 65536 buckets for 10k items touched
-	 * 512 KiB of index here, 52 bytes an item resident (13 now). */
-	nb = uc_pow2_ceil(cfg->items);
-	least = uc_pow2_floor(cfg->items);
+	/* One bucket per item (chains of 1 on average at full load) when that
+	 * fits in stock's budget, else half as many (chains of 2).  The budget
+	 * keeps one page for the tag generations (tags.h).  hashsize does not
+	 * count: it sizes stock's table, and stock's default of 65536 buckets
+	 * for 10k items touched 512 KiB of index here, 52 bytes an item
+	 * resident (4 now). */
+	nb = cfg->items;
+	least = (cfg->items + 1) / 2;
 	if (plan_packed(cfg, h, nb, stock))
 		return 0;
 	uc_plan_geometry(cfg, h, nb);
-	while (!within_budget(h, stock) && nb / 2 >= least) {
-		nb /= 2;
-		uc_plan_geometry(cfg, h, nb);
-	}
+	if (!within_budget(h, stock) && least < nb)
+		uc_plan_geometry(cfg, h, least);
 	return 0;
 }
 
@@ -218,7 +217,7 @@ void uc_attach_as(ucache_t *c, const struct uc_hdr *h)
 	c->bm = (struct uc_bitmap){ &c->hdr->bm, (uint64_t *)(c->base + h->off_bitmap) };
 	c->blocks = c->base + h->off_vdata;
 	c->hashfn = uc_hash_get((enum ucache_hash)h->hash);
-	c->bucket_mask = h->nbuckets - 1;
+	c->nbuckets = h->nbuckets;
 	c->stripe_mask = (uint32_t)h->nstripes - 1;
 	c->items = (uint32_t)h->items;
 	c->max_value = h->bitmap ? h->blocks * h->blocksize : h->blocksize;

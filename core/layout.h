@@ -33,8 +33,9 @@
  * side arrays, per-stripe SIEVE queues, 16-byte page descriptors; 6: the tag
  * generations in the store file (off_tags), where read-only views see them;
  * the hit counter in the slot (32-bit expiry), no hits array; packed value
- * pages (vpage). */
-#define UC_LAYOUT_VERSION 6u
+ * pages (vpage); 7: 24-byte slots (no key hash: a fingerprint; an 8-bit hit
+ * counter), 4-byte buckets (no chunk hint). */
+#define UC_LAYOUT_VERSION 7u
 #define UC_STRIPES_MAX 256
 #define UC_EXACT_LRU_MAX 65 /* caches of <= 64 usable items get exact LRU */
 #define UC_SIEVE_PER_STRIPE 64 /* at least this many items per stripe (SIEVE queue quality) */
@@ -46,51 +47,116 @@
 
 enum uc_slot_state { UC_SLOT_FREE = 0, UC_SLOT_RESERVED = 1, UC_SLOT_LIVE = 2 };
 
-/* slot flags */
-#define UC_SLOT_VISITED 1u /* read since the SIEVE hand last passed it (readers set it, relaxed) */
-#define UC_SLOT_DIRTY 2u   /* a writer is copying a value in place: a rebuild drops the item */
+/* slot.meta: written by the slot's owner only (stripe held, or alloc for a
+ * free slot), read by lock-free readers */
+#define UC_META_STATE 3u   /* enum uc_slot_state */
+#define UC_META_DIRTY 4u   /* a writer is copying a value in place: a rebuild drops the item */
+#define UC_META_FP 0xf8u   /* the key hash's top 5 bits (uc_fp): a chain walk skips 31 of 32 other keys */
+/* slot.use: written by readers without a lock (plain relaxed stores: a
+ * lost update is a lost hint), cleared by writers */
+#define UC_USE_VISITED 1u  /* read since the SIEVE hand last passed it */
+#define UC_USE_HITS_SHIFT 1 /* bits 1-7: the hit counter's code (uc_hits_value) */
+#define UC_HITS_CODES 128u
+#define UC_HITS_EXACT 64u  /* codes below count hits one by one */
 /* Latest expiry a slot holds (absolute seconds, 2106-02-07): later ones,
  * absolute or relative, are clamped to it, which never wraps into the past */
 #define UC_EXPIRES_MAX UINT32_MAX
 
-/* One item header: 32 bytes, two per cache line (stock: 88 + keysize).
- * Every field but flags and hits changes only under the slot's stripe lock, inside
+/* One item header: 24 bytes (stock: 88 + keysize).  Layout v7 keeps no key
+ * hash in the slot: a 5-bit fingerprint in meta rejects other keys on a
+ * chain walk, and the few paths that need a slot's bucket (eviction, sweep,
+ * rebuild, check, compaction, listing) hash its stored key again
+ * (uc_slot_hash: ~25 instructions for a 16-byte key, on a chunk those
+ * paths read anyway).  24 bytes and a 4-byte bucket make an item's
+ * overhead 24 + ~4 (bench: mem_overhead_bytes_max).  The hot fields come
+ * first: a chain walk reads bytes 0-7, which never straddle a line (slots
+ * start at multiples of 8).
+ * Every field but use changes only under the slot's stripe lock, inside
  * that stripe's seqlock window once the slot is reachable; a lock-free
  * reader may see any mix of old and new values and must bounds-check each
  * before use (the seq re-check then discards what it built on them).
  * Slot 0 is the null slot: ids are 1..items-1. */
 struct uc_slot {
 	uint32_t next;          /* next slot of the bucket chain, or of the free stack */
-	uint32_t hash;          /* raw key hash */
-	uint32_t vallen;
 	uint16_t keylen;
-	uint8_t state;          /* enum uc_slot_state */
-	_Atomic uint8_t flags;  /* UC_SLOT_*; VISITED is set by readers without a lock */
-	uint32_t expires;       /* absolute seconds, 0 = never, at most UC_EXPIRES_MAX */
+	_Atomic uint8_t meta;   /* UC_META_*: state, dirty, fingerprint */
+	_Atomic uint8_t use;    /* UC_USE_*: SIEVE's visited bit and the hit counter */
 	uint32_t val;           /* single-block: chunk offset / 16, the key then the value;
 				 * bitmap: first block of the value */
+	uint32_t vallen;
+	uint32_t expires;       /* absolute seconds, 0 = never, at most UC_EXPIRES_MAX */
 	uint32_t csum;          /* uc_item_csum() of key hash, lengths, expiry, storage and (with a store) value */
-	/* hits: exact below 64, then an unbiased estimate (read.c); readers
-	 * update it with relaxed atomics, a writer zeroes it on insert.  In
-	 * the slot, not a side array: the line a hit reads anyway, and 4
-	 * bytes an item less (layout v6) */
-	_Atomic uint32_t hits;
 };
-_Static_assert(sizeof(struct uc_slot) == 32, "slot must be 32 bytes");
+_Static_assert(sizeof(struct uc_slot) == 24, "slot must be 24 bytes");
+
+/* The fingerprint of a key hash, in meta's position. */
+static inline uint8_t uc_fp(uint32_t hash)
+{
+	return (uint8_t)(hash >> 24) & UC_META_FP;
+}
+
+static inline unsigned uc_slot_state(const struct uc_slot *s)
+{
+	return atomic_load_explicit(&s->meta, memory_order_relaxed) & UC_META_STATE;
+}
+
+/* Owner only: the state, keeping fingerprint and dirty bit. */
+static inline void uc_slot_set_state(struct uc_slot *s, unsigned state)
+{
+	uint8_t m = atomic_load_explicit(&s->meta, memory_order_relaxed);
+
+	atomic_store_explicit(&s->meta, (uint8_t)((m & ~UC_META_STATE) | state), memory_order_relaxed);
+}
+
+/* Owner only: mark or clear an in-place copy.  Read-modify-writes, so the
+ * compiler keeps the mark before the copy (a writer killed mid-copy leaves
+ * it set for the rebuild). */
+static inline void uc_slot_dirty(struct uc_slot *s)
+{
+	atomic_fetch_or_explicit(&s->meta, UC_META_DIRTY, memory_order_relaxed);
+}
+
+static inline void uc_slot_clean(struct uc_slot *s)
+{
+	atomic_fetch_and_explicit(&s->meta, (uint8_t)~UC_META_DIRTY, memory_order_relaxed);
+}
+
+static inline int uc_slot_is_dirty(const struct uc_slot *s)
+{
+	return (atomic_load_explicit(&s->meta, memory_order_relaxed) & UC_META_DIRTY) != 0;
+}
+
+/* Hits a counter code stands for: exact below UC_HITS_EXACT, then
+ * c = 64 + 2e + m stands for (2 + m) << (e + 5): steps of a third to a
+ * half, each taken with probability 1 / step (read.c), so the estimate is
+ * unbiased; 127 stands for 3 x 2^36. */
+static inline uint64_t uc_hits_value(unsigned code)
+{
+	unsigned x;
+
+	if (code < UC_HITS_EXACT)
+		return code;
+	x = code - UC_HITS_EXACT;
+	return (uint64_t)(2 + (x & 1)) << ((x >> 1) + 5);
+}
+
+/* The hits slot s counts (any process, racy by design). */
+static inline uint64_t uc_slot_hits(const struct uc_slot *s)
+{
+	return uc_hits_value(atomic_load_explicit(&s->use, memory_order_relaxed) >> UC_USE_HITS_SHIFT);
+}
 
 /* SIEVE queue links of a slot (purge_lru caches above 64 items), stripe held. */
 struct uc_link {
 	uint32_t prev, next;    /* towards the newer / older end; 0 = none */
 };
 
-/* One index bucket: the head of its chain, and where the head's chunk lives
- * (in 64-byte lines from the value region, + 1) so a reader starts fetching
- * key and value while it still reads the slot: a hit costs two overlapping
- * cache misses instead of three dependent ones.  vhint is only a hint
- * (stale or 0 is harmless); writers refresh it under the stripe lock. */
+/* One index bucket: the head of its chain, 16 to a cache line.  (Layout v6
+ * kept a hint of the head's chunk beside it, so a hit fetched slot and
+ * chunk together; 4 bytes an item, and a cold line per insert to refresh
+ * it: the slot's line is fetched first instead.) */
 struct uc_bucket {
 	_Atomic uint32_t head;
-	_Atomic uint32_t vhint;
 };
 
 /* One stripe: two cache lines.  seq is written by the lock holder only
@@ -186,7 +252,7 @@ struct ucache {
 	struct uc_bitmap bm;
 	uint8_t *blocks;         /* the value region (heap pages or blocks) */
 	uc_hash_fn hashfn;
-	uint64_t bucket_mask;
+	uint64_t nbuckets;       /* any count >= 1: uc_bucket_of maps hashes by multiplication */
 	uint32_t stripe_mask;
 	uint32_t items;
 	uint64_t max_value;
@@ -274,9 +340,13 @@ static inline uint32_t uc_key_hash(const ucache_t *c, const void *key, size_t kl
 	return c->xxh3 ? (uint32_t)XXH3_64bits(key, klen) : c->hashfn(key, klen);
 }
 
+/* The bucket of a hash: the mixed hash scaled to [0, nbuckets) by a
+ * multiply and a shift (Lemire's "fastrange") rather than masked, so the
+ * index need not be a power of two: one bucket per item is 4 bytes an
+ * item, where rounding up to a power of two cost 4-8 (layout v7). */
 static inline uint64_t uc_bucket_of(const ucache_t *c, uint32_t hash)
 {
-	return uc_hash_mix(hash) & c->bucket_mask;
+	return ((uint64_t)uc_hash_mix(hash) * c->nbuckets) >> 32;
 }
 
 static inline struct uc_stripe *uc_stripe_of(const ucache_t *c, uint64_t bucket)
@@ -337,6 +407,19 @@ static inline const uint8_t *uc_slot_val(const ucache_t *c, uint32_t id)
 	const struct uc_slot *s = &c->slots[id];
 
 	return uc_val_at(c, s->val, s->keylen, s->vallen);
+}
+
+/* The index hash of slot id's stored key (v7 slots keep only a
+ * fingerprint of it): 0 when its fields are out of bounds (torn or
+ * damaged; callers check the slot's chain position, or a seq, before they
+ * act on the answer). */
+static inline uint32_t uc_slot_hash(const ucache_t *c, uint32_t id)
+{
+	const struct uc_slot *s = &c->slots[id];
+	uint32_t keylen = s->keylen;
+	const uint8_t *k = uc_key_at(c, id, s->val, keylen, s->vallen);
+
+	return k ? uc_key_hash(c, k, keylen) : 0;
 }
 
 /* Checksum of slot id as it should be (stripe or world held). */

@@ -16,12 +16,14 @@
  *
  * A hit then writes only (a) its thread's counter line (one of 64, picked
  * per thread/process, so no ping-pong between processes), (b) with
- * purge_lru, the slot's VISITED bit when it is not set yet (SIEVE), or the
- * item's stamp in an exact-LRU cache of <= 64 items, and (c) the item's hit
- * counter, exact up to 64 and then probabilistic (increments of 2^k with
- * probability 2^-k, k = log2(hits) - 5: unbiased, ~12% relative error), so
- * a key read more than 64 times writes its counter about once per hits/64
- * reads: nothing but ucache_get_ex's info reads per-item hits.
+ * purge_lru, the item's stamp in an exact-LRU cache of <= 64 items, and
+ * (b) the slot's use byte: SIEVE's VISITED bit and the hit counter's
+ * 7-bit code (layout.h: exact up to 64, then steps of 2^k taken with
+ * probability 2^-k: unbiased, a third to a half of the count per step), in
+ * one store, and none once the bit is set and the code does not move: a
+ * key read more than 64 times writes its slot about once per hits/32
+ * reads.  Nothing but ucache_get_ex's info (and stock's get4, the
+ * corerouter's round robin) reads per-item hits.
  *
  * Lock rules: none taken on the fast path; the fallback takes the stripe
  * lock through uc_stripe_lock (repair.c).  Expired items are never
@@ -42,7 +44,6 @@
 #include "util.h"
 
 #define UC_READ_SPINS 4096
-#define UC_HITS_EXACT 64   /* per-item hits counted one by one below this */
 
 /* --------------------------------------------------------------- helpers */
 
@@ -83,22 +84,22 @@ static uint32_t rand32(void)
  * eviction hints only). */
 static inline __attribute__((always_inline)) void touch(ucache_t *c, uint32_t id)
 {
-	uint32_t h = atomic_load_explicit(&c->slots[id].hits, memory_order_relaxed);
+	struct uc_slot *s = &c->slots[id];
+	uint8_t u = atomic_load_explicit(&s->use, memory_order_relaxed), n = u | UC_USE_VISITED;
+	unsigned code = u >> UC_USE_HITS_SHIFT, step;
 
-	if (c->sieve) {
-		struct uc_slot *s = &c->slots[id];
-		if (!(atomic_load_explicit(&s->flags, memory_order_relaxed) & UC_SLOT_VISITED))
-			atomic_fetch_or_explicit(&s->flags, UC_SLOT_VISITED, memory_order_relaxed);
-	} else if (c->exact_lru) {
+	if (c->exact_lru)
 		atomic_store_explicit(&c->atime[id], uc_lru_tick(c), memory_order_relaxed);
+	if (code < UC_HITS_EXACT) {
+		n = (uint8_t)(n + (1u << UC_USE_HITS_SHIFT));
+	} else if (code < UC_HITS_CODES - 1) {
+		/* uc_hits_value(code + 1) - uc_hits_value(code) = 2^step */
+		step = ((code - UC_HITS_EXACT) >> 1) + 5;
+		if (!(rand32() & ((1u << (step < 31 ? step : 31)) - 1)))
+			n = (uint8_t)(n + (1u << UC_USE_HITS_SHIFT));
 	}
-	if (h < UC_HITS_EXACT) {
-		atomic_store_explicit(&c->slots[id].hits, h + 1, memory_order_relaxed);
-	} else if (h < 0x80000000u) {
-		uint32_t k = (uint32_t)(31 - __builtin_clz(h)) - 5; /* 2^k ~ h / 64 */
-		if (!(rand32() & ((1u << k) - 1)))
-			atomic_store_explicit(&c->slots[id].hits, h + (1u << k), memory_order_relaxed);
-	}
+	if (n != u)
+		atomic_store_explicit(&s->use, n, memory_order_relaxed);
 	uc_count(c, UC_CTR_HITS, 1);
 }
 
@@ -164,10 +165,11 @@ static inline __attribute__((always_inline)) uint32_t find_slot(const ucache_t *
 {
 	uint32_t id = atomic_load_explicit(&c->buckets[bucket].head, memory_order_relaxed), steps = 0;
 	uint64_t size = c->size_vdata;
+	const uint8_t fp = uc_fp(hash);
 
 	while (id && id < c->items && steps++ < c->items) {
 		const struct uc_slot *s = &c->slots[id];
-		if (s->hash == hash && s->keylen == klen) {
+		if ((atomic_load_explicit(&s->meta, memory_order_relaxed) & UC_META_FP) == fp && s->keylen == klen) {
 			uint64_t off = (uint64_t)s->val * UC_HEAP_UNIT, len = s->vallen;
 			const uint8_t *k = c->blocks + off, *v = k + klen;
 			int ok = len <= c->max_value && off + klen + len <= size;
@@ -194,11 +196,8 @@ static inline __attribute__((always_inline)) uint32_t find_slot(const ucache_t *
  * get (callgrind), most of a get's own work. */
 static inline __attribute__((always_inline)) int read_once(ucache_t *c, struct uc_read *r, uint64_t *now)
 {
-	uint32_t hint = atomic_load_explicit(&c->buckets[r->bucket].vhint, memory_order_relaxed);
 	struct uc_found f;
 
-	if (hint && (r->buf || r->alloc)) /* start fetching the head's key and value now (see uc_bucket) */
-		__builtin_prefetch(c->blocks + (uint64_t)(hint - 1) * UC_CACHELINE);
 	r->id = c->bitmap ? find_slot(c, r->bucket, r->hash, r->key, r->klen, &f, 1)
 			  : find_slot(c, r->bucket, r->hash, r->key, r->klen, &f, 0);
 	if (!r->id)
@@ -289,8 +288,7 @@ static inline __attribute__((always_inline)) int get_common(ucache_t *c, struct 
 	 * expiry without copying it (the key listing, server.c) */
 	if (info && (rc == 0 || rc == -ENOBUFS)) { /* the item's hits before this read, plus this one */
 		info->expires = r->expires;
-		info->hits = atomic_load_explicit(&c->slots[r->id].hits, memory_order_relaxed) +
-			     (uint64_t)(touch_it && rc == 0);
+		info->hits = uc_slot_hits(&c->slots[r->id]) + (uint64_t)(touch_it && rc == 0);
 	}
 	if (rc == 0 && touch_it)
 		touch(c, r->id);
@@ -348,10 +346,6 @@ int ucache_get(ucache_t *c, const void *key, size_t klen, void *buf, size_t bufl
 static inline int alloc_once(ucache_t *c, uint64_t bucket, uint32_t hash, const void *key, size_t klen,
 			     void **buf, size_t *cap, uint32_t *id, struct uc_found *f)
 {
-	uint32_t hint = atomic_load_explicit(&c->buckets[bucket].vhint, memory_order_relaxed);
-
-	if (hint)
-		__builtin_prefetch(c->blocks + (uint64_t)(hint - 1) * UC_CACHELINE);
 	*id = c->bitmap ? find_slot(c, bucket, hash, key, klen, f, 1) : find_slot(c, bucket, hash, key, klen, f, 0);
 	if (!*id || (f->expires && f->expires <= ucache_now()) || UC_UNLIKELY(uc_tags_skip(c, &f->val, &f->vallen, 0)))
 		return -ENOENT;
@@ -403,7 +397,7 @@ void *ucache_get_alloc(ucache_t *c, const void *key, size_t klen, size_t *vallen
 			}
 			if (info) { /* as get_ex: the hits before this one, plus this one */
 				info->expires = f.expires;
-				info->hits = (uint64_t)atomic_load_explicit(&c->slots[id].hits, memory_order_relaxed) + 1;
+				info->hits = uc_slot_hits(&c->slots[id]) + 1;
 			}
 			touch(c, id);
 			if (vallen)
@@ -461,7 +455,7 @@ int uc_read_view(ucache_t *c, const void *key, size_t klen, void *buf, size_t bu
 	/* a writer died copying this value in place and no cache process has
 	 * repaired it yet (a restart resets every seq before its rebuild drops
 	 * the item): torn bytes behind an even seq */
-	if (rc == 0 && UC_UNLIKELY(atomic_load_explicit(&c->slots[r.id].flags, memory_order_relaxed) & UC_SLOT_DIRTY))
+	if (rc == 0 && UC_UNLIKELY(uc_slot_is_dirty(&c->slots[r.id])))
 		return -EBUSY;
 	*vallen = r.vallen;
 	*expires = r.expires;
@@ -480,7 +474,7 @@ static int iter_copy(ucache_t *c, uint32_t id, void *buf, size_t *klen, uint64_t
 	uint32_t len = s->keylen;
 	const uint8_t *k;
 
-	if (s->state != UC_SLOT_LIVE || expired(s->expires, now) || !(k = uc_key_at(c, id, s->val, len, s->vallen)) ||
+	if (uc_slot_state(s) != UC_SLOT_LIVE || expired(s->expires, now) || !(k = uc_key_at(c, id, s->val, len, s->vallen)) ||
 	    (uc_tags_invalidated(c) && uc_tags_stale_slot(c, id)))
 		return -ENOENT;
 	memcpy(buf, k, len);
@@ -489,7 +483,9 @@ static int iter_copy(ucache_t *c, uint32_t id, void *buf, size_t *klen, uint64_t
 }
 
 /* -EAGAIN when a writer was inside the slot's stripe (lock-free attempt),
- * or the slot moved to another stripe (locked attempt). */
+ * or the slot moved to another stripe.  The stripe comes from the key the
+ * slot holds (uc_slot_hash), and is checked again on the key copied out
+ * (lock-free) or under that stripe's lock (which then owns the slot). */
 static int iter_slot(ucache_t *c, uint32_t id, void *buf, size_t *klen, uint64_t now, int locked)
 {
 	const struct uc_slot *s = &c->slots[id];
@@ -497,13 +493,13 @@ static int iter_slot(ucache_t *c, uint32_t id, void *buf, size_t *klen, uint64_t
 	uint32_t seq;
 	int rc;
 
-	if (s->state != UC_SLOT_LIVE)
+	if (uc_slot_state(s) != UC_SLOT_LIVE)
 		return -ENOENT;
-	st = uc_stripe_of_hash(c, s->hash);
+	st = uc_stripe_of_hash(c, uc_slot_hash(c, id));
 	if (locked) { /* a writer sits in this stripe: wait for it like a writer */
 		if ((rc = uc_stripe_lock(c, st)))
 			return rc;
-		rc = uc_stripe_of_hash(c, s->hash) == st ? iter_copy(c, id, buf, klen, now) : -EAGAIN;
+		rc = uc_stripe_of_hash(c, uc_slot_hash(c, id)) == st ? iter_copy(c, id, buf, klen, now) : -EAGAIN;
 		uc_stripe_unlock(st);
 		return rc;
 	}
@@ -512,7 +508,8 @@ static int iter_slot(ucache_t *c, uint32_t id, void *buf, size_t *klen, uint64_t
 		return -EAGAIN;
 	rc = iter_copy(c, id, buf, klen, now);
 	atomic_thread_fence(memory_order_acquire);
-	if (atomic_load_explicit(&st->seq, memory_order_relaxed) != seq || uc_stripe_of_hash(c, s->hash) != st)
+	if (atomic_load_explicit(&st->seq, memory_order_relaxed) != seq ||
+	    (rc == 0 && uc_stripe_of_hash(c, uc_key_hash(c, buf, *klen)) != st))
 		return -EAGAIN;
 	return rc;
 }

@@ -100,19 +100,23 @@ void uc_world_unlock(ucache_t *c)
 
 /* ----------------------------------------------------------------- claims */
 
-int uc_item_valid(const ucache_t *c, uint32_t id)
+int uc_item_valid(const ucache_t *c, uint32_t id, uint32_t *hash)
 {
 	const struct uc_slot *s = &c->slots[id];
 	const uint8_t *k, *v;
+	uint32_t h;
 
-	if (!s->keylen || s->keylen > c->hdr->keysize || !s->vallen || s->vallen > c->max_value ||
-	    (atomic_load_explicit(&s->flags, memory_order_relaxed) & UC_SLOT_DIRTY))
+	if (!s->keylen || s->keylen > c->hdr->keysize || !s->vallen || s->vallen > c->max_value || uc_slot_is_dirty(s))
 		return 0;
 	k = uc_slot_key(c, id);
 	v = uc_slot_val(c, id);
-	if (!k || !v || c->hashfn(k, s->keylen) != s->hash)
+	if (!k || !v)
 		return 0;
-	return uc_slot_csum(c, s->hash, s->keylen, v, s->vallen, s->expires, s->val) == s->csum;
+	h = c->hashfn(k, s->keylen);
+	if (hash)
+		*hash = h;
+	return (atomic_load(&s->meta) & UC_META_FP) == uc_fp(h) &&
+	       uc_slot_csum(c, h, s->keylen, v, s->vallen, s->expires, s->val) == s->csum;
 }
 
 static uint64_t nblocks(const ucache_t *c, const struct uc_slot *s)
@@ -197,16 +201,17 @@ void uc_claims_free(struct uc_claims *cl)
 static int keep_item(ucache_t *c, struct uc_claims *cl, uint32_t id)
 {
 	struct uc_slot *s = &c->slots[id];
+	uint32_t hash;
 	uint64_t b;
 
-	if (s->state != UC_SLOT_LIVE || !uc_item_valid(c, id) || uc_claim_item(c, cl, id))
+	if (uc_slot_state(s) != UC_SLOT_LIVE || !uc_item_valid(c, id, &hash) || uc_claim_item(c, cl, id))
 		return 0;
-	b = uc_bucket_of(c, s->hash);
-	if (uc_chain_find(c, b, s->hash, uc_slot_key(c, id), s->keylen, NULL)) {
+	b = uc_bucket_of(c, hash);
+	if (uc_chain_find(c, b, hash, uc_slot_key(c, id), s->keylen, NULL)) {
 		unclaim_item(c, cl, id); /* duplicate key: keep the first */
 		return 0;
 	}
-	atomic_fetch_and_explicit(&s->flags, (uint8_t)~UC_SLOT_DIRTY, memory_order_relaxed);
+	uc_slot_clean(s);
 	uc_chain_link_world_held(c, b, id);
 	atomic_fetch_add_explicit(&c->hdr->live, 1, memory_order_relaxed);
 	uc_count(c, UC_CTR_BYTES, (int64_t)s->vallen);
@@ -234,8 +239,8 @@ int64_t uc_rebuild_world_held(ucache_t *c)
 		struct uc_slot *s = &c->slots[id];
 		if (keep_item(c, &cl, id))
 			continue;
-		dropped += s->state == UC_SLOT_LIVE;
-		s->state = UC_SLOT_FREE;
+		dropped += uc_slot_state(s) == UC_SLOT_LIVE;
+		uc_slot_set_state(s, UC_SLOT_FREE);
 		s->next = h->slot_free;
 		h->slot_free = id;
 	}

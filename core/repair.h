@@ -45,9 +45,10 @@ void uc_world_unlock(ucache_t *c);
  * kept, or -ENOMEM with nothing changed. */
 int64_t uc_rebuild_world_held(ucache_t *c);
 
-/* The item of slot id is self-consistent: bounds, key hash, checksum, and
- * no writer died copying it in place. */
-int uc_item_valid(const ucache_t *c, uint32_t id);
+/* The item of slot id is self-consistent: bounds, key fingerprint,
+ * checksum, and no writer died copying it in place.  *hash (may be NULL)
+ * gets its key's hash, which names its bucket. */
+int uc_item_valid(const ucache_t *c, uint32_t id, uint32_t *hash);
 
 /* Storage claims: which heap chunks / blocks the kept items own.  prepare
  * allocates everything (nothing changed on failure); reset (rebuild only)

@@ -117,8 +117,8 @@ static int header_consistent(const struct uc_hdr *h)
 	cfg.hash = (enum ucache_hash)h->hash;
 	cfg.bitmap = (int)h->bitmap;
 	cfg.store = h->csum_values ? (char *)"store" : NULL;
-	if (h->hash > UCACHE_HASH_XXH3 || h->nbuckets == 0 || h->nbuckets > (1ull << 32) ||
-	    (h->nbuckets & (h->nbuckets - 1)) || ucache_config_validate(&cfg, NULL, 0))
+	if (h->hash > UCACHE_HASH_XXH3 || h->nbuckets == 0 || h->nbuckets > h->items ||
+	    ucache_config_validate(&cfg, NULL, 0))
 		return 0;
 	memset(&plan, 0, sizeof(plan));
 	if (uc_plan_layout(&cfg, &plan, NULL, 0) || (h->vpage && h->vpage != uc_packed_page(&cfg)))
@@ -458,7 +458,7 @@ void uc_store_recover(ucache_t *c)
 	int64_t kept;
 
 	for (id = 1; id < atomic_load(&h->slot_unused) && id < h->items; id++)
-		before += c->slots[id].state == UC_SLOT_LIVE;
+		before += uc_slot_state(&c->slots[id]) == UC_SLOT_LIVE;
 	reshape_allocators(c);
 	uc_locks_init(c);
 	atomic_store(&h->repair_needed, 0);
@@ -493,7 +493,7 @@ static void import_items(ucache_t *c, uint64_t *imported, uint64_t *skipped)
 	uc_attach(&old);
 	for (id = 1; id < atomic_load(&old.hdr->slot_unused) && id < old.hdr->items; id++) {
 		const struct uc_slot *s = &old.slots[id];
-		if (s->state != UC_SLOT_LIVE || !uc_item_valid(&old, (uint32_t)id) || (s->expires && s->expires <= now))
+		if (uc_slot_state(s) != UC_SLOT_LIVE || !uc_item_valid(&old, (uint32_t)id, NULL) || (s->expires && s->expires <= now))
 			continue;
 		if (ucache_set(c, uc_slot_key(&old, (uint32_t)id), s->keylen, uc_slot_val(&old, (uint32_t)id),
 			       s->vallen, s->expires, UCACHE_SET_UPDATE | UCACHE_SET_ABSEXPIRE))

@@ -53,11 +53,5 @@ static inline uint64_t uc_pow2_floor(uint64_t v)
 
 static inline uint64_t uc_div_ceil(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 static inline uint64_t uc_align_up(uint64_t a, uint64_t align) { return (a + align - 1) & ~(align - 1); }
-static inline uint64_t uc_pow2_ceil(uint64_t v) {
-	uint64_t p = 1;
-	while (p < v)
-		p <<= 1;
-	return p;
-}
 
 #endif

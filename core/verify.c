@@ -39,12 +39,12 @@ static int check_slot(struct uc_checker *k, uint64_t b, uint32_t id)
 		return -1;
 	}
 	k->seen[id] = 1;
-	if (s->state != UC_SLOT_LIVE || uc_bucket_of(c, s->hash) != b) {
-		uc_err(k->err, k->errlen, "slot %u on bucket %llu: state %u, hash bucket %llu", id,
-		       (unsigned long long)b, s->state, (unsigned long long)uc_bucket_of(c, s->hash));
+	if (uc_slot_state(s) != UC_SLOT_LIVE || uc_bucket_of(c, uc_slot_hash(c, id)) != b) {
+		uc_err(k->err, k->errlen, "slot %u on bucket %llu: state %u, key's bucket %llu", id,
+		       (unsigned long long)b, uc_slot_state(s), (unsigned long long)uc_bucket_of(c, uc_slot_hash(c, id)));
 		return -1;
 	}
-	if (!uc_item_valid(c, id)) {
+	if (!uc_item_valid(c, id, NULL)) {
 		uc_err(k->err, k->errlen, "slot %u: key/value out of bounds or checksum mismatch", id);
 		return -1;
 	}
@@ -84,7 +84,7 @@ static int check_stashes(struct uc_checker *k)
 		for (j = 0; j < st->nstash && j < UC_STASH + 1; j++) {
 			uint32_t id = st->stash[j];
 			if (st->nstash > UC_STASH || !id || id >= atomic_load(&c->hdr->slot_unused) || k->seen[id] ||
-			    c->slots[id].state != UC_SLOT_RESERVED || uc_claim_item(c, &k->cl, id)) {
+			    uc_slot_state(&c->slots[id]) != UC_SLOT_RESERVED || uc_claim_item(c, &k->cl, id)) {
 				uc_err(k->err, k->errlen, "stripe %llu: bad stash entry %u", (unsigned long long)i, id);
 				return -1;
 			}
@@ -103,7 +103,7 @@ static int check_slots(struct uc_checker *k)
 	uint32_t id;
 
 	for (id = h->slot_free; id; id = c->slots[id].next, nfree++) {
-		if (id >= atomic_load(&h->slot_unused) || k->seen[id] || c->slots[id].state != UC_SLOT_FREE) {
+		if (id >= atomic_load(&h->slot_unused) || k->seen[id] || uc_slot_state(&c->slots[id]) != UC_SLOT_FREE) {
 			uc_err(k->err, k->errlen, "free stack: bad or repeated slot %u", id);
 			return -1;
 		}
@@ -111,7 +111,7 @@ static int check_slots(struct uc_checker *k)
 	}
 	for (id = 1; id < atomic_load(&h->slot_unused); id++) {
 		if (!k->seen[id]) {
-			uc_err(k->err, k->errlen, "slot %u (state %u) is neither indexed nor free", id, c->slots[id].state);
+			uc_err(k->err, k->errlen, "slot %u (state %u) is neither indexed nor free", id, uc_slot_state(&c->slots[id]));
 			return -1;
 		}
 	}
@@ -140,7 +140,7 @@ static int check_queues(struct uc_checker *k)
 		uint32_t id, prev = 0, hand_seen = !st->hand;
 		for (id = st->head; id; prev = id, id = id == st->tail ? 0 : c->links[id].next) {
 			if (id >= c->items || k->seen[id] != 1 || c->links[id].prev != prev ||
-			    uc_stripe_of_hash(c, c->slots[id].hash) != st || total++ > c->items) {
+			    uc_stripe_of_hash(c, uc_slot_hash(c, id)) != st || total++ > c->items) {
 				uc_err(k->err, k->errlen, "stripe %llu: SIEVE queue broken at slot %u", (unsigned long long)i, id);
 				return -1;
 			}

@@ -78,13 +78,12 @@ static void fill_new(ucache_t *c, uint32_t id, const struct uc_write *w)
 	struct uc_slot *s = &c->slots[id];
 	uint32_t kofs = c->bitmap ? c->kofs[id] : 0;
 
-	s->hash = w->hash;
+	atomic_store_explicit(&s->meta, (uint8_t)(uc_fp(w->hash) | UC_SLOT_RESERVED), memory_order_relaxed);
+	atomic_store_explicit(&s->use, 0, memory_order_relaxed);
 	s->keylen = (uint16_t)w->klen;
 	s->vallen = (uint32_t)w->vlen;
 	s->expires = w->expires;
-	atomic_store_explicit(&s->flags, 0, memory_order_relaxed);
 	s->csum = uc_slot_csum(c, w->hash, (uint32_t)w->klen, w->val, w->vlen, w->expires, s->val);
-	atomic_store_explicit(&s->hits, 0, memory_order_relaxed);
 	uc_item_fill(c, s->val, kofs, w->key, w->klen, w->val, w->vlen);
 }
 
@@ -123,7 +122,7 @@ static int reuse_storage(ucache_t *c, uint32_t id, const struct uc_write *w)
 static inline void prefetch_line(const void *p)
 {
 #if defined(__x86_64__)
-	/* gcc 12 -O2 emitted none of prefetch_victim()'s five
+	/* gcc 12 -O2 emitted none of prefetch_victim()'s
 	 * __builtin_prefetch calls (objdump); a volatile asm is kept */
 	__asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
 #else
@@ -157,7 +156,7 @@ static int insert_over_victim(ucache_t *c, struct uc_write *w)
 
 	if (!id)
 		return -ENOENT;
-	vb = uc_bucket_of(c, s->hash);
+	vb = uc_bucket_of(c, uc_slot_hash(c, id));
 	if (!uc_chain_position(c, vb, id, &prev))
 		return -ENOENT; /* cannot happen with the stripe held; be safe */
 	if (id == w->last) /* w's chain loses its last slot */
@@ -179,12 +178,13 @@ static int insert_over_victim(ucache_t *c, struct uc_write *w)
 
 /* A full SIEVE cache's insert touches, besides the new key's bucket and
  * chain, the hand's slot and link, the queue head's link, then the hand's
- * bucket, chunk and chain successor: each a cold line (bench instr: ~9 D1
- * misses an insert), which were fetched one after the other.  Started
- * here, before the new key's lookup, they arrive together: the hand is
- * the victim unless it was read since the hand last passed it.  Racy as
- * to fullness only (the stripe is held): a prefetch cannot fault, and the
- * hand's fields are bounds-checked before use. */
+ * chunk (whose key names its bucket: layout v7 slots keep no hash) and
+ * bucket: each a cold line (bench instr: ~8 D1 misses an insert), which
+ * were fetched one after the other.  Started here, before the new key's
+ * lookup, they arrive together but for the bucket, which waits for the
+ * chunk: the hand is the victim unless it was read since the hand last
+ * passed it.  Racy as to fullness only (the stripe is held): a prefetch
+ * cannot fault, and the hand's fields are bounds-checked before use. */
 static inline void prefetch_victim(const ucache_t *c, const struct uc_stripe *st)
 {
 	uint32_t hand = st->hand ? st->hand : st->tail, head = st->head;
@@ -195,9 +195,6 @@ static inline void prefetch_victim(const ucache_t *c, const struct uc_stripe *st
 		return;
 	prefetch_line(&c->links[hand]);
 	prefetch_line(&c->links[head]);
-	prefetch_line(&c->buckets[uc_bucket_of(c, s->hash)]);
-	if (s->next && s->next < c->items) /* the chain's new head, if the hand's slot is its head */
-		prefetch_line(&c->slots[s->next]);
 	at = uc_val_offset(c, s->val);
 	len = c->bitmap ? s->vallen : (uint64_t)s->keylen + s->vallen;
 	if (len && at + len <= c->size_vdata) { /* its first and last lines */
@@ -232,7 +229,7 @@ static int insert_stripe_held(ucache_t *c, struct uc_write *w)
 static void mark_used(ucache_t *c, uint32_t id)
 {
 	if (c->sieve)
-		atomic_fetch_or_explicit(&c->slots[id].flags, UC_SLOT_VISITED, memory_order_relaxed);
+		atomic_fetch_or_explicit(&c->slots[id].use, UC_USE_VISITED, memory_order_relaxed);
 	else if (c->exact_lru)
 		atomic_store_explicit(&c->atime[id], uc_lru_tick(c), memory_order_relaxed);
 }
@@ -245,7 +242,7 @@ static void publish_fields(ucache_t *c, struct uc_slot *s, const struct uc_write
 	s->vallen = (uint32_t)w->vlen;
 	s->expires = w->expires;
 	s->csum = uc_slot_csum(c, w->hash, (uint32_t)w->klen, w->val, w->vlen, w->expires, s->val);
-	atomic_fetch_and_explicit(&s->flags, (uint8_t)~UC_SLOT_DIRTY, memory_order_relaxed);
+	uc_slot_clean(s);
 }
 
 /* Same size class: copy over the old value inside the window. */
@@ -255,7 +252,7 @@ static void replace_in_place(ucache_t *c, struct uc_write *w, uint32_t id)
 	uint8_t *v = c->blocks + uc_val_offset(c, s->val) + (c->bitmap ? 0 : w->klen);
 
 	uc_write_begin(w->st);
-	atomic_fetch_or_explicit(&s->flags, UC_SLOT_DIRTY, memory_order_relaxed);
+	uc_slot_dirty(s);
 	uc_copy_value(v, w->val, w->vlen);
 	if (w->vlen != s->vallen) /* a shared line: don't write it for nothing */
 		uc_count(c, UC_CTR_BYTES, (int64_t)w->vlen - (int64_t)s->vallen);
@@ -305,10 +302,9 @@ static int replace_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
 	else
 		uc_item_fill(c, val, 0, w->key, w->klen, w->val, w->vlen);
 	uc_write_begin(w->st);
-	atomic_fetch_or_explicit(&s->flags, UC_SLOT_DIRTY, memory_order_relaxed);
+	uc_slot_dirty(s);
 	s->val = val;
 	publish_fields(c, s, w);
-	uc_bucket_hint_stripe_held(c, w->bucket);
 	uc_write_end(w->st);
 	uc_count(c, UC_CTR_BYTES, (int64_t)w->vlen - (int64_t)oldlen);
 	if (!uc_alloc_lock(c)) { /* else the repair reclaims the old storage */
@@ -539,7 +535,7 @@ static void set_expiry_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
 	if (!s->expires != !w->expires)
 		uc_count(c, UC_CTR_EXPIRING, w->expires ? 1 : -1);
 	s->expires = w->expires;
-	s->csum = uc_slot_csum(c, s->hash, s->keylen, uc_slot_val(c, id), s->vallen, w->expires, s->val);
+	s->csum = uc_slot_csum(c, w->hash, s->keylen, uc_slot_val(c, id), s->vallen, w->expires, s->val);
 	uc_write_end(w->st);
 }
 

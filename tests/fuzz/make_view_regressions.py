@@ -25,16 +25,24 @@ SEEDS = os.path.join(HERE, 'view-corpus')
 OUT = os.path.join(HERE, 'view-regressions')
 
 # struct uc_hdr (core/layout.h): magic, version, hdr_size, then u64 fields
-FIELDS = ('items blocks blocksize keysize nbuckets nstripes hash bitmap csum_values small '
-          'off_stripes off_buckets off_slots off_hits off_kofs off_atime off_links off_kpages '
+FIELDS = ('items blocks blocksize keysize nbuckets nstripes hash bitmap csum_values small vpage '
+          'off_stripes off_buckets off_slots off_kofs off_atime off_links off_kpages '
           'off_vpages off_bitmap off_kdata off_vdata size_kdata size_vdata off_tags size_tags total').split()
-SLOT = 32          # struct uc_slot
+SLOT = 24          # struct uc_slot (layout 7): next, keylen, meta, use, val, vallen, expires, csum
+BUCKET = 4         # struct uc_bucket: the head slot id
 STRIPE = 128       # struct uc_stripe: two cache lines
 SEQ_AT = 40        # offsetof(struct uc_stripe, seq): after the 40-byte pthread_mutex_t
 TAG_MAGIC = b'\0UCTAGS\1'
 
 
+LAYOUT = 7         # UC_LAYOUT_VERSION these offsets describe
+
+
 def header(img):
+    version = struct.unpack_from('<I', img, 8)[0]
+    if version != LAYOUT:
+        raise SystemExit('seed has layout %d, this script knows %d: update FIELDS/SLOT and LAYOUT '
+                         'from core/layout.h, then run make fuzz-view-corpus' % (version, LAYOUT))
     vals = struct.unpack_from('<%dQ' % len(FIELDS), img, 16)
     return dict(zip(FIELDS, vals))
 
@@ -45,7 +53,7 @@ def slots(img, h):
 
 def bucket_heads(img, h):
     for b in range(h['nbuckets']):
-        struct.pack_into('<I', img, h['off_buckets'] + 8 * b, 0xffffffff)
+        struct.pack_into('<I', img, h['off_buckets'] + BUCKET * b, 0xffffffff)
 
 
 def chain_loop(img, h):
@@ -55,8 +63,8 @@ def chain_loop(img, h):
 
 def storage_out(img, h):
     for at in slots(img, h):
-        struct.pack_into('<I', img, at + 8, 0xfffffff0)    # vallen
-        struct.pack_into('<I', img, at + 24, 0xfffffff0)   # val
+        struct.pack_into('<I', img, at + 12, 0xfffffff0)   # vallen
+        struct.pack_into('<I', img, at + 8, 0xfffffff0)    # val
 
 
 def stripes_odd(img, h):

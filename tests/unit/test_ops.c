@@ -500,6 +500,37 @@ static void test_get_ex_expiry_and_hits(void **state)
 	ut_destroy(c);
 }
 
+/* The per-item hit counter is a 7-bit code in the slot (layout v7): exact
+ * through 64 hits, then an unbiased estimate (steps of a third to a half
+ * taken with probability 1 / step).  Averaged over 50 keys read 2000 times
+ * each, the estimate is within 25% of 2000 (the mean's standard error is
+ * ~6%); no key's estimate wraps or stalls. */
+static void test_item_hits_exact_then_unbiased_estimate(void **state)
+{
+	ucache_t *c = ut_cache("name=hits,items=100");
+	struct ucache_item_info info;
+	char k[16], buf[8];
+	uint64_t sum = 0;
+	size_t len;
+	int i, n;
+
+	(void)state;
+	for (i = 0; i < 50; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		assert_int_equal(ut_set(c, k, "v", 0, 0), 0);
+		for (n = 1; n <= 2000; n++) {
+			assert_int_equal(ucache_get_ex(c, k, strlen(k), buf, sizeof(buf), &len, &info), 0);
+			if (n <= 65)
+				assert_int_equal(info.hits, n);
+		}
+		assert_true(info.hits >= 200 && info.hits <= 20000);
+		sum += info.hits;
+	}
+	print_message("mean estimate after 2000 hits: %llu\n", (unsigned long long)(sum / 50));
+	assert_true(sum / 50 >= 1500 && sum / 50 <= 2500);
+	ut_destroy(c);
+}
+
 /* ------------------------------------------------------------------ math */
 
 static void test_math_missing_key_starts_from_math_initial(void **state)
@@ -1273,6 +1304,7 @@ int main(void)
 		T(test_get_alloc),
 		T(test_peek_without_buffer_reads_size_and_expiry),
 		T(test_get_ex_expiry_and_hits),
+		T(test_item_hits_exact_then_unbiased_estimate),
 		T(test_math_missing_key_starts_from_math_initial),
 		T(test_math_existing_key),
 		T(test_math_div_by_zero_gives_zero),

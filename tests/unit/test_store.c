@@ -161,6 +161,31 @@ static void geometry_mismatch_refuses_naming_both(void **state)
 	assert_non_null(strstr(err, "store_delete"));
 }
 
+/* A store an earlier ucache wrote (layout 6: 32-byte slots) is refused
+ * with the versions and the way out named, and store_delete recreates it. */
+static void older_layout_refused_naming_store_delete(void **state)
+{
+	char err[1024] = "";
+	uint32_t v6 = 6;
+	ucache_t *c = must_open("name=s,items=100,blocksize=128");
+	int fd;
+
+	(void)state;
+	fill(c, 10);
+	ucache_close(c);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, &v6, sizeof(v6), 8), sizeof(v6)); /* uc_hdr.version, after the magic */
+	close(fd);
+	c = open_store("name=s,items=100,blocksize=128", err, sizeof(err));
+	assert_null(c);
+	assert_non_null(strstr(err, "has layout version 6, this ucache writes 7"));
+	assert_non_null(strstr(err, "store_delete"));
+	c = must_open("name=s,items=100,blocksize=128,store_delete=1");
+	assert_int_equal(ucache_items(c), 0);
+	ucache_close(c);
+}
+
 static void store_delete_recreates(void **state)
 {
 	ucache_t *c = must_open("name=s,items=100,blocksize=128");
@@ -394,6 +419,7 @@ int main(void)
 		T(store_in_use_is_refused),
 		T(store_waits_for_the_last_holder_to_exit),
 		T(geometry_mismatch_refuses_naming_both),
+		T(older_layout_refused_naming_store_delete),
 		T(store_delete_recreates),
 		T(store_migrate_imports_valid_items),
 		T(damaged_files_are_refused_clearly),

@@ -623,9 +623,9 @@ static void mark_dirty_one_byte_key(void)
 	for (id = 1; id < h.items; id++) {
 		off_t at = (off_t)(h.off_slots + id * sizeof(s));
 		assert_int_equal(pread(fd, &s, sizeof(s), at), sizeof(s));
-		if (s.state == UC_SLOT_LIVE && s.keylen == 1) {
-			uint8_t flags = UC_SLOT_DIRTY;
-			assert_int_equal(pwrite(fd, &flags, 1, at + (off_t)offsetof(struct uc_slot, flags)), 1);
+		if (uc_slot_state(&s) == UC_SLOT_LIVE && s.keylen == 1) {
+			uint8_t meta = (uint8_t)(atomic_load(&s.meta) | UC_META_DIRTY);
+			assert_int_equal(pwrite(fd, &meta, 1, at + (off_t)offsetof(struct uc_slot, meta)), 1);
 			marked++;
 		}
 	}
