@@ -6,7 +6,11 @@ Rules every test follows through this module:
   - readiness is polled (connect, or a request), never slept for;
   - every process has a watchdog that kills it after WATCHDOG seconds;
   - processes are started in their own session and stopped by PID
-    (SIGINT, then SIGKILL to the process group if it lingers).
+    (SIGINT, then SIGKILL to the process group if it lingers);
+  - nothing outlives the runner, however it ends (a normal exit, SIGTERM
+    from `timeout` or a CI watchdog, Ctrl-C, SIGKILL): each group started
+    is registered with reaper.py, which SIGKILLs the groups left when the
+    runner is gone (see _Reaper).
 
 Environment: UCACHE_PLUGIN (path of ucache_plugin.so, default: the repo
 root's), UWSGI (the uwsgi binary, default "uwsgi"), NGINX (default nginx).
@@ -21,6 +25,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -29,6 +34,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 APPS = os.path.join(HERE, 'apps')
+REAPER = os.path.join(HERE, 'reaper.py')
 PLUGIN = os.environ.get('UCACHE_PLUGIN', os.path.join(ROOT, 'ucache_plugin.so'))
 UWSGI = os.environ.get('UWSGI', 'uwsgi')
 NGINX = os.environ.get('NGINX', shutil.which('nginx') or '/usr/sbin/nginx')
@@ -214,6 +220,85 @@ def catches(pid, *sigs):
     return cgt & mask == mask and not blk & mask
 
 
+# ---------------------------------------------------------------- reaper
+# What the harness starts runs in its own session: a signal to the runner's
+# process group (Ctrl-C, `timeout`'s kill(0, SIGTERM)) never reaches it, and
+# neither does the runner's death.  So every group is registered with one
+# reaper.py per runner, which SIGKILLs the groups left once the runner has
+# closed its pipe, at exit or by dying.  Not PR_SET_PDEATHSIG: setuid clears
+# it (a uwsgi --uid www-data master and its 2 workers outlived a SIGKILLed
+# parent here, where without --uid all three died), it fires when the
+# *thread* that forked exits, and it reaches only the process it was set in.
+# The one gap: a runner killed between a fork and its registration (the
+# time of one pipe write).
+
+def group_alive(pgid):
+    """True while any process (a zombie too) is in process group pgid."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+class _Reaper:
+    """The groups this runner started, as told to reaper.py."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.proc = None        # reaper.py, started with the first group
+        self.groups = {}        # pgid -> the Popen of its leader
+
+    def add(self, proc):
+        """Register the group of proc, started with start_new_session."""
+        with self.lock:
+            if self.proc is None:
+                self.proc = subprocess.Popen([sys.executable, '-I', REAPER], stdin=subprocess.PIPE,
+                                             stdout=subprocess.DEVNULL, start_new_session=True)
+                atexit.register(self.close)
+            self._sweep()
+            self.groups[proc.pid] = proc
+            self._send('+%d' % proc.pid)
+
+    def sweep(self):
+        with self.lock:
+            self._sweep()
+
+    def _sweep(self):
+        """Forget the groups whose leader was reaped and whose members are
+        all gone: from then on their id may be another's group (pid_max is
+        32768 here, and other engineers run tests on this machine)."""
+        for pgid, proc in list(self.groups.items()):
+            if proc.returncode is not None and not group_alive(pgid):
+                del self.groups[pgid]
+                self._send('-%d' % pgid)
+
+    def _send(self, line):
+        try:
+            self.proc.stdin.write(line.encode() + b'\n')
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise RuntimeError('reaper.py (pid %d) is gone (%s): a killed runner would leave its '
+                               'processes running' % (self.proc.pid, self.proc.poll())) from None
+
+    def close(self):
+        """At exit: what the tests left running is SIGKILLed now."""
+        with self.lock:
+            self.proc.stdin.close()
+            self.proc.wait(10)
+
+
+_REAPER = _Reaper()
+
+
+def start_group(argv, **popen_args):
+    """Popen(argv) in its own session, registered with the reaper."""
+    proc = subprocess.Popen(argv, start_new_session=True, **popen_args)
+    _REAPER.add(proc)
+    return proc
+
 
 class Process:
     """A child process in its own session, with a log file and a watchdog."""
@@ -230,9 +315,8 @@ class Process:
         env = dict(os.environ)
         env.update(self.env or {})
         with open(self.log_path, 'wb') as log:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, cwd=self.workdir,
-                                         env=env, start_new_session=True)
+            self.proc = start_group(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=self.workdir, env=env)
         self.watchdog = threading.Timer(WATCHDOG, self.kill)
         self.watchdog.daemon = True
         self.watchdog.start()
@@ -270,6 +354,7 @@ class Process:
         except (ProcessLookupError, PermissionError):
             pass
         self.proc.wait(5)
+        _REAPER.sweep()
 
 
 # ------------------------------------------------------- deployment mode
@@ -506,8 +591,7 @@ def run_to_exit(args, timeout=20, plugins=('python3',), ucache=True):
     # its own session: on a timeout the whole group goes (killing the master
     # alone left a forked worker spinning on its closed master pipe, 85% of
     # a CPU for 96 minutes, seen while this machine ran the benchmarks)
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         stdin=subprocess.DEVNULL, start_new_session=True)
+    p = start_group(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         out, _ = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -519,6 +603,7 @@ def run_to_exit(args, timeout=20, plugins=('python3',), ucache=True):
             os.killpg(p.pid, signal.SIGKILL)  # workers the master left behind
         except ProcessLookupError:
             pass
+        _REAPER.sweep()
     return p.returncode, out.decode('utf-8', 'replace')
 
 
@@ -554,6 +639,7 @@ class Nginx(Process):
         if self.alive():
             self.proc.terminate()
             self.proc.wait(5)
+        _REAPER.sweep()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def get(self, path):
