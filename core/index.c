@@ -9,7 +9,8 @@
  * Storage: single-block caches keep key and value in one heap chunk
  * (slot.val = offset / 16): one allocation per item and one cache line
  * fetched for both on a hit.  Bitmap caches keep the value in contiguous
- * blocks (stock's rule) and the key in a key-heap chunk (kofs).
+ * blocks (stock's rule) and the key after it in its last block when it fits
+ * there (uc_key_inline), else in a key-heap chunk (kofs).
  *
  * SIEVE (Zhang et al., NSDI'24): each stripe keeps a FIFO queue of its items
  * (newest at head); a hit only sets the slot's VISITED bit (no shared list
@@ -180,8 +181,9 @@ void uc_chain_unlink_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t buc
 
 uint64_t uc_storage_class(const ucache_t *c, size_t klen, size_t vlen)
 {
-	if (c->bitmap) /* blocks for the value, a key chunk: pack both */
-		return uc_div_ceil(vlen, c->hdr->blocksize) << 32 | uc_heap_chunk_size(&c->hdr->kheap, klen);
+	if (c->bitmap) /* blocks for the value, a key chunk (0 inline): pack both */
+		return uc_div_ceil(vlen, c->hdr->blocksize) << 32 |
+		       (uc_key_inline(c, klen, vlen) ? 0 : uc_heap_chunk_size(&c->hdr->kheap, klen));
 	return uc_heap_chunk_size(&c->hdr->vheap, klen + vlen);
 }
 
@@ -219,10 +221,10 @@ int uc_storage_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t 
 {
 	int64_t k;
 
-	*kofs = 0;
+	*kofs = UC_KOFS_INLINE;
 	if (uc_value_alloc_alloc_held(c, klen, vlen, val))
 		return -ENOSPC;
-	if (!c->bitmap)
+	if (!c->bitmap || uc_key_inline(c, klen, vlen))
 		return 0;
 	k = uc_heap_alloc(&c->kheap, klen);
 	if (k < 0) {
@@ -236,7 +238,7 @@ int uc_storage_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t 
 void uc_slot_set_storage(ucache_t *c, uint32_t id, uint32_t val, uint32_t kofs)
 {
 	c->slots[id].val = val;
-	if (c->bitmap)
+	if (kofs != UC_KOFS_INLINE)
 		c->kofs[id] = kofs;
 }
 
@@ -245,7 +247,7 @@ void uc_storage_free_alloc_held(ucache_t *c, uint32_t id)
 	const struct uc_slot *s = &c->slots[id];
 
 	uc_value_free_alloc_held(c, s->val, s->keylen, s->vallen);
-	if (c->bitmap)
+	if (c->bitmap && !uc_key_inline(c, s->keylen, s->vallen))
 		uc_heap_free(&c->kheap, (uint64_t)c->kofs[id] * UC_HEAP_UNIT, s->keylen);
 }
 
@@ -335,8 +337,11 @@ void uc_item_fill(ucache_t *c, uint32_t val, uint32_t kofs, const void *key, siz
 	uint8_t *at = c->blocks + uc_val_offset(c, val);
 
 	if (c->bitmap) {
-		memcpy(c->kheap.data + (uint64_t)kofs * UC_HEAP_UNIT, key, klen);
 		uc_copy_value(at, v, vlen);
+		if (uc_key_inline(c, klen, vlen))
+			memcpy(at + vlen, key, klen);
+		else
+			memcpy(c->kheap.data + (uint64_t)kofs * UC_HEAP_UNIT, key, klen);
 		return;
 	}
 	memcpy(at, key, klen);

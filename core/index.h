@@ -121,7 +121,7 @@ static inline int uc_same_storage(const ucache_t *c, size_t ka, size_t va, size_
 }
 
 /* Storage for klen + vlen: *val (slot.val) and *kofs (bitmap mode's key
- * chunk); 0, or -ENOSPC with nothing allocated. */
+ * chunk, or UC_KOFS_INLINE: none); 0, or -ENOSPC with nothing allocated. */
 int uc_storage_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t *val, uint32_t *kofs);
 /* Point slot id at storage (unreachable slot, or inside a window). */
 void uc_slot_set_storage(ucache_t *c, uint32_t id, uint32_t val, uint32_t kofs);
@@ -148,7 +148,7 @@ void uc_slot_free_alloc_held(ucache_t *c, uint32_t id);
 void uc_copy_value(void *dst, const void *src, size_t len);
 
 /* Write key and value bytes into storage (val, kofs) that no reader can
- * reach yet. */
+ * reach yet (kofs is read only for a bitmap key that is not inline). */
 void uc_item_fill(ucache_t *c, uint32_t val, uint32_t kofs, const void *key, size_t klen, const void *v, size_t vlen);
 
 /* Stripe stashes (layout.h: struct uc_stripe).  put keeps RESERVED slot id

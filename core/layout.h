@@ -240,9 +240,12 @@ struct ucache {
 	struct uc_bucket *buckets;
 	struct uc_slot *slots;
 	/* side arrays in the region, one entry per slot:
-	 *   kofs   bitmap mode: key chunk offset / 16 in the key heap; set while
-	 *          the slot is unreachable (alloc or stripe held), read like
-	 *          the slot's other fields (bounds-checked, seq-validated)
+	 *   kofs   bitmap mode: key chunk offset / 16 in the key heap, for a key
+	 *          that does not fit in its value's last block (uc_key_inline);
+	 *          set while the slot is unreachable (alloc or stripe held) or
+	 *          inside a window, read like the slot's other fields
+	 *          (bounds-checked, seq-validated); never touched for an inline
+	 *          key, so its page stays unallocated when every key fits
 	 *   atime  exact LRU: logical clock stamp, relaxed atomics by anyone
 	 *   links  SIEVE queue links: stripe held only (readers never read them) */
 	uint32_t *kofs;
@@ -366,6 +369,23 @@ static inline uint64_t uc_val_offset(const ucache_t *c, uint32_t val)
 	return c->bitmap ? (uint64_t)val * c->blocksize : (uint64_t)val * UC_HEAP_UNIT;
 }
 
+/* uc_storage_alloc_alloc_held's kofs for a key without a key-heap chunk
+ * (single-block, or an inline bitmap key): never stored in kofs[]. */
+#define UC_KOFS_INLINE 0xffffffffu
+
+/* Bitmap mode: does a key of keylen live in its value's last block, right
+ * after the value?  Stock counts a value as the blocks it occupies, so the
+ * unused tail of the last one is paid for: a 12-byte key after a 100-byte
+ * value in a 128-byte block costs nothing, where a key-heap chunk and its
+ * reference cost 20 bytes (bench mem_100k_bitmap).  Decided by the lengths
+ * alone, so readers need no flag. */
+static inline int uc_key_inline(const ucache_t *c, uint64_t keylen, uint64_t vallen)
+{
+	uint64_t tail = vallen % c->blocksize;
+
+	return tail && c->blocksize - tail >= keylen;
+}
+
 /* The key bytes of slot id for a key of keylen, or NULL if the fields read
  * are out of bounds (torn, or damaged).  Readers pass values they read once. */
 static inline const uint8_t *uc_key_at(const ucache_t *c, uint32_t id, uint32_t val, uint32_t keylen,
@@ -375,6 +395,10 @@ static inline const uint8_t *uc_key_at(const ucache_t *c, uint32_t id, uint32_t 
 
 	if (!keylen || keylen > c->keysize)
 		return NULL;
+	if (c->bitmap && uc_key_inline(c, keylen, vallen)) {
+		off = (uint64_t)val * c->blocksize + vallen;
+		return vallen <= c->max_value && off + keylen <= c->size_vdata ? c->blocks + off : NULL;
+	}
 	if (c->bitmap) {
 		off = (uint64_t)c->kofs[id] * UC_HEAP_UNIT;
 		return off + keylen <= c->size_kdata ? c->kheap.data + off : NULL;

@@ -165,6 +165,8 @@ int uc_claim_item(ucache_t *c, struct uc_claims *cl, uint32_t id)
 
 	if (!c->hdr->bitmap)
 		return uc_heap_claim(&c->vheap, &cl->v, (uint64_t)s->val * UC_HEAP_UNIT, (uint64_t)s->keylen + s->vallen);
+	if (uc_key_inline(c, s->keylen, s->vallen))
+		return claim_blocks(c, cl, s) ? -1 : 0;
 	koff = (uint64_t)c->kofs[id] * UC_HEAP_UNIT;
 	if (uc_heap_claim(&c->kheap, &cl->k, koff, s->keylen))
 		return -1;
@@ -183,7 +185,8 @@ static void unclaim_item(ucache_t *c, struct uc_claims *cl, uint32_t id)
 		uc_heap_unclaim(&c->vheap, &cl->v, (uint64_t)s->val * UC_HEAP_UNIT, (uint64_t)s->keylen + s->vallen);
 		return;
 	}
-	uc_heap_unclaim(&c->kheap, &cl->k, (uint64_t)c->kofs[id] * UC_HEAP_UNIT, s->keylen);
+	if (!uc_key_inline(c, s->keylen, s->vallen))
+		uc_heap_unclaim(&c->kheap, &cl->k, (uint64_t)c->kofs[id] * UC_HEAP_UNIT, s->keylen);
 	uc_bitmap_free(&c->bm, s->val, nblocks(c, s));
 }
 

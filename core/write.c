@@ -76,7 +76,7 @@ static void touch_modified(ucache_t *c)
 static void fill_new(ucache_t *c, uint32_t id, const struct uc_write *w)
 {
 	struct uc_slot *s = &c->slots[id];
-	uint32_t kofs = c->bitmap ? c->kofs[id] : 0;
+	uint32_t kofs = c->bitmap && !uc_key_inline(c, w->klen, w->vlen) ? c->kofs[id] : UC_KOFS_INLINE;
 
 	atomic_store_explicit(&s->meta, (uint8_t)(uc_fp(w->hash) | UC_SLOT_RESERVED), memory_order_relaxed);
 	atomic_store_explicit(&s->use, 0, memory_order_relaxed);
@@ -245,11 +245,11 @@ static void publish_fields(ucache_t *c, struct uc_slot *s, const struct uc_write
 	uc_slot_clean(s);
 }
 
-/* Same size class: copy over the old value inside the window. */
+/* Single-block, same size class: copy over the old value inside the window. */
 static void replace_in_place(ucache_t *c, struct uc_write *w, uint32_t id)
 {
 	struct uc_slot *s = &c->slots[id];
-	uint8_t *v = c->blocks + uc_val_offset(c, s->val) + (c->bitmap ? 0 : w->klen);
+	uint8_t *v = c->blocks + uc_val_offset(c, s->val) + w->klen;
 
 	uc_write_begin(w->st);
 	uc_slot_dirty(s);
@@ -260,19 +260,107 @@ static void replace_in_place(ucache_t *c, struct uc_write *w, uint32_t id)
 	uc_write_end(w->st);
 }
 
-/* Bitmap mode, no second run free for w: its value needs no more blocks
- * than the old one, so copy it over them and free the tail (stock failed
+/* Bitmap mode: the key chunk an update of slot id from oldlen to newlen
+ * bytes needs (alloc held): none when the key fits in the new value's
+ * last block (UC_KOFS_INLINE), the slot's own when it stays in the key
+ * heap, else a new one (the value grew over the key's place).  0 or
+ * -ENOSPC. */
+static int key_for_update_alloc_held(ucache_t *c, uint32_t id, size_t klen, size_t oldlen, size_t newlen,
+				     uint32_t *kofs)
+{
+	int64_t k;
+
+	*kofs = UC_KOFS_INLINE;
+	if (uc_key_inline(c, klen, newlen))
+		return 0;
+	if (!uc_key_inline(c, klen, oldlen)) {
+		*kofs = c->kofs[id];
+		return 0;
+	}
+	if ((k = uc_heap_alloc(&c->kheap, klen)) < 0)
+		return -ENOSPC;
+	*kofs = (uint32_t)((uint64_t)k / UC_HEAP_UNIT);
+	return 0;
+}
+
+/* Bitmap mode: a new run for w's value and the key's place (alloc held).
+ * Stock's order moves a value to a new run; when none is free and the
+ * value needs no more blocks, it is copied over its own run (stock failed
  * such an update as "full").  Moving is tried first because it is faster:
  * next-fit allocation writes the bitmap's blocks in order, an in-place
  * copy lands on a random, cold run (1.45M vs 1.2M updates/s of 100-1000
- * byte values here). */
-static void replace_blocks_in_place(ucache_t *c, struct uc_write *w, uint32_t id, uint32_t oldval, uint32_t oldlen)
+ * byte values here).  0 (*val: the run, the old one if *inplace), or
+ * -ENOSPC with nothing allocated. */
+static int bitmap_update_storage_alloc_held(ucache_t *c, struct uc_write *w, uint32_t id, uint32_t *val,
+					    uint32_t *kofs, int *inplace)
 {
-	replace_in_place(c, w, id);
-	if (uc_div_ceil(w->vlen, c->blocksize) < uc_div_ceil(oldlen, c->blocksize) && !uc_alloc_lock(c)) {
-		uc_value_trim_alloc_held(c, oldval, oldlen, w->vlen); /* else the repair reclaims the tail */
+	const struct uc_slot *s = &c->slots[id];
+	int rc = uc_value_alloc_alloc_held(c, w->klen, w->vlen, val);
+
+	*inplace = rc && uc_div_ceil(w->vlen, c->blocksize) <= uc_div_ceil(s->vallen, c->blocksize);
+	if (rc && !*inplace)
+		return rc;
+	if (*inplace)
+		*val = s->val;
+	rc = key_for_update_alloc_held(c, id, w->klen, s->vallen, w->vlen, kofs);
+	if (rc && !*inplace)
+		uc_value_free_alloc_held(c, *val, w->klen, w->vlen);
+	return rc;
+}
+
+/* Bitmap mode: w's value into run v, and its key after it when it lives
+ * there (a key that stays in its chunk is not rewritten). */
+static void fill_run(uint8_t *v, const struct uc_write *w, int key_inline)
+{
+	uc_copy_value(v, w->val, w->vlen);
+	if (key_inline)
+		memcpy(v + w->vlen, w->key, w->klen);
+}
+
+/* Bitmap mode: overwrite live slot id with w (stripe held).  The key is
+ * written where it moves (into the new run's last block, or a new chunk)
+ * and left alone where it stays: a live key chunk is never rewritten.
+ * 0, -ENOSPC or -EAGAIN. */
+static int replace_bitmap_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
+{
+	struct uc_slot *s = &c->slots[id];
+	uint32_t oldval = s->val, oldlen = s->vallen, oldkofs = c->kofs[id], val, kofs;
+	int was_inline = uc_key_inline(c, w->klen, oldlen), inline_now = uc_key_inline(c, w->klen, w->vlen);
+	int inplace, rc;
+	uint8_t *v;
+
+	if (uc_alloc_lock(c))
+		return -EAGAIN;
+	rc = bitmap_update_storage_alloc_held(c, w, id, &val, &kofs, &inplace);
+	uc_alloc_unlock(c);
+	if (rc)
+		return rc;
+	v = c->blocks + uc_val_offset(c, val);
+	if (was_inline && !inline_now) /* a new chunk: unreachable until published */
+		memcpy(c->kheap.data + (uint64_t)kofs * UC_HEAP_UNIT, w->key, w->klen);
+	if (!inplace)
+		fill_run(v, w, inline_now);
+	uc_write_begin(w->st);
+	uc_slot_dirty(s);
+	if (inplace)
+		fill_run(v, w, inline_now);
+	s->val = val;
+	if (was_inline && !inline_now)
+		c->kofs[id] = kofs;
+	publish_fields(c, s, w);
+	uc_write_end(w->st);
+	if (w->vlen != oldlen)
+		uc_count(c, UC_CTR_BYTES, (int64_t)w->vlen - (int64_t)oldlen);
+	if (!uc_alloc_lock(c)) { /* else the repair reclaims what the old item no longer needs */
+		if (inplace)
+			uc_value_trim_alloc_held(c, oldval, oldlen, w->vlen);
+		else
+			uc_value_free_alloc_held(c, oldval, w->klen, oldlen);
+		if (!was_inline && inline_now)
+			uc_heap_free(&c->kheap, (uint64_t)oldkofs * UC_HEAP_UNIT, w->klen);
 		uc_alloc_unlock(c);
 	}
+	return 0;
 }
 
 /* Overwrite live slot id with w (stripe held).  0, -ENOSPC or -EAGAIN. */
@@ -283,7 +371,9 @@ static int replace_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
 	int rc;
 
 	mark_used(c, id);
-	if (!c->bitmap && uc_same_storage(c, w->klen, oldlen, w->klen, w->vlen)) {
+	if (c->bitmap)
+		return replace_bitmap_stripe_held(c, w, id);
+	if (uc_same_storage(c, w->klen, oldlen, w->klen, w->vlen)) {
 		replace_in_place(c, w, id);
 		return 0;
 	}
@@ -291,16 +381,9 @@ static int replace_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
 		return -EAGAIN;
 	rc = uc_value_alloc_alloc_held(c, w->klen, w->vlen, &val);
 	uc_alloc_unlock(c);
-	if (rc && c->bitmap && uc_div_ceil(w->vlen, c->blocksize) <= uc_div_ceil(oldlen, c->blocksize)) {
-		replace_blocks_in_place(c, w, id, oldval, oldlen);
-		return 0;
-	}
 	if (rc)
 		return rc;
-	if (c->bitmap) /* the key stays in its key-heap chunk: only the value moves */
-		uc_copy_value(c->blocks + uc_val_offset(c, val), w->val, w->vlen);
-	else
-		uc_item_fill(c, val, 0, w->key, w->klen, w->val, w->vlen);
+	uc_item_fill(c, val, UC_KOFS_INLINE, w->key, w->klen, w->val, w->vlen);
 	uc_write_begin(w->st);
 	uc_slot_dirty(s);
 	s->val = val;

@@ -315,6 +315,50 @@ static void test_bitmap_same_size_update_needs_no_second_run(void **state)
 	ut_destroy(c);
 }
 
+/* Bitmap mode keeps a key after its value in the value's last block when
+ * it fits in the block's unused tail (layout v7), else in a key-heap
+ * chunk.  Updates move the key between the two, by a new run and in place
+ * (every block in use), growing and shrinking; each state reads back,
+ * passes the check and survives a rebuild. */
+static void test_bitmap_key_moves_between_block_tail_and_key_heap(void **state)
+{
+	/* key "key-one" is 7 bytes; blocksize 64: a value whose length mod 64
+	 * is 1..57 leaves room for it */
+	static const size_t moved[] = { 50, 60, 64, 100, 57, 58, 1, 127, 64, 120, 30 };
+	ucache_t *c = ut_cache("name=bk,items=12,blocks=12,blocksize=64,bitmap=1,keysize=32");
+	char other[16];
+	size_t i;
+	int n;
+
+	(void)state;
+	for (i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) { /* free runs: moves */
+		assert_int_equal(put(c, "key-one", moved[i], i ? UCACHE_SET_UPDATE : 0), 0);
+		expect_put(c, "key-one", moved[i]);
+		ut_check(c);
+	}
+	assert_int_equal(put(c, "key-one", 100, UCACHE_SET_UPDATE), 0); /* 2 blocks, inline */
+	for (n = 0; n < 10; n++) { /* the 10 other blocks: heap keys, no run left */
+		snprintf(other, sizeof(other), "o%d", n);
+		assert_int_equal(put(c, other, 64, 0), 0);
+	}
+	assert_int_equal(ut_stats(c).blocks_used, 12);
+	static const size_t in_place[] = { 126, 70, 128, 65, 120, 40, 64 }; /* heap, inline, heap, inline, ... */
+	for (i = 0; i < sizeof(in_place) / sizeof(in_place[0]); i++) {
+		assert_int_equal(put(c, "key-one", in_place[i], UCACHE_SET_UPDATE), 0);
+		expect_put(c, "key-one", in_place[i]);
+		ut_check(c);
+	}
+	assert_int_equal(ut_stats(c).full, 0);
+	assert_int_equal(ucache_repair(c), 11); /* every item kept */
+	expect_put(c, "key-one", 64);
+	for (n = 0; n < 10; n++) {
+		snprintf(other, sizeof(other), "o%d", n);
+		expect_put(c, other, 64);
+	}
+	ut_check(c);
+	ut_destroy(c);
+}
+
 /* ----------------------------------------------------------- single-block */
 
 /* The slab capacity argument of heap.c: whatever the mix of sizes, and
@@ -679,6 +723,7 @@ int main(void)
 		T(test_issue527_bitmap_capacity),
 		T(test_bitmap_update_allocates_before_freeing),
 		T(test_bitmap_same_size_update_needs_no_second_run),
+		T(test_bitmap_key_moves_between_block_tail_and_key_heap),
 		T(test_single_block_any_size_mix_keeps_capacity),
 		T(test_single_block_max_values_after_small_churn),
 		T(test_packed_heap_size_shift_keeps_capacity),
