@@ -575,8 +575,18 @@ def bench_mem(r, a):
         if abs(row['stock']['virtual_kb'] - formula) > 0.01 * formula + 256:
             raise BenchError('mem %s stock: %d KiB mapped, but its start-up line accounts for %.0f KiB'
                              % (name, row['stock']['virtual_kb'], formula))
-        for impl in IMPLS:  # resident bytes an item beyond its key and value
-            row[impl]['overhead_bytes'] = row[impl]['bytes_per_item'] - row['klen'] - row['vlen']
+        # resident bytes an item beyond its key and value; in bitmap mode
+        # beyond the blocks stock's accounting gives the value (its capacity
+        # and placement: bench/BOUNDS.md mem_overhead_bytes_max), with the
+        # key inside them when it fits in the last one's tail, as ucache
+        # keeps it (layout v7)
+        payload = row['klen'] + row['vlen']
+        if row['bitmap']:
+            blocks = -(-row['vlen'] // bs) * bs
+            payload = blocks + (0 if blocks - row['vlen'] >= row['klen'] else row['klen'])
+        for impl in IMPLS:
+            row[impl]['overhead_bytes'] = row[impl]['bytes_per_item'] - payload
+            row[impl]['beyond_key_value_bytes'] = row[impl]['bytes_per_item'] - row['klen'] - row['vlen']
         row['ratio'] = ratio(row['stock']['bytes_per_item'], row['ucache']['bytes_per_item'])
         row['virtual_ratio'] = ratio(row['ucache']['virtual_kb'], row['stock']['virtual_kb'])
         res[name] = row
@@ -593,6 +603,7 @@ def mem_flat(m):
         flat['mem_%s_virtual_kb' % name] = row['ucache']['virtual_kb']
         flat['mem_%s_virtual_kb_stock' % name] = row['stock']['virtual_kb']
         flat['mem_%s_overhead_bytes' % name] = row['ucache']['overhead_bytes']
+        flat['mem_%s_beyond_key_value_bytes' % name] = row['ucache']['beyond_key_value_bytes']
     vr = [row['virtual_ratio'] for row in m.values() if row['virtual_ratio']]
     flat['mem_virtual_ratio_max'] = max(vr) if vr else None
     # the issue-24 figure: what an item costs beyond its own key and value bytes
