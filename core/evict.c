@@ -184,7 +184,7 @@ static int evict_sieve(ucache_t *c, uint64_t now)
 			return 0;
 		id = uc_sieve_victim_stripe_held(c, st, now);
 		if (id) {
-			uint64_t bucket = uc_bucket_of(c, uc_slot_hash(c, id));
+			uint64_t bucket = uc_bucket_of(c, c->links[id].hash);
 			int was_expired = c->slots[id].expires && c->slots[id].expires <= now;
 			done = uc_chain_position(c, bucket, id, &prev) && !uc_remove_stripe_held(c, st, bucket, id, prev);
 			if (done)

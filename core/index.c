@@ -46,9 +46,9 @@ int uc_chain_walk_to(const ucache_t *c, uint64_t bucket, uint32_t id, uint32_t *
 
 /* ------------------------------------------------------------ SIEVE queue */
 
-static void sieve_push(ucache_t *c, struct uc_stripe *st, uint32_t id)
+static void sieve_push(ucache_t *c, struct uc_stripe *st, uint32_t id, uint32_t hash)
 {
-	c->links[id] = (struct uc_link){ .prev = 0, .next = st->head };
+	c->links[id] = (struct uc_link){ .prev = 0, .next = st->head, .hash = hash };
 	if (st->head)
 		c->links[st->head].prev = id;
 	else
@@ -122,30 +122,31 @@ static void chain_add(ucache_t *c, uint64_t bucket, uint32_t id, uint32_t after)
 }
 
 /* What linking an item counts and stamps, outside the seqlock window. */
-static void link_bookkeeping(ucache_t *c, struct uc_stripe *st, uint32_t id)
+static void link_bookkeeping(ucache_t *c, struct uc_stripe *st, uint32_t id, uint32_t hash)
 {
 	if (c->slots[id].expires)
 		uc_count(c, UC_CTR_EXPIRING, 1);
 	if (c->sieve)
-		sieve_push(c, st, id);
+		sieve_push(c, st, id, hash);
 }
 
-void uc_chain_link_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32_t id, uint32_t after)
+void uc_chain_link_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32_t id, uint32_t after,
+			       uint32_t hash)
 {
 	uc_write_begin(st);
 	chain_add(c, bucket, id, after);
 	uc_write_end(st);
-	link_bookkeeping(c, st, id);
+	link_bookkeeping(c, st, id, hash);
 	if (c->exact_lru) /* a new item is the most recent (a rebuild keeps the stamps it finds) */
 		atomic_store_explicit(&c->atime[id], uc_lru_tick(c), memory_order_relaxed);
 }
 
-void uc_chain_link_world_held(ucache_t *c, uint64_t bucket, uint32_t id)
+void uc_chain_link_world_held(ucache_t *c, uint64_t bucket, uint32_t id, uint32_t hash)
 {
 	/* every stripe's seq is odd for the world lock's whole duration: a
 	 * window here would make it even mid-rebuild */
 	chain_add(c, bucket, id, 0);
-	link_bookkeeping(c, uc_stripe_of(c, bucket), id);
+	link_bookkeeping(c, uc_stripe_of(c, bucket), id, hash);
 }
 
 void uc_index_reset_world_held(ucache_t *c)

@@ -87,16 +87,17 @@ static inline int uc_chain_position(const ucache_t *c, uint64_t bucket, uint32_t
 	return uc_chain_walk_to(c, bucket, id, prev);
 }
 
-/* Publish reserved slot id (fields filled) on bucket's chain, behind slot
- * after (the chain's last, as uc_chain_find's miss gave it under this
- * stripe lock) or at its head if after is 0, and at the newest end of its
- * stripe's SIEVE queue.  Appending keeps a chain in insertion order, so a
+/* Publish reserved slot id (fields filled; hash: its key's) on bucket's
+ * chain, behind slot after (the chain's last, as uc_chain_find's miss gave
+ * it under this stripe lock) or at its head if after is 0, and at the
+ * newest end of its stripe's SIEVE queue.  Appending keeps a chain in insertion order, so a
  * full cache's victim (its queue's oldest) is usually its chain's head:
  * unlinked without a walk to its predecessor (write.c). */
-void uc_chain_link_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32_t id, uint32_t after);
+void uc_chain_link_stripe_held(ucache_t *c, struct uc_stripe *st, uint64_t bucket, uint32_t id, uint32_t after,
+			       uint32_t hash);
 
 /* The same without a seqlock window, for the rebuild (world held). */
-void uc_chain_link_world_held(ucache_t *c, uint64_t bucket, uint32_t id);
+void uc_chain_link_world_held(ucache_t *c, uint64_t bucket, uint32_t id, uint32_t hash);
 
 /* Empty every chain and SIEVE queue, and zero the allocator's item
  * counters (rebuild and clear; the caller resets the allocators). */

@@ -14,7 +14,7 @@
  *   | slots[items]     |  32-byte item headers (hit counter included); slot 0 is the null slot
  *   | kofs[items]      |  bitmap mode: key chunk of each slot (u32)
  *   | atime[items]     |  caches of <= 65 items: exact-LRU access stamps (u32)
- *   | links[items]     |  larger caches: SIEVE queue links (2 x u32)
+ *   | links[items]     |  larger caches: SIEVE queue entries (links and key hash, 3 x u32)
  *   | page descriptors |  value heap (single-block) or key heap (bitmap), 16 B each
  *   | bitmap           |  bitmap mode: one bit per block
  *   +------------------+ off_kdata (page aligned)

@@ -146,9 +146,16 @@ static inline uint64_t uc_slot_hits(const struct uc_slot *s)
 	return uc_hits_value(atomic_load_explicit(&s->use, memory_order_relaxed) >> UC_USE_HITS_SHIFT);
 }
 
-/* SIEVE queue links of a slot (purge_lru caches above 64 items), stripe held. */
+/* SIEVE queue entry of a slot (purge_lru caches above 64 items), stripe
+ * held.  hash is the item's key hash, which the slot no longer keeps
+ * (layout v7): the hand reads this entry to move on anyway, so the
+ * victim's bucket is known from the line it already has, without hashing
+ * the victim's key from its chunk first (bench instr: a full insert's
+ * lines 8.64 -> see BOUNDS.md).  4 bytes an item, in purge_lru caches only
+ * (the array is never touched otherwise). */
 struct uc_link {
 	uint32_t prev, next;    /* towards the newer / older end; 0 = none */
+	uint32_t hash;
 };
 
 /* One index bucket: the head of its chain, 16 to a cache line.  (Layout v6

@@ -215,7 +215,7 @@ static int keep_item(ucache_t *c, struct uc_claims *cl, uint32_t id)
 		return 0;
 	}
 	uc_slot_clean(s);
-	uc_chain_link_world_held(c, b, id);
+	uc_chain_link_world_held(c, b, id, hash);
 	atomic_fetch_add_explicit(&c->hdr->live, 1, memory_order_relaxed);
 	uc_count(c, UC_CTR_BYTES, (int64_t)s->vallen);
 	return 1;

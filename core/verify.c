@@ -140,7 +140,8 @@ static int check_queues(struct uc_checker *k)
 		uint32_t id, prev = 0, hand_seen = !st->hand;
 		for (id = st->head; id; prev = id, id = id == st->tail ? 0 : c->links[id].next) {
 			if (id >= c->items || k->seen[id] != 1 || c->links[id].prev != prev ||
-			    uc_stripe_of_hash(c, uc_slot_hash(c, id)) != st || total++ > c->items) {
+			    c->links[id].hash != uc_slot_hash(c, id) || uc_stripe_of_hash(c, c->links[id].hash) != st ||
+			    total++ > c->items) {
 				uc_err(k->err, k->errlen, "stripe %llu: SIEVE queue broken at slot %u", (unsigned long long)i, id);
 				return -1;
 			}

@@ -156,7 +156,7 @@ static int insert_over_victim(ucache_t *c, struct uc_write *w)
 
 	if (!id)
 		return -ENOENT;
-	vb = uc_bucket_of(c, uc_slot_hash(c, id));
+	vb = uc_bucket_of(c, c->links[id].hash);
 	if (!uc_chain_position(c, vb, id, &prev))
 		return -ENOENT; /* cannot happen with the stripe held; be safe */
 	if (id == w->last) /* w's chain loses its last slot */
@@ -171,20 +171,20 @@ static int insert_over_victim(ucache_t *c, struct uc_write *w)
 	if (w->vlen != s->vallen) /* a locked add: it waits for every store before it */
 		uc_count(c, UC_CTR_BYTES, (int64_t)w->vlen - (int64_t)s->vallen);
 	fill_new(c, id, w);
-	uc_chain_link_stripe_held(c, w->st, w->bucket, id, w->last);
+	uc_chain_link_stripe_held(c, w->st, w->bucket, id, w->last, w->hash);
 	prefetch_hand(c, w->st);
 	return 0;
 }
 
 /* A full SIEVE cache's insert touches, besides the new key's bucket and
- * chain, the hand's slot and link, the queue head's link, then the hand's
- * chunk (whose key names its bucket: layout v7 slots keep no hash) and
- * bucket: each a cold line (bench instr: ~8 D1 misses an insert), which
- * were fetched one after the other.  Started here, before the new key's
- * lookup, they arrive together but for the bucket, which waits for the
- * chunk: the hand is the victim unless it was read since the hand last
- * passed it.  Racy as to fullness only (the stripe is held): a prefetch
- * cannot fault, and the hand's fields are bounds-checked before use. */
+ * chain, the hand's slot and queue entry, the queue head's entry, then
+ * the hand's chunk and bucket (named by the hash in its queue entry): each
+ * a cold line (bench instr: ~8 D1 misses an insert), which were fetched
+ * one after the other.  Started here, before the new key's lookup, they
+ * arrive together: the hand is the victim unless it was read since the
+ * hand last passed it.  Racy as to fullness only (the stripe is held): a
+ * prefetch cannot fault, and the hand's fields are bounds-checked before
+ * use (a bucket index is in range for any hash). */
 static inline void prefetch_victim(const ucache_t *c, const struct uc_stripe *st)
 {
 	uint32_t hand = st->hand ? st->hand : st->tail, head = st->head;
@@ -201,6 +201,7 @@ static inline void prefetch_victim(const ucache_t *c, const struct uc_stripe *st
 		prefetch_line(c->blocks + at);
 		prefetch_line(c->blocks + at + len - 1);
 	}
+	prefetch_line(&c->buckets[uc_bucket_of(c, c->links[hand].hash)]);
 }
 
 /* Insert w as a new item (stripe held).  0, -ENOSPC or -EAGAIN. */
@@ -221,7 +222,7 @@ static int insert_stripe_held(ucache_t *c, struct uc_write *w)
 			return -ENOSPC;
 	}
 	fill_new(c, id, w);
-	uc_chain_link_stripe_held(c, w->st, w->bucket, id, w->last);
+	uc_chain_link_stripe_held(c, w->st, w->bucket, id, w->last, w->hash);
 	return 0;
 }
 
