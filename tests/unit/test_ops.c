@@ -427,6 +427,33 @@ static void test_get_alloc(void **state)
 	ut_destroy(c);
 }
 
+/* Every way ucache_get_alloc() returns NULL leaves *vallen as it was: the
+ * plugin's magic get (plugins/ucache/takeover/api.c) hands the caller's
+ * own length pointer to the engine, and stock's uwsgi_cache_magic_get()
+ * writes it on a hit only.  Misses on both read paths: the fused first
+ * attempt and, with lazy_expire, the general one. */
+static void test_get_alloc_failure_leaves_vallen(void **state)
+{
+	const char *cfg[] = { "name=gv,items=10", "name=gvl,items=10,lazy_expire=1" };
+	size_t len;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		ucache_t *c = ut_cache(cfg[i]);
+
+		assert_int_equal(ut_set(c, "old", "abc", 10, 0), 0);
+		ut_clock_set(T0 + 11);
+		len = 12345;
+		assert_null(ucache_get_alloc(c, "none", 4, &len, NULL));
+		assert_null(ucache_get_alloc(c, "old", 3, &len, NULL)); /* expired */
+		assert_null(ucache_get_alloc(c, "", 0, &len, NULL));    /* EINVAL */
+		assert_int_equal(len, 12345);
+		ut_clock_set(T0);
+		ut_destroy(c);
+	}
+}
+
 /* A peek (dumps, inspection) returns the value but leaves no trace: no hit
  * counted, and the LRU order is unchanged, so the peeked key is still the
  * first to be evicted. */
@@ -1302,6 +1329,7 @@ int main(void)
 		T(test_usable_items_is_items_minus_one),
 		T(test_get_small_buffer_enobufs_reports_needed),
 		T(test_get_alloc),
+		T(test_get_alloc_failure_leaves_vallen),
 		T(test_peek_without_buffer_reads_size_and_expiry),
 		T(test_get_ex_expiry_and_hits),
 		T(test_item_hits_exact_then_unbiased_estimate),
