@@ -10,8 +10,8 @@
  *   +------------------+ 0
  *   | struct uc_hdr    |  geometry, allocator state, counters (per-cpu lines)
  *   | stripes[S]       |  S <= 256 x {robust mutex, seqlock, SIEVE queue}, a line each
- *   | buckets[B]       |  {head slot, chunk hint}, B a power of two
- *   | slots[items]     |  32-byte item headers (hit counter included); slot 0 is the null slot
+ *   | buckets[B]       |  head slot ids (4 bytes), B = items (or half)
+ *   | slots[items]     |  24-byte item headers (hit counter included); slot 0 is the null slot
  *   | kofs[items]      |  bitmap mode: key chunk of each slot (u32)
  *   | atime[items]     |  caches of <= 65 items: exact-LRU access stamps (u32)
  *   | links[items]     |  larger caches: SIEVE queue entries (links and key hash, 3 x u32)
@@ -30,16 +30,16 @@
  * --cache2 (uc_stock_mapping), so every configuration that starts under a
  * --limit-as, vm.overcommit_memory=2 or ulimit -v with stock starts with
  * ucache.  Per item, stock maps 88 + keysize + blocksize bytes plus 8 of
- * free-slot stack (and 8 x hashsize of hash table); ucache maps a 32-byte
- * slot (its hit counter included), 8 of SIEVE links, 4 of key reference
- * (bitmap only), a 16-byte page descriptor and a page of keysize +
- * blocksize rounded up to 16: at most 75 + keysize + blocksize, and at most
- * 8 x items of buckets (a power of two below that when the
- * one above would not fit).  The mapping is MAP_NORESERVE and nothing is
- * memset: the kernel hands out zero pages, so resident memory grows with
- * use (a 100-byte value with a 12-byte key costs 32 + 8 + a 112-byte
- * chunk).  The SIEVE links and stamps exist whether or not purge_lru is
- * set, so a store can be reopened with the other policy.
+ * free-slot stack (and 8 x hashsize of hash table); ucache maps a 24-byte
+ * slot (its hit counter included), 12 of SIEVE queue entry, 4 of key
+ * reference (bitmap only), a 16-byte page descriptor and a page of keysize
+ * + blocksize rounded up to 16: at most 71 + keysize + blocksize, and 4 x
+ * items of buckets (half that when it would not fit).  The mapping is
+ * MAP_NORESERVE and nothing is memset: the kernel hands out zero pages, so
+ * resident memory grows with use (a 100-byte value with a 12-byte key
+ * costs 24 + 4 + a 112-byte chunk).  The SIEVE entries and stamps exist
+ * whether or not purge_lru is set, so a store can be reopened with the
+ * other policy; an array a cache never uses is never touched.
  *
  * The heap's capacity argument (heap.c) needs as many pages as slots, each
  * holding the largest item (keysize + blocksize): that is exactly stock's
@@ -225,6 +225,7 @@ void uc_attach_as(ucache_t *c, const struct uc_hdr *h)
 	c->size_vdata = h->size_vdata;
 	c->size_kdata = h->size_kdata;
 	c->blocksize = h->blocksize;
+	c->block_mask = h->bitmap && !(h->blocksize & (h->blocksize - 1)) ? h->blocksize - 1 : 0;
 	c->bitmap = h->bitmap != 0;
 	c->xxh3 = h->hash == UCACHE_HASH_XXH3;
 	c->exact_lru = c->cfg.purge_lru && h->small;

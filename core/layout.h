@@ -268,6 +268,7 @@ struct ucache {
 	uint64_t max_value;
 	/* copies of header fields the hot paths read, one pointer chase less */
 	uint64_t keysize, size_vdata, size_kdata, blocksize;
+	uint64_t block_mask;     /* bitmap mode: blocksize - 1 for a power of two, else 0 (uc_key_inline) */
 	int bitmap, xxh3;
 	int exact_lru, sieve, csum_values;
 	struct uc_tagtab *tags;  /* tag generations (tags.h): in the region (a store) or their own
@@ -314,7 +315,7 @@ int uc_plan_layout(const struct ucache_config *cfg, struct uc_hdr *h, char *err,
  * single-block, the largest item at most 1/4 of it), else 0.  The plan
  * uses it when stock's budget has room for its slack (uc_hdr.vpage). */
 uint64_t uc_packed_page(const struct ucache_config *cfg);
-/* The plan for a given bucket count (a power of two): what
+/* The plan for a given bucket count (items, or half): what
  * uc_plan_layout() chose, replayed by store.c to validate a header. */
 void uc_plan_geometry(const struct ucache_config *cfg, struct uc_hdr *h, uint64_t nbuckets);
 /* Point the handle's pointers into the mapping at c->base. */
@@ -385,12 +386,13 @@ static inline uint64_t uc_val_offset(const ucache_t *c, uint32_t val)
  * unused tail of the last one is paid for: a 12-byte key after a 100-byte
  * value in a 128-byte block costs nothing, where a key-heap chunk and its
  * reference cost 20 bytes (bench mem_100k_bitmap).  Decided by the lengths
- * alone, so readers need no flag. */
+ * alone, so readers need no flag.  Power-of-two blocksizes only (a mask,
+ * not a division on every lookup); others keep every key in the heap. */
 static inline int uc_key_inline(const ucache_t *c, uint64_t keylen, uint64_t vallen)
 {
-	uint64_t tail = vallen % c->blocksize;
+	uint64_t tail = vallen & c->block_mask;
 
-	return tail && c->blocksize - tail >= keylen;
+	return tail && c->block_mask + 1 - tail >= keylen;
 }
 
 /* The key bytes of slot id for a key of keylen, or NULL if the fields read

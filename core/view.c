@@ -82,7 +82,7 @@ static int check_file(int fd, const char *path, struct stat *st, struct uc_hdr *
 		uc_err(err, errlen, "ucache view: %s %s", path, v == UC_HDR_EMPTY ? "is empty" : why);
 		return -1;
 	}
-	if (!h->size_tags) { /* every store has one (layout 6); a region without is a reload's memfd */
+	if (!h->size_tags) { /* every store has one (since layout 6); a region without is a reload's memfd */
 		uc_err(err, errlen, "ucache view: %s has no tag table (not a store's file)", path);
 		return -1;
 	}
