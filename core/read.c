@@ -17,12 +17,12 @@
  * A hit then writes only (a) its thread's counter line (one of 64, picked
  * per thread/process, so no ping-pong between processes), (b) with
  * purge_lru, the item's stamp in an exact-LRU cache of <= 64 items, and
- * (b) the slot's use byte: SIEVE's VISITED bit and the hit counter's
+ * (c) the slot's use byte: SIEVE's VISITED bit and the hit counter's
  * 7-bit code (layout.h: exact up to 64, then steps of 2^k taken with
  * probability 2^-k: unbiased, a third to a half of the count per step), in
  * one store, and none once the bit is set and the code does not move: a
- * key read more than 64 times writes its slot about once per hits/32
- * reads.  Nothing but ucache_get_ex's info (and stock's get4, the
+ * key read more than 64 times writes its slot about once per hits/2
+ * reads (v6's 32-bit counter: once per hits/64, 4 bytes more a slot).  Nothing but ucache_get_ex's info (and stock's get4, the
  * corerouter's round robin) reads per-item hits.
  *
  * Lock rules: none taken on the fast path; the fallback takes the stripe

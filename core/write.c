@@ -325,8 +325,9 @@ static void fill_run(uint8_t *v, const struct uc_write *w, int key_inline)
 static int replace_bitmap_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
 {
 	struct uc_slot *s = &c->slots[id];
-	uint32_t oldval = s->val, oldlen = s->vallen, oldkofs = c->kofs[id], val, kofs;
+	uint32_t oldval = s->val, oldlen = s->vallen, val, kofs;
 	int was_inline = uc_key_inline(c, w->klen, oldlen), inline_now = uc_key_inline(c, w->klen, w->vlen);
+	uint32_t oldkofs = was_inline ? UC_KOFS_INLINE : c->kofs[id]; /* untouched page stays unallocated */
 	int inplace, rc;
 	uint8_t *v;
 
