@@ -1,4 +1,5 @@
-"""The harness itself: nothing it starts outlives a killed test runner.
+"""The harness itself: nothing it starts outlives a killed test runner, and
+no two of its free ports are the same.
 
 killed_runner.py is that runner (a uwsgi master + 2 workers, a redis-server,
 an nginx master + 2 workers, started in a class fixture); each test kills it
@@ -14,7 +15,9 @@ import sys
 import tempfile
 import unittest
 
-from harness import HERE, NGINX, need, poll
+import socket
+
+from harness import HERE, NGINX, free_port, need, poll
 from test_redis import REDIS
 
 STARTED_TIMEOUT = 60.0     # a deploy-mode uwsgi, redis and nginx on a loaded host
@@ -104,6 +107,17 @@ class KilledRunner(unittest.TestCase):
     def test_bug_killed_runner_leaves_orphans_sigkill(self):
         """SIGKILL: nothing in the runner runs at all."""
         self.assert_all_gone(signal.SIGKILL)
+
+
+class FreePorts(unittest.TestCase):
+    def test_bug_free_port_handed_out_twice(self):
+        """One near-cache instance got the same port for --stats and its
+        uwsgi socket ("bind(): Address already in use", CI): the kernel
+        hands a port to bind(0) calls made one after the other often
+        enough.  3000 TCP and 3000 UDP ports, each different."""
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            ports = [free_port(kind) for _ in range(3000)]
+            self.assertEqual(len(set(ports)), len(ports), kind)
 
 
 if __name__ == '__main__':

@@ -27,9 +27,7 @@ REGRESSIONS = os.path.join(os.path.dirname(HERE), 'fuzz', 'udp-regressions')
 
 
 def udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    return free_port(socket.SOCK_DGRAM)
 
 
 def counted(b):
