@@ -77,7 +77,7 @@ static int delete_picked(ucache_t *c, uint32_t id, uint32_t hash, uint64_t expir
 		return 0;
 	/* the slot is this stripe's if it is on the bucket's chain: the
 	 * fingerprint only spares the walk for a slot reused meanwhile */
-	if (uc_slot_state(s) == UC_SLOT_LIVE && (atomic_load(&s->meta) & UC_META_FP) == uc_fp(hash) &&
+	if (uc_slot_state(s) == UC_SLOT_LIVE && uc_slot_fp_is(s, uc_fp(hash)) &&
 	    uc_chain_position(c, bucket, id, &prev) &&
 	    (stale ? uc_tags_stale_slot(c, id) : !expired_before || (s->expires && s->expires < expired_before)))
 		done = !uc_remove_stripe_held(c, st, bucket, id, prev);

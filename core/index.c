@@ -218,22 +218,33 @@ void uc_value_trim_alloc_held(ucache_t *c, uint32_t val, size_t oldlen, size_t n
 		uc_bitmap_free(&c->bm, val + keep, had - keep);
 }
 
-int uc_storage_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t *val, uint32_t *kofs)
+int uc_key_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t *kofs)
 {
 	int64_t k;
 
 	*kofs = UC_KOFS_INLINE;
-	if (uc_value_alloc_alloc_held(c, klen, vlen, val))
-		return -ENOSPC;
 	if (!c->bitmap || uc_key_inline(c, klen, vlen))
 		return 0;
-	k = uc_heap_alloc(&c->kheap, klen);
-	if (k < 0) {
-		uc_value_free_alloc_held(c, *val, klen, vlen);
+	if ((k = uc_heap_alloc(&c->kheap, klen)) < 0)
 		return -ENOSPC;
-	}
 	*kofs = (uint32_t)((uint64_t)k / UC_HEAP_UNIT);
 	return 0;
+}
+
+void uc_key_free_alloc_held(ucache_t *c, size_t klen, uint32_t kofs)
+{
+	if (kofs != UC_KOFS_INLINE)
+		uc_heap_free(&c->kheap, (uint64_t)kofs * UC_HEAP_UNIT, klen);
+}
+
+int uc_storage_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t *val, uint32_t *kofs)
+{
+	if (uc_value_alloc_alloc_held(c, klen, vlen, val))
+		return -ENOSPC;
+	if (!uc_key_alloc_alloc_held(c, klen, vlen, kofs))
+		return 0;
+	uc_value_free_alloc_held(c, *val, klen, vlen);
+	return -ENOSPC;
 }
 
 void uc_slot_set_storage(ucache_t *c, uint32_t id, uint32_t val, uint32_t kofs)
@@ -248,8 +259,7 @@ void uc_storage_free_alloc_held(ucache_t *c, uint32_t id)
 	const struct uc_slot *s = &c->slots[id];
 
 	uc_value_free_alloc_held(c, s->val, s->keylen, s->vallen);
-	if (c->bitmap && !uc_key_inline(c, s->keylen, s->vallen))
-		uc_heap_free(&c->kheap, (uint64_t)c->kofs[id] * UC_HEAP_UNIT, s->keylen);
+	uc_key_free_alloc_held(c, s->keylen, uc_slot_kofs(c, id));
 }
 
 uint32_t uc_slot_reserve_alloc_held(ucache_t *c, size_t klen, size_t vlen)

@@ -57,7 +57,7 @@ static inline __attribute__((always_inline)) uint32_t uc_chain_find(const ucache
 
 	while (id && id < c->items && steps++ < c->items) {
 		const struct uc_slot *s = &c->slots[id];
-		if ((atomic_load_explicit(&s->meta, memory_order_relaxed) & UC_META_FP) == fp && s->keylen == klen) {
+		if (uc_slot_fp_is(s, fp) && s->keylen == klen) {
 			const uint8_t *k = uc_key_at(c, id, s->val, (uint32_t)klen, s->vallen);
 			if (k && uc_key_eq(k, key, klen)) {
 				if (prev)
@@ -121,8 +121,14 @@ static inline int uc_same_storage(const ucache_t *c, size_t ka, size_t va, size_
 	return uc_storage_class(c, ka, va) == uc_storage_class(c, kb, vb);
 }
 
-/* Storage for klen + vlen: *val (slot.val) and *kofs (bitmap mode's key
- * chunk, or UC_KOFS_INLINE: none); 0, or -ENOSPC with nothing allocated. */
+/* Where a key of klen goes beside a value of vlen: *kofs a new key-heap
+ * chunk (bitmap mode, a key that is not inline), or UC_KOFS_INLINE (none:
+ * single-block, or after the value in its last block).  0 or -ENOSPC.
+ * free returns such a chunk (UC_KOFS_INLINE: nothing to return). */
+int uc_key_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t *kofs);
+void uc_key_free_alloc_held(ucache_t *c, size_t klen, uint32_t kofs);
+/* Storage for klen + vlen: *val (slot.val) and *kofs (uc_key_alloc_alloc_held);
+ * 0, or -ENOSPC with nothing allocated. */
 int uc_storage_alloc_alloc_held(ucache_t *c, size_t klen, size_t vlen, uint32_t *val, uint32_t *kofs);
 /* Point slot id at storage (unreachable slot, or inside a window). */
 void uc_slot_set_storage(ucache_t *c, uint32_t id, uint32_t val, uint32_t kofs);

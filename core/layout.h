@@ -95,6 +95,12 @@ static inline uint8_t uc_fp(uint32_t hash)
 	return (uint8_t)(hash >> 24) & UC_META_FP;
 }
 
+/* Does slot s hold a key whose hash has fingerprint fp (uc_fp)? */
+static inline int uc_slot_fp_is(const struct uc_slot *s, uint8_t fp)
+{
+	return (atomic_load_explicit(&s->meta, memory_order_relaxed) & UC_META_FP) == fp;
+}
+
 static inline unsigned uc_slot_state(const struct uc_slot *s)
 {
 	return atomic_load_explicit(&s->meta, memory_order_relaxed) & UC_META_STATE;
@@ -393,6 +399,16 @@ static inline int uc_key_inline(const ucache_t *c, uint64_t keylen, uint64_t val
 	uint64_t tail = vallen & c->block_mask;
 
 	return tail && c->block_mask + 1 - tail >= keylen;
+}
+
+/* Slot id's key chunk as uc_key_alloc_alloc_held gave it: UC_KOFS_INLINE
+ * unless a bitmap key lives in the key heap (kofs[] read only then, so its
+ * page stays unallocated while every key is inline). */
+static inline uint32_t uc_slot_kofs(const ucache_t *c, uint32_t id)
+{
+	const struct uc_slot *s = &c->slots[id];
+
+	return c->bitmap && !uc_key_inline(c, s->keylen, s->vallen) ? c->kofs[id] : UC_KOFS_INLINE;
 }
 
 /* The key bytes of slot id for a key of keylen, or NULL if the fields read

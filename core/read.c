@@ -169,7 +169,7 @@ static inline __attribute__((always_inline)) uint32_t find_slot(const ucache_t *
 
 	while (id && id < c->items && steps++ < c->items) {
 		const struct uc_slot *s = &c->slots[id];
-		if ((atomic_load_explicit(&s->meta, memory_order_relaxed) & UC_META_FP) == fp && s->keylen == klen) {
+		if (uc_slot_fp_is(s, fp) && s->keylen == klen) {
 			uint64_t off = (uint64_t)s->val * UC_HEAP_UNIT, len = s->vallen;
 			const uint8_t *k = c->blocks + off, *v = k + klen;
 			int ok = len <= c->max_value && off + klen + len <= size;

@@ -112,10 +112,10 @@ int uc_item_valid(const ucache_t *c, uint32_t id, uint32_t *hash)
 	v = uc_slot_val(c, id);
 	if (!k || !v)
 		return 0;
-	h = c->hashfn(k, s->keylen);
+	h = uc_key_hash(c, k, s->keylen);
 	if (hash)
 		*hash = h;
-	return (atomic_load(&s->meta) & UC_META_FP) == uc_fp(h) &&
+	return uc_slot_fp_is(s, uc_fp(h)) &&
 	       uc_slot_csum(c, h, s->keylen, v, s->vallen, s->expires, s->val) == s->csum;
 }
 
@@ -165,7 +165,7 @@ int uc_claim_item(ucache_t *c, struct uc_claims *cl, uint32_t id)
 
 	if (!c->hdr->bitmap)
 		return uc_heap_claim(&c->vheap, &cl->v, (uint64_t)s->val * UC_HEAP_UNIT, (uint64_t)s->keylen + s->vallen);
-	if (uc_key_inline(c, s->keylen, s->vallen))
+	if (uc_slot_kofs(c, id) == UC_KOFS_INLINE)
 		return claim_blocks(c, cl, s) ? -1 : 0;
 	koff = (uint64_t)c->kofs[id] * UC_HEAP_UNIT;
 	if (uc_heap_claim(&c->kheap, &cl->k, koff, s->keylen))
@@ -185,7 +185,7 @@ static void unclaim_item(ucache_t *c, struct uc_claims *cl, uint32_t id)
 		uc_heap_unclaim(&c->vheap, &cl->v, (uint64_t)s->val * UC_HEAP_UNIT, (uint64_t)s->keylen + s->vallen);
 		return;
 	}
-	if (!uc_key_inline(c, s->keylen, s->vallen))
+	if (uc_slot_kofs(c, id) != UC_KOFS_INLINE)
 		uc_heap_unclaim(&c->kheap, &cl->k, (uint64_t)c->kofs[id] * UC_HEAP_UNIT, s->keylen);
 	uc_bitmap_free(&c->bm, s->val, nblocks(c, s));
 }

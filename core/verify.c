@@ -33,19 +33,24 @@ static int check_slot(struct uc_checker *k, uint64_t b, uint32_t id)
 {
 	ucache_t *c = k->c;
 	const struct uc_slot *s = &c->slots[id];
+	uint32_t hash;
 
 	if (!id || id >= atomic_load(&c->hdr->slot_unused) || k->seen[id]) {
 		uc_err(k->err, k->errlen, "bucket %llu: bad or repeated slot %u", (unsigned long long)b, id);
 		return -1;
 	}
 	k->seen[id] = 1;
-	if (uc_slot_state(s) != UC_SLOT_LIVE || uc_bucket_of(c, uc_slot_hash(c, id)) != b) {
-		uc_err(k->err, k->errlen, "slot %u on bucket %llu: state %u, key's bucket %llu", id,
-		       (unsigned long long)b, uc_slot_state(s), (unsigned long long)uc_bucket_of(c, uc_slot_hash(c, id)));
+	if (uc_slot_state(s) != UC_SLOT_LIVE) {
+		uc_err(k->err, k->errlen, "slot %u on bucket %llu: state %u", id, (unsigned long long)b, uc_slot_state(s));
 		return -1;
 	}
-	if (!uc_item_valid(c, id, NULL)) {
+	if (!uc_item_valid(c, id, &hash)) {
 		uc_err(k->err, k->errlen, "slot %u: key/value out of bounds or checksum mismatch", id);
+		return -1;
+	}
+	if (uc_bucket_of(c, hash) != b) {
+		uc_err(k->err, k->errlen, "slot %u on bucket %llu: its key's bucket is %llu", id, (unsigned long long)b,
+		       (unsigned long long)uc_bucket_of(c, hash));
 		return -1;
 	}
 	if (uc_claim_item(c, &k->cl, id)) {

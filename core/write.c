@@ -76,7 +76,6 @@ static void touch_modified(ucache_t *c)
 static void fill_new(ucache_t *c, uint32_t id, const struct uc_write *w)
 {
 	struct uc_slot *s = &c->slots[id];
-	uint32_t kofs = c->bitmap && !uc_key_inline(c, w->klen, w->vlen) ? c->kofs[id] : UC_KOFS_INLINE;
 
 	atomic_store_explicit(&s->meta, (uint8_t)(uc_fp(w->hash) | UC_SLOT_RESERVED), memory_order_relaxed);
 	atomic_store_explicit(&s->use, 0, memory_order_relaxed);
@@ -84,7 +83,7 @@ static void fill_new(ucache_t *c, uint32_t id, const struct uc_write *w)
 	s->vallen = (uint32_t)w->vlen;
 	s->expires = w->expires;
 	s->csum = uc_slot_csum(c, w->hash, (uint32_t)w->klen, w->val, w->vlen, w->expires, s->val);
-	uc_item_fill(c, s->val, kofs, w->key, w->klen, w->val, w->vlen);
+	uc_item_fill(c, s->val, uc_slot_kofs(c, id), w->key, w->klen, w->val, w->vlen);
 }
 
 /* The slot table is full (racy read: only decides which path to try). */
@@ -261,37 +260,16 @@ static void replace_in_place(ucache_t *c, struct uc_write *w, uint32_t id)
 	uc_write_end(w->st);
 }
 
-/* Bitmap mode: the key chunk an update of slot id from oldlen to newlen
- * bytes needs (alloc held): none when the key fits in the new value's
- * last block (UC_KOFS_INLINE), the slot's own when it stays in the key
- * heap, else a new one (the value grew over the key's place).  0 or
- * -ENOSPC. */
-static int key_for_update_alloc_held(ucache_t *c, uint32_t id, size_t klen, size_t oldlen, size_t newlen,
-				     uint32_t *kofs)
-{
-	int64_t k;
-
-	*kofs = UC_KOFS_INLINE;
-	if (uc_key_inline(c, klen, newlen))
-		return 0;
-	if (!uc_key_inline(c, klen, oldlen)) {
-		*kofs = c->kofs[id];
-		return 0;
-	}
-	if ((k = uc_heap_alloc(&c->kheap, klen)) < 0)
-		return -ENOSPC;
-	*kofs = (uint32_t)((uint64_t)k / UC_HEAP_UNIT);
-	return 0;
-}
-
 /* Bitmap mode: a new run for w's value and the key's place (alloc held).
  * Stock's order moves a value to a new run; when none is free and the
  * value needs no more blocks, it is copied over its own run (stock failed
  * such an update as "full").  Moving is tried first because it is faster:
  * next-fit allocation writes the bitmap's blocks in order, an in-place
  * copy lands on a random, cold run (1.45M vs 1.2M updates/s of 100-1000
- * byte values here).  0 (*val: the run, the old one if *inplace), or
- * -ENOSPC with nothing allocated. */
+ * byte values here).  The key keeps its chunk (*kofs as given) while it
+ * stays out of the value's last block, else takes the place
+ * uc_key_alloc_alloc_held gives it.  0 (*val: the run, the old one if
+ * *inplace), or -ENOSPC with nothing allocated. */
 static int bitmap_update_storage_alloc_held(ucache_t *c, struct uc_write *w, uint32_t id, uint32_t *val,
 					    uint32_t *kofs, int *inplace)
 {
@@ -303,7 +281,9 @@ static int bitmap_update_storage_alloc_held(ucache_t *c, struct uc_write *w, uin
 		return rc;
 	if (*inplace)
 		*val = s->val;
-	rc = key_for_update_alloc_held(c, id, w->klen, s->vallen, w->vlen, kofs);
+	if (*kofs != UC_KOFS_INLINE && !uc_key_inline(c, w->klen, w->vlen))
+		return 0;
+	rc = uc_key_alloc_alloc_held(c, w->klen, w->vlen, kofs);
 	if (rc && !*inplace)
 		uc_value_free_alloc_held(c, *val, w->klen, w->vlen);
 	return rc;
@@ -325,9 +305,7 @@ static void fill_run(uint8_t *v, const struct uc_write *w, int key_inline)
 static int replace_bitmap_stripe_held(ucache_t *c, struct uc_write *w, uint32_t id)
 {
 	struct uc_slot *s = &c->slots[id];
-	uint32_t oldval = s->val, oldlen = s->vallen, val, kofs;
-	int was_inline = uc_key_inline(c, w->klen, oldlen), inline_now = uc_key_inline(c, w->klen, w->vlen);
-	uint32_t oldkofs = was_inline ? UC_KOFS_INLINE : c->kofs[id]; /* untouched page stays unallocated */
+	uint32_t oldval = s->val, oldlen = s->vallen, oldkofs = uc_slot_kofs(c, id), kofs = oldkofs, val;
 	int inplace, rc;
 	uint8_t *v;
 
@@ -338,17 +316,15 @@ static int replace_bitmap_stripe_held(ucache_t *c, struct uc_write *w, uint32_t 
 	if (rc)
 		return rc;
 	v = c->blocks + uc_val_offset(c, val);
-	if (was_inline && !inline_now) /* a new chunk: unreachable until published */
+	if (kofs != oldkofs && kofs != UC_KOFS_INLINE) /* a new chunk: unreachable until published */
 		memcpy(c->kheap.data + (uint64_t)kofs * UC_HEAP_UNIT, w->key, w->klen);
 	if (!inplace)
-		fill_run(v, w, inline_now);
+		fill_run(v, w, kofs == UC_KOFS_INLINE);
 	uc_write_begin(w->st);
 	uc_slot_dirty(s);
 	if (inplace)
-		fill_run(v, w, inline_now);
-	s->val = val;
-	if (was_inline && !inline_now)
-		c->kofs[id] = kofs;
+		fill_run(v, w, kofs == UC_KOFS_INLINE);
+	uc_slot_set_storage(c, id, val, kofs);
 	publish_fields(c, s, w);
 	uc_write_end(w->st);
 	if (w->vlen != oldlen)
@@ -358,8 +334,8 @@ static int replace_bitmap_stripe_held(ucache_t *c, struct uc_write *w, uint32_t 
 			uc_value_trim_alloc_held(c, oldval, oldlen, w->vlen);
 		else
 			uc_value_free_alloc_held(c, oldval, w->klen, oldlen);
-		if (!was_inline && inline_now)
-			uc_heap_free(&c->kheap, (uint64_t)oldkofs * UC_HEAP_UNIT, w->klen);
+		if (kofs != oldkofs)
+			uc_key_free_alloc_held(c, w->klen, oldkofs);
 		uc_alloc_unlock(c);
 	}
 	return 0;
