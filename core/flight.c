@@ -204,6 +204,16 @@ int ucache_flight_try(ucache_t *c, const void *key, size_t klen, uint64_t lock_s
 	rc = lock_take(c, lk, lklen, lock_s ? lock_s : 1, 0, token);
 	if (rc == -EEXIST && lock_orphaned(c, lk, lklen, &held))
 		rc = lock_take(c, lk, lklen, lock_s ? lock_s : 1, held, token);
+	if (rc == 0) { /* the last owner may have stored the value and let go since we looked */
+		free(*val);
+		*val = get_stale(c, key, klen, vallen, &stale, 0);
+		if (*val && !stale) {
+			ucache_del_if(c, lk, lklen, *token);
+			*token = 0;
+			free(lk);
+			return UCACHE_FLIGHT_HIT;
+		}
+	}
 	free(lk);
 	if (rc == 0)
 		return UCACHE_FLIGHT_COMPUTE;

@@ -541,6 +541,46 @@ static void test_flight_one_winner_among_processes(void **state)
 	ut_destroy(c);
 }
 
+/* A caller that missed the value, then found the lock free, computed
+ * again: the owner had stored the value and released the lock in
+ * between (test_flight_one_winner_among_processes failed so about one run
+ * in 20 under ASan).  Owners that finish at once make that window likely:
+ * over 200 keys, 3 processes each, exactly one computes each key. */
+static void test_bug_flight_second_computer_after_owner_finished(void **state)
+{
+	enum { KEYS = 200, PROCS = 3 };
+	ucache_t *c = ut_cache(CFG);
+	int *computed = ut_shared(sizeof(int) * KEYS), k, p, twice = 0;
+	pid_t pids[PROCS];
+
+	(void)state;
+	for (k = 0; k < KEYS; k++) {
+		char key[16];
+		snprintf(key, sizeof(key), "race%d", k);
+		for (p = 0; p < PROCS; p++) {
+			pids[p] = ut_fork();
+			if (pids[p] == 0) {
+				void *v;
+				size_t len;
+				uint64_t tok;
+				if (ucache_flight_begin(c, key, strlen(key), 5000, 60, &v, &len, &tok) ==
+				    UCACHE_FLIGHT_COMPUTE) {
+					__atomic_add_fetch(&computed[k], 1, __ATOMIC_SEQ_CST);
+					ucache_flight_end(c, key, strlen(key), "v", 1, 0, 0, tok);
+				}
+				free(v);
+				_exit(0);
+			}
+		}
+		for (p = 0; p < PROCS; p++)
+			assert_int_equal(ut_wait_exit(pids[p]), 0);
+		twice += computed[k] != 1;
+		ucache_del(c, key, strlen(key)); /* 200 keys in a 199-item cache */
+	}
+	assert_int_equal(twice, 0);
+	ut_destroy(c);
+}
+
 static void test_flight_stale_served_while_one_refreshes(void **state)
 {
 	ucache_t *c = ut_cache(CFG);
@@ -638,6 +678,7 @@ int main(void)
 		TR(test_flight_dead_owner_taken_over),
 		TR(test_bug_flight_zombie_owner_taken_over),
 		TR(test_flight_one_winner_among_processes),
+		TR(test_bug_flight_second_computer_after_owner_finished),
 		T(test_flight_stale_served_while_one_refreshes),
 		T(test_flight_plain_set_after_marker_is_fresh),
 		T(test_flight_key_too_long_for_prefix_einval),
